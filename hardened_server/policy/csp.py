@@ -1,0 +1,192 @@
+"""Content-Security-Policy as data.
+
+Stock Jupyter builds its CSP by string concatenation, so a user CSP plus the API's appended
+``default-src 'none'`` yields a header with the same directive twice, and browsers ignore the
+second one (CSP3 §2.2.1: "duplicate directives are ignored"). Here a policy is a mapping from
+directive name to a tuple of source tokens; it is validated token by token when the policy file is
+loaded and serialised once, in a canonical order, so the emitted header can never repeat a
+directive or smuggle a second one through a ``;`` or a newline inside a value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+
+
+class CSP:
+    """Typed constants for the keyword sources (Django's ``django.utils.csp.CSP`` style)."""
+
+    NONE = "'none'"
+    SELF = "'self'"
+    UNSAFE_INLINE = "'unsafe-inline'"
+    UNSAFE_EVAL = "'unsafe-eval'"
+    WASM_UNSAFE_EVAL = "'wasm-unsafe-eval'"
+    UNSAFE_HASHES = "'unsafe-hashes'"
+    STRICT_DYNAMIC = "'strict-dynamic'"
+    REPORT_SAMPLE = "'report-sample'"
+    INLINE_SPECULATION_RULES = "'inline-speculation-rules'"
+
+
+KEYWORDS = frozenset(v for k, v in vars(CSP).items() if k.isupper())
+
+# Canonical emission order: the fallback first, then fetch directives, then document and
+# navigation directives. Anything a browser knows and we accept is listed here; a policy file
+# naming any other directive is rejected at load time.
+DIRECTIVES: tuple[str, ...] = (
+    "default-src",
+    "script-src",
+    "script-src-elem",
+    "script-src-attr",
+    "style-src",
+    "style-src-elem",
+    "style-src-attr",
+    "img-src",
+    "font-src",
+    "connect-src",
+    "media-src",
+    "object-src",
+    "frame-src",
+    "child-src",
+    "worker-src",
+    "manifest-src",
+    "base-uri",
+    "form-action",
+    "frame-ancestors",
+    "sandbox",
+    "upgrade-insecure-requests",
+    "report-uri",
+    "report-to",
+)
+_ORDER = {name: i for i, name in enumerate(DIRECTIVES)}
+
+# Directives whose value is not a source list.
+VALUELESS = frozenset({"upgrade-insecure-requests"})
+SANDBOX_FLAGS = frozenset(
+    {
+        "allow-downloads",
+        "allow-forms",
+        "allow-modals",
+        "allow-orientation-lock",
+        "allow-pointer-lock",
+        "allow-popups",
+        "allow-popups-to-escape-sandbox",
+        "allow-presentation",
+        "allow-same-origin",
+        "allow-scripts",
+        "allow-top-navigation",
+        "allow-top-navigation-by-user-activation",
+        "allow-top-navigation-to-custom-protocols",
+    }
+)
+
+# A scheme source (``data:``), a host source (``https://*.example.com:443/path``), a nonce or hash
+# source, or a keyword. Everything is printable ASCII without whitespace, ``;`` or ``,``: those
+# three would let one value end the directive (or the header) and start another.
+_SCHEME_SOURCE = re.compile(r"[a-z][a-z0-9+.-]*:\Z")
+_HOST_SOURCE = re.compile(
+    r"(?:[a-z][a-z0-9+.-]*://)?"  # optional scheme
+    r"(?:\*|(?:\*\.)?[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*)"
+    r"(?::(?:\d{1,5}|\*))?"  # optional port
+    r"(?:/[!$&'()*+\-.0-9:=@A-Z_a-z~%/]*)?\Z"  # optional path (no ; , or whitespace)
+)
+_HASH_SOURCE = re.compile(r"'(?:sha256|sha384|sha512)-[A-Za-z0-9+/]+={0,2}'\Z")
+_NONCE_SOURCE = re.compile(r"'nonce-[A-Za-z0-9+/_-]+={0,2}'\Z")
+_REPORT_URI = re.compile(r"[!#$&'()*+\-./0-9:=?@A-Z_a-z~%]+\Z")
+
+
+class CSPError(ValueError):
+    """A directive or source token that cannot appear in a header we emit."""
+
+
+def validate_source(directive: str, token: str) -> str:
+    """Return ``token`` if it may appear in ``directive``; raise :class:`CSPError` otherwise."""
+    if not isinstance(token, str) or not token:
+        raise CSPError("a source must be a non-empty string")
+    if not token.isascii() or not token.isprintable() or any(c in token for c in " \t;,\r\n"):
+        raise CSPError(
+            f"{token!r} contains whitespace, ';', ',', a control or a non-ASCII character"
+        )
+    if directive == "sandbox":
+        if token not in SANDBOX_FLAGS:
+            raise CSPError(f"{token!r} is not a sandbox flag")
+        return token
+    if directive == "report-uri":
+        if not _REPORT_URI.match(token):
+            raise CSPError(f"{token!r} is not a URI reference")
+        return token
+    if directive == "report-to":
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", token):
+            raise CSPError(f"{token!r} is not a reporting group name")
+        return token
+    if token.startswith("'"):
+        if token in KEYWORDS or _HASH_SOURCE.match(token) or _NONCE_SOURCE.match(token):
+            return token
+        raise CSPError(f"{token!r} is not a CSP keyword, hash or nonce source")
+    if "'" in token or '"' in token:
+        raise CSPError(f"{token!r} has a quote out of place")
+    low = token.lower()
+    if _SCHEME_SOURCE.match(low) or _HOST_SOURCE.match(low):
+        return token
+    raise CSPError(f"{token!r} is not a scheme, host, keyword, hash or nonce source")
+
+
+Directives = Mapping[str, tuple[str, ...]]
+
+
+def make_policy(directives: Mapping[str, Iterable[str]]) -> Directives:
+    """Validate and freeze a directive map (directive -> source tokens)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for name, sources in directives.items():
+        if name not in _ORDER:
+            raise CSPError(f"unknown directive {name!r}")
+        values = tuple(sources)
+        if name in VALUELESS and values:
+            raise CSPError(f"{name} takes no value")
+        if name not in VALUELESS and name != "sandbox" and not values:
+            raise CSPError(f"{name} needs at least one source (use \"'none'\" to block all)")
+        if CSP.NONE in values and len(values) > 1:
+            raise CSPError(f"{name}: \"'none'\" cannot be combined with other sources")
+        seen: list[str] = []
+        for token in values:
+            validate_source(name, token)
+            if token not in seen:
+                seen.append(token)
+        out[name] = tuple(seen)
+    return MappingProxyType(dict(sorted(out.items(), key=lambda kv: _ORDER[kv[0]])))
+
+
+def merge(base: Directives, override: Mapping[str, Iterable[str] | None]) -> Directives:
+    """Directive-by-directive merge: each directive in ``override`` replaces the base one;
+    ``None`` removes it. Never concatenates strings."""
+    merged: dict[str, Iterable[str]] = dict(base)
+    for name, sources in override.items():
+        if sources is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = sources
+    return make_policy(merged)
+
+
+def serialize(directives: Directives) -> str:
+    """The header value: one occurrence of each directive, in canonical order."""
+    parts = []
+    for name in sorted(directives, key=_ORDER.__getitem__):
+        sources = directives[name]
+        parts.append(" ".join((name, *sources)) if sources else name)
+    return "; ".join(parts)
+
+
+def parse(header: str) -> dict[str, tuple[str, ...]]:
+    """Parse a header value the way a browser does: split on ``;``, lower-case the names, keep
+    the *first* occurrence of a repeated directive (CSP3 §2.2.1)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for part in header.split(";"):
+        tokens = part.split()
+        if not tokens:
+            continue
+        name = tokens[0].lower()
+        if name not in out:
+            out[name] = tuple(tokens[1:])
+    return out

@@ -1,0 +1,287 @@
+"""Policy files -> a validated, layered :class:`~hardened_server.policy.model.Policy`.
+
+Layers apply in order: the shipped default profile (which sets every key), then each ``--policy``
+file. A later layer wins key by key (a CSP class wins directive by directive); a list is replaced,
+never appended, so a reviewer reads the effective value in one place. Unknown keys, wrong types and
+bad values are errors that name the file, the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from hardened_server.policy import csp
+from hardened_server.policy.decisions import ROUTE_CLASSES
+from hardened_server.policy.errors import PolicyError
+from hardened_server.policy.model import (
+    CorsPolicy,
+    HeadersPolicy,
+    PathsPolicy,
+    Policy,
+    RoutesPolicy,
+    ServerPolicy,
+    TerminalsPolicy,
+    TokensPolicy,
+)
+from hardened_server.policy.schema import (
+    FIELDS,
+    LOOSEN_IF_FALSE,
+    LOOSEN_IF_GROWS,
+    LOOSEN_IF_HIGHER,
+    LOOSEN_IF_LOWER,
+    LOOSEN_IF_SHRINKS,
+    LOOSEN_IF_TRUE,
+    TABLES,
+    ItemError,
+    describe_allowed,
+    validate_value,
+)
+
+DEFAULT_PROFILE = "default"
+
+
+def profiles_dir() -> Path:
+    """Where the shipped profiles are: inside the installed package (the wheel copies
+    ``policies/`` to ``hardened_server/_profiles``), else the source checkout's ``policies/``."""
+    here = Path(__file__).resolve().parent.parent
+    installed = here / "_profiles"
+    if installed.is_dir():
+        return installed
+    return here.parent / "policies"
+
+
+def shipped_profiles() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(profiles_dir().glob("*.toml"))}
+
+
+def resolve_policy_path(name: str | os.PathLike[str]) -> Path:
+    """A file path, or the bare name of a shipped profile (``behind-proxy``)."""
+    path = Path(name)
+    if path.exists() or os.sep in str(name) or str(name).endswith(".toml"):
+        return path
+    profiles = shipped_profiles()
+    if str(name) in profiles:
+        return profiles[str(name)]
+    return path
+
+
+@dataclass(frozen=True)
+class Layer:
+    source: str  # what provenance will say: the file path as given
+    values: Mapping[str, Any]  # flat "section.key" -> validated value
+
+
+def parse_layer(source: str, document: Mapping[str, Any]) -> Layer:
+    """Validate one parsed TOML document (pure: used by the loader and by the properties)."""
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, table: Mapping[str, Any]) -> None:
+        for name, value in table.items():
+            key = f"{prefix}.{name}" if prefix else name
+            if key in FIELDS:
+                field = FIELDS[key]
+                try:
+                    flat[key] = validate_value(field, value)
+                except ItemError as exc:
+                    raise PolicyError(
+                        source,
+                        key,
+                        str(exc),
+                        value=value,
+                        allowed=describe_allowed(field),
+                        fix=f"set {key} to {describe_allowed(field) or 'a valid value'}",
+                    ) from None
+            elif key in TABLES:
+                if not isinstance(value, Mapping):
+                    raise PolicyError(
+                        source,
+                        key,
+                        "is a table, not a value",
+                        value=value,
+                        allowed=f"keys under [{key}]",
+                        fix=f"write it as a [{key}] table",
+                    )
+                walk(key, value)
+            else:
+                known = [k for k in (*FIELDS, *TABLES) if k.startswith(prefix)] if prefix else TABLES
+                suggestion = difflib.get_close_matches(key, list(known), n=1)
+                siblings = sorted(
+                    k[len(prefix) + 1 :].split(".")[0] if prefix else k.split(".")[0]
+                    for k in (*FIELDS, *TABLES)
+                    if (k.startswith(prefix + ".") if prefix else True)
+                )
+                raise PolicyError(
+                    source,
+                    key,
+                    "unknown key",
+                    allowed=", ".join(dict.fromkeys(siblings)),
+                    fix=(f"did you mean {suggestion[0]}?" if suggestion else "remove it"),
+                )
+
+    if not isinstance(document, Mapping):
+        raise PolicyError(source, "", "a policy file is a TOML document of tables")
+    walk("", document)
+    return Layer(source, MappingProxyType(flat))
+
+
+def read_layer(path: str | os.PathLike[str]) -> Layer:
+    source = os.fspath(path)
+    try:
+        with open(resolve_policy_path(path), "rb") as fh:
+            document = tomllib.load(fh)
+    except FileNotFoundError:
+        raise PolicyError(source, "", "file not found", fix="check the path given to --policy") from None
+    except OSError as exc:
+        raise PolicyError(source, "", f"cannot be read ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(source, "", f"is not valid TOML ({exc})", fix="fix the syntax") from None
+    except UnicodeDecodeError:
+        raise PolicyError(source, "", "is not UTF-8 text", fix="save it as UTF-8") from None
+    return parse_layer(source, document)
+
+
+def default_layer() -> Layer:
+    path = profiles_dir() / f"{DEFAULT_PROFILE}.toml"
+    return read_layer(path)
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_canonical(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _canonical(v) for k, v in sorted(value.items())}
+    return value
+
+
+def fingerprint_of(values: Mapping[str, Any]) -> str:
+    blob = json.dumps(_canonical(dict(values)), sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+
+
+def build_policy(layers: Sequence[Layer]) -> Policy:
+    """Merge layers key by key (later wins) and build the frozen model. The first layer must
+    set every non-CSP key (the shipped default does; a test keeps it so)."""
+    values: dict[str, Any] = {}
+    provenance: dict[str, str] = {}
+    for layer in layers:
+        for key, value in layer.values.items():
+            values[key] = value
+            provenance[key] = layer.source
+    sources = tuple(layer.source for layer in layers)
+    missing = [
+        k for k, f in FIELDS.items() if f.kind != "directive" and k not in values
+    ]
+    if missing:
+        raise PolicyError(
+            sources[0] if sources else "<no policy>",
+            missing[0],
+            "is not set by any layer",
+            fix="the first layer must be a complete profile (start from policies/default.toml)",
+        )
+    # A directive set to false (None) is recorded (for provenance) but absent from the CSP.
+    csp_classes: dict[str, csp.Directives] = {}
+    for rc in ROUTE_CLASSES:
+        directives = {
+            key.rsplit(".", 1)[1]: value
+            for key, value in values.items()
+            if key.startswith(f"csp.{rc}.") and value is not None
+        }
+        try:
+            csp_classes[rc] = csp.make_policy(directives)
+        except csp.CSPError as exc:  # pragma: no cover - each value was validated alone
+            raise PolicyError(provenance.get(f"csp.{rc}", sources[-1]), f"csp.{rc}", str(exc)) from None
+
+    def v(key: str) -> Any:
+        return values[key]
+
+    policy = Policy(
+        server=ServerPolicy(
+            public_hostnames=v("server.public_hostnames"),
+            trusted_proxies=v("server.trusted_proxies"),
+            allow_insecure_remote=v("server.allow_insecure_remote"),
+        ),
+        routes=RoutesPolicy(public=v("routes.public")),
+        cors=CorsPolicy(
+            allow_origins=v("cors.allow_origins"), allow_credentials=v("cors.allow_credentials")
+        ),
+        paths=PathsPolicy(
+            allow_hidden=v("paths.allow_hidden"), deny=v("paths.deny"), allow=v("paths.allow")
+        ),
+        tokens=TokensPolicy(
+            url_tokens=v("tokens.url_tokens"), min_entropy_bits=v("tokens.min_entropy_bits")
+        ),
+        terminals=TerminalsPolicy(enabled=v("terminals.enabled")),
+        headers=HeadersPolicy(
+            referrer_policy=v("headers.referrer_policy"),
+            x_frame_options=v("headers.x_frame_options"),
+            cross_origin_opener_policy=v("headers.cross_origin_opener_policy"),
+            cross_origin_resource_policy=v("headers.cross_origin_resource_policy"),
+            permissions_policy=v("headers.permissions_policy"),
+            hsts_max_age=v("headers.hsts_max_age"),
+            hsts_include_subdomains=v("headers.hsts_include_subdomains"),
+            csp_report=v("headers.csp_report"),
+            cache_control=MappingProxyType(
+                {rc: v(f"headers.cache_control.{rc}") for rc in ROUTE_CLASSES}
+            ),
+        ),
+        csp=MappingProxyType(csp_classes),
+        values=MappingProxyType(values),
+        provenance=MappingProxyType(provenance),
+        sources=sources,
+        fingerprint=fingerprint_of(values),
+    )
+    return policy
+
+
+def load_policy(paths: Iterable[str | os.PathLike[str]] = ()) -> Policy:
+    """The shipped default profile, then each file in order."""
+    layers = [default_layer()]
+    layers.extend(read_layer(p) for p in paths)
+    return build_policy(layers)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loosening: how an effective value compares with the shipped default.
+
+
+def loosens(key: str, value: Any, default: Any) -> bool:
+    """True if ``value`` is looser than the shipped ``default`` for ``key`` (or, for keys with
+    no order, merely different: those are reported as changes to review)."""
+    if value == default:
+        return False
+    rule = FIELDS[key].loosen
+    if rule == LOOSEN_IF_TRUE:
+        return bool(value)
+    if rule == LOOSEN_IF_FALSE:
+        return not value
+    if rule == LOOSEN_IF_GROWS:
+        return bool(set(value or ()) - set(default or ()))
+    if rule == LOOSEN_IF_SHRINKS:
+        return bool(set(default or ()) - set(value or ()))
+    if rule == LOOSEN_IF_HIGHER:
+        return value > default
+    if rule == LOOSEN_IF_LOWER:
+        return value < default
+    return True
+
+
+def loosenings(policy: Policy) -> list[tuple[str, Any, Any, str]]:
+    """Every key whose effective value loosens (or changes) the shipped default:
+    ``(key, value, default, source)``."""
+    default = build_policy([default_layer()])
+    out = []
+    for key in sorted(set(policy.values) | set(default.values)):
+        value = policy.values.get(key)
+        base = default.values.get(key)
+        if loosens(key, value, base):
+            out.append((key, value, base, policy.provenance.get(key, "")))
+    return out

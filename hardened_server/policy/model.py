@@ -1,0 +1,81 @@
+"""The effective policy: typed, frozen, with the provenance of every value.
+
+Built only by :mod:`hardened_server.policy.loader` from validated layers; nothing at request time
+mutates it. A reload builds a new ``Policy`` and swaps the reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hardened_server.policy.csp import Directives
+
+
+@dataclass(frozen=True, slots=True)
+class ServerPolicy:
+    public_hostnames: tuple[str, ...]
+    trusted_proxies: tuple[str, ...]
+    allow_insecure_remote: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RoutesPolicy:
+    public: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CorsPolicy:
+    allow_origins: tuple[str, ...]
+    allow_credentials: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PathsPolicy:
+    allow_hidden: bool
+    deny: tuple[str, ...]
+    allow: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TokensPolicy:
+    url_tokens: str
+    min_entropy_bits: int
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalsPolicy:
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HeadersPolicy:
+    referrer_policy: str
+    x_frame_options: str
+    cross_origin_opener_policy: str
+    cross_origin_resource_policy: str
+    permissions_policy: str
+    hsts_max_age: int
+    hsts_include_subdomains: bool
+    csp_report: bool
+    cache_control: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    server: ServerPolicy
+    routes: RoutesPolicy
+    cors: CorsPolicy
+    paths: PathsPolicy
+    tokens: TokensPolicy
+    terminals: TerminalsPolicy
+    headers: HeadersPolicy
+    csp: Mapping[str, Directives]  # route class -> directive map
+    values: Mapping[str, Any]  # flat effective values, "section.key" -> value
+    provenance: Mapping[str, str]  # "section.key" -> the file that set it
+    sources: tuple[str, ...]  # every layer, in the order applied
+    fingerprint: str  # sha256 of the canonical effective values
+
+    def value(self, key: str) -> Any:
+        return self.values[key]

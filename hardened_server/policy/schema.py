@@ -1,0 +1,423 @@
+"""Every policy key: its type, what values it accepts, what it means, and which way loosens it.
+
+This table is the single source for validation, the JSON Schema export (``policy schema``), the
+generated reference (``docs/policy-reference.md``) and ``policy explain``. Values themselves are
+not here: the shipped default profile (``policies/default.toml``) sets every key, so what a
+server does with no ``--policy`` is reviewable as a file.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hardened_server.policy import csp
+from hardened_server.policy.decisions import ROUTE_CLASSES
+from hardened_server.policy.origins import normalize_hostname, normalize_origin
+
+# How a change of value relates to the shipped default (rule 5: every loosening is visible).
+LOOSEN_IF_TRUE = "true"  # bool: true is looser
+LOOSEN_IF_FALSE = "false"  # bool: false is looser
+LOOSEN_IF_GROWS = "grows"  # list: an added entry is looser
+LOOSEN_IF_SHRINKS = "shrinks"  # list: a removed entry is looser
+LOOSEN_IF_HIGHER = "higher"  # int: a higher number is looser
+LOOSEN_IF_LOWER = "lower"  # int: a lower number is looser
+LOOSEN_IF_CHANGED = "changed"  # anything else: any change may loosen; review it
+
+
+class ItemError(ValueError):
+    """An item of a value is not acceptable; the message says why."""
+
+
+@dataclass(frozen=True)
+class Field:
+    key: str
+    kind: str  # bool | int | str | enum | list | directive
+    doc: str
+    loosen: str = LOOSEN_IF_CHANGED
+    allowed: str = ""  # human description of the allowed values
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+    item: Callable[[str], str] | None = None  # validates (and may normalise) one string
+    json_pattern: str | None = None
+    group: str = ""  # fields documented together in the reference (csp directives)
+
+
+# ---------------------------------------------------------------------------------------------
+# Item validators: return the (normalised) item or raise ItemError with the reason.
+
+
+def _hostname(value: str) -> str:
+    host = normalize_hostname(value)
+    if host is None or "*" in value:
+        raise ItemError("not a DNS host name or IP address (no scheme, port, path or wildcard)")
+    return host
+
+
+def _cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except ValueError as exc:
+        raise ItemError(f"not a network in CIDR form ({exc})") from None
+
+
+def _origin(value: str) -> str:
+    if "*" in value:
+        raise ItemError("wildcards are never allowed in an origin allow-list")
+    origin = normalize_origin(value)
+    if origin is None:
+        raise ItemError("not an origin of the form scheme://host[:port] (http or https)")
+    return origin
+
+
+def _route_pattern(value: str) -> str:
+    if not value.startswith("/"):
+        raise ItemError("a route pattern starts with '/' (relative to base_url)")
+    if value.endswith("$"):
+        raise ItemError("leave out the trailing '$': patterns always match the whole path")
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ItemError(f"not a valid regular expression ({exc})") from None
+    return value
+
+
+def _path_glob(value: str) -> str:
+    if not value or value.startswith("/") or "\\" in value or "\x00" in value:
+        raise ItemError("a glob relative to the served root, with '/' separators")
+    if any(part == ".." for part in value.split("/")):
+        raise ItemError("'..' has no meaning in a path rule")
+    return value
+
+
+def _header_text(value: str) -> str:
+    if not value.isascii() or not value.isprintable():
+        raise ItemError("header values are printable ASCII without CR or LF")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+
+_REFERRER = (
+    "no-referrer",
+    "same-origin",
+    "strict-origin",
+    "strict-origin-when-cross-origin",
+)
+
+FIELDS_LIST: list[Field] = [
+    # [server]
+    Field(
+        "server.public_hostnames",
+        "list",
+        "Host names (besides loopback names and addresses) that may appear in the Host header. "
+        "Always checked, whatever address the server binds to: a foreign Host gets 403 "
+        "(DNS rebinding).",
+        LOOSEN_IF_GROWS,
+        "DNS names or IP addresses, no scheme, port or wildcard",
+        item=_hostname,
+    ),
+    Field(
+        "server.trusted_proxies",
+        "list",
+        "Networks of reverse proxies whose X-Forwarded-*/Forwarded headers are believed. From "
+        "any other peer those headers are ignored.",
+        LOOSEN_IF_GROWS,
+        "CIDR networks such as 10.0.0.0/8 or 127.0.0.1/32",
+        item=_cidr,
+    ),
+    Field(
+        "server.allow_insecure_remote",
+        "bool",
+        "Allow binding to a non-loopback address with neither TLS (--certfile/--keyfile) nor "
+        "server.trusted_proxies. Off: such a start-up is refused, because tokens and cookies "
+        "would cross the network in clear.",
+        LOOSEN_IF_TRUE,
+        "true or false",
+    ),
+    # [routes]
+    Field(
+        "routes.public",
+        "list",
+        "Route patterns (tornado regular expressions as registered, relative to base_url) that "
+        "may be reached without authentication. Every other route requires a logged-in user, "
+        "whatever its handler's decorators say; an undecorated handler method on a route not "
+        "listed here stops the server at start-up.",
+        LOOSEN_IF_GROWS,
+        "regular expressions starting with '/', e.g. \"/login\" or \"/static/(.*)\"",
+        item=_route_pattern,
+    ),
+    # [cors]
+    Field(
+        "cors.allow_origins",
+        "list",
+        "Origins allowed to make cross-origin requests (Access-Control-Allow-Origin is sent "
+        "only for these, compared exactly after normalisation). Never '*'. 'null' only if "
+        "listed.",
+        LOOSEN_IF_GROWS,
+        "origins of the form https://host[:port] or http://host[:port], or null",
+        item=_origin,
+    ),
+    Field(
+        "cors.allow_credentials",
+        "bool",
+        "Send Access-Control-Allow-Credentials: true to listed origins (cookies cross origins).",
+        LOOSEN_IF_TRUE,
+        "true or false",
+    ),
+    # [paths]
+    Field(
+        "paths.allow_hidden",
+        "bool",
+        "Allow access to hidden files and directories (names starting with '.'). paths.deny "
+        "holds even when this is true.",
+        LOOSEN_IF_TRUE,
+        "true or false",
+    ),
+    Field(
+        "paths.deny",
+        "list",
+        "Globs (relative to the served root, '**' for any depth) that are never served, listed, "
+        "written or renamed, hidden files allowed or not.",
+        LOOSEN_IF_SHRINKS,
+        "globs with '/' separators, relative to the root",
+        item=_path_glob,
+    ),
+    Field(
+        "paths.allow",
+        "list",
+        "Exceptions to the hidden-file rule (never to paths.deny), e.g. \".jupyter/lab/**\".",
+        LOOSEN_IF_GROWS,
+        "globs with '/' separators, relative to the root",
+        item=_path_glob,
+    ),
+    # [tokens]
+    Field(
+        "tokens.url_tokens",
+        "enum",
+        "Whether a ?token= in a URL is accepted: 'navigation-exchange' accepts it only on a "
+        "top-level page navigation, exchanges it for a session and redirects to the same URL "
+        "without it; 'never' refuses URL tokens entirely.",
+        LOOSEN_IF_CHANGED,
+        choices=("navigation-exchange", "never"),
+    ),
+    Field(
+        "tokens.min_entropy_bits",
+        "int",
+        "Least estimated entropy of a configured token (JUPYTER_TOKEN, token file or config); "
+        "a weaker token stops the server at start-up.",
+        LOOSEN_IF_LOWER,
+        "an integer from 128 to 512",
+        minimum=128,
+        maximum=512,
+    ),
+    # [terminals]
+    Field(
+        "terminals.enabled",
+        "bool",
+        "Allow terminals (a shell as the server's user over a websocket). Off: the terminal "
+        "extension is not enabled and --ServerApp.terminals_enabled=True is refused.",
+        LOOSEN_IF_TRUE,
+        "true or false",
+    ),
+    # [headers]
+    Field(
+        "headers.referrer_policy",
+        "enum",
+        "Referrer-Policy on every response.",
+        LOOSEN_IF_CHANGED,
+        choices=_REFERRER,
+    ),
+    Field(
+        "headers.x_frame_options",
+        "enum",
+        "X-Frame-Options for browsers that ignore CSP frame-ancestors.",
+        LOOSEN_IF_CHANGED,
+        choices=("DENY", "SAMEORIGIN"),
+    ),
+    Field(
+        "headers.cross_origin_opener_policy",
+        "enum",
+        "Cross-Origin-Opener-Policy on every response.",
+        LOOSEN_IF_CHANGED,
+        choices=("same-origin", "same-origin-allow-popups", "unsafe-none"),
+    ),
+    Field(
+        "headers.cross_origin_resource_policy",
+        "enum",
+        "Cross-Origin-Resource-Policy on every response (stops cross-site <script>/<img> "
+        "inclusion of our responses).",
+        LOOSEN_IF_CHANGED,
+        choices=("same-origin", "same-site", "cross-origin"),
+    ),
+    Field(
+        "headers.permissions_policy",
+        "str",
+        "Permissions-Policy on every response: powerful browser features denied.",
+        LOOSEN_IF_CHANGED,
+        "a Permissions-Policy header value",
+        item=_header_text,
+    ),
+    Field(
+        "headers.hsts_max_age",
+        "int",
+        "Strict-Transport-Security max-age in seconds, sent when the request arrived over TLS "
+        "(directly or through a trusted proxy). 0 sends no HSTS.",
+        LOOSEN_IF_LOWER,
+        "an integer from 0 to 63072000",
+        minimum=0,
+        maximum=63072000,
+    ),
+    Field(
+        "headers.hsts_include_subdomains",
+        "bool",
+        "Add includeSubDomains to Strict-Transport-Security.",
+        LOOSEN_IF_FALSE,
+        "true or false",
+    ),
+    Field(
+        "headers.csp_report",
+        "bool",
+        "Add report-uri <base_url>api/security/csp-report to every CSP.",
+        LOOSEN_IF_CHANGED,
+        "true or false",
+    ),
+]
+
+for _rc in ROUTE_CLASSES:
+    FIELDS_LIST.append(
+        Field(
+            f"headers.cache_control.{_rc}",
+            "str",
+            f"Cache-Control forced on responses of the '{_rc}' route class; an empty string "
+            "leaves the handler's own value.",
+            LOOSEN_IF_CHANGED,
+            "a Cache-Control header value, or \"\"",
+            item=_header_text,
+            group="headers.cache_control",
+        )
+    )
+
+for _rc in ROUTE_CLASSES:
+    for _directive in csp.DIRECTIVES:
+        FIELDS_LIST.append(
+            Field(
+                f"csp.{_rc}.{_directive}",
+                "directive",
+                f"CSP directive {_directive} for the '{_rc}' route class.",
+                LOOSEN_IF_CHANGED,
+                "a list of CSP source tokens; false removes the directive; "
+                "true only for upgrade-insecure-requests",
+                group=f"csp.{_rc}",
+            )
+        )
+
+FIELDS: dict[str, Field] = {f.key: f for f in FIELDS_LIST}
+# Every table a policy file may contain (so that "csp" and "csp.page" are walked, not rejected).
+TABLES: frozenset[str] = frozenset(
+    ".".join(key.split(".")[:i]) for key in FIELDS for i in range(1, key.count(".") + 1)
+)
+
+
+def validate_value(field: Field, value: Any) -> Any:
+    """Return the normalised value for ``field`` or raise ``ItemError`` saying what is wrong."""
+    kind = field.kind
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ItemError(f"expected true or false, got {type(value).__name__}")
+        return value
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ItemError(f"expected an integer, got {type(value).__name__}")
+        if field.minimum is not None and value < field.minimum:
+            raise ItemError(f"{value} is below the minimum {field.minimum}")
+        if field.maximum is not None and value > field.maximum:
+            raise ItemError(f"{value} is above the maximum {field.maximum}")
+        return value
+    if kind == "enum":
+        if value not in field.choices:
+            raise ItemError("not one of the allowed values")
+        return value
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ItemError(f"expected a string, got {type(value).__name__}")
+        return field.item(value) if field.item else value
+    if kind == "list":
+        if not isinstance(value, list):
+            raise ItemError(f"expected a list of strings, got {type(value).__name__}")
+        out: list[str] = []
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                raise ItemError(f"item [{i}] is {type(item).__name__}, expected a string")
+            try:
+                norm = field.item(item) if field.item else item
+            except ItemError as exc:
+                raise ItemError(f"item [{i}] {item!r}: {exc}") from None
+            if norm not in out:
+                out.append(norm)
+        return tuple(out)
+    if kind == "directive":
+        directive = field.key.rsplit(".", 1)[1]
+        if value is False:
+            return None
+        if value is True:
+            if directive not in csp.VALUELESS:
+                raise ItemError("true is only meaningful for upgrade-insecure-requests")
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ItemError("expected a list of source strings, or false to remove it")
+        try:
+            csp.make_policy({directive: value})
+        except csp.CSPError as exc:
+            raise ItemError(str(exc)) from None
+        return tuple(dict.fromkeys(value))
+    raise AssertionError(f"unknown field kind {kind}")  # pragma: no cover
+
+
+def describe_allowed(field: Field) -> str:
+    if field.choices:
+        return ", ".join(repr(c) for c in field.choices)
+    return field.allowed
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of a policy *file*: every key optional, none unknown."""
+
+    def leaf(field: Field) -> dict[str, Any]:
+        doc = {"description": field.doc}
+        if field.kind == "bool":
+            return {**doc, "type": "boolean"}
+        if field.kind == "int":
+            out: dict[str, Any] = {**doc, "type": "integer"}
+            if field.minimum is not None:
+                out["minimum"] = field.minimum
+            if field.maximum is not None:
+                out["maximum"] = field.maximum
+            return out
+        if field.kind == "enum":
+            return {**doc, "enum": list(field.choices)}
+        if field.kind == "str":
+            return {**doc, "type": "string"}
+        if field.kind == "list":
+            return {**doc, "type": "array", "items": {"type": "string"}, "uniqueItems": True}
+        if field.kind == "directive":
+            return {**doc, "oneOf": [{"type": "boolean"}, {"type": "array", "items": {"type": "string"}}]}
+        raise AssertionError(field.kind)  # pragma: no cover
+
+    root: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
+    for field in FIELDS_LIST:
+        node = root
+        *tables, name = field.key.split(".")
+        for table in tables:
+            node = node["properties"].setdefault(
+                table, {"type": "object", "properties": {}, "additionalProperties": False}
+            )
+        node["properties"][name] = leaf(field)
+    root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    root["$id"] = "https://hardened-server.invalid/schema/policy/v1"
+    root["title"] = "hardened-server policy file"
+    return root
