@@ -112,7 +112,9 @@ def parse_layer(source: str, document: Mapping[str, Any]) -> Layer:
                     )
                 walk(key, value)
             else:
-                known = [k for k in (*FIELDS, *TABLES) if k.startswith(prefix)] if prefix else TABLES
+                known = (
+                    [k for k in (*FIELDS, *TABLES) if k.startswith(prefix)] if prefix else TABLES
+                )
                 suggestion = difflib.get_close_matches(key, list(known), n=1)
                 siblings = sorted(
                     k[len(prefix) + 1 :].split(".")[0] if prefix else k.split(".")[0]
@@ -139,7 +141,9 @@ def read_layer(path: str | os.PathLike[str]) -> Layer:
         with open(resolve_policy_path(path), "rb") as fh:
             document = tomllib.load(fh)
     except FileNotFoundError:
-        raise PolicyError(source, "", "file not found", fix="check the path given to --policy") from None
+        raise PolicyError(
+            source, "", "file not found", fix="check the path given to --policy"
+        ) from None
     except OSError as exc:
         raise PolicyError(source, "", f"cannot be read ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
@@ -198,7 +202,8 @@ def build_policy(layers: Sequence[Layer]) -> Policy:
         try:
             csp_classes[rc] = csp.make_policy(directives)
         except csp.CSPError as exc:  # pragma: no cover - each value was validated alone
-            raise PolicyError(provenance.get(f"csp.{rc}", sources[-1]), f"csp.{rc}", str(exc)) from None
+            where = provenance.get(f"csp.{rc}", sources[-1])
+            raise PolicyError(where, f"csp.{rc}", str(exc)) from None
 
     def v(key: str) -> Any:
         return values[key]
@@ -209,7 +214,9 @@ def build_policy(layers: Sequence[Layer]) -> Policy:
             trusted_proxies=v("server.trusted_proxies"),
             allow_insecure_remote=v("server.allow_insecure_remote"),
         ),
-        routes=RoutesPolicy(public=v("routes.public")),
+        routes=RoutesPolicy(
+            public=v("routes.public"), accept_undecorated=v("routes.accept_undecorated")
+        ),
         cors=CorsPolicy(
             allow_origins=v("cors.allow_origins"), allow_credentials=v("cors.allow_credentials")
         ),

@@ -23,6 +23,7 @@ class ServerPolicy:
 @dataclass(frozen=True, slots=True)
 class RoutesPolicy:
     public: tuple[str, ...]
+    accept_undecorated: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -151,6 +151,17 @@ FIELDS_LIST: list[Field] = [
         "regular expressions starting with '/', e.g. \"/login\" or \"/static/(.*)\"",
         item=_route_pattern,
     ),
+    Field(
+        "routes.accept_undecorated",
+        "list",
+        "Route patterns whose handler methods carry no authentication decorator but were "
+        "reviewed and authenticate in their own code. The start-up check accepts them; the "
+        "policy's login gate still applies (they are not public unless routes.public lists "
+        "them).",
+        LOOSEN_IF_GROWS,
+        "regular expressions starting with '/', exactly as the start-up error prints them",
+        item=_route_pattern,
+    ),
     # [cors]
     Field(
         "cors.allow_origins",
@@ -405,7 +416,8 @@ def json_schema() -> dict[str, Any]:
         if field.kind == "list":
             return {**doc, "type": "array", "items": {"type": "string"}, "uniqueItems": True}
         if field.kind == "directive":
-            return {**doc, "oneOf": [{"type": "boolean"}, {"type": "array", "items": {"type": "string"}}]}
+            sources = {"type": "array", "items": {"type": "string"}}
+            return {**doc, "oneOf": [{"type": "boolean"}, sources]}
         raise AssertionError(field.kind)  # pragma: no cover
 
     root: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}

@@ -1,0 +1,47 @@
+# hardened-server: two commands on a fresh machine.
+#   make serve   set up .venv and run the server on the shipped default policy
+#   make test    set up everything the suite needs and run it (CI runs this with CI=true)
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+SYSTEM_STAMP := $(VENV)/.system-deps
+SERVE_ARGS ?=
+# jupyter_server refuses to run as root; on a root-only machine (a container, CI) say so once.
+ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+
+.PHONY: serve test lint bandit setup system-deps docs fuzz bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+# Debian's chromium (for the browser tests) and whatever else the end-to-end tests need.
+$(SYSTEM_STAMP): scripts/install-system-deps.sh $(STAMP)
+	bash scripts/install-system-deps.sh
+	@touch $(SYSTEM_STAMP)
+
+system-deps: $(SYSTEM_STAMP)
+
+serve: $(STAMP)
+	$(VENV)/bin/hardened-server serve $(ROOT_FLAG) $(SERVE_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bandit: $(STAMP)
+	$(VENV)/bin/bandit -q -c pyproject.toml -r hardened_server -ll
+
+docs: $(STAMP)
+	$(VENV)/bin/hardened-server policy reference > docs/policy-reference.md
+
+test: $(STAMP) $(SYSTEM_STAMP) lint bandit
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) build dist .hypothesis

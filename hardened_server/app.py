@@ -1,0 +1,241 @@
+"""``HardenedServerApp``: jupyter_server's ``ServerApp`` with the policy in front of every route.
+
+jupyter_server has no trait for the web application class: ``ServerApp.init_webapp`` builds a
+``ServerWebApplication`` itself. So this app lets it, then takes the application over:
+
+1. before: refuse unsafe configuration
+   (:func:`~hardened_server.policy.startup.check_configuration`);
+2. after: give the application a hardened class (``add_handlers`` wraps what extensions add),
+   re-point every existing rule at a hardened handler subclass, add the header transform, and
+   snapshot the security settings;
+3. after the extensions load: wrap again (for routes added behind ``add_handlers``' back),
+   refuse undecorated non-public routes and any drift of the snapshot.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import os
+from typing import Any
+
+from jupyter_server.serverapp import ServerApp, ServerWebApplication
+from jupyter_server.serverapp import aliases as server_aliases
+from jupyter_server.serverapp import flags as server_flags
+from tornado import web
+from traitlets import List, Unicode, default
+
+from hardened_server import __version__
+from hardened_server.enforcement.handlers import UNREGISTERED, wrap_handler, wrap_rules
+from hardened_server.enforcement.identity import HardenedIdentityProvider
+from hardened_server.enforcement.runtime import SETTINGS_KEY, PolicyRuntime
+from hardened_server.enforcement.transform import transform_for
+from hardened_server.policy.errors import UnsafeStartup
+from hardened_server.policy.loader import load_policy
+from hardened_server.policy.model import Policy
+from hardened_server.policy.startup import (
+    SECURITY_SETTINGS,
+    RouteFact,
+    StartupFacts,
+    check_configuration,
+    check_drift,
+    check_routes,
+)
+
+
+class StartupRefused(RuntimeError):
+    """One or more start-up checks failed; the server does not start."""
+
+    def __init__(self, problems: list[UnsafeStartup]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+    @property
+    def rule_ids(self) -> list[str]:
+        return [p.rule_id for p in self.problems]
+
+
+class HardenedWebApplication(ServerWebApplication):
+    """The application class ``init_webapp`` built, with ``add_handlers`` going through the same
+    wrapping as the core routes, and a last-resort wrap of any handler class that reaches the
+    router some other way."""
+
+    def add_handlers(self, host_pattern: str, host_handlers: list[Any]) -> None:
+        super().add_handlers(host_pattern, host_handlers)
+        self.hardened_route_facts.extend(
+            wrap_rules(self.default_router, self.settings.get("base_url", "/"))
+        )
+
+    def get_handler_delegate(  # type: ignore[override]
+        self, request: Any, target_class: type[web.RequestHandler], *args: Any, **kwargs: Any
+    ) -> Any:
+        if not getattr(target_class, "_hs_wrapped", False):
+            # Reached only by a rule inserted behind add_handlers' back: never public.
+            target_class = wrap_handler(target_class, UNREGISTERED)
+        return super().get_handler_delegate(request, target_class, *args, **kwargs)
+
+    hardened_route_facts: list[RouteFact]
+
+
+aliases = dict(server_aliases)
+aliases.update(
+    {
+        "policy": "HardenedServerApp.policy_files",
+        "root-dir": "ServerApp.root_dir",
+    }
+)
+
+
+def _plain(value: Any) -> bool:
+    return isinstance(value, str | bytes | int | float | bool | type(None) | dict | list | tuple)
+
+
+def snapshot_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """Copies of plain-data security settings (so in-place edits show), identities of objects."""
+    return {
+        key: copy.deepcopy(settings[key]) if _plain(settings[key]) else settings[key]
+        for key in SECURITY_SETTINGS
+        if key in settings
+    }
+
+
+class HardenedServerApp(ServerApp):
+    """Jupyter Server made strict by default."""
+
+    name = "hardened-server"
+    version = __version__
+    description = "Jupyter Server with one policy engine in front of every route."
+    aliases = aliases  # type: ignore[assignment]
+    flags = dict(server_flags)  # type: ignore[assignment]
+
+    policy_files = List(
+        Unicode(),
+        config=True,
+        help="Policy files layered in order over the shipped default profile (--policy FILE, "
+        "repeatable).",
+    )
+
+    _policy: Policy | None = None
+
+    # -- policy ------------------------------------------------------------------------------
+
+    @property
+    def policy(self) -> Policy:
+        """Loaded on first use, after the command line and config files have been read."""
+        if self._policy is None:
+            self._policy = load_policy(self.policy_files)
+        return self._policy
+
+    # -- strict defaults ---------------------------------------------------------------------
+
+    @default("identity_provider_class")
+    def _default_identity_provider_class(self) -> type:
+        return HardenedIdentityProvider
+
+    @default("terminals_enabled")
+    def _default_terminals_enabled(self) -> bool:
+        return self.policy.terminals.enabled
+
+    @default("allow_unauthenticated_access")
+    def _default_allow_unauthenticated_access(self) -> bool:
+        # Read the stock environment switch so that setting it is refused, not ignored.
+        value = os.environ.get("JUPYTER_SERVER_ALLOW_UNAUTHENTICATED_ACCESS", "")
+        return value.lower() in ("1", "true", "yes")
+
+    @default("default_url")
+    def _default_default_url(self) -> str:
+        return "/lab" if importlib.util.find_spec("jupyterlab") else "/"
+
+    @default("port_retries")
+    def _default_port_retries(self) -> int:
+        return 0  # never land on a port nobody expects (and no proxy points at)
+
+    @default("no_browser_open_file")
+    def _default_no_browser_open_file(self) -> bool:
+        return True  # the open-file would hold a token-bearing URL on disk
+
+    # -- start-up checks ---------------------------------------------------------------------
+
+    def _startup_facts(self, user_tornado_settings: frozenset[str]) -> StartupFacts:
+        provider = self.identity_provider
+        return StartupFacts(
+            ip=self.ip,
+            has_tls=bool(self.certfile and self.keyfile) or bool(self.ssl_options),
+            user_tornado_settings=user_tornado_settings,
+            allow_origin=self.allow_origin,
+            allow_origin_pat=self.allow_origin_pat,
+            allow_credentials=self.allow_credentials,
+            disable_check_xsrf=self.disable_check_xsrf,
+            allow_unauthenticated_access=self.allow_unauthenticated_access,
+            token=provider.token or "",
+            token_generated=bool(getattr(provider, "token_generated", False)),
+            has_password=bool(getattr(provider, "hashed_password", "")),
+            terminals_enabled=bool(self.terminals_enabled),
+            sock=self.sock,
+        )
+
+    @staticmethod
+    def _refuse(problems: list[UnsafeStartup]) -> None:
+        if problems:
+            raise StartupRefused(problems)
+
+    def init_webapp(self) -> None:
+        user_keys = frozenset(self.tornado_settings)
+        self._refuse(check_configuration(self._startup_facts(user_keys), self.policy))
+        super().init_webapp()
+        self.harden_web_app()
+
+    def harden_web_app(self) -> None:
+        app = self.web_app
+        app.__class__ = HardenedWebApplication
+        runtime = PolicyRuntime(self.policy, self.base_url)
+        app.settings[SETTINGS_KEY] = runtime
+        app.hardened_route_facts = []  # type: ignore[attr-defined]
+        app.hardened_route_facts.extend(wrap_rules(app.default_router, self.base_url))  # type: ignore[attr-defined]
+        app.add_transform(transform_for(runtime))
+        self._hs_snapshot = snapshot_settings(app.settings)
+
+    def load_server_extensions(self) -> None:
+        super().load_server_extensions()
+        self.verify_after_extensions()
+
+    def verify_after_extensions(self) -> None:
+        facts = wrap_rules(self.web_app.default_router, self.base_url)
+        problems = check_routes(facts, self.policy)
+        problems += check_drift(self._hs_snapshot, snapshot_settings(self.web_app.settings))
+        self._refuse(problems)
+
+    def route_facts(self) -> list[RouteFact]:
+        """Every handler rule of the running application (the audit's route inventory)."""
+        return wrap_rules(self.web_app.default_router, self.base_url)
+
+    # -- the one login URL -------------------------------------------------------------------
+
+    def _get_urlparts(
+        self, path: str | None = None, include_token: bool = False, ip: str | None = None
+    ) -> Any:
+        """Stock prints the token in several banner lines and the browser-open file; here no
+        URL jupyter_server builds carries it. :meth:`start_app` prints the login URL once."""
+        return super()._get_urlparts(path=path, include_token=False, ip=ip)
+
+    def login_url_once(self) -> str:
+        parts = super()._get_urlparts(include_token=True)
+        # Comparing, not binding: a wildcard bind is reached on loopback from this machine.
+        if self.ip in ("", "0.0.0.0", "::"):  # noqa: S104  # nosec B104
+            parts = parts._replace(netloc=f"127.0.0.1:{self.port}")
+        return parts.geturl()
+
+    def start_app(self) -> None:
+        super().start_app()
+        provider = self.identity_provider
+        if provider.token and getattr(provider, "token_generated", False):
+            self.log.critical(
+                "\n\n    hardened-server is running. Log in once with this URL (the token is "
+                "exchanged for a session cookie):\n\n        %s\n",
+                self.login_url_once(),
+            )
+        else:
+            self.log.critical("hardened-server is running at %s", self.display_url)
+
+
+main = launch_new_instance = HardenedServerApp.launch_instance

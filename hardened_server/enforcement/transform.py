@@ -1,0 +1,55 @@
+"""Response headers on every response, whatever produced it.
+
+``set_default_headers`` only runs for ``AuthenticatedHandler`` subclasses, and jupyter_server
+catches (and logs) any exception there, silently dropping the CSP (tornado#3240). Plain
+``RequestHandler`` routes, redirects, error pages and 404s would go out bare. A tornado
+``OutputTransform`` sees the first chunk of every response the application writes, so the
+policy's header set is applied here, last, over whatever the handler set.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from tornado.httputil import HTTPHeaders, HTTPServerRequest
+from tornado.web import OutputTransform
+
+from hardened_server.enforcement.runtime import PolicyRuntime
+from hardened_server.policy.decisions import RouteClass
+from hardened_server.policy.headers import REMOVED_HEADERS
+from hardened_server.policy.routes import classify_path
+
+_ERROR_CLASS_FOR = frozenset({RouteClass.PAGE, RouteClass.STATIC})
+
+
+class SecurityHeadersTransform(OutputTransform):
+    """Bound to one application's :class:`PolicyRuntime` by :func:`transform_for`."""
+
+    runtime: ClassVar[PolicyRuntime]
+
+    def __init__(self, request: HTTPServerRequest) -> None:
+        self.request = request
+
+    def transform_first_chunk(
+        self, status_code: int, headers: HTTPHeaders, chunk: bytes, finishing: bool
+    ) -> tuple[int, HTTPHeaders, bytes]:
+        compiled = self.runtime.current
+        route_class: Any = getattr(self.request, "hs_route_class", None)
+        if route_class is None:
+            route_class = classify_path(self.request.path, compiled.base_url)
+        if status_code >= 400 and route_class in _ERROR_CLASS_FOR:
+            route_class = RouteClass.ERROR
+        over_tls = self.request.protocol == "https"
+        for name, value in compiled.headers[(route_class, over_tls)]:
+            headers[name] = value
+        for name in REMOVED_HEADERS:
+            if name in headers:
+                del headers[name]
+        return status_code, headers, chunk
+
+    def transform_chunk(self, chunk: bytes, finishing: bool) -> bytes:
+        return chunk
+
+
+def transform_for(runtime: PolicyRuntime) -> type[SecurityHeadersTransform]:
+    return type("SecurityHeadersTransform", (SecurityHeadersTransform,), {"runtime": runtime})

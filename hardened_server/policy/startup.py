@@ -1,0 +1,246 @@
+"""Start-up refusals, as pure functions of what the application is about to run.
+
+The server does not start, and says which setting and which policy key to change, when its
+configuration would undo the policy. The application gathers the facts
+(:class:`StartupFacts`, :class:`RouteFact`, settings snapshots); these functions decide.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hardened_server.policy.decisions import Rule
+from hardened_server.policy.errors import UnsafeStartup
+from hardened_server.policy.model import Policy
+from hardened_server.policy.tokens import estimate_entropy_bits
+
+# Tornado settings that carry security. Set only by hardened-server itself: a value coming from
+# ServerApp.tornado_settings, or changed by an extension after start-up, is refused.
+SECURITY_SETTINGS: tuple[str, ...] = (
+    "xsrf_cookies",
+    "xsrf_cookie_kwargs",
+    "xsrf_cookie_version",
+    "cookie_secret",
+    "headers",
+    "allow_origin",
+    "allow_origin_pat",
+    "allow_credentials",
+    "disable_check_xsrf",
+    "static_handler_class",
+    "login_url",
+    "allow_unauthenticated_access",
+    "allow_remote_access",
+    "local_hostnames",
+    "cookie_options",
+    "get_secure_cookie_kwargs",
+    "identity_provider",
+    "authorizer",
+    "contents_manager",
+    "login_handler_class",
+    "logout_handler_class",
+    "default_handler_class",
+    "default_handler_args",
+    "serve_traceback",
+    "debug",
+    "autoescape",
+    "jinja2_env",
+    "websocket_max_message_size",
+    "websocket_ping_interval",
+    "websocket_ping_timeout",
+    "nbconvert_csp_sandbox",
+    "token",
+    "allow_password_change",
+    "authenticate_prometheus",
+    "hardened_server",
+)
+
+
+@dataclass(frozen=True)
+class StartupFacts:
+    ip: str
+    has_tls: bool
+    user_tornado_settings: frozenset[str]
+    allow_origin: str
+    allow_origin_pat: str
+    allow_credentials: bool
+    disable_check_xsrf: bool
+    allow_unauthenticated_access: bool
+    token: str
+    token_generated: bool
+    has_password: bool
+    terminals_enabled: bool
+    sock: str = ""
+
+
+@dataclass(frozen=True)
+class RouteFact:
+    pattern: str  # relative to base_url
+    handler: str  # module.qualname of the original handler class
+    undecorated: tuple[str, ...] = field(default=())  # HTTP methods with no auth decorator
+
+
+def _is_loopback_bind(ip: str) -> bool:
+    if ip in ("localhost",):
+        return True
+    try:
+        return ipaddress.ip_address(ip.strip("[]")).is_loopback
+    except ValueError:
+        return False  # "" (all interfaces), "0.0.0.0", a host name: treated as remote
+
+
+def check_configuration(facts: StartupFacts, policy: Policy) -> list[UnsafeStartup]:
+    problems: list[UnsafeStartup] = []
+    overridden = sorted(facts.user_tornado_settings & set(SECURITY_SETTINGS))
+    for key in overridden:
+        problems.append(
+            UnsafeStartup(
+                Rule.START_SETTING_OVERRIDE,
+                f"ServerApp.tornado_settings sets the security setting {key!r}",
+                setting=f"ServerApp.tornado_settings[{key!r}]",
+                fix="remove it; hardened-server sets it from the policy "
+                "(see `hardened-server policy show`)",
+            )
+        )
+    if facts.allow_origin or facts.allow_origin_pat or facts.allow_credentials:
+        which = (
+            "ServerApp.allow_origin" if facts.allow_origin else
+            "ServerApp.allow_origin_pat" if facts.allow_origin_pat else
+            "ServerApp.allow_credentials"
+        )
+        value = facts.allow_origin or facts.allow_origin_pat or facts.allow_credentials
+        problems.append(
+            UnsafeStartup(
+                Rule.START_ALLOW_ORIGIN,
+                f"{which}={value!r} would bypass the CORS allow-list"
+                + (" and disable the origin checks entirely" if value == "*" else ""),
+                setting=which,
+                fix="list exact origins in the policy key cors.allow_origins "
+                "(and cors.allow_credentials) instead",
+            )
+        )
+    if facts.disable_check_xsrf:
+        problems.append(
+            UnsafeStartup(
+                Rule.START_DISABLE_XSRF,
+                "ServerApp.disable_check_xsrf=True turns off cross-site request forgery "
+                "protection (and, in jupyter_server, the origin check with it)",
+                setting="ServerApp.disable_check_xsrf",
+                fix="remove it; API clients authenticate with an Authorization header, which "
+                "needs no XSRF token",
+            )
+        )
+    if facts.allow_unauthenticated_access:
+        problems.append(
+            UnsafeStartup(
+                Rule.START_UNAUTHENTICATED_ACCESS,
+                "ServerApp.allow_unauthenticated_access=True lets undecorated handlers answer "
+                "anonymous requests",
+                setting="ServerApp.allow_unauthenticated_access "
+                "(or JUPYTER_SERVER_ALLOW_UNAUTHENTICATED_ACCESS)",
+                fix="remove it; list the routes that must be public in the policy key "
+                "routes.public",
+            )
+        )
+    if not facts.token and not facts.has_password:
+        problems.append(
+            UnsafeStartup(
+                Rule.START_NO_AUTH,
+                "the token is empty and no password is set: anyone who reaches the port "
+                "runs code as this user",
+                setting="IdentityProvider.token / JUPYTER_TOKEN",
+                fix="unset JUPYTER_TOKEN (a strong token is generated) or set a token of at "
+                "least 32 random hex characters, or set a password hash",
+            )
+        )
+    elif facts.token and not facts.token_generated:
+        bits = estimate_entropy_bits(facts.token)
+        if bits < policy.tokens.min_entropy_bits:
+            problems.append(
+                UnsafeStartup(
+                    Rule.START_WEAK_TOKEN,
+                    f"the configured token has about {bits:.0f} bits of entropy, less than "
+                    f"the {policy.tokens.min_entropy_bits} bits the policy requires",
+                    setting="JUPYTER_TOKEN / JUPYTER_TOKEN_FILE / IdentityProvider.token",
+                    fix="use a random token, e.g. `python -c \"import secrets; "
+                    "print(secrets.token_hex(32))\"`, or unset it to have one generated "
+                    "(policy key: tokens.min_entropy_bits)",
+                )
+            )
+    if facts.terminals_enabled and not policy.terminals.enabled:
+        problems.append(
+            UnsafeStartup(
+                Rule.START_TERMINALS,
+                "terminals are enabled but the policy does not allow them",
+                setting="ServerApp.terminals_enabled",
+                fix="remove --ServerApp.terminals_enabled=True, or set terminals.enabled = true "
+                "in the policy",
+            )
+        )
+    if (
+        not facts.sock
+        and not _is_loopback_bind(facts.ip)
+        and not facts.has_tls
+        and not policy.server.trusted_proxies
+        and not policy.server.allow_insecure_remote
+    ):
+        problems.append(
+            UnsafeStartup(
+                Rule.START_INSECURE_REMOTE,
+                f"binding to {facts.ip or 'all interfaces'!r} with neither TLS nor a trusted "
+                "proxy: tokens and cookies would cross the network in clear",
+                setting="--ip",
+                fix="give --certfile and --keyfile, or put a TLS proxy in front and list it in "
+                "server.trusted_proxies, or bind to 127.0.0.1 (server.allow_insecure_remote = "
+                "true accepts the risk explicitly)",
+            )
+        )
+    return problems
+
+
+def check_routes(routes: Iterable[RouteFact], policy: Policy) -> list[UnsafeStartup]:
+    """A handler method without an authentication decorator on a route the policy does not list
+    as public (extension routes included) stops the server."""
+    exempt = set(policy.routes.public) | set(policy.routes.accept_undecorated)
+    problems = []
+    for route in routes:
+        if route.undecorated and route.pattern not in exempt:
+            methods = ", ".join(route.undecorated)
+            problems.append(
+                UnsafeStartup(
+                    Rule.START_UNAUTHENTICATED_ROUTE,
+                    f"{methods} of {route.handler} on route {route.pattern!r} has no "
+                    "authentication decorator",
+                    setting=f"route {route.pattern!r}",
+                    fix="decorate the method with @tornado.web.authenticated (websockets: "
+                    "@jupyter_server.auth.decorator.ws_authenticated); if the route really must "
+                    f"be public, add {route.pattern!r} to routes.public in your policy file",
+                )
+            )
+    return problems
+
+
+def check_drift(
+    before: Mapping[str, Any], after: Mapping[str, Any], *, who: str = "a server extension"
+) -> list[UnsafeStartup]:
+    """Security settings changed between the hardened snapshot and now."""
+    problems = []
+    for key in SECURITY_SETTINGS:
+        if before.get(key, _MISSING) is not after.get(key, _MISSING) and before.get(
+            key, _MISSING
+        ) != after.get(key, _MISSING):
+            problems.append(
+                UnsafeStartup(
+                    Rule.START_SETTINGS_DRIFT,
+                    f"{who} changed the security setting {key!r} after hardened-server set it",
+                    setting=f"web application setting {key!r}",
+                    fix="disable that extension or remove the setting from its configuration; "
+                    "security settings come from the policy",
+                )
+            )
+    return problems
+
+
+_MISSING = object()
