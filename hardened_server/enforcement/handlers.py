@@ -22,6 +22,7 @@ the server at start-up (:func:`hardened_server.policy.startup.check_routes`).
 from __future__ import annotations
 
 import inspect
+import json
 import urllib.parse
 from collections.abc import Awaitable, Iterator
 from typing import Any, ClassVar
@@ -30,10 +31,11 @@ from jupyter_server.base.handlers import (
     APIHandler,
     AuthenticatedFileHandler,
     JupyterHandler,
+    PrometheusMetricsHandler,
 )
 from jupyter_server.files.handlers import FilesHandler
 from jupyter_server.kernelspecs.handlers import KernelSpecResourceHandler
-from tornado import web
+from tornado import httputil, web
 from tornado.routing import PathMatches, Rule, RuleRouter
 from tornado.websocket import WebSocketHandler
 
@@ -61,7 +63,7 @@ UNREGISTERED = "<unregistered>"
 
 def handler_kinds(cls: type) -> frozenset[str]:
     kinds: set[str] = set()
-    if issubclass(cls, APIHandler):
+    if issubclass(cls, APIHandler | PrometheusMetricsHandler):
         kinds.add(KIND_API)
     if issubclass(cls, WebSocketHandler):
         kinds.add(KIND_WEBSOCKET)
@@ -157,6 +159,27 @@ class _Hardened:
             return
         raise web.HTTPError(403)
 
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """API errors are JSON ``{"message", "reason"}`` as in jupyter_server, with no
+        traceback (CVE-2023-49080), and are finished by tornado's own ``finish``: some
+        extension handlers override ``finish`` with a signature ``send_error`` cannot call
+        (jupyterlab_server's LicensesHandler makes every error response hang)."""
+        if self._hs_route.route_class != RouteClass.API:
+            super().write_error(status_code, **kwargs)  # type: ignore[misc]
+            return
+        message = httputil.responses.get(status_code, "Unknown HTTP Error")
+        reply: dict[str, Any] = {"message": message, "reason": None}
+        exc_info = kwargs.get("exc_info")
+        if exc_info:
+            exc = exc_info[1]
+            if isinstance(exc, web.HTTPError):
+                reply["message"] = exc.log_message or message
+                reply["reason"] = exc.reason
+            else:
+                reply["message"] = "Unhandled error"
+        self.set_header("Content-Type", "application/json")  # type: ignore[attr-defined]
+        web.RequestHandler.finish(self, json.dumps(reply))  # type: ignore[arg-type]
+
     async def _hs_current_user(self) -> Any:
         provider = self.application.settings["identity_provider"]
         user = provider.get_user(self)
@@ -230,6 +253,28 @@ class HardenedJupyterMixin(_Hardened):
         result = super().prepare(*args, **kwargs)  # type: ignore[misc]
         if inspect.isawaitable(result):
             await result
+        if not self._finished and self._hs_url_token_used():  # type: ignore[attr-defined]
+            self._hs_strip_url_token()
+
+    def _hs_url_token_used(self) -> bool:
+        return (
+            self.request.method in ("GET", "HEAD")
+            and "token" in self.request.query_arguments
+            and getattr(self, "_token_authenticated", False)
+            and self._hs_route.route_class == RouteClass.PAGE
+        )
+
+    def _hs_strip_url_token(self) -> None:
+        """The URL token was exchanged for the session cookie (set by the identity provider):
+        send the browser to the same URL without it, so it leaves the address bar, the history
+        and every later Referer. That response itself sends no Referer at all."""
+        query = [
+            (k, v) for k, v in urllib.parse.parse_qsl(self.request.query, keep_blank_values=True)
+            if k != "token"
+        ]
+        target = self.request.path + ("?" + urllib.parse.urlencode(query) if query else "")
+        self.request.hs_no_referrer = True
+        self.redirect(target)  # type: ignore[attr-defined]
 
 
 class HardenedPlainMixin(_Hardened):

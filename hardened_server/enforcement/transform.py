@@ -42,6 +42,8 @@ class SecurityHeadersTransform(OutputTransform):
         over_tls = self.request.protocol == "https"
         for name, value in compiled.headers[(route_class, over_tls)]:
             headers[name] = value
+        if getattr(self.request, "hs_no_referrer", False):
+            headers["Referrer-Policy"] = "no-referrer"  # a URL token was just stripped
         for name in REMOVED_HEADERS:
             if name in headers:
                 del headers[name]
