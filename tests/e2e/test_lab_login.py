@@ -35,7 +35,8 @@ def wait_for_login_url(server: ServerProcess, timeout: float = 90) -> str:
         found = pattern.findall(server.log())
         if found:
             return found[0]
-        assert server.proc is not None and server.proc.poll() is None, server.log()
+        assert server.proc is not None
+        assert server.proc.poll() is None, server.log()
         time.sleep(0.2)
     raise AssertionError("no login URL printed:\n" + server.log())
 

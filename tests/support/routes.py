@@ -29,6 +29,7 @@ SAMPLE_GROUPS = {
 
 DUMP = r"""
 import json, sys
+from tornado.web import RequestHandler
 from hardened_server.app import HardenedServerApp
 from hardened_server.enforcement.handlers import iter_handler_rules, undecorated_methods
 app = HardenedServerApp()
@@ -46,7 +47,7 @@ for rule in iter_handler_rules(app.web_app.default_router):
         "route_class": info.route_class.value,
         "public": info.public,
         "methods": [m for m in cls.SUPPORTED_METHODS
-                    if getattr(cls, m.lower()) is not getattr(__import__("tornado.web").web.RequestHandler, m.lower())],
+                    if getattr(cls, m.lower()) is not RequestHandler._unimplemented_method],
         "is_subclass": issubclass(cls, original),
     })
 print("ROUTES-JSON" + json.dumps(out))
