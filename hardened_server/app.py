@@ -172,6 +172,7 @@ class HardenedServerApp(ServerApp):
             has_password=bool(getattr(provider, "hashed_password", "")),
             terminals_enabled=bool(self.terminals_enabled),
             sock=self.sock,
+            trust_xheaders=bool(self.trust_xheaders),
         )
 
     @staticmethod

@@ -73,6 +73,7 @@ class StartupFacts:
     has_password: bool
     terminals_enabled: bool
     sock: str = ""
+    trust_xheaders: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,17 @@ def check_configuration(facts: StartupFacts, policy: Policy) -> list[UnsafeStart
                 setting=which,
                 fix="list exact origins in the policy key cors.allow_origins "
                 "(and cors.allow_credentials) instead",
+            )
+        )
+    if facts.trust_xheaders:
+        problems.append(
+            UnsafeStartup(
+                Rule.START_SETTING_OVERRIDE,
+                "ServerApp.trust_xheaders=True makes tornado believe X-Forwarded-For/-Proto "
+                "from any peer (spoofed client address and scheme)",
+                setting="ServerApp.trust_xheaders",
+                fix="remove it; list your reverse proxies in the policy key "
+                "server.trusted_proxies instead",
             )
         )
     if facts.disable_check_xsrf:
