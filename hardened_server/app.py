@@ -128,6 +128,12 @@ class HardenedServerApp(ServerApp):
 
     # -- strict defaults ---------------------------------------------------------------------
 
+    @default("config_file_name")
+    def _default_config_file_name(self) -> str:
+        # A drop-in replacement must read (and refuse, where unsafe) the operator's existing
+        # jupyter_server_config.{py,json}, not a hardened_server_config nobody wrote.
+        return "jupyter_server_config"
+
     @default("identity_provider_class")
     def _default_identity_provider_class(self) -> type:
         return HardenedIdentityProvider

@@ -83,6 +83,7 @@ class ServerProcess:
         token: str | None = None,
         env: dict[str, str] | None = None,
         pythonpath: Sequence[Path] = (),
+        ip: str = "127.0.0.1",
     ) -> None:
         self.workdir = workdir
         self.port = free_port()
@@ -102,7 +103,7 @@ class ServerProcess:
             "-m",
             "hardened_server",
             "serve",
-            "--ip=127.0.0.1",
+            f"--ip={ip}",
             f"--port={self.port}",
             f"--root-dir={self.root}",
             "--ServerApp.open_browser=False",

@@ -30,6 +30,12 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
         # A cross-site POST does not carry the session cookie (CSRF defence in depth).
         return {"samesite": "Lax"}
 
+    @default("token")
+    def _token_default(self) -> str:
+        # JUPYTER_TOKEN_FILE is read as is; a trailing newline (``echo $TOKEN > file``) would
+        # otherwise be part of the token and no client could ever send it.
+        return super()._token_default().strip()
+
     @default("allow_password_change")
     def _default_allow_password_change(self) -> bool:
         return False
@@ -69,9 +75,21 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
             user_token.encode("utf-8", "surrogateescape"), token.encode("utf-8", "surrogateescape")
         ):
             return None
+        # Remember where the token came from: only a URL token (a navigation) is exchanged
+        # for a session cookie; a header token authenticates this request and nothing more.
+        handler._hs_token_source = (  # type: ignore[attr-defined]
+            "header" if handler.request.headers.get("Authorization") else "url"
+        )
         user = self.get_user_cookie(handler)
         if isinstance(user, t.Awaitable):
             user = await user
         if user is None:
             user = self.generate_anonymous_user(handler)
         return t.cast("User", user)
+
+    def set_login_cookie(self, handler: web.RequestHandler, user: User) -> None:
+        """Stock mints a new login cookie on every token-authenticated API call; a request
+        that authenticated with the Authorization header gets no cookie at all."""
+        if getattr(handler, "_hs_token_source", None) == "header":
+            return
+        super().set_login_cookie(handler, user)

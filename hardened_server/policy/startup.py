@@ -227,8 +227,11 @@ def check_routes(routes: Iterable[RouteFact], policy: Policy) -> list[UnsafeStar
                     "authentication decorator",
                     setting=f"route {route.pattern!r}",
                     fix="decorate the method with @tornado.web.authenticated (websockets: "
-                    "@jupyter_server.auth.decorator.ws_authenticated); if the route really must "
-                    f"be public, add {route.pattern!r} to routes.public in your policy file",
+                    "@jupyter_server.auth.decorator.ws_authenticated); if it authenticates in "
+                    f"its own code, add {route.pattern!r} to routes.accept_undecorated after "
+                    f"review; if it really must be public, add {route.pattern!r} to "
+                    "routes.public (a JupyterHandler method then also needs "
+                    "@jupyter_server.auth.decorator.allow_unauthenticated)",
                 )
             )
     return problems
