@@ -1,0 +1,736 @@
+"""Which paths below the served root may be read, listed, written, renamed or served.
+
+One decision, called from every entry point (contents API, ``/files``, ``/view``, nbconvert,
+``resolvePath``, checkpoints, trust, static serving), instead of stock jupyter_server's scattered
+checks. Stock jupyter_server's ``is_hidden`` looks at names only and never resolves symlinks, so an
+innocently named link into ``.ssh`` is served and written through; several async contents
+operations (new untitled file, checkpoints, trust) and ``/view`` and ``/api/resolvePath`` skip the
+check entirely (GHSA-q874-g24w-4q9g: hidden files unlisted but reachable).
+
+The module is PURE: no tornado, and the only I/O (symlink resolution) is injected as the
+``resolve`` callable of :meth:`PathPolicy.decide` (``os.path.realpath`` by default), so Hypothesis
+and atheris can drive it with a fake file system at full speed.
+
+How a path is decided
+=====================
+
+1. :func:`canonicalize` turns the API path into a canonical relative path (``"a/b.ipynb"``, ``""``
+   for the root), or refuses it with a :class:`~hardened_server.policy.decisions.Decision`.
+
+   * ``decoded=False``: the path is still percent-encoded as it arrived in the URL; it is decoded
+     **exactly once**, strictly (invalid escapes such as ``%zz`` or a truncated ``%4`` and bytes
+     that are not UTF-8, ``%ff%fe`` or the overlong ``%c0%ae``, are refused). ``%252e`` decodes to
+     the literal name ``%2e``: an odd but harmless name, never a dot.
+   * ``decoded=True``: the path was already decoded (tornado's path arguments, JSON bodies such as
+     ``copy_from`` or the ``path`` of a rename); ``%`` is then an ordinary character.
+
+   Empty and ``.`` segments collapse. Every ``..`` is refused, even one that would stay inside the
+   root (``a/../b``): resolving it buys nothing for a legitimate client and every resolver we do
+   not write ourselves is a chance to disagree (CVE-2026-35397). See :func:`canonicalize` for the
+   full list of refusals (NUL and control characters, backslashes, drive letters, UNC, Windows
+   aliases, Unicode look-alikes, overlong paths and names).
+
+   Unicode look-alikes: names are *not* required to be NFKC-stable (fullwidth letters and digits
+   are common in CJK file names). Instead every check that matters is run on the NFKC form too:
+   a segment whose NFKC form is a dot segment, ends with a dot or space, looks like a drive or
+   contains a separator (``\u2024\u2024``, ``\uff0e``, ``\u2100`` = ``a/c``) is refused; one
+   whose NFKC form starts with ``.`` is hidden; deny globs match the NFKC form. Slash look-alikes
+   that NFKC leaves alone (U+2044, U+2215, U+29F8 ...) are refused outright.
+
+2. The rules run on the canonical path and again on the symlink-resolved path (relative to the
+   resolved root); both must stay inside the root. Containment compares path *components*, never
+   string prefixes: ``/srv/rootsecret`` is not inside ``/srv/root`` (CVE-2026-35397).
+
+   * ``paths.deny`` globs hold **always**: with ``allow_hidden = true`` and even when an
+     ``paths.allow`` glob matches. A deny glob also covers everything below what it matches, and a
+     trailing ``/**`` covers the directory itself (denying ``.ssh/**`` refuses listing ``.ssh``).
+     Deny globs are matched case-insensitively and also against the NFKC form of the path, so that
+     ``.SSH`` on a case-insensitive file system and ``\\uff0essh`` do not slip past.
+   * A component whose name, or whose NFKC form, starts with ``.`` is hidden; hidden paths are
+     refused unless ``paths.allow_hidden`` is true or an ``paths.allow`` glob matches the path.
+
+Globs (``paths.deny``, ``paths.allow``) are relative to the root with ``/`` separators: ``*`` and
+``?`` stay within one segment, a ``**`` segment spans any number of segments (zero included).
+Everything else, ``[`` included, is literal. A deny glob matches a path or any of its ancestors;
+an allow glob matches the path itself, and a trailing ``/**`` also matches the directory.
+
+Entry points: ``PathPolicy.from_paths_policy(policy.paths).decide(path, op, root=root,
+resolve=os.path.realpath, decoded=True) -> PathDecision``; :func:`canonicalize` and
+:func:`is_within` on their own.
+
+Rule ids (stable; audit records and ``policy explain`` refer to them):
+
+* ``HS-PATH-001`` allowed
+* ``HS-PATH-002`` hidden component (apparent path)
+* ``HS-PATH-003`` matches a ``paths.deny`` glob (apparent path)
+* ``HS-PATH-004`` not strictly inside the root: a ``..`` that would leave it, or overwriting,
+  deleting, renaming, checkpointing or trusting the root itself
+* ``HS-PATH-005`` malformed: NUL/control/bidi characters, backslash, drive letter, UNC, invalid
+  escape or UTF-8, ``..`` inside the root, Windows aliases, look-alikes, overlong
+* ``HS-PATH-006`` the symlink-resolved path leaves the root, is hidden or denied, or cannot be
+  resolved
+
+What this module cannot see: hard links, Windows 8.3 short names and NTFS case aliases are only
+caught on the resolved form (``os.path.realpath`` on Windows returns the long, on-disk name); the
+``UF_HIDDEN``/``FILE_ATTRIBUTE_HIDDEN`` attributes and a symlink swapped between this decision and
+the ``open`` (TOCTOU) are the enforcement layer's to handle, e.g. by opening what ``resolved``
+names, with ``O_NOFOLLOW``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from urllib.parse import unquote
+
+from hardened_server.policy.decisions import Decision, allow, deny
+from hardened_server.policy.model import PathsPolicy
+
+__all__ = [
+    "MAX_NAME_BYTES",
+    "MAX_PATH_CHARS",
+    "MAX_SEGMENTS",
+    "PATH_RULES",
+    "ROOT_IMMUTABLE_OPS",
+    "RULE_PATH_ALLOWED",
+    "RULE_PATH_DENIED",
+    "RULE_PATH_ESCAPES_ROOT",
+    "RULE_PATH_HIDDEN",
+    "RULE_PATH_MALFORMED",
+    "RULE_PATH_SYMLINK",
+    "WRITE_OPS",
+    "PathDecision",
+    "PathOp",
+    "PathPolicy",
+    "canonicalize",
+    "glob_to_regex",
+    "is_hidden_name",
+    "is_within",
+]
+
+# --- rule ids -------------------------------------------------------------------------------------
+# The Rule enum in decisions.py is owned elsewhere; the path family lives here. Never renumber.
+
+RULE_PATH_ALLOWED = "HS-PATH-001"
+RULE_PATH_HIDDEN = "HS-PATH-002"
+RULE_PATH_DENIED = "HS-PATH-003"
+RULE_PATH_ESCAPES_ROOT = "HS-PATH-004"
+RULE_PATH_MALFORMED = "HS-PATH-005"
+RULE_PATH_SYMLINK = "HS-PATH-006"
+
+PATH_RULES: Mapping[str, str] = {
+    RULE_PATH_ALLOWED: "path allowed",
+    RULE_PATH_HIDDEN: "hidden component (name starting with '.') and paths.allow_hidden is false",
+    RULE_PATH_DENIED: "matches a paths.deny glob (holds even with paths.allow_hidden = true)",
+    RULE_PATH_ESCAPES_ROOT: "not strictly inside the served root",
+    RULE_PATH_MALFORMED: "malformed or ambiguous path refused before any rule ran",
+    RULE_PATH_SYMLINK: "the symlink-resolved path leaves the root, is hidden or denied",
+}
+
+# --- limits ---------------------------------------------------------------------------------------
+
+MAX_PATH_CHARS = 4096  # PATH_MAX on Linux; longer requests are attacks or bugs
+MAX_NAME_BYTES = 255  # NAME_MAX (bytes, UTF-8) on every common file system
+MAX_SEGMENTS = 256  # bounds the per-request work, whatever the path looks like
+# Cheap bound before decoding: a 4096-character path is at most 12 escaped bytes per character.
+_MAX_RAW_CHARS = MAX_PATH_CHARS * 12
+
+
+class PathOp(StrEnum):
+    """What the caller is about to do with the path (one per contents/files entry point)."""
+
+    READ = "read"  # GET /api/contents/<file>, /files/<p>
+    LIST = "list"  # GET /api/contents/<dir>
+    WRITE = "write"  # PUT /api/contents/<p> (save, overwrite)
+    CREATE = "create"  # POST /api/contents/<dir> (new untitled), PUT of a new file
+    COPY_FROM = "copy-from"  # POST with copy_from: the source
+    COPY_TO = "copy-to"  # POST with copy_from: the destination
+    RENAME_FROM = "rename-from"  # PATCH /api/contents/<p>: the old path
+    RENAME_TO = "rename-to"  # PATCH: the new path from the body
+    DELETE = "delete"  # DELETE /api/contents/<p>
+    CHECKPOINT = "checkpoint"  # /api/contents/<p>/checkpoints[/<id>]
+    TRUST = "trust"  # POST /api/contents/<p>/trust
+    CONVERT = "convert"  # /nbconvert/<format>/<p>
+    VIEW = "view"  # /view/<p> (an existence oracle in stock jupyter_server)
+    RESOLVE = "resolve"  # /api/resolvePath?path= (idem)
+    SERVE_STATIC = "serve-static"  # static and kernelspec resource handlers
+
+
+# Operations that change what lives at the path. Every path allowed for one of them is allowed
+# for READ too (a property the tests pin): the rules are the same, only the root is special.
+WRITE_OPS: frozenset[PathOp] = frozenset(
+    {
+        PathOp.WRITE,
+        PathOp.CREATE,
+        PathOp.COPY_TO,
+        PathOp.RENAME_FROM,
+        PathOp.RENAME_TO,
+        PathOp.DELETE,
+        PathOp.CHECKPOINT,
+        PathOp.TRUST,
+    }
+)
+
+# The root itself can be listed, read, created and copied into (CREATE and COPY_TO name the
+# directory that receives a new file), never overwritten, deleted, renamed, checkpointed or
+# trusted: jupyter_server's DELETE of "" would remove the served directory.
+ROOT_IMMUTABLE_OPS: frozenset[PathOp] = frozenset(
+    {
+        PathOp.WRITE,
+        PathOp.DELETE,
+        PathOp.RENAME_FROM,
+        PathOp.RENAME_TO,
+        PathOp.CHECKPOINT,
+        PathOp.TRUST,
+    }
+)
+
+# --- character classes ----------------------------------------------------------------------------
+
+# Refused anywhere in the decoded path (the reason text comes from _forbidden_reason):
+#   C0/C1 controls and DEL: NUL truncates in C and vanishes in posixpath.normpath("a/\x00/../b"),
+#     os.path.realpath raises ValueError on it (a 500 in jupyter_server 2.21.1); CR/LF forge logs.
+#   U+2028/2029 line separators: log forging.
+#   Bidi controls (U+061C, U+200E/F, U+202A-E, U+2066-9): a name that displays as "txt.exe" is
+#     "exe.txt" (Trojan Source); U+FEFF is invisible.
+#   Surrogates: not encodable as UTF-8, so not a real file name (surrogateescape'd bytes).
+#   Backslash and its look-alikes: a separator on Windows (ntpath.normpath("a/..\\b") == "b") and
+#     for browsers in special URLs.
+#   Slash look-alikes without an NFKC mapping (U+2044, U+2215, U+29F8 ...): a later layer that
+#     "helpfully" maps them, or a human reading the log, sees a different path.
+_FORBIDDEN = re.compile(
+    "[\x00-\x1f\x7f-\x9f\\\\\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+    "\ufeff\ud800-\udfff\u2044\u2215\u2216\u29f5\u29f8\u29f9\ufe68\uff0f\uff3c]"
+)
+_SLASH_LOOKALIKES = frozenset("\u2044\u2215\u2216\u29f5\u29f8\u29f9\ufe68\uff0f\uff3c")
+_BIDI_AND_INVISIBLE = frozenset(
+    "\u061c\u200e\u200f\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
+)
+# A '%' not followed by two hex digits: "%zz", a truncated "%4", a lone "%". urllib's unquote
+# leaves these as they are, so a second decoder elsewhere could read them differently.
+_BAD_ESCAPE = re.compile("%(?![0-9A-Fa-f]{2})")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# "C:", "c:x": a drive-relative path on Windows; ntpath.join("C:\\root", "D:evil") == "D:evil".
+_DRIVE = re.compile("[A-Za-z]:")
+# One scan of the whole canonical path (and of its NFKC form) for the segment-level refusals, so
+# that the common, clean path costs a few C-level regex searches rather than a Python loop per
+# segment; _segment_problem then names the reason (slow path, refusals only):
+#   a segment starting with a drive letter, NTFS stream syntax ("::", ":$") anywhere, a segment
+#   ending with "." or " " (also every all-dots segment, e.g. the NFKC form of "\u2024\u2024").
+_SUSPECT_SEGMENT = re.compile(r"(?:\A|/)[A-Za-z]:|::|:\$|[. ](?:/|\Z)")
+_HIDDEN_COMPONENT = re.compile(r"(?:\A|/)\.")
+_SKIP_SEGMENTS = frozenset({"", "."})
+
+
+def _forbidden_reason(ch: str) -> str:
+    if ch == "\x00":
+        return "NUL byte in path"
+    if ch == "\\":
+        return "backslash in path (a separator on Windows and in browsers)"
+    if ch in _SLASH_LOOKALIKES:
+        return "Unicode look-alike of '/' or '\\' in path"
+    if "\ud800" <= ch <= "\udfff":
+        return "path is not valid UTF-8 (lone surrogate)"
+    if ch in _BIDI_AND_INVISIBLE:
+        return "bidirectional or invisible control character in path"
+    return "control character in path"
+
+
+def _malformed(reason: str) -> Decision:
+    return deny(RULE_PATH_MALFORMED, reason)
+
+
+def _nfkc(text: str) -> str:
+    return unicodedata.normalize("NFKC", text)
+
+
+def is_hidden_name(name: str) -> bool:
+    """True for a name that is hidden by convention: it, or its NFKC form, starts with ``.``.
+
+    The NFKC form counts because ``\\uff0essh`` (FULLWIDTH FULL STOP) and ``\\u2024ssh`` (ONE DOT
+    LEADER) become ``.ssh`` for any layer that normalises (macOS file name APIs, some frameworks).
+    """
+    if name.startswith("."):
+        return True
+    return not name.isascii() and _nfkc(name).startswith(".")
+
+
+def _has_hidden_component(path: str) -> bool:
+    """:func:`is_hidden_name` for any ``/``-separated component of ``path``, in one scan."""
+    if _HIDDEN_COMPONENT.search(path):
+        return True
+    return not path.isascii() and _HIDDEN_COMPONENT.search(_nfkc(path)) is not None
+
+
+def _segment_problem(seg: str) -> str | None:
+    """Why one (non-empty, not ``.``/``..``) segment is refused, or ``None``.
+
+    Checked on the segment and, for non-ASCII segments, on its NFKC form too, so that look-alikes
+    (``\\u2025`` TWO DOT LEADER is ``..``, ``\\uff23\\uff1a`` is ``C:``, ``\\u2100`` is ``a/c``) are
+    judged by what a normalising layer would see.
+    """
+    forms = (seg,) if seg.isascii() else (seg, _nfkc(seg))
+    for form in forms:
+        if form.strip(".") == "":
+            # "...", or the NFKC form of "\u2024\u2024" / "\uff0e": a dot segment in disguise.
+            return "a path component is a dot segment in disguise (look-alike or '...')"
+        if "/" in form or "\\" in form:
+            return "a path component contains a look-alike of '/' or '\\'"
+        if form is not seg and _FORBIDDEN.search(form):
+            return "a path component normalises (NFKC) to a forbidden character"
+        if form[-1] in ". ":
+            # Win32 strips a trailing dot or space at open time: "secret." opens "secret", which
+            # a deny glob for "secret" never sees.
+            return "a path component ends with a dot or a space (a Windows alias)"
+        if _DRIVE.match(form):
+            # "C:", "c:x": drive-relative on Windows (CVE-2024-35178 is the UNC sibling).
+            return "a path component looks like a Windows drive letter"
+        if "::" in form or ":$" in form:
+            # NTFS stream syntax: "key.pem::$DATA" reads key.pem past a "*.pem" glob;
+            # "dir:$I30:$INDEX_ALLOCATION" opens a directory under another name.
+            return "a path component uses NTFS alternate-stream syntax"
+    return None
+
+
+def _first_segment_problem(segments: list[str]) -> str:
+    for seg in segments:
+        problem = _segment_problem(seg)
+        if problem is not None:
+            return problem
+    return "a path component is ambiguous"  # pragma: no cover - the scan and the loop agree
+
+
+def _dotdot_refusal(segments: list[str]) -> Decision:
+    """``HS-PATH-004`` if the ``..`` segments climb above the root, else ``HS-PATH-005``."""
+    depth = 0
+    for seg in segments:
+        depth += -1 if seg == ".." else 1
+        if depth < 0:
+            # "../x", "a/../../x", "../rootsecret/x" (CVE-2026-35397's sibling prefix).
+            return deny(RULE_PATH_ESCAPES_ROOT, "'..' leaves the served root")
+    return _malformed("'..' segments are refused, even inside the root")
+
+
+def canonicalize(raw: str, *, decoded: bool) -> str | Decision:
+    """The canonical relative API path for ``raw``, or a deny :class:`Decision` saying why not.
+
+    ``decoded=False``: ``raw`` is percent-encoded as it arrived in the URL and is decoded exactly
+    once here. ``decoded=True``: ``raw`` is already decoded and ``%`` is an ordinary character.
+    Never call this twice on the same string with ``decoded=False``: decoding twice is the
+    double-encoding bug class (``%252e%252e`` → ``%2e%2e`` → ``..``).
+
+    The result has no leading or trailing ``/``, no empty, ``.`` or ``..`` segments, and ``""``
+    names the root. ``canonicalize(c, decoded=True) == c`` for every result ``c`` (idempotent).
+
+    Refused (``HS-PATH-005`` unless said otherwise):
+
+    * more than :data:`MAX_PATH_CHARS` characters, more than :data:`MAX_SEGMENTS` segments or a
+      name longer than :data:`MAX_NAME_BYTES` UTF-8 bytes (bounded work per request);
+    * invalid escapes and decoded bytes that are not strict UTF-8 (``%c0%ae`` is an overlong
+      ``.``);
+    * NUL, C0/C1 controls, DEL, bidi controls, lone surrogates, ``\\`` and slash look-alikes
+      (see ``_FORBIDDEN``);
+    * a leading ``//`` — a UNC path ``//server/share`` on Windows, which leaks the NTLM hash of
+      the server's account to ``server`` (CVE-2024-35178);
+    * a drive letter (``C:``), NTFS stream syntax (``::$DATA``), a trailing dot or space;
+    * a first segment starting with ``~`` (``expanduser`` in any later layer turns ``~root/``
+      into another user's home);
+    * ``..`` anywhere: ``HS-PATH-004`` if it would leave the root, ``HS-PATH-005`` otherwise;
+    * a segment whose NFKC form is a dot segment (``\\u2024\\u2024``, ``\\uff0e\\uff0e``), ends
+      with a dot or space, is a drive letter or contains a separator (``\\u2100`` is ``a/c``).
+    """
+    if len(raw) > _MAX_RAW_CHARS:
+        return _malformed(f"path is longer than {MAX_PATH_CHARS} characters")
+    if not decoded and "%" in raw:
+        if _BAD_ESCAPE.search(raw):
+            return _malformed("invalid percent-escape in path (e.g. '%zz' or a truncated '%4')")
+        if _SURROGATE.search(raw):
+            return _malformed("path is not valid UTF-8 (lone surrogate)")
+        try:
+            # Exactly one decode, strict: "%ff%fe" and the overlong "%c0%ae" raise here.
+            raw = unquote(raw, encoding="utf-8", errors="strict")
+        except UnicodeDecodeError:
+            return _malformed("percent-decoded path is not valid UTF-8")
+    path = raw
+    if len(path) > MAX_PATH_CHARS:
+        return _malformed(f"path is longer than {MAX_PATH_CHARS} characters")
+    bad = _FORBIDDEN.search(path)
+    if bad:
+        return _malformed(_forbidden_reason(bad.group()))
+    if path.startswith("//"):
+        return _malformed("UNC form '//server/share' (CVE-2024-35178)")
+    parts = path.split("/")
+    if len(parts) > MAX_SEGMENTS + 2:  # +2: a leading and a trailing '/' give empty parts
+        return _malformed(f"path has more than {MAX_SEGMENTS} segments")
+    # "a//b", "./a", "a/.": empty and "." segments collapse (the filter only runs when needed).
+    if "" in parts or "." in parts:
+        segments = [seg for seg in parts if seg not in _SKIP_SEGMENTS]
+    else:
+        segments = parts
+    if ".." in segments:
+        return _dotdot_refusal(segments)
+    if len(segments) > MAX_SEGMENTS:
+        return _malformed(f"path has more than {MAX_SEGMENTS} segments")
+    canonical = "/".join(segments)
+    if not canonical:
+        return canonical
+    if max(map(len, canonical.encode("utf-8").split(b"/"))) > MAX_NAME_BYTES:
+        return _malformed(f"a path component is longer than {MAX_NAME_BYTES} bytes")
+    if _SUSPECT_SEGMENT.search(canonical):
+        return _malformed(_first_segment_problem(segments))
+    if not canonical.isascii():
+        # Judge look-alikes by what a normalising layer would see: "\uff0e\uff0e" is "..",
+        # "\uff23\uff1a" is "C:", "\u2100" is "a/c".
+        folded = _nfkc(canonical)
+        if folded != canonical and (
+            folded.count("/") != canonical.count("/")
+            or _FORBIDDEN.search(folded)
+            or _SUSPECT_SEGMENT.search(folded)
+        ):
+            return _malformed(_first_segment_problem(segments))
+    if canonical.startswith("~"):
+        return _malformed("a path starting with '~' (home directory expansion)")
+    return canonical
+
+
+# --- containment ----------------------------------------------------------------------------------
+
+
+# Windows compares names case-insensitively (os.path.normcase lowers); POSIX compares bytes.
+_CASE_FOLDING_OS = os.path.normcase("A") == "a"
+
+_Split = tuple[str, list[str]]  # (drive, components) of an absolute path
+
+
+def _split_abs(path: str) -> _Split | None:
+    """(drive, components) of a normalised absolute OS path as spelled, or ``None`` if the path
+    is relative."""
+    if not os.path.isabs(path):
+        return None
+    drive, rest = os.path.splitdrive(os.path.normpath(path))
+    return drive, list(filter(None, rest.split(os.sep)))
+
+
+def _contained(root: _Split, candidate: _Split) -> bool:
+    """Whole components: same drive, and the root's components are a prefix of the candidate's
+    (compared case-insensitively where the OS is)."""
+    (root_drive, root_parts), (cand_drive, cand_parts) = root, candidate
+    if _CASE_FOLDING_OS:
+        root_drive, cand_drive = os.path.normcase(root_drive), os.path.normcase(cand_drive)
+        root_parts = [os.path.normcase(p) for p in root_parts]
+        cand_parts = [os.path.normcase(p) for p in cand_parts]
+    n = len(root_parts)
+    return root_drive == cand_drive and len(cand_parts) >= n and cand_parts[:n] == root_parts
+
+
+def is_within(root: str, candidate: str) -> bool:
+    """True if absolute ``candidate`` is ``root`` or below it, comparing whole path components.
+
+    Never a string-prefix test: ``"/srv/rootsecret/x".startswith("/srv/root")`` is true, and that
+    exact test let ``../rootsecret/x`` out of the root in jupyter_server <= 2.17.0
+    (CVE-2026-35397). Both paths must be absolute; a relative one is never within.
+    """
+    root_split = _split_abs(root)
+    cand_split = _split_abs(candidate)
+    return root_split is not None and cand_split is not None and _contained(root_split, cand_split)
+
+
+# --- globs ----------------------------------------------------------------------------------------
+
+
+def _check_glob(glob: str) -> None:
+    if not glob or glob.startswith("/") or "\\" in glob or "\x00" in glob:
+        raise ValueError(f"path glob {glob!r}: relative to the root, with '/' separators")
+    if ".." in glob.split("/"):
+        raise ValueError(f"path glob {glob!r}: '..' has no meaning in a path rule")
+
+
+def _glob_body(parts: list[str]) -> str:
+    """Regex source for glob segments (no trailing ``**``): ``*``/``?`` within a segment, a
+    ``**`` segment for zero or more whole segments, everything else literal."""
+    out: list[str] = []
+    last = len(parts) - 1
+    for i, part in enumerate(parts):
+        if part == "**":
+            out.append("(?:[^/]+/)*")  # zero or more whole segments, each followed by '/'
+            continue
+        out.append(
+            "".join("[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c) for c in part)
+        )
+        if i != last:
+            out.append("/")
+    return "".join(out)
+
+
+def _strip_tail(glob: str) -> tuple[list[str], bool]:
+    """Glob segments without trailing ``**`` segments, and whether there were any."""
+    _check_glob(glob)
+    parts = [p for p in glob.split("/") if p]  # "a//b", "a/": empty segments carry nothing
+    tail_any = False
+    while parts and parts[-1] == "**":
+        parts.pop()
+        tail_any = True
+    return parts, tail_any
+
+
+def glob_to_regex(glob: str) -> str:
+    """Regex source (for ``fullmatch``) of a root-relative glob; a trailing ``/**`` also matches
+    the directory itself (``.ssh/**`` matches ``.ssh``, ``.ssh/id_rsa`` and deeper).
+
+    ``*`` and ``?`` never cross ``/``; a ``**`` segment spans zero or more whole segments; every
+    other character is literal.
+    """
+    parts, tail_any = _strip_tail(glob)
+    if not parts:  # "**", "**/**": everything
+        return ".*"
+    return _glob_body(parts) + ("(?:/.*)?" if tail_any else "")
+
+
+_SKIP_SEGMENTS_RE = "(?:[^/]+/)*?"  # a lazy skip of zero or more whole segments
+
+
+def _deny_body(glob: str) -> tuple[bool, str]:
+    """(floating, regex source) of a deny glob, to be used with ``match``.
+
+    The source matches when the glob matches the path or one of its ancestors: the glob's body,
+    then the end or a ``/`` (everything below is covered too). ``floating`` is true for a glob
+    with a leading ``**/``: its body may start at any segment, so all such globs can share a
+    single segment skip in the combined regex.
+    """
+    parts, _ = _strip_tail(_fold_glob(glob))
+    floating = False
+    while parts and parts[0] == "**":
+        parts.pop(0)
+        floating = True
+    if not parts:  # "**": everything
+        return False, ""
+    return floating, f"(?:{_glob_body(parts)})(?=/|\\Z)"
+
+
+def _deny_regex(glob: str) -> str:
+    """Regex source (for ``match``) true when ``glob`` matches a path or one of its ancestors."""
+    floating, body = _deny_body(glob)
+    return _SKIP_SEGMENTS_RE + body if floating else body
+
+
+def _fold_glob(glob: str) -> str:
+    """A deny glob in the space the path forms are compared in: case-folded, and for non-ASCII
+    globs NFKC-normalised as well (so that an NFC glob matches an NFD name from HFS+)."""
+    if glob.isascii():
+        return glob.lower()
+    return _nfkc(_nfkc(glob).casefold())
+
+
+def _path_forms_for_deny(path: str) -> tuple[str, ...]:
+    """The spellings a deny glob is matched against: case-folded (``.SSH`` opens ``.ssh`` on
+    APFS and NTFS), NFKC (``\\uff0essh``), and with NTFS stream suffixes cut (``key.pem:x``)."""
+    if path.isascii():
+        forms = [path.lower()]
+    else:
+        folded = path.casefold()
+        nfkc = _nfkc(path)
+        forms = [folded, nfkc.casefold(), _nfkc(nfkc.casefold())]
+    if ":" in path:
+        forms += ["/".join(s.split(":", 1)[0] for s in f.split("/")) for f in forms]
+    return tuple(dict.fromkeys(forms))
+
+
+# --- the policy -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PathDecision:
+    """A path :class:`Decision` plus what the caller may use when it is allowed.
+
+    ``path`` is the canonical relative API path (``/``-separated, ``""`` for the root) and
+    ``resolved`` the symlink-resolved path relative to the resolved root (``/``-separated); both
+    are ``None`` when refused, so a refused path cannot be used by accident.
+    """
+
+    decision: Decision
+    path: str | None = None
+    resolved: str | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision.allowed
+
+    @property
+    def rule_id(self) -> str:
+        return self.decision.rule_id
+
+    @property
+    def reason(self) -> str:
+        return self.decision.reason
+
+    def __bool__(self) -> bool:
+        return self.decision.allowed
+
+
+@dataclass(frozen=True, slots=True)
+class PathPolicy:
+    """``[paths]`` compiled once; :meth:`decide` only looks things up.
+
+    Safe defaults: hidden files refused, nothing allowed back. Build it from the loaded policy
+    with :meth:`from_paths_policy` to get the shipped deny list.
+    """
+
+    allow_hidden: bool = False
+    deny: tuple[str, ...] = ()
+    allow: tuple[str, ...] = ()
+    _deny_any: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _deny_each: tuple[tuple[str, re.Pattern[str]], ...] = field(
+        init=False, repr=False, compare=False
+    )
+    _allow_any: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        deny_globs = tuple(self.deny)
+        allow_globs = tuple(self.allow)
+        # A deny glob covers what it matches and everything below it: a path inside a denied
+        # directory is denied whatever the rest of its name.
+        deny_each = tuple((g, re.compile(_deny_regex(g), re.DOTALL)) for g in deny_globs)
+        # One alternation for the fast "no" of the common case; anchored globs first, then
+        # every "**/..." glob behind a single shared segment skip.
+        bodies = [_deny_body(g) for g in deny_globs]
+        alternatives = [body for floating, body in bodies if not floating]
+        floating = [body for is_floating, body in bodies if is_floating]
+        if floating:
+            alternatives.append(f"{_SKIP_SEGMENTS_RE}(?:{'|'.join(floating)})")
+        deny_any = re.compile("|".join(alternatives), re.DOTALL) if deny_each else None
+        allow_any = (
+            re.compile("|".join(f"(?:{glob_to_regex(g)})" for g in allow_globs), re.DOTALL)
+            if allow_globs
+            else None
+        )
+        object.__setattr__(self, "deny", deny_globs)
+        object.__setattr__(self, "allow", allow_globs)
+        object.__setattr__(self, "_deny_each", deny_each)
+        object.__setattr__(self, "_deny_any", deny_any)
+        object.__setattr__(self, "_allow_any", allow_any)
+
+    @classmethod
+    def from_paths_policy(cls, paths: PathsPolicy) -> PathPolicy:
+        return cls(allow_hidden=paths.allow_hidden, deny=paths.deny, allow=paths.allow)
+
+    # -- the rules on one relative path ------------------------------------------------------------
+
+    def denied_by(self, path: str) -> str | None:
+        """The first ``paths.deny`` glob matching ``path`` or one of its ancestors, or ``None``."""
+        if self._deny_any is None:
+            return None
+        forms = _path_forms_for_deny(path)
+        if not any(self._deny_any.match(f) for f in forms):
+            return None
+        for glob, pattern in self._deny_each:
+            if any(pattern.match(f) for f in forms):
+                return glob
+        return None  # pragma: no cover - the alternation matched, so one glob does
+
+    def allowed_by(self, path: str) -> bool:
+        """True if a ``paths.allow`` glob matches ``path`` exactly as spelled (exceptions to the
+        hidden rule are never widened by case folding or normalisation)."""
+        return self._allow_any is not None and self._allow_any.fullmatch(path) is not None
+
+    def is_hidden_path(self, path: str) -> bool:
+        """True if a component of relative ``path`` is hidden and no allow rule exempts it."""
+        if self.allow_hidden or not _has_hidden_component(path):
+            return False
+        return not self.allowed_by(path)
+
+    def _rules(self, path: str) -> tuple[str, str] | None:
+        """(rule id, detail) of the first rule refusing relative ``path``, or ``None``.
+
+        Deny first: it is the stronger statement and holds whatever allow_hidden says.
+        """
+        glob = self.denied_by(path)
+        if glob is not None:
+            return RULE_PATH_DENIED, f"matches paths.deny {glob!r}"
+        if self.is_hidden_path(path):
+            return RULE_PATH_HIDDEN, "has a hidden component and paths.allow_hidden is false"
+        return None
+
+    # -- the decision ----------------------------------------------------------------------------
+
+    def decide(
+        self,
+        path: str,
+        op: PathOp | str,
+        *,
+        root: str,
+        resolve: Callable[[str], str] = os.path.realpath,
+        decoded: bool = True,
+    ) -> PathDecision:
+        """Decide whether ``op`` may act on API ``path`` below the absolute directory ``root``.
+
+        ``decoded`` says whether ``path`` is already percent-decoded (see :func:`canonicalize`).
+        ``resolve`` maps an absolute OS path to its symlink-free form; inject a fake one in
+        tests. It is called on the root and on the joined path, and the resolved path must stay
+        inside the resolved root (an innocently named link to ``/etc`` or to the sibling
+        ``<root>secret`` is refused) and pass the same hidden and deny rules (a link ``notes`` →
+        ``.ssh`` is refused even though its name is not hidden: stock ``is_hidden`` only looks
+        at names). An exception from ``resolve`` (``OSError``, ``ValueError``, ``RuntimeError``)
+        refuses the path instead of becoming a 500.
+
+        Raises ``ValueError`` only for caller mistakes: an unknown ``op`` or a relative ``root``.
+        """
+        if not isinstance(op, PathOp):
+            op = PathOp(op)
+        if not os.path.isabs(root):
+            raise ValueError("root must be an absolute path")
+        canonical = canonicalize(path, decoded=decoded)
+        if isinstance(canonical, Decision):
+            return PathDecision(canonical)
+        if not canonical and op in ROOT_IMMUTABLE_OPS:
+            return PathDecision(
+                deny(RULE_PATH_ESCAPES_ROOT, f"{op}: the root itself cannot be {_VERB[op]}")
+            )
+
+        refused = self._rules(canonical)
+        if refused is not None:
+            return PathDecision(deny(refused[0], f"{op}: path {refused[1]}"))
+
+        # The apparent path is inside the root by construction: no '..', no absolute part, no
+        # drive (canonicalize). Now the real one: symlinks anywhere along the path.
+        joined = os.path.join(root, canonical.replace("/", os.sep)) if canonical else root
+        try:
+            real_root = resolve(root)
+            real = resolve(joined)
+        except (OSError, ValueError, RuntimeError):
+            return PathDecision(deny(RULE_PATH_SYMLINK, f"{op}: path could not be resolved"))
+        root_split = _split_abs(real_root) if isinstance(real_root, str) else None
+        real_split = _split_abs(real) if isinstance(real, str) else None
+        if root_split is None or real_split is None:
+            detail = f"{op}: the resolver returned no absolute path"
+            return PathDecision(deny(RULE_PATH_SYMLINK, detail))
+        # Components, never a string prefix: a link to "<root>secret" (CVE-2026-35397).
+        if not _contained(root_split, real_split):
+            return PathDecision(
+                deny(RULE_PATH_SYMLINK, f"{op}: a symlink on the path leads outside the root")
+            )
+        resolved = "/".join(real_split[1][len(root_split[1]) :])
+        if resolved != canonical:
+            refused = self._rules(resolved)
+            if refused is not None:
+                detail = f"{op}: a symlink on the path resolves to a path that {refused[1]}"
+                return PathDecision(deny(RULE_PATH_SYMLINK, detail))
+        if not resolved and op in ROOT_IMMUTABLE_OPS:
+            # "link" -> "." would otherwise let DELETE remove the root under another name.
+            return PathDecision(
+                deny(RULE_PATH_ESCAPES_ROOT, f"{op}: the path resolves to the root itself")
+            )
+        return PathDecision(allow(RULE_PATH_ALLOWED, f"{op}: path allowed"), canonical, resolved)
+
+
+_VERB: Mapping[PathOp, str] = {
+    PathOp.WRITE: "overwritten",
+    PathOp.DELETE: "deleted",
+    PathOp.RENAME_FROM: "renamed",
+    PathOp.RENAME_TO: "replaced by a rename",
+    PathOp.CHECKPOINT: "checkpointed",
+    PathOp.TRUST: "trusted",
+}
