@@ -25,6 +25,7 @@ from hardened_server.policy.errors import PolicyError
 from hardened_server.policy.model import (
     CorsPolicy,
     HeadersPolicy,
+    LimitsPolicy,
     PathsPolicy,
     Policy,
     RoutesPolicy,
@@ -212,13 +213,19 @@ def build_policy(layers: Sequence[Layer]) -> Policy:
         server=ServerPolicy(
             public_hostnames=v("server.public_hostnames"),
             trusted_proxies=v("server.trusted_proxies"),
+            client_header=v("server.client_header"),
             allow_insecure_remote=v("server.allow_insecure_remote"),
         ),
         routes=RoutesPolicy(
             public=v("routes.public"), accept_undecorated=v("routes.accept_undecorated")
         ),
         cors=CorsPolicy(
-            allow_origins=v("cors.allow_origins"), allow_credentials=v("cors.allow_credentials")
+            allow_origins=v("cors.allow_origins"),
+            allow_credentials=v("cors.allow_credentials"),
+            allow_origin_patterns=v("cors.allow_origin_patterns"),
+            allow_methods=v("cors.allow_methods"),
+            allow_headers=v("cors.allow_headers"),
+            max_age=v("cors.max_age"),
         ),
         paths=PathsPolicy(
             allow_hidden=v("paths.allow_hidden"), deny=v("paths.deny"), allow=v("paths.allow")
@@ -227,6 +234,16 @@ def build_policy(layers: Sequence[Layer]) -> Policy:
             url_tokens=v("tokens.url_tokens"), min_entropy_bits=v("tokens.min_entropy_bits")
         ),
         terminals=TerminalsPolicy(enabled=v("terminals.enabled")),
+        limits=LimitsPolicy(
+            max_body_bytes=v("limits.max_body_bytes"),
+            max_header_bytes=v("limits.max_header_bytes"),
+            max_url_bytes=v("limits.max_url_bytes"),
+            websocket_max_message_bytes=v("limits.websocket_max_message_bytes"),
+            websocket_ping_interval_seconds=v("limits.websocket_ping_interval_seconds"),
+            websocket_ping_timeout_seconds=v("limits.websocket_ping_timeout_seconds"),
+            unauthenticated_requests_per_minute=v("limits.unauthenticated_requests_per_minute"),
+            unauthenticated_burst=v("limits.unauthenticated_burst"),
+        ),
         headers=HeadersPolicy(
             referrer_policy=v("headers.referrer_policy"),
             x_frame_options=v("headers.x_frame_options"),

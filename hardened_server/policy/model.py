@@ -17,6 +17,7 @@ from hardened_server.policy.csp import Directives
 class ServerPolicy:
     public_hostnames: tuple[str, ...]
     trusted_proxies: tuple[str, ...]
+    client_header: str
     allow_insecure_remote: bool
 
 
@@ -30,6 +31,10 @@ class RoutesPolicy:
 class CorsPolicy:
     allow_origins: tuple[str, ...]
     allow_credentials: bool
+    allow_origin_patterns: tuple[str, ...]
+    allow_methods: tuple[str, ...]
+    allow_headers: tuple[str, ...]
+    max_age: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +53,18 @@ class TokensPolicy:
 @dataclass(frozen=True, slots=True)
 class TerminalsPolicy:
     enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsPolicy:
+    max_body_bytes: int
+    max_header_bytes: int
+    max_url_bytes: int
+    websocket_max_message_bytes: int
+    websocket_ping_interval_seconds: int
+    websocket_ping_timeout_seconds: int
+    unauthenticated_requests_per_minute: int
+    unauthenticated_burst: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +88,7 @@ class Policy:
     paths: PathsPolicy
     tokens: TokensPolicy
     terminals: TerminalsPolicy
+    limits: LimitsPolicy
     headers: HeadersPolicy
     csp: Mapping[str, Directives]  # route class -> directive map
     values: Mapping[str, Any]  # flat effective values, "section.key" -> value

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hardened_server.policy import csp
+from hardened_server.policy.cors import DEFAULT_ALLOW_METHODS, compile_cors
 from hardened_server.policy.decisions import ROUTE_CLASSES
 from hardened_server.policy.origins import normalize_hostname, normalize_origin
 
@@ -74,6 +75,31 @@ def _origin(value: str) -> str:
     return origin
 
 
+def _origin_pattern(value: str) -> str:
+    try:
+        compile_cors((), allow_origin_patterns=(value,))
+    except ValueError as exc:
+        raise ItemError(str(exc)) from None
+    return value
+
+
+def _cors_method(value: str) -> str:
+    method = value.upper()
+    if method not in DEFAULT_ALLOW_METHODS:
+        raise ItemError("not one of " + ", ".join(DEFAULT_ALLOW_METHODS))
+    return method
+
+
+def _cors_header(value: str) -> str:
+    if value.strip() == "*":
+        raise ItemError("'*' would allow every request header; list the names")
+    try:
+        compile_cors((), allow_headers=(value,))
+    except ValueError:
+        raise ItemError("not an HTTP header name (an RFC 9110 token)") from None
+    return value.lower()
+
+
 def _route_pattern(value: str) -> str:
     if not value.startswith("/"):
         raise ItemError("a route pattern starts with '/' (relative to base_url)")
@@ -131,6 +157,18 @@ FIELDS_LIST: list[Field] = [
         item=_cidr,
     ),
     Field(
+        "server.client_header",
+        "enum",
+        "The one forwarding header that names the client when the peer is a trusted proxy: "
+        "'x-forwarded-for' (nginx, configurable-http-proxy, Caddy, Traefik; walked from the "
+        "right, the right-most untrusted hop is the client), 'forwarded' (RFC 7239, walked the "
+        "same way) or 'x-real-ip' (only if every trusted proxy overwrites it: CHP and Caddy "
+        "pass a client's X-Real-IP through). The others are never read. Scheme and host come "
+        "from the same hop (X-Forwarded-Proto/-Host, or proto=/host= of Forwarded).",
+        LOOSEN_IF_CHANGED,
+        choices=("x-forwarded-for", "forwarded", "x-real-ip"),
+    ),
+    Field(
         "server.allow_insecure_remote",
         "bool",
         "Allow binding to a non-loopback address with neither TLS (--certfile/--keyfile) nor "
@@ -179,6 +217,46 @@ FIELDS_LIST: list[Field] = [
         "Send Access-Control-Allow-Credentials: true to listed origins (cookies cross origins).",
         LOOSEN_IF_TRUE,
         "true or false",
+    ),
+    Field(
+        "cors.allow_origin_patterns",
+        "list",
+        "Regular expressions an origin must match in full (after normalisation, so "
+        "https://A.example.com:443 is matched as https://a.example.com) to be treated like a "
+        "listed origin. Each must start with a literal https:// or http:// and must not match "
+        "a canary origin (too broad). Every entry is a loosening; prefer cors.allow_origins.",
+        LOOSEN_IF_GROWS,
+        "full-match regular expressions starting with https:// or http://, "
+        "e.g. \"https://[a-z0-9-]+\\\\.dashboards\\\\.example\\\\.org\"",
+        item=_origin_pattern,
+    ),
+    Field(
+        "cors.allow_methods",
+        "list",
+        "Methods a listed origin may use cross-origin (Access-Control-Allow-Methods of a "
+        "preflight answer; other methods get no CORS headers).",
+        LOOSEN_IF_GROWS,
+        "any of " + ", ".join(DEFAULT_ALLOW_METHODS),
+        item=_cors_method,
+    ),
+    Field(
+        "cors.allow_headers",
+        "list",
+        "Request headers a listed origin may send (Access-Control-Allow-Headers of a preflight "
+        "answer, lower-case); the CORS-safelisted ones are always allowed. Never '*'.",
+        LOOSEN_IF_GROWS,
+        "HTTP header names, e.g. \"authorization\", \"content-type\", \"x-xsrftoken\"",
+        item=_cors_header,
+    ),
+    Field(
+        "cors.max_age",
+        "int",
+        "Seconds a browser may cache a preflight answer (Access-Control-Max-Age). A longer "
+        "cache keeps a removed origin's access alive longer.",
+        LOOSEN_IF_HIGHER,
+        "an integer from 0 to 86400",
+        minimum=0,
+        maximum=86400,
     ),
     # [paths]
     Field(
@@ -234,6 +312,93 @@ FIELDS_LIST: list[Field] = [
         "extension is not enabled and --ServerApp.terminals_enabled=True is refused.",
         LOOSEN_IF_TRUE,
         "true or false",
+    ),
+    # [limits]
+    Field(
+        "limits.max_body_bytes",
+        "int",
+        "Largest request body accepted, in bytes. A Content-Length above it is answered 413 "
+        "as soon as the headers arrive, before any of the body is read; a chunked body is cut "
+        "off when it grows past it. Stock jupyter_server buffers up to 512 MiB before "
+        "authentication. Uploads through the contents API are chunked by JupyterLab (one "
+        "request per chunk), so large files still upload.",
+        LOOSEN_IF_HIGHER,
+        "an integer from 65536 to 536870912",
+        minimum=65536,
+        maximum=536870912,
+    ),
+    Field(
+        "limits.max_header_bytes",
+        "int",
+        "Largest total size of the request header fields, in bytes; more is answered 431. "
+        "Header blocks beyond twice this size (plus limits.max_url_bytes) are not read at all: "
+        "the connection is closed.",
+        LOOSEN_IF_HIGHER,
+        "an integer from 4096 to 1048576",
+        minimum=4096,
+        maximum=1048576,
+    ),
+    Field(
+        "limits.max_url_bytes",
+        "int",
+        "Longest request target (path and query), in bytes; longer is answered 414.",
+        LOOSEN_IF_HIGHER,
+        "an integer from 1024 to 1048576",
+        minimum=1024,
+        maximum=1048576,
+    ),
+    Field(
+        "limits.websocket_max_message_bytes",
+        "int",
+        "Largest websocket message a client may send (kernel channels, terminals, extension "
+        "websockets); a larger one closes the connection.",
+        LOOSEN_IF_HIGHER,
+        "an integer from 65536 to 1073741824",
+        minimum=65536,
+        maximum=1073741824,
+    ),
+    Field(
+        "limits.websocket_ping_interval_seconds",
+        "int",
+        "Seconds between the server's websocket pings; a peer that stops answering is "
+        "closed (see limits.websocket_ping_timeout_seconds), so dead connections do not keep "
+        "kernels' channels open.",
+        LOOSEN_IF_HIGHER,
+        "an integer from 1 to 3600",
+        minimum=1,
+        maximum=3600,
+    ),
+    Field(
+        "limits.websocket_ping_timeout_seconds",
+        "int",
+        "Seconds without an answer to pings after which a websocket is closed.",
+        LOOSEN_IF_HIGHER,
+        "an integer from 1 to 86400",
+        minimum=1,
+        maximum=86400,
+    ),
+    Field(
+        "limits.unauthenticated_requests_per_minute",
+        "int",
+        "Sustained rate of unauthenticated requests one client may make (a token bucket in "
+        "memory, keyed by the client address the trusted-proxy rules believe; IPv6 clients by "
+        "their /64). A request that presented credentials which failed (a wrong token or "
+        "password, an invalid login cookie) costs 10. Over the limit: 429 with Retry-After. "
+        "Authenticated requests are never limited.",
+        LOOSEN_IF_HIGHER,
+        "an integer from 1 to 1000000",
+        minimum=1,
+        maximum=1000000,
+    ),
+    Field(
+        "limits.unauthenticated_burst",
+        "int",
+        "How many unauthenticated requests one client may make at once before "
+        "limits.unauthenticated_requests_per_minute applies (the bucket's size).",
+        LOOSEN_IF_HIGHER,
+        "an integer from 10 to 1000000",
+        minimum=10,
+        maximum=1000000,
     ),
     # [headers]
     Field(
