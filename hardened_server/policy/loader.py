@@ -88,6 +88,16 @@ def parse_layer(source: str, document: Mapping[str, Any]) -> Layer:
     def walk(prefix: str, table: Mapping[str, Any]) -> None:
         for name, value in table.items():
             key = f"{prefix}.{name}" if prefix else name
+            if not name or "." in name:
+                # A quoted "cors.allow_origins" key would give one file two values for one key
+                # (the [cors] table's and this one), and either could win: refuse it.
+                raise PolicyError(
+                    source,
+                    key,
+                    "a key name cannot be empty or contain '.'",
+                    value=value,
+                    fix="write nested keys as [table] headers or bare (unquoted) dotted keys",
+                )
             if key in FIELDS:
                 field = FIELDS[key]
                 try:
@@ -126,6 +136,7 @@ def parse_layer(source: str, document: Mapping[str, Any]) -> Layer:
                     source,
                     key,
                     "unknown key",
+                    value=value,
                     allowed=", ".join(dict.fromkeys(siblings)),
                     fix=(f"did you mean {suggestion[0]}?" if suggestion else "remove it"),
                 )

@@ -579,7 +579,8 @@ def json_schema() -> dict[str, Any]:
         if field.kind == "str":
             return {**doc, "type": "string"}
         if field.kind == "list":
-            return {**doc, "type": "array", "items": {"type": "string"}, "uniqueItems": True}
+            # no uniqueItems: the loader folds duplicates (after normalisation) instead
+            return {**doc, "type": "array", "items": {"type": "string"}}
         if field.kind == "directive":
             sources = {"type": "array", "items": {"type": "string"}}
             return {**doc, "oneOf": [{"type": "boolean"}, sources]}

@@ -105,13 +105,13 @@ def check_configuration(facts: StartupFacts, policy: Policy) -> list[UnsafeStart
                 "(see `hardened-server policy show`)",
             )
         )
-    if facts.allow_origin or facts.allow_origin_pat or facts.allow_credentials:
-        which = (
-            "ServerApp.allow_origin" if facts.allow_origin else
-            "ServerApp.allow_origin_pat" if facts.allow_origin_pat else
-            "ServerApp.allow_credentials"
-        )
-        value = facts.allow_origin or facts.allow_origin_pat or facts.allow_credentials
+    for which, value in (
+        ("ServerApp.allow_origin", facts.allow_origin),
+        ("ServerApp.allow_origin_pat", facts.allow_origin_pat),
+        ("ServerApp.allow_credentials", facts.allow_credentials),
+    ):
+        if not value:
+            continue
         problems.append(
             UnsafeStartup(
                 Rule.START_ALLOW_ORIGIN,
