@@ -1,0 +1,273 @@
+"""The audit record of one policy decision, and its registered, versioned event schema.
+
+A record is built from primitive values only (no tornado here: the enforcement layer extracts
+the values from the request, this module decides what may be written down). The builder treats
+its inputs in two ways, on purpose:
+
+* **server-controlled** values (``rule_id``, ``route_class``, ``policy_fingerprint``,
+  ``event_kind``) are validated strictly and a bad one raises ``ValueError``: it is a programming
+  error, and silently recording garbage would make the trail useless;
+* **client-controlled** values (``method``, ``scheme``, ``client_ip``, ``request_id``, ``path``,
+  ``user``) are *normalised* and never raise: an attacker must not be able to make the audit
+  write fail (and so, with a fail-closed trail, deny service) or inject a second record by
+  sending an odd method, an ``X-Request-ID`` with a newline, or a path with a query carrying a
+  token.
+
+What never reaches a record: the query string and fragment (``?token=``, ``#access_token=``),
+the scheme/host/userinfo of an absolute-form request target (``http://user:pass@host/``),
+cookies and headers. The free-text fields ``reason`` and ``subject`` go through
+:func:`hardened_server.audit.scrub.scrub`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from hardened_server.audit.scrub import scrub
+from hardened_server.policy.decisions import ROUTE_CLASSES, Decision
+
+__all__ = [
+    "SCHEMA_ID",
+    "SCHEMA_VERSION",
+    "DecisionRecord",
+    "EventKind",
+    "build_decision_record",
+    "decision_schema",
+    "format_time",
+    "record_from_decision",
+    "redact_path",
+]
+
+SCHEMA_ID = "https://events.hardened-server.invalid/policy_decision/v1"
+SCHEMA_VERSION = "1"  # jupyter_events wants a string (an int is coerced with a warning)
+SCHEMA_RESOURCE = "policy_decision.v1.json"
+
+MAX_REASON = 512
+MAX_SUBJECT = 1024
+MAX_PATH = 2048
+MAX_USER = 256
+
+
+class EventKind(StrEnum):
+    """Security-relevant events recorded even when they are *allowed*: an investigation needs
+    the log-in that preceded the deletion, not only the denials."""
+
+    LOGIN_SUCCESS = "login_success"
+    LOGIN_FAILURE = "login_failure"
+    LOGOUT = "logout"
+    TOKEN_CREATED = "token_created"  # noqa: S105 - an event name, not a secret
+    TOKEN_USED = "token_used"  # noqa: S105
+    TOKEN_REVOKED = "token_revoked"  # noqa: S105
+    FILE_WRITTEN = "file_written"
+    FILE_RENAMED = "file_renamed"
+    FILE_DELETED = "file_deleted"
+    KERNEL_STARTED = "kernel_started"
+    TERMINAL_OPENED = "terminal_opened"
+    POLICY_LOADED = "policy_loaded"
+    POLICY_RELOADED = "policy_reloaded"
+
+
+EVENT_KINDS: frozenset[str] = frozenset(k.value for k in EventKind)
+SCHEMES: frozenset[str] = frozenset({"http", "https", "ws", "wss"})
+
+_RULE_ID = re.compile(r"[A-Z][A-Z0-9]*(-[A-Z0-9]+)*")
+_FINGERPRINT = re.compile(r"[a-z0-9]+:[0-9a-f]{16,128}")
+_METHOD = re.compile(r"[A-Z]{1,16}")
+_REQUEST_ID_BAD = re.compile(r"[^A-Za-z0-9._:-]")
+_ABSOLUTE_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*")
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+
+
+@cache
+def decision_schema() -> dict[str, Any]:
+    """The registered event schema (``$id`` :data:`SCHEMA_ID`), loaded from package data.
+
+    Returns a fresh-looking but shared dict: callers must not mutate it (jupyter_events'
+    ``register_event_schema`` does not)."""
+    text = resources.files("hardened_server.audit").joinpath("schemas", SCHEMA_RESOURCE)
+    schema: dict[str, Any] = json.loads(text.read_text(encoding="utf-8"))
+    return schema
+
+
+def format_time(moment: datetime | None = None) -> str:
+    """UTC, RFC 3339, milliseconds, ``Z``: ``2026-05-09T07:35:25.123Z``. A naive datetime is
+    refused: guessing its zone would put records out of order across a DST change."""
+    if moment is None:
+        moment = datetime.now(UTC)
+    elif moment.tzinfo is None:
+        raise ValueError("audit times must be timezone-aware")
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def redact_path(raw: str) -> str:
+    """The path of a request target, with nothing that can carry a secret.
+
+    Dropped: everything from the first ``?`` (query: ``?token=``) or ``#`` (fragment:
+    ``#access_token=`` when a client sends one), and the ``scheme://userinfo@host`` of an
+    absolute-form target (``GET http://user:password@host/x``). Kept: the path itself, even a
+    segment that looks like a token — these are API paths (kernel ids, file names), and
+    dropping them would make the record useless. Control characters cannot break a JSON line
+    (the encoder escapes them), so they are kept as evidence. Truncated to 2048 characters.
+    """
+    path = raw.split("?", 1)[0].split("#", 1)[0]
+    path = _ABSOLUTE_URI.sub("", path, count=1)
+    if len(path) > MAX_PATH:
+        path = path[: MAX_PATH - 3] + "..."
+    return path
+
+
+def _normalise_method(method: str | None) -> str:
+    value = (method or "").upper()
+    return value if _METHOD.fullmatch(value) else "INVALID"
+
+
+def _normalise_scheme(scheme: str | None) -> str:
+    value = (scheme or "").lower()
+    return value if value in SCHEMES else "unknown"
+
+
+def _normalise_ip(client_ip: str | None) -> str:
+    if not client_ip:
+        return "unknown"
+    try:
+        return str(ipaddress.ip_address(client_ip.strip("[]")))
+    except ValueError:
+        return "invalid"
+
+
+def _normalise_request_id(request_id: str | None) -> str:
+    """A client-supplied ``X-Request-ID`` may carry anything; keep it searchable, not
+    dangerous."""
+    value = _REQUEST_ID_BAD.sub("_", request_id or "")[:128]
+    return value or uuid.uuid4().hex
+
+
+def _normalise_user(user: str | None) -> str | None:
+    if user is None or user == "":
+        return None
+    return user[:MAX_USER]
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """One policy decision as recorded by every sink. Field names and meaning are the schema's
+    (``hardened_server/audit/schemas/policy_decision.v1.json``); never rename one, add a ``v2``
+    schema instead."""
+
+    time: str
+    rule_id: str
+    decision: str  # "allow" | "deny"
+    reason: str
+    request_id: str
+    user: str | None
+    client_ip: str
+    scheme: str
+    method: str
+    route_class: str
+    path: str
+    policy_fingerprint: str
+    event_kind: str | None = None
+    subject: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.decision not in ("allow", "deny"):
+            raise ValueError(f"decision must be 'allow' or 'deny', not {self.decision!r}")
+        if not _RULE_ID.fullmatch(self.rule_id) or len(self.rule_id) > 64:
+            raise ValueError(f"not a stable rule id: {self.rule_id!r}")
+        if self.route_class not in ROUTE_CLASSES:
+            raise ValueError(f"unknown route class {self.route_class!r}")
+        if self.event_kind is not None and self.event_kind not in EVENT_KINDS:
+            raise ValueError(f"unknown event kind {self.event_kind!r}")
+        if self.policy_fingerprint != "unknown" and not _FINGERPRINT.fullmatch(
+            self.policy_fingerprint
+        ):
+            raise ValueError(f"not a policy fingerprint: {self.policy_fingerprint!r}")
+        if not _TIME.fullmatch(self.time):
+            raise ValueError(f"time must be UTC RFC 3339 with milliseconds: {self.time!r}")
+        if "?" in self.path or "#" in self.path:
+            raise ValueError("path must not carry a query or fragment (use redact_path)")
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision == "allow"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        """Canonical JSON (sorted keys, no spaces, ASCII only): one line, no raw control
+        character or U+2028 that a line-oriented reader could split on."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DecisionRecord:
+        """Rebuild a record read back from a sink (validates like the constructor)."""
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+
+
+def build_decision_record(
+    *,
+    rule_id: str,
+    allowed: bool,
+    reason: str,
+    route_class: str,
+    method: str | None,
+    path: str,
+    client_ip: str | None,
+    scheme: str | None = None,
+    user: str | None = None,
+    request_id: str | None = None,
+    policy_fingerprint: str | None = None,
+    event_kind: EventKind | str | None = None,
+    subject: str | None = None,
+    time: datetime | None = None,
+    secrets: tuple[str, ...] = (),
+) -> DecisionRecord:
+    """Build a record from primitive values taken off a request.
+
+    ``path`` may be the raw request URI (``request.uri``): it is passed through
+    :func:`redact_path`. ``secrets`` (the server token, …) are removed from ``reason`` and
+    ``subject`` in addition to the structural scrubbing. A missing ``request_id`` gets a
+    fresh random one so records stay individually addressable.
+    """
+    return DecisionRecord(
+        time=format_time(time),
+        rule_id=str(rule_id),
+        decision="allow" if allowed else "deny",
+        reason=_clip(scrub(reason, secrets), MAX_REASON),
+        request_id=_normalise_request_id(request_id),
+        user=_normalise_user(user),
+        client_ip=_normalise_ip(client_ip),
+        scheme=_normalise_scheme(scheme),
+        method=_normalise_method(method),
+        route_class=str(route_class),
+        path=redact_path(path),
+        policy_fingerprint=policy_fingerprint or "unknown",
+        event_kind=None if event_kind is None else str(event_kind),
+        subject=None if subject is None else _clip(scrub(subject, secrets), MAX_SUBJECT),
+    )
+
+
+def record_from_decision(decision: Decision, **request_values: Any) -> DecisionRecord:
+    """:func:`build_decision_record` for a policy :class:`Decision` (rule id, outcome and
+    reason come from it)."""
+    return build_decision_record(
+        rule_id=decision.rule_id,
+        allowed=decision.allowed,
+        reason=decision.reason,
+        **request_values,
+    )

@@ -1,0 +1,233 @@
+"""The audit trail: one call per decision, fanned out to every configured sink.
+
+    trail = open_audit_trail(path="/var/log/jupyter/audit.jsonl", stdout=True,
+                             event_logger=serverapp.event_logger)
+    trail.decision(decision, route_class=..., method=..., path=request.uri, ...)
+
+Sinks, in order: Prometheus counters (cannot fail), the hash-chained file
+(:class:`~hardened_server.audit.chain.ChainedFileSink`, the evidence), a JSON-lines stream on
+stdout for container log collectors (:class:`StdoutSink`; it ships the chain line, so the
+collector holds an off-host copy of every ``seq``/``hash``, which is what makes tail removal on
+the host detectable), and jupyter_server's EventLogger (:class:`EventLoggerSink`).
+
+Failure policy: a failure of the file sink raises :class:`AuditWriteError` *after* the other
+sinks have had the record, so the caller can fail closed (deny the request it could not record)
+without losing the record elsewhere. A failure of any other sink is logged and swallowed: a
+broken pipe to a log collector must not take the server down.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+from hardened_server.audit.chain import (
+    DEFAULT_CHECKPOINT_EVERY,
+    DEFAULT_MAX_BYTES,
+    AuditWriteError,
+    ChainedFileSink,
+    ChainEntry,
+    RecordKind,
+    canonical_bytes,
+)
+from hardened_server.audit.events import EventLoggerSink
+from hardened_server.audit.metrics import AuditMetrics, default_metrics
+from hardened_server.audit.record import (
+    SCHEMA_ID,
+    DecisionRecord,
+    build_decision_record,
+    record_from_decision,
+)
+from hardened_server.audit.scrub import escape_log_value
+
+# hardened_server/audit/cli.py dispatches ``audit verify-log`` to ``trail.main``.
+from hardened_server.audit.verify import VerifyResult, main, verify_log
+from hardened_server.policy.decisions import Decision
+
+if TYPE_CHECKING:
+    from jupyter_events import EventLogger
+
+__all__ = [
+    "AuditSink",
+    "AuditTrail",
+    "AuditWriteError",
+    "StdoutSink",
+    "VerifyResult",
+    "main",
+    "open_audit_trail",
+    "request_values",
+    "verify_log",
+]
+
+log = logging.getLogger("hardened_server.audit")
+
+
+def request_values(
+    request: Any,
+    *,
+    route_class: str,
+    user: str | None = None,
+    client_ip: str | None = None,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """The request fields of a record, read off a tornado ``HTTPServerRequest`` (duck-typed: no
+    tornado import here). Pass ``client_ip`` when the trusted-proxy logic resolved it (the
+    default is ``request.remote_ip``); ``request_id`` defaults to a client ``X-Request-ID``,
+    which the record builder sanitises, or a fresh one."""
+    headers = getattr(request, "headers", None) or {}
+    scheme = str(getattr(request, "protocol", "") or "")
+    if str(headers.get("Upgrade", "")).lower() == "websocket":
+        scheme = {"http": "ws", "https": "wss"}.get(scheme, scheme)
+    return {
+        "route_class": route_class,
+        "method": getattr(request, "method", None),
+        "path": str(getattr(request, "path", None) or getattr(request, "uri", "") or ""),
+        "client_ip": client_ip if client_ip is not None else getattr(request, "remote_ip", None),
+        "scheme": scheme,
+        "user": user,
+        "request_id": request_id or headers.get("X-Request-ID"),
+    }
+
+
+class AuditSink(Protocol):
+    def write(self, record: DecisionRecord, entry: ChainEntry | None = None) -> None: ...
+
+
+class StdoutSink:
+    """One JSON object per line on stdout (or ``stream``), for container log collectors.
+
+    With a chained file sink in front, the line is the chain line itself (``seq``, ``prev``,
+    ``hash``): the collector then holds an off-host anchor of the chain head. Written with one
+    ``os.write`` per line so lines from concurrent threads do not interleave."""
+
+    def __init__(self, stream: IO[bytes] | None = None, fd: int = 1) -> None:
+        self._stream = stream
+        self._fd = fd
+
+    def write(self, record: DecisionRecord, entry: ChainEntry | None = None) -> None:
+        if entry is not None:
+            line = entry.line
+        else:
+            line = canonical_bytes(
+                {"kind": RecordKind.DECISION.value, "schema": SCHEMA_ID, "event": record.to_dict()}
+            )
+        data = line + b"\n"
+        if self._stream is not None:
+            self._stream.write(data)
+            self._stream.flush()
+            return
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+
+
+class AuditTrail:
+    """Records decisions to the file sink, the other sinks and the metrics."""
+
+    def __init__(
+        self,
+        *,
+        file_sink: ChainedFileSink | None = None,
+        sinks: Sequence[AuditSink] = (),
+        metrics: AuditMetrics | None = None,
+        secrets: Iterable[str] = (),
+        policy_fingerprint: str | None = None,
+    ) -> None:
+        self.file_sink = file_sink
+        self.sinks = list(sinks)
+        self.metrics = metrics
+        self.secrets = tuple(secrets)
+        self.policy_fingerprint = policy_fingerprint
+
+    def record(self, record: DecisionRecord) -> ChainEntry | None:
+        """Write ``record`` everywhere. Returns the chain entry (``seq``/``hash``) when a file
+        sink is configured. Raises :class:`AuditWriteError` if the file sink failed."""
+        if self.metrics is not None:
+            self.metrics.observe_decision(record)
+        entry: ChainEntry | None = None
+        failure: AuditWriteError | None = None
+        if self.file_sink is not None:
+            try:
+                entry = self.file_sink.append(record)
+            except AuditWriteError as exc:
+                failure = exc
+        for sink in self.sinks:
+            try:
+                sink.write(record, entry)
+            except Exception as exc:  # a broken secondary sink must not break the request
+                log.error(
+                    "audit sink %s failed: %s",
+                    type(sink).__name__,
+                    escape_log_value(exc, limit=200),
+                )
+        if failure is not None:
+            raise failure
+        return entry
+
+    def decision(self, decision: Decision, **request_values: Any) -> ChainEntry | None:
+        """Record a policy :class:`Decision`; ``request_values`` are
+        :func:`~hardened_server.audit.record.build_decision_record`'s request fields."""
+        request_values.setdefault("policy_fingerprint", self.policy_fingerprint)
+        request_values.setdefault("secrets", self.secrets)
+        return self.record(record_from_decision(decision, **request_values))
+
+    def event(self, **values: Any) -> ChainEntry | None:
+        """Record a sensitive allow (or a failure) that is not a policy ``Decision``: pass
+        ``rule_id``, ``allowed``, ``reason``, ``event_kind`` and the request fields."""
+        values.setdefault("policy_fingerprint", self.policy_fingerprint)
+        values.setdefault("secrets", self.secrets)
+        return self.record(build_decision_record(**values))
+
+    @property
+    def head(self) -> tuple[int, str] | None:
+        return self.file_sink.head if self.file_sink is not None else None
+
+    def sync(self) -> None:
+        if self.file_sink is not None:
+            self.file_sink.sync()
+
+    def close(self) -> None:
+        if self.file_sink is not None:
+            self.file_sink.close()
+
+
+def open_audit_trail(
+    *,
+    path: str | os.PathLike[str] | None = None,
+    fsync: str = "interval:1",
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    signing_key_path: str | os.PathLike[str] | None = None,
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+    stdout: bool = False,
+    event_logger: EventLogger | None = None,
+    metrics: bool = True,
+    secrets: Iterable[str] = (),
+    policy_fingerprint: str | None = None,
+) -> AuditTrail:
+    """Build the trail from configuration values (the app's traits or policy keys)."""
+    file_sink = (
+        ChainedFileSink(
+            path,
+            fsync=fsync,
+            max_bytes=max_bytes,
+            signing_key_path=signing_key_path,
+            checkpoint_every=checkpoint_every,
+        )
+        if path is not None
+        else None
+    )
+    sinks: list[AuditSink] = []
+    if stdout:
+        sinks.append(StdoutSink())
+    if event_logger is not None:
+        sinks.append(EventLoggerSink(event_logger))
+    return AuditTrail(
+        file_sink=file_sink,
+        sinks=sinks,
+        metrics=default_metrics() if metrics else None,
+        secrets=secrets,
+        policy_fingerprint=policy_fingerprint,
+    )
