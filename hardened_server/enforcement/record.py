@@ -1,9 +1,14 @@
 """Where a decision made at request time is written down.
 
-Every denial goes through :func:`record_denial`, so that the audit trail (hash-chained file,
-EventLogger, metrics) has one place to hook. Nothing here writes raw client input at the start of
-a line, and no value that could carry a secret (query strings, cookies, Authorization) is
-recorded: the path only, with its query dropped.
+Every denial goes through :func:`record_denial`, and every request whose forwarding headers were
+ignored (or were malformed from a trusted proxy) through :func:`record_ignored`, so that the audit
+trail (hash-chained file, EventLogger, metrics) has one place to hook. Nothing here writes raw
+client input at the start of a line, and no value that could carry a secret (query strings,
+cookies, Authorization) is recorded: the path only, with its query dropped.
+
+``client`` is the address the trusted-proxy rules believe (``request.remote_ip`` after the
+request gate), ``peer`` the TCP peer that actually connected; they differ only behind a trusted
+proxy.
 """
 
 from __future__ import annotations
@@ -22,13 +27,33 @@ def _safe(text: str, limit: int = 200) -> str:
     return text[:limit].encode("unicode_escape", "backslashreplace").decode("ascii")
 
 
+def _peer(request: HTTPServerRequest) -> str:
+    return getattr(request, "hs_peer_ip", None) or request.remote_ip or ""
+
+
 def record_denial(request: HTTPServerRequest, decision: Decision, route_class: str) -> None:
     log.warning(
-        "policy denial rule=%s class=%s method=%s path=%s peer=%s reason=%s",
+        "policy denial rule=%s class=%s method=%s path=%s peer=%s client=%s reason=%s",
         decision.rule_id,
         route_class,
         _safe(request.method or ""),
         _safe(request.path or ""),
+        _safe(_peer(request)),
+        _safe(request.remote_ip or ""),
+        decision.reason,
+    )
+
+
+def record_ignored(request: HTTPServerRequest, decision: Decision) -> None:
+    """A request went on, but something it claimed was not believed (forwarding headers from a
+    peer outside ``server.trusted_proxies``): recorded, because spoofing attempts are worth
+    seeing."""
+    log.warning(
+        "policy ignored rule=%s method=%s path=%s peer=%s client=%s reason=%s",
+        decision.rule_id,
+        _safe(request.method or ""),
+        _safe(request.path or ""),
+        _safe(_peer(request)),
         _safe(request.remote_ip or ""),
         decision.reason,
     )

@@ -1,21 +1,29 @@
 """The compiled policy a running server consults, swapped as a whole on reload.
 
 Everything a request needs is computed here once per policy (header sets, the Host and origin
-allow-lists, per-route facts), so the hot path is dictionary look-ups. Handlers and the output
-transform hold the :class:`PolicyRuntime`, never a ``Policy``: a reload replaces
-``runtime.current`` in one assignment and the next request sees the new rules.
+allow-lists, the CORS policy, the trusted proxy networks, per-route facts), so the hot path is
+dictionary look-ups. Handlers and the output transform hold the :class:`PolicyRuntime`, never a
+``Policy``: a reload replaces ``runtime.current`` in one assignment and the next request sees the
+new rules. The runtime also holds the one piece of request-gate state that outlives a request:
+the per-client token buckets of the unauthenticated rate limit (:class:`RateLimiter`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import ipaddress
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from hardened_server.policy.cors import CorsAllowList, compile_cors
 from hardened_server.policy.decisions import RouteClass
+from hardened_server.policy.errors import PolicyError
 from hardened_server.policy.headers import HeaderSet, compile_header_sets, csp_for
 from hardened_server.policy.hosts import compile_host_allowlist
-from hardened_server.policy.model import Policy
-from hardened_server.policy.origins import normalize_origin
+from hardened_server.policy.model import LimitsPolicy, Policy
+from hardened_server.policy.proxies import TrustedProxies, compile_trusted
 from hardened_server.policy.routes import RouteInfo, route_info
 
 SETTINGS_KEY = "hardened_server"
@@ -30,6 +38,9 @@ class Compiled:
     hosts: frozenset[str]
     cors_origins: frozenset[str]
     public_routes: frozenset[str]
+    cors: CorsAllowList
+    trusted: TrustedProxies
+    limits: LimitsPolicy
     _routes: dict[tuple[str, frozenset[str]], RouteInfo] = field(default_factory=dict)
 
     def route(self, pattern: str, kinds: frozenset[str]) -> RouteInfo:
@@ -41,28 +52,136 @@ class Compiled:
         return info
 
 
+def _compiled_or_policy_error(policy: Policy, key: str, build: Callable[[], object]) -> object:
+    """Each value was validated alone at load; a compile step that still refuses (a trusted
+    proxy network of ``/0``, which trusts every peer) stops the server like a bad file does."""
+    try:
+        return build()
+    except ValueError as exc:
+        raise PolicyError(
+            policy.provenance.get(key, "<policy>"), key, str(exc), fix=f"correct {key}"
+        ) from None
+
+
 def compile_policy(policy: Policy, base_url: str) -> Compiled:
+    c = policy.cors
+    cors = _compiled_or_policy_error(
+        policy,
+        "cors.allow_origins",
+        lambda: compile_cors(
+            c.allow_origins,
+            allow_origin_patterns=c.allow_origin_patterns,
+            allow_credentials=c.allow_credentials,
+            allow_methods=c.allow_methods,
+            allow_headers=c.allow_headers,
+            max_age=c.max_age,
+        ),
+    )
+    trusted = _compiled_or_policy_error(
+        policy,
+        "server.trusted_proxies",
+        lambda: compile_trusted(
+            policy.server.trusted_proxies, client_header=policy.server.client_header
+        ),
+    )
+    hosts = _compiled_or_policy_error(
+        policy,
+        "server.public_hostnames",
+        lambda: compile_host_allowlist(policy.server.public_hostnames),
+    )
+    assert isinstance(cors, CorsAllowList)
+    assert isinstance(trusted, TrustedProxies)
+    assert isinstance(hosts, frozenset)
     return Compiled(
         policy=policy,
         base_url=base_url,
         headers=compile_header_sets(policy, base_url),
         csp={rc.value: csp_for(policy, rc.value, base_url) for rc in RouteClass},
-        hosts=compile_host_allowlist(policy.server.public_hostnames),
-        cors_origins=frozenset(
-            o for o in (normalize_origin(x) for x in policy.cors.allow_origins) if o
-        ),
+        hosts=hosts,
+        cors_origins=cors.origins,
         public_routes=frozenset(policy.routes.public),
+        cors=cors,
+        trusted=trusted,
+        limits=policy.limits,
     )
 
 
+def client_key(ip: str) -> str:
+    """The rate-limit key of a client address: IPv6 clients by their /64 (one subscriber gets
+    a whole /64 and could otherwise rotate through fresh buckets), IPv4 and anything else as is."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(addr, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((addr, 64), strict=False))
+    return str(addr)
+
+
+class RateLimiter:
+    """Token buckets, one per client key, in memory.
+
+    A bucket holds up to ``burst`` tokens and refills at ``per_minute / 60`` tokens a second; a
+    request that costs more than the bucket holds is refused with the seconds until it would fit.
+    At most :attr:`MAX_CLIENTS` buckets are kept (least recently used dropped first), so a flood
+    of distinct addresses cannot exhaust memory; a dropped bucket comes back full, which is the
+    price of a bound.
+    """
+
+    MAX_CLIENTS = 65536
+
+    def __init__(
+        self, per_minute: int, burst: int, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self.configure(per_minute, burst)
+
+    def configure(self, per_minute: int, burst: int) -> None:
+        self.rate = max(per_minute, 1) / 60.0
+        self.burst = float(max(burst, 1))
+
+    def _tokens(self, key: str, now: float) -> float:
+        tokens, stamp = self._buckets.get(key, (self.burst, now))
+        return min(self.burst, tokens + (now - stamp) * self.rate)
+
+    def _wait(self, missing: float) -> int:
+        return max(1, math.ceil(missing / self.rate))
+
+    def peek(self, key: str, cost: float = 1.0) -> int | None:
+        """Seconds to wait if a request of ``cost`` would be refused now, else ``None``
+        (nothing is charged)."""
+        tokens = self._tokens(key, self._clock())
+        return None if tokens >= cost else self._wait(cost - tokens)
+
+    def charge(self, key: str, cost: float = 1.0) -> int | None:
+        """Take ``cost`` tokens: ``None`` if they were there, else the seconds to wait (and
+        nothing is taken)."""
+        now = self._clock()
+        tokens = self._tokens(key, now)
+        refused = tokens < cost
+        self._buckets[key] = (tokens if refused else tokens - cost, now)
+        self._buckets.move_to_end(key)
+        while len(self._buckets) > self.MAX_CLIENTS:
+            self._buckets.popitem(last=False)
+        return self._wait(cost - tokens) if refused else None
+
+
 class PolicyRuntime:
-    """Holds the current compiled policy of one application."""
+    """Holds the current compiled policy of one application, and the rate limiter."""
 
     def __init__(self, policy: Policy, base_url: str) -> None:
         self.base_url = base_url
         self.current: Compiled = compile_policy(policy, base_url)
+        limits = policy.limits
+        self.limiter = RateLimiter(
+            limits.unauthenticated_requests_per_minute, limits.unauthenticated_burst
+        )
 
     def swap(self, policy: Policy) -> Compiled:
         compiled = compile_policy(policy, self.base_url)
         self.current = compiled
+        self.limiter.configure(
+            policy.limits.unauthenticated_requests_per_minute, policy.limits.unauthenticated_burst
+        )
         return compiled
