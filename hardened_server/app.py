@@ -5,11 +5,14 @@ jupyter_server has no trait for the web application class: ``ServerApp.init_weba
 
 1. before: refuse unsafe configuration
    (:func:`~hardened_server.policy.startup.check_configuration`);
-2. after: give the application a hardened class (``add_handlers`` wraps what extensions add),
-   re-point every existing rule at a hardened handler subclass, add the header transform, and
-   snapshot the security settings;
+2. after: give the application a hardened class (``add_handlers`` wraps what extensions add,
+   ``find_handler`` runs the application-level request gate before any route is chosen),
+   re-point every existing rule at a hardened handler subclass, add the header transform, set
+   the websocket limits, and snapshot the security settings;
 3. after the extensions load: wrap again (for routes added behind ``add_handlers``' back),
-   refuse undecorated non-public routes and any drift of the snapshot.
+   refuse undecorated non-public routes and any drift of the snapshot;
+4. the HTTP server gets the policy's size limits (body, header block), so an oversized request
+   is refused before it is buffered.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from tornado import web
 from traitlets import List, Unicode, default
 
 from hardened_server import __version__
+from hardened_server.enforcement.gate import GateRefusalHandler, admit
 from hardened_server.enforcement.handlers import UNREGISTERED, wrap_handler, wrap_rules
 from hardened_server.enforcement.identity import HardenedIdentityProvider
 from hardened_server.enforcement.runtime import SETTINGS_KEY, PolicyRuntime
@@ -57,8 +61,23 @@ class StartupRefused(RuntimeError):
 
 class HardenedWebApplication(ServerWebApplication):
     """The application class ``init_webapp`` built, with ``add_handlers`` going through the same
-    wrapping as the core routes, and a last-resort wrap of any handler class that reaches the
-    router some other way."""
+    wrapping as the core routes, the request gate in ``find_handler``, and a last-resort wrap of
+    any handler class that reaches the router some other way."""
+
+    def find_handler(self, request: Any, **kwargs: Any) -> Any:
+        """Tornado calls this once the request's headers are in, before the body is read and
+        before any handler exists: the client address is settled (trusted proxies), and a
+        foreign Host, an oversized request or a client over its rate limit is answered by
+        :class:`~hardened_server.enforcement.gate.GateRefusalHandler` instead of a route."""
+        runtime: PolicyRuntime = self.settings[SETTINGS_KEY]
+        refusal = admit(request, runtime)
+        if refusal is not None:
+            return self.get_handler_delegate(
+                request,
+                GateRefusalHandler,
+                {"refusal": refusal, "base_url": runtime.base_url},
+            )
+        return super().find_handler(request, **kwargs)
 
     def add_handlers(self, host_pattern: str, host_handlers: list[Any]) -> None:
         super().add_handlers(host_pattern, host_handlers)
@@ -69,7 +88,9 @@ class HardenedWebApplication(ServerWebApplication):
     def get_handler_delegate(  # type: ignore[override]
         self, request: Any, target_class: type[web.RequestHandler], *args: Any, **kwargs: Any
     ) -> Any:
-        if not getattr(target_class, "_hs_wrapped", False):
+        if not getattr(target_class, "_hs_wrapped", False) and not issubclass(
+            target_class, GateRefusalHandler
+        ):
             # Reached only by a rule inserted behind add_handlers' back: never public.
             target_class = wrap_handler(target_class, UNREGISTERED)
         return super().get_handler_delegate(request, target_class, *args, **kwargs)
@@ -200,7 +221,53 @@ class HardenedServerApp(ServerApp):
         app.hardened_route_facts = []  # type: ignore[attr-defined]
         app.hardened_route_facts.extend(wrap_rules(app.default_router, self.base_url))  # type: ignore[attr-defined]
         app.add_transform(transform_for(runtime))
+        limits = self.policy.limits
+        app.settings.update(
+            {
+                # tornado's websocket handlers (seconds, bytes)
+                "websocket_max_message_size": limits.websocket_max_message_bytes,
+                "websocket_ping_interval": limits.websocket_ping_interval_seconds,
+                "websocket_ping_timeout": limits.websocket_ping_timeout_seconds,
+                # jupyter_server's WebSocketMixin (kernel channels, events) counts milliseconds
+                "ws_ping_interval": limits.websocket_ping_interval_seconds * 1000,
+                "ws_ping_timeout": limits.websocket_ping_timeout_seconds * 1000,
+            }
+        )
         self._hs_snapshot = snapshot_settings(app.settings)
+
+    # -- size limits -------------------------------------------------------------------------
+
+    _POLICY_LIMITED_TRAITS = (
+        "max_body_size",
+        "max_buffer_size",
+        "websocket_ping_interval",
+        "websocket_ping_timeout",
+    )
+
+    def header_block_cap(self) -> int:
+        """Bytes of request line and header fields tornado reads at most; beyond it the
+        connection is closed unread. Up to it, the gate answers 414/431 itself."""
+        limits = self.policy.limits
+        return 2 * (limits.max_header_bytes + limits.max_url_bytes)
+
+    def init_httpserver(self) -> None:
+        """The policy's limits, not the traits': stock buffers 512 MiB bodies before any
+        handler runs. A Content-Length over ``limits.max_body_bytes`` is answered 413 by the
+        gate; a chunked body is cut off by tornado once it passes the same size."""
+        for name in self._POLICY_LIMITED_TRAITS:
+            if name in self.config.get("ServerApp", {}) or name in self.config.get(
+                type(self).__name__, {}
+            ):
+                self.log.warning(
+                    "ServerApp.%s is ignored: hardened-server takes it from the policy's "
+                    "[limits] section (see `hardened-server policy show`)",
+                    name,
+                )
+        limits = self.policy.limits
+        self.max_body_size = limits.max_body_bytes
+        self.max_buffer_size = limits.max_body_bytes + self.header_block_cap()
+        super().init_httpserver()
+        self.http_server.conn_params.max_header_size = self.header_block_cap()
 
     def load_server_extensions(self) -> None:
         super().load_server_extensions()

@@ -27,6 +27,7 @@ import urllib.parse
 from collections.abc import Awaitable, Iterator
 from typing import Any, ClassVar
 
+from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import (
     APIHandler,
     AuthenticatedFileHandler,
@@ -35,16 +36,17 @@ from jupyter_server.base.handlers import (
 )
 from jupyter_server.files.handlers import FilesHandler
 from jupyter_server.kernelspecs.handlers import KernelSpecResourceHandler
+from jupyter_server.services.security.handlers import CSPReportHandler
 from tornado import httputil, web
 from tornado.routing import PathMatches, Rule, RuleRouter
 from tornado.websocket import WebSocketHandler
 
+from hardened_server.enforcement import gate
 from hardened_server.enforcement.record import record_denial
-from hardened_server.enforcement.runtime import SETTINGS_KEY, Compiled, PolicyRuntime
+from hardened_server.enforcement.runtime import SETTINGS_KEY, PolicyRuntime, client_key
 from hardened_server.policy.decisions import Decision, RouteClass
 from hardened_server.policy.decisions import Rule as RuleId
 from hardened_server.policy.hosts import is_allowed_host
-from hardened_server.policy.origins import normalize_origin
 from hardened_server.policy.routes import (
     KIND_API,
     KIND_FILES,
@@ -59,6 +61,13 @@ from hardened_server.policy.routes import (
 from hardened_server.policy.startup import RouteFact
 
 UNREGISTERED = "<unregistered>"
+
+#: Handlers whose state-changing requests are made by the browser itself, which cannot add an
+#: XSRF token: CSP violation reports (``report-uri``, which the policy turns on). The cross-site
+#: decision still applies to them; only the token is not asked for. Nothing else is exempt, and
+#: a handler's own ``check_xsrf_cookie`` (an extension switching the check off) is not honoured:
+#: the mixin's runs first.
+XSRF_EXEMPT: tuple[type, ...] = (CSPReportHandler,)
 
 
 def handler_kinds(cls: type) -> frozenset[str]:
@@ -103,21 +112,30 @@ def undecorated_methods(cls: type[web.RequestHandler]) -> tuple[str, ...]:
 
 
 class _Hardened:
-    """What the Jupyter and the plain mixins share."""
+    """What the Jupyter and the plain mixins share: the login gate, the rate limit, the
+    cross-site and origin checks, the session-bound XSRF token and the redirect validator.
+    The rules themselves live in :mod:`hardened_server.enforcement.gate` and the pure policy
+    modules; this is the tornado plumbing."""
 
     _hs_wrapped: ClassVar[bool] = True
     _hs_pattern: ClassVar[str] = UNREGISTERED
     _hs_kinds: ClassVar[frozenset[str]] = frozenset()
     _hs_original: ClassVar[type]
+    _hs_xsrf_exempt: ClassVar[bool] = False
 
     request: Any
     application: Any
+    settings: Any
 
     def __init__(self, application: Any, request: Any, **kwargs: Any) -> None:
         runtime: PolicyRuntime = application.settings[SETTINGS_KEY]
         compiled = runtime.current
+        self._hs_runtime = runtime
         self._hs_compiled = compiled
         self._hs_route = compiled.route(self._hs_pattern, self._hs_kinds)
+        self._hs_user_known = False
+        self._hs_xsite: Decision | None = None
+        self._hs_retry_after: int | None = None
         # The output transform reads the route class off the request (it never sees us).
         request.hs_route_class = self._hs_route.route_class
         super().__init__(application, request, **kwargs)  # type: ignore[call-arg]
@@ -129,6 +147,11 @@ class _Hardened:
 
     def _hs_deny(self, decision: Decision) -> None:
         record_denial(self.request, decision, self._hs_route.route_class)
+
+    def _hs_refuse(self, decision: Decision, status: int = 403) -> None:
+        """Record and raise: a short message, the same for every reason (the record has it)."""
+        self._hs_deny(decision)
+        raise web.HTTPError(status, gate.MESSAGES.get(status))
 
     def _hs_check_host(self) -> bool:
         decision = self._hs_host_decision()
@@ -155,15 +178,180 @@ class _Hardened:
             login_url = self.application.settings.get("login_url", "/login")
             next_url = self.request.uri or "/"
             sep = "&" if "?" in login_url else "?"
-            self.redirect(login_url + sep + urllib.parse.urlencode({"next": next_url}))  # type: ignore[attr-defined]
+            self.redirect(login_url + sep + urllib.parse.urlencode({"next": next_url}))
             return
         raise web.HTTPError(403)
+
+    def _hs_token_authenticated(self) -> bool:
+        return bool(getattr(self, "_token_authenticated", False))
+
+    def _hs_header_token(self) -> bool:
+        """Authenticated by a token in the Authorization header: a browser cannot attach one
+        cross-site without a CORS preflight (which the allow-list answers), so such a request
+        is not a cross-site request forgery, and needs neither the cross-site check nor an
+        XSRF token (stock behaviour for token requests, kept)."""
+        return self._hs_token_authenticated() and "Authorization" in self.request.headers
+
+    def _hs_presented_credentials(self) -> bool:
+        request = self.request
+        if "Authorization" in request.headers or "token" in request.query_arguments:
+            return True
+        if "password" in request.body_arguments:
+            return True
+        provider = self.application.settings.get("identity_provider")
+        name = provider.get_cookie_name(self) if provider is not None else None
+        return name in request.cookies if name else bool(request.cookies)
+
+    def _hs_rate_limit(self) -> None:
+        """Charge an unauthenticated request to its client's bucket; 429 when it is empty."""
+        cost = gate.FAILED_CREDENTIAL_COST if self._hs_presented_credentials() else 1
+        wait = self._hs_runtime.limiter.charge(client_key(self.request.remote_ip or ""), cost)
+        if wait is not None:
+            self._hs_retry_after = wait
+            self._hs_refuse(
+                Decision(False, gate.LIMIT_RATE, "unauthenticated request budget is spent"), 429
+            )
+
+    def _hs_cross_site(self) -> Decision:
+        """Fetch Metadata, then Origin, then Referer (policy/fetchmeta.py). A request with none
+        of them (a non-browser client holding a login cookie) may instead prove with the
+        session-bound XSRF token that it got it from our own page."""
+        if self._hs_xsite is None:
+            decision = gate.cross_site_decision(
+                self.request, self._hs_route.route_class, self._hs_compiled
+            )
+            if (
+                decision.rule_id == RuleId.ORIGIN_ABSENT
+                and "Sec-Fetch-Site" not in self.request.headers
+            ):
+                rescued = self._hs_xsrf_decision()
+                if rescued:
+                    decision = rescued
+            self._hs_xsite = decision
+        return self._hs_xsite
+
+    async def _hs_gate(self) -> bool:
+        """The per-route gate, run first in ``prepare``. False: the request was answered
+        (a redirect to the login page)."""
+        if self.request.method == "OPTIONS":
+            return True  # a CORS preflight carries no credentials; the allow-list answers it
+        user = await self._hs_current_user()
+        self._hs_set_user(user)
+        self._hs_user_known = True
+        if user is None:
+            self._hs_rate_limit()
+            if self._hs_needs_login():
+                self._hs_refuse_unauthenticated()
+                return False
+            return True
+        if self._hs_route.public:
+            return True
+        if not self._hs_header_token():
+            decision = self._hs_cross_site()
+            if not decision:
+                self._hs_refuse(decision)
+        origin = gate.origin_decision(self.request, self._hs_compiled)
+        if not origin:
+            self._hs_refuse(origin)
+        return True
+
+    def _hs_set_user(self, user: Any) -> None:
+        self.current_user = user
+
+    # -- XSRF ----------------------------------------------------------------------------------
+
+    def _hs_user(self) -> Any:
+        # tornado's current_user property would call get_current_user, which jupyter_server
+        # refuses before prepare; read what prepare stored.
+        return self.__dict__.get("_current_user")
+
+    def _hs_expected_xsrf(self) -> bytes | None:
+        identity = gate.session_identity(self._hs_user())
+        if identity is None:
+            return None
+        return gate.bound_xsrf_raw(self.application.settings["cookie_secret"], identity)
+
+    def _hs_supplied_xsrf(self) -> str | None:
+        return (
+            self.get_argument("_xsrf", None)  # type: ignore[attr-defined]
+            or self.request.headers.get("X-Xsrftoken")
+            or self.request.headers.get("X-Csrftoken")
+        )
+
+    def _hs_xsrf_decision(self) -> Decision:
+        expected = self._hs_expected_xsrf()
+        supplied = self._hs_supplied_xsrf()
+        if expected is not None:
+            return gate.xsrf_decision(supplied, expected)
+        # Anonymous (the login form): tornado's double submit; nothing to bind it to yet.
+        if not supplied:
+            return Decision(False, gate.XSRF_MISSING, "no _xsrf argument or X-XSRFToken header")
+        try:
+            web.RequestHandler.check_xsrf_cookie(self)  # type: ignore[arg-type]
+        except web.HTTPError:
+            return Decision(False, gate.XSRF_MISMATCH, "XSRF token does not match its cookie")
+        return Decision(True, gate.XSRF_BOUND, "anonymous double-submit token")
+
+    @property
+    def xsrf_token(self) -> bytes:
+        """For a logged-in user, HMAC(cookie secret, session identity) in tornado's masked
+        format, and the ``_xsrf`` cookie set to carry it whenever the browser's cookie does
+        not (a tossed or stale one is overwritten on the next page). Anonymous: tornado's."""
+        expected = self._hs_expected_xsrf()
+        if expected is None:
+            return super().xsrf_token  # type: ignore[misc, no-any-return]
+        token: bytes | None = getattr(self, "_hs_xsrf_token", None)
+        if token is None:
+            token = gate.encode_xsrf(expected)
+            self._hs_xsrf_token = token
+            name = self.settings.get("xsrf_cookie_name", "_xsrf")
+            if gate.decode_xsrf(self.get_cookie(name)) != expected:  # type: ignore[attr-defined]
+                kwargs = dict(self.settings.get("xsrf_cookie_kwargs") or {})
+                kwargs.setdefault("samesite", "Strict")
+                if self.request.protocol == "https":
+                    kwargs.setdefault("secure", True)
+                self.set_cookie(name, token, **kwargs)  # type: ignore[attr-defined]
+        return token
+
+    def check_xsrf_cookie(self) -> None:
+        """The expected token is bound to the session, so a cookie tossed from a sibling domain
+        together with a matching ``_xsrf`` argument fails (403). Requests authenticated by the
+        Authorization header need no token (a browser cannot forge that header cross-site).
+        GET/HEAD (``/files`` and ``/nbconvert`` call this explicitly): the cross-site decision
+        made in ``prepare`` stands in for the token. Tornado calls this before ``prepare``;
+        it is then deferred until the user is known."""
+        if not self._hs_user_known:
+            return
+        if self._hs_token_authenticated():
+            return
+        if (
+            self.request.method in gate.SAFE_METHODS or self._hs_xsrf_exempt
+        ) and self._hs_cross_site():
+            return
+        decision = self._hs_xsrf_decision()
+        if not decision:
+            self._hs_refuse(decision)
+
+    # -- redirects -----------------------------------------------------------------------------
+
+    def redirect(self, url: str, permanent: bool = False, status: int | None = None) -> None:
+        """Every redirect of every route (login ``next``, TrailingSlashHandler,
+        RedirectWithParams, FilesRedirectHandler, extensions) goes to a same-origin path under
+        base_url, or to base_url (policy/redirects.py)."""
+        target, decision = gate.checked_location(url, self.request, self._hs_compiled.base_url)
+        if not decision:
+            self._hs_deny(decision)
+        super().redirect(target, permanent=permanent, status=status)  # type: ignore[misc]
+
+    # -- errors --------------------------------------------------------------------------------
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """API errors are JSON ``{"message", "reason"}`` as in jupyter_server, with no
         traceback (CVE-2023-49080), and are finished by tornado's own ``finish``: some
         extension handlers override ``finish`` with a signature ``send_error`` cannot call
         (jupyterlab_server's LicensesHandler makes every error response hang)."""
+        if self._hs_retry_after is not None:
+            self.set_header("Retry-After", str(self._hs_retry_after))  # type: ignore[attr-defined]
         if self._hs_route.route_class != RouteClass.API:
             super().write_error(status_code, **kwargs)  # type: ignore[misc]
             return
@@ -199,7 +387,9 @@ class HardenedJupyterMixin(_Hardened):
         return self._hs_compiled.csp[self._hs_route.route_class]
 
     def check_host(self) -> bool:
-        """Host allow-list, always on (jupyter_server skips it when allow_remote_access)."""
+        """Host allow-list, always on (jupyter_server skips it when allow_remote_access).
+        The application already refused a foreign Host before routing; kept under its hook
+        name for code that calls it."""
         return self._hs_check_host()
 
     def skip_check_origin(self) -> bool:
@@ -208,48 +398,52 @@ class HardenedJupyterMixin(_Hardened):
         return self.request.method == "OPTIONS"
 
     def check_origin(self, origin_to_satisfy_tornado: str | None = None) -> bool:
-        """Same origin (Host already on the allow-list) or an origin listed in
-        ``cors.allow_origins``; compared on normalised forms, never by prefix (CVE-2026-40110).
-        Used for API requests, XSRF checks and websocket handshakes alike."""
+        """Same origin (Host already on the allow-list) or an origin on the CORS allow-list;
+        compared on normalised forms, never by prefix (CVE-2026-40110). Used for API requests
+        and websocket handshakes alike (tornado calls it with the handshake's Origin). A
+        request without Origin is left to the cross-site decision in ``prepare``."""
         if self.skip_check_origin():
             return True
-        origin = origin_to_satisfy_tornado or self.get_origin()  # type: ignore[attr-defined]
-        if not origin:
-            return True  # no Origin: not a cross-origin browser request (fetch-metadata later)
-        norm = normalize_origin(origin)
-        own = normalize_origin(f"{self.request.protocol}://{self.request.host}")
-        if norm is not None and (norm == own or norm in self._hs_compiled.cors_origins):
-            return True
-        self._hs_deny(
-            Decision(False, RuleId.ORIGIN_FOREIGN, "Origin is neither own nor listed")
-        )
-        return False
+        decision = gate.origin_decision(self.request, self._hs_compiled)
+        if not decision:
+            self._hs_deny(decision)
+        return decision.allowed
 
     def set_cors_headers(self) -> None:
-        """Access-Control-Allow-Origin only for a listed origin, never reflected otherwise
-        (stock reflects any Origin on token-authenticated requests)."""
-        origin = self.request.headers.get("Origin")
-        if not origin:
-            return
-        self.set_header("Vary", "Origin")  # type: ignore[attr-defined]
-        norm = normalize_origin(origin)
-        compiled: Compiled = self._hs_compiled
-        if norm is not None and norm in compiled.cors_origins:
-            self.set_header("Access-Control-Allow-Origin", norm)  # type: ignore[attr-defined]
-            if compiled.policy.cors.allow_credentials:
-                self.set_header("Access-Control-Allow-Credentials", "true")  # type: ignore[attr-defined]
+        """``Vary: Origin`` always; ``Access-Control-*`` only for an origin on the allow-list
+        (exact or full-match pattern), never reflected otherwise (stock reflects any Origin on
+        token-authenticated requests). Preflights are answered from ``cors.*`` alone."""
+        for name, value in gate.cors_response_headers(self.request, self._hs_compiled):
+            self.set_header(name, value)  # type: ignore[attr-defined]
+
+    @allow_unauthenticated
+    def options(self, *args: Any, **kwargs: Any) -> Any:
+        """CORS preflight on API routes: the headers ``set_cors_headers`` chose, and 204. Stock
+        advertises every method and reflects Origin when ``authorization`` is requested."""
+        if self._hs_route.route_class != RouteClass.API:
+            return super().options(*args, **kwargs)  # type: ignore[misc]
+        if "Origin" in self.request.headers:
+            decision = gate.preflight_decision(self.request, self._hs_compiled)
+            if not decision:
+                self._hs_deny(decision)
+        self.set_status(204)  # type: ignore[attr-defined]
+        return self.finish()  # type: ignore[attr-defined]
+
+    def _hs_token_authenticated(self) -> bool:
+        return bool(self.token_authenticated)  # type: ignore[attr-defined]
+
+    def _hs_set_user(self, user: Any) -> None:
+        self.current_user = self._jupyter_current_user = user
 
     async def prepare(self, *args: Any, **kwargs: Any) -> None:
-        """Host, then the authentication gate, then jupyter_server's own ``prepare``."""
+        """Host, then the gate (authentication, rate limit, cross-site, origin), then
+        jupyter_server's own ``prepare`` (which sets the CORS headers and checks the XSRF token
+        of state-changing requests through the hooks above)."""
         if not self.check_host():
             self.current_user = self._jupyter_current_user = None
             raise web.HTTPError(403)
-        if self._hs_needs_login():
-            user = await self._hs_current_user()
-            self.current_user = self._jupyter_current_user = user
-            if user is None:
-                self._hs_refuse_unauthenticated()
-                return
+        if not await self._hs_gate():
+            return
         result = super().prepare(*args, **kwargs)  # type: ignore[misc]
         if inspect.isawaitable(result):
             await result
@@ -274,7 +468,7 @@ class HardenedJupyterMixin(_Hardened):
         ]
         target = self.request.path + ("?" + urllib.parse.urlencode(query) if query else "")
         self.request.hs_no_referrer = True
-        self.redirect(target)  # type: ignore[attr-defined]
+        self.redirect(target)
 
 
 class HardenedPlainMixin(_Hardened):
@@ -295,12 +489,11 @@ class HardenedPlainMixin(_Hardened):
     async def prepare(self, *args: Any, **kwargs: Any) -> None:
         if not self._hs_check_host():
             raise web.HTTPError(403)
-        if self._hs_needs_login():
-            user = await self._hs_current_user()
-            self.current_user = user  # type: ignore[misc]
-            if user is None:
-                self._hs_refuse_unauthenticated()
-                return
+        if not await self._hs_gate():
+            return
+        if self.request.method not in ("GET", "HEAD", "OPTIONS"):
+            # tornado's own call came before the user was known (see check_xsrf_cookie)
+            self.check_xsrf_cookie()
         result = super().prepare(*args, **kwargs)  # type: ignore[misc]
         if inspect.isawaitable(result):
             await result
@@ -316,6 +509,7 @@ def wrap_handler(cls: type[web.RequestHandler], pattern: str) -> type[web.Reques
         "_hs_pattern": pattern,
         "_hs_kinds": handler_kinds(cls),
         "_hs_original": cls,
+        "_hs_xsrf_exempt": issubclass(cls, XSRF_EXEMPT),
         "__module__": cls.__module__,
         "__qualname__": cls.__qualname__,
         "__doc__": cls.__doc__,

@@ -5,6 +5,10 @@ catches (and logs) any exception there, silently dropping the CSP (tornado#3240)
 ``RequestHandler`` routes, redirects, error pages and 404s would go out bare. A tornado
 ``OutputTransform`` sees the first chunk of every response the application writes, so the
 policy's header set is applied here, last, over whatever the handler set.
+
+It is also the last line of the redirect rule: a 3xx whose ``Location`` did not come through a
+mixin's ``redirect()`` (a handler that set the header itself, an unwrapped error path) is checked
+here with the same validator and sent to base_url if it would leave the origin.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from typing import Any, ClassVar
 from tornado.httputil import HTTPHeaders, HTTPServerRequest
 from tornado.web import OutputTransform
 
+from hardened_server.enforcement.gate import checked_location
+from hardened_server.enforcement.record import record_denial
 from hardened_server.enforcement.runtime import PolicyRuntime
 from hardened_server.policy.decisions import RouteClass
 from hardened_server.policy.headers import REMOVED_HEADERS
@@ -47,6 +53,12 @@ class SecurityHeadersTransform(OutputTransform):
         for name in REMOVED_HEADERS:
             if name in headers:
                 del headers[name]
+        if 300 <= status_code < 400 and "Location" in headers:
+            location = headers["Location"]
+            target, decision = checked_location(location, self.request, compiled.base_url)
+            if not decision:
+                record_denial(self.request, decision, route_class)
+                headers["Location"] = target
         return status_code, headers, chunk
 
     def transform_chunk(self, chunk: bytes, finishing: bool) -> bytes:

@@ -1,0 +1,459 @@
+"""The request gate at request time: the glue between tornado and the pure gate decisions.
+
+Two places call in here.
+
+**The application**, for every request, as soon as its headers have arrived and before any
+handler is chosen (:meth:`HardenedWebApplication.find_handler
+<hardened_server.app.HardenedWebApplication.find_handler>` calls :func:`admit`):
+
+1. *Who is asking* (:func:`resolve_client`): forwarding headers are believed only from a peer in
+   ``server.trusted_proxies`` (:mod:`hardened_server.policy.proxies`), and then rewrite
+   ``request.remote_ip``, ``request.protocol`` and ``request.host``, so that everything after
+   (Secure cookies, HSTS, the origin checks, logs, the rate limit) sees the client. From anybody
+   else they are ignored and the attempt is recorded (HS-PROXY-002).
+2. *Host allow-list* (HS-HOST-002): a foreign Host (DNS rebinding) is refused here, so no handler
+   class is even instantiated.
+3. *Sizes*: a request target longer than ``limits.max_url_bytes`` (414, HS-LIMIT-003), header
+   fields over ``limits.max_header_bytes`` (431, HS-LIMIT-002), a ``Content-Length`` over
+   ``limits.max_body_bytes`` (413, HS-LIMIT-001), all answered before a byte of the body is read.
+4. *Rate limit*: a client whose unauthenticated budget is spent and who presents no credential
+   at all gets 429 with ``Retry-After`` (HS-LIMIT-004) at once.
+
+A refused request is served by :class:`GateRefusalHandler`, a small handler that streams (and
+drops) any body and runs no policy code but its own.
+
+**The handler mixins** (:mod:`hardened_server.enforcement.handlers`), from ``prepare`` and the
+hooks jupyter_server and tornado call: the cross-site decision (:func:`cross_site_decision`),
+the origin check, CORS response headers, the session-bound XSRF token and the redirect validator
+(:func:`checked_location`). The mixins stay thin: they hold the tornado plumbing, this module the
+rules.
+
+Rule ids defined here (the pure modules define the others): HS-LIMIT-001..004 and
+HS-XSRF-001..003. Like every rule id they are stable API.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import hmac
+import json
+import os
+import re
+import time
+from typing import Any, NamedTuple
+
+from tornado import httputil, web
+from tornado.httputil import HTTPServerRequest
+
+from hardened_server.enforcement.record import record_denial, record_ignored
+from hardened_server.enforcement.runtime import Compiled, PolicyRuntime, client_key
+from hardened_server.policy import fetchmeta
+from hardened_server.policy.cors import cors_decision, cors_headers, is_allowed_origin
+from hardened_server.policy.decisions import Decision, RouteClass, Rule, allow, deny
+from hardened_server.policy.hosts import is_allowed_host
+from hardened_server.policy.origins import normalize_origin, referer_origin
+from hardened_server.policy.proxies import ClientAddress, client_address
+from hardened_server.policy.redirects import REDIRECT_NOT_A_PATH, redirect_decision, safe_redirect
+from hardened_server.policy.routes import classify_path
+
+LIMIT_BODY = "HS-LIMIT-001"
+LIMIT_HEADERS = "HS-LIMIT-002"
+LIMIT_URL = "HS-LIMIT-003"
+LIMIT_RATE = "HS-LIMIT-004"
+XSRF_MISSING = "HS-XSRF-001"
+XSRF_MISMATCH = "HS-XSRF-002"
+XSRF_BOUND = "HS-XSRF-003"
+
+#: What an unauthenticated request that *presented* a credential (a token, a password, a login
+#: cookie) costs in the rate limit: guessing is what the limit is for, browsing the login page
+#: is not.
+FAILED_CREDENTIAL_COST = 10
+
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+# What a proxy says about its own hop, and the headers that name a client.
+_PEER_OWN_HEADERS = ("X-Forwarded-Proto", "X-Scheme", "X-Forwarded-Host")
+_CLIENT_HEADERS = frozenset({"x-forwarded-for", "x-real-ip", "forwarded"})
+
+#: Short bodies for refusals: they say what kind of refusal it is and nothing about why in
+#: detail (the decision record has the rule id and the reason).
+MESSAGES: dict[int, str] = {
+    403: "Forbidden",
+    413: "Request body too large",
+    414: "Request URI too long",
+    429: "Too many requests",
+    431: "Request header fields too large",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Application level: before routing.
+
+
+class Refusal(NamedTuple):
+    status: int
+    decision: Decision
+    retry_after: int | None = None
+
+
+def resolve_client(request: HTTPServerRequest, compiled: Compiled) -> ClientAddress:
+    """Decide who sent ``request`` and rewrite it to say so (idempotent).
+
+    ``request.remote_ip`` is the TCP peer when this runs (``ServerApp.trust_xheaders``, which
+    would have tornado believe the headers from anybody, is refused at start-up). The peer is
+    kept as ``request.hs_peer_ip`` for the record.
+    """
+    cached: ClientAddress | None = getattr(request, "hs_client", None)
+    if cached is not None:
+        return cached
+    peer = request.remote_ip or ""
+    client = client_address(peer, request.headers, compiled.trusted, scheme=request.protocol)
+    if (
+        client.trusted_hops == 0
+        and not client.ignored_headers
+        and not client.malformed
+        and compiled.trusted.client_header != "forwarded"
+        and any(name in request.headers for name in _PEER_OWN_HEADERS)
+    ):
+        # A trusted proxy that names no client (a TLS terminator that only adds
+        # X-Forwarded-Proto) is itself the client, and what it says about its own hop is
+        # believed: exactly what the rules give when it lists itself as the client.
+        own = {k: v for k, v in request.headers.items() if k.lower() not in _CLIENT_HEADERS}
+        own[compiled.trusted.client_header] = peer
+        client = client_address(peer, own, compiled.trusted, scheme=request.protocol)
+    request.hs_peer_ip = peer  # type: ignore[attr-defined]
+    request.hs_client = client  # type: ignore[attr-defined]
+    request.remote_ip = client.ip
+    request.protocol = client.scheme
+    if client.trusted_hops and client.host and client.host != request.host:
+        # X-Forwarded-Host / Forwarded host= from a trusted proxy that rewrote Host. The
+        # Host allow-list still decides on it.
+        request.host = client.host
+        request.host_name = httputil.split_host_and_port(client.host.lower())[0]
+    if client.ignored_headers or client.malformed:
+        record_ignored(request, client.decision())
+    return client
+
+
+def header_bytes(headers: httputil.HTTPHeaders) -> int:
+    return sum(len(name) + len(value) + 4 for name, value in headers.get_all())
+
+
+def _content_length(headers: httputil.HTTPHeaders) -> int | None:
+    """The declared body length, or ``None`` if absent or malformed (tornado answers a
+    malformed one with 400 itself)."""
+    raw = headers.get("Content-Length")
+    if raw is None:
+        return None
+    pieces = [p.strip() for p in raw.split(",")]
+    if not pieces or not all(p.isascii() and p.isdigit() for p in pieces):
+        return None
+    return max(int(p) for p in pieces)
+
+
+def presents_credentials(request: HTTPServerRequest) -> bool:
+    """Does the request carry anything that could authenticate it? Checked on headers alone
+    (the body is not read yet): an ``Authorization`` header or any cookie."""
+    return "Authorization" in request.headers or "Cookie" in request.headers
+
+
+def admit(request: HTTPServerRequest, runtime: PolicyRuntime) -> Refusal | None:
+    """The application-level checks, in order; ``None`` lets the request be routed."""
+    compiled = runtime.current
+    client = resolve_client(request, compiled)
+    host = is_allowed_host(request.host, compiled.hosts)
+    if not host:
+        return Refusal(403, host)
+    limits = compiled.limits
+    if len(request.uri or "") > limits.max_url_bytes:
+        return Refusal(414, deny(LIMIT_URL, "request target longer than limits.max_url_bytes"))
+    if header_bytes(request.headers) > limits.max_header_bytes:
+        return Refusal(
+            431, deny(LIMIT_HEADERS, "header fields larger than limits.max_header_bytes")
+        )
+    length = _content_length(request.headers)
+    if length is not None and length > limits.max_body_bytes:
+        return Refusal(413, deny(LIMIT_BODY, "Content-Length above limits.max_body_bytes"))
+    if not presents_credentials(request):
+        wait = runtime.limiter.peek(client_key(client.ip))
+        if wait is not None:
+            return Refusal(
+                429,
+                deny(LIMIT_RATE, "unauthenticated request budget of this client is spent"),
+                wait,
+            )
+    return None
+
+
+def is_api_path(request: HTTPServerRequest, base_url: str) -> bool:
+    return classify_path(request.path or "/", base_url) == RouteClass.API
+
+
+@web.stream_request_body
+class GateRefusalHandler(web.RequestHandler):
+    """Answers a request the application-level gate refused: no handler of the route is
+    instantiated, no body is buffered (it streams into :meth:`data_received` and is dropped),
+    and the answer is short (JSON on API paths). The output transform adds the policy's
+    headers like on every response."""
+
+    _hs_gate_refusal = True
+
+    def initialize(self, refusal: Refusal, base_url: str) -> None:
+        self._refusal = refusal
+        self._base_url = base_url
+        # Whatever the method, the answer is the refusal (not tornado's 405).
+        self.SUPPORTED_METHODS = (self.request.method or "GET",)  # type: ignore[misc]
+
+    def check_xsrf_cookie(self) -> None:
+        """Nothing to protect: the request is refused anyway."""
+
+    def prepare(self) -> None:
+        refusal = self._refusal
+        if refusal.status == 413:
+            # Tornado would answer an oversized Content-Length with its own bare 400 as soon as
+            # it starts on the body; let it drain instead. Nothing is buffered: the body goes to
+            # data_received, and finishing before the body is read closes the connection.
+            set_max = getattr(self.request.connection, "set_max_body_size", None)
+            if set_max is not None:
+                set_max(_content_length(self.request.headers) or 0)
+        record_denial(
+            self.request, refusal.decision, classify_path(self.request.path or "/", self._base_url)
+        )
+        raise web.HTTPError(refusal.status)
+
+    def data_received(self, chunk: bytes) -> None:
+        """Dropped."""
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if self._refusal.retry_after is not None:
+            self.set_header("Retry-After", str(self._refusal.retry_after))
+        if status_code in (413, 414, 431):
+            self.set_header("Connection", "close")
+        write_refusal_body(self, status_code, is_api_path(self.request, self._base_url))
+
+
+def write_refusal_body(handler: web.RequestHandler, status_code: int, api: bool) -> None:
+    message = MESSAGES.get(status_code) or httputil.responses.get(status_code, "Error")
+    if api:
+        handler.set_header("Content-Type", "application/json")
+        web.RequestHandler.finish(handler, json.dumps({"message": message, "reason": None}))
+    else:
+        handler.set_header("Content-Type", "text/plain; charset=UTF-8")
+        web.RequestHandler.finish(handler, f"{status_code} {message}\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# Handler level: origins, cross-site requests, CORS.
+
+
+def own_origin(request: HTTPServerRequest) -> str | None:
+    """This server's origin as the client addressed it: scheme after the trusted-proxy rules,
+    Host already on the allow-list."""
+    origin = normalize_origin(f"{request.protocol}://{request.host}")
+    return None if origin == "null" else origin
+
+
+def request_origin(request: HTTPServerRequest) -> str | None:
+    """``Origin``, else the legacy websocket ``Sec-Websocket-Origin`` (jupyter_server's
+    ``get_origin``)."""
+    headers = request.headers
+    if "Origin" in headers:
+        return headers.get("Origin")
+    return headers.get("Sec-Websocket-Origin")
+
+
+def origin_decision(request: HTTPServerRequest, compiled: Compiled) -> Decision:
+    """Same origin, or on the CORS allow-list (exact, or a full-match pattern), compared on
+    normalised forms, never by prefix (CVE-2026-40110). No Origin header: not decided here
+    (the cross-site decision handles requests without one)."""
+    origin = request_origin(request)
+    if not origin:
+        return allow(Rule.ORIGIN_ABSENT, "no Origin header")
+    norm = normalize_origin(origin)
+    if norm is not None and norm != "null" and norm == own_origin(request):
+        return allow(Rule.ORIGIN_SAME, "Origin is this server")
+    if is_allowed_origin(origin, compiled.cors):
+        return allow(Rule.ORIGIN_LISTED, "Origin is listed in cors.allow_origins")
+    return deny(Rule.ORIGIN_FOREIGN, "Origin is neither this server nor listed")
+
+
+def _cors_origin_set(compiled: Compiled, origin: str | None) -> frozenset[str]:
+    """The listed origins, plus this request's own Origin when a pattern lists it
+    (:func:`fetchmeta.cross_site_decision` looks origins up in a set)."""
+    if origin and compiled.cors.patterns and is_allowed_origin(origin, compiled.cors):
+        norm = normalize_origin(origin)
+        if norm is not None:
+            return compiled.cors.origins | {norm}
+    return compiled.cors.origins
+
+
+def cross_site_decision(
+    request: HTTPServerRequest, route_class: str, compiled: Compiled
+) -> Decision:
+    """:func:`hardened_server.policy.fetchmeta.cross_site_decision` for this request:
+    ``Sec-Fetch-Site`` decides when present (never ``Sec-Fetch-Mode`` alone), else Origin,
+    else Referer."""
+    headers = request.headers
+    origin = request_origin(request)
+    own = own_origin(request)
+    return fetchmeta.cross_site_decision(
+        request.method or "GET",
+        route_class,
+        headers.get("Sec-Fetch-Site"),
+        headers.get("Sec-Fetch-Mode"),
+        headers.get("Sec-Fetch-Dest"),
+        origin,
+        headers.get("Referer"),
+        own_origins=frozenset({own}) if own else frozenset(),
+        cors_origins=_cors_origin_set(compiled, origin),
+    )
+
+
+def _preflight_fields(request: HTTPServerRequest) -> tuple[str | None, str | None]:
+    headers = request.headers
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in headers:
+        return (
+            headers.get("Access-Control-Request-Method"),
+            headers.get("Access-Control-Request-Headers"),
+        )
+    return None, None
+
+
+def cors_response_headers(
+    request: HTTPServerRequest, compiled: Compiled
+) -> tuple[tuple[str, str], ...]:
+    """The CORS headers for this request (always ``Vary: Origin``; ``Access-Control-*`` only
+    for a listed origin, never reflected)."""
+    request_method, request_headers = _preflight_fields(request)
+    return cors_headers(
+        compiled.cors,
+        origin=request.headers.get("Origin"),
+        method=request.method or "GET",
+        request_method=request_method,
+        request_headers=request_headers,
+    )
+
+
+def preflight_decision(request: HTTPServerRequest, compiled: Compiled) -> Decision:
+    request_method, request_headers = _preflight_fields(request)
+    return cors_decision(
+        compiled.cors,
+        origin=request.headers.get("Origin"),
+        method=request.method or "OPTIONS",
+        request_method=request_method,
+        request_headers=request_headers,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The session-bound XSRF token.
+#
+# Tornado's XSRF defence is a double submit: any ``_xsrf`` cookie plus the same value as an
+# argument passes. A sibling subdomain can set (toss) a cookie for the parent domain, so it can
+# pick both halves (jupyter_server#1459, JupyterHub CVE-2024-28233). Here the expected value is
+# HMAC(cookie secret, session identity): a tossed cookie and a matching argument prove nothing.
+# The ``_xsrf`` cookie itself carries that bound value (JupyterLab reads the cookie and sends it
+# back as X-XSRFToken), in tornado's masked version-2 format.
+
+_XSRF_CONTEXT = b"hardened-server/xsrf/v1\x00"
+_XSRF_V2 = re.compile(r"2\|([0-9a-fA-F]{8})\|([0-9a-fA-F]{2,256})\|([0-9]{1,20})\Z")
+
+
+def session_identity(user: Any) -> str | None:
+    """What the XSRF token is bound to: the logged-in user's name. jupyter_server's password
+    and token provider makes a fresh random user for every login, so this is per login there;
+    it stays the same when the login cookie is re-signed (``PATCH /api/me``), so open pages keep
+    working. ``None`` for an anonymous request (the login form)."""
+    if user is None:
+        return None
+    name = user if isinstance(user, str) else getattr(user, "username", None)
+    if not name or not isinstance(name, str):
+        return None
+    return "user:" + name
+
+
+def bound_xsrf_raw(secret: bytes | str, identity: str) -> bytes:
+    key = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
+    message = _XSRF_CONTEXT + identity.encode("utf-8", "surrogateescape")
+    return hmac.new(key, message, hashlib.sha256).digest()
+
+
+def _mask(mask: bytes, data: bytes) -> bytes:
+    return bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+
+
+def encode_xsrf(raw: bytes) -> bytes:
+    """Tornado's version-2 form ``2|mask|masked|timestamp``: a fresh mask per response, so the
+    token in a compressed page is never the same bytes twice (BREACH)."""
+    mask = os.urandom(4)
+    return b"|".join(
+        [
+            b"2",
+            binascii.b2a_hex(mask),
+            binascii.b2a_hex(_mask(mask, raw)),
+            str(int(time.time())).encode("ascii"),
+        ]
+    )
+
+
+def decode_xsrf(value: str | bytes | None) -> bytes | None:
+    """The raw token of a version-2 value, or ``None`` for anything else."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    m = _XSRF_V2.match(value.strip())
+    if not m or len(m.group(2)) % 2:
+        return None
+    mask = binascii.a2b_hex(m.group(1))
+    return _mask(mask, binascii.a2b_hex(m.group(2)))
+
+
+def xsrf_decision(supplied: str | None, expected: bytes) -> Decision:
+    if not supplied:
+        return deny(XSRF_MISSING, "no _xsrf argument or X-XSRFToken header")
+    raw = decode_xsrf(supplied)
+    if raw is None or not hmac.compare_digest(raw, expected):
+        return deny(XSRF_MISMATCH, "XSRF token is not bound to this session")
+    return allow(XSRF_BOUND, "XSRF token bound to this session")
+
+
+# ---------------------------------------------------------------------------------------------
+# Redirects.
+
+_ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def _normal_base(base_url: str) -> str:
+    inner = base_url.strip("/")
+    return f"/{inner}/" if inner else "/"
+
+
+def checked_location(
+    url: str | bytes, request: HTTPServerRequest, base_url: str
+) -> tuple[str, Decision]:
+    """Every ``Location`` this server sends: a same-origin path under ``base_url``
+    (:func:`hardened_server.policy.redirects.safe_redirect`), or ``base_url`` itself.
+
+    An absolute ``http(s)://`` URL is accepted only when its origin is this server's (as the
+    client addressed it) and is then reduced to its path; anything else that names a scheme
+    (``javascript:``, ``https:evil``, ``//evil``) is refused.
+    """
+    if isinstance(url, bytes):
+        url = url.decode("utf-8", "replace")
+    base = _normal_base(base_url)
+    candidate = url
+    if _ABSOLUTE.match(url):
+        origin = referer_origin(url) if "://" in url else None
+        if origin is None or origin != own_origin(request):
+            return base, deny(REDIRECT_NOT_A_PATH, "absolute URL to another origin")
+        after = url[url.find("://") + 3 :]
+        cut = min((i for i in (after.find(c) for c in "/?#") if i >= 0), default=len(after))
+        candidate = after[cut:]
+        if not candidate.startswith("/"):
+            candidate = "/" + candidate
+    decision = redirect_decision(candidate, base_url=base)
+    if not decision:
+        return base, decision
+    return safe_redirect(candidate, base_url=base, default=base), decision
