@@ -1,0 +1,212 @@
+"""The request gate's tornado-side glue, without a server: the rate limiter, the session-bound
+XSRF token, the Location validator, the client resolution and the policy keys it reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
+
+from hardened_server.enforcement import gate
+from hardened_server.enforcement.runtime import RateLimiter, client_key, compile_policy
+from hardened_server.policy.errors import PolicyError
+from hardened_server.policy.loader import build_policy, default_layer, parse_layer
+
+
+def policy_with(doc: dict[str, Any]) -> Any:
+    return build_policy([default_layer(), parse_layer("test.toml", doc)])
+
+
+def request(
+    uri: str = "/", peer: str = "127.0.0.1", host: str = "127.0.0.1:8888", **headers: str
+) -> HTTPServerRequest:
+    h = HTTPHeaders({"Host": host})
+    for name, value in headers.items():
+        h[name.replace("_", "-")] = value
+    req = HTTPServerRequest(
+        start_line=RequestStartLine("GET", uri, "HTTP/1.1"), headers=h
+    )
+    req.remote_ip = peer
+    req.protocol = "http"
+    return req
+
+
+# -- rate limiter ------------------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_bucket_allows_a_burst_then_refills_at_the_rate() -> None:
+    clock = Clock()
+    limiter = RateLimiter(60, 10, clock=clock)  # one token a second
+    assert all(limiter.charge("a") is None for _ in range(10))
+    assert limiter.charge("a") == 1
+    assert limiter.peek("a") == 1
+    clock.now += 1
+    assert limiter.peek("a") is None
+    assert limiter.charge("a") is None
+    assert limiter.charge("b") is None, "another client has its own bucket"
+
+
+def test_expensive_request_waits_for_its_whole_cost_and_takes_nothing_when_refused() -> None:
+    clock = Clock()
+    limiter = RateLimiter(60, 30, clock=clock)
+    assert [limiter.charge("a", 10) for _ in range(4)] == [None, None, None, 10]
+    clock.now += 5
+    assert limiter.charge("a", 10) == 5
+    clock.now += 5
+    assert limiter.charge("a", 10) is None
+
+
+def test_limiter_memory_is_bounded() -> None:
+    class Small(RateLimiter):
+        MAX_CLIENTS = 3
+
+    limiter = Small(60, 10, clock=Clock())
+    for key in "abcde":
+        limiter.charge(key)
+    assert len(limiter._buckets) == 3
+
+
+def test_ipv6_clients_share_a_bucket_per_64() -> None:
+    assert client_key("2001:db8:1:2:aaaa::1") == client_key("2001:db8:1:2:bbbb::2")
+    assert client_key("2001:db8:1:3::1") != client_key("2001:db8:1:2::1")
+    assert client_key("203.0.113.7") == "203.0.113.7"
+
+
+# -- XSRF --------------------------------------------------------------------------------------
+
+
+def test_bound_token_round_trips_masked_differently_each_time() -> None:
+    raw = gate.bound_xsrf_raw(b"secret", "user:alice")
+    one, two = gate.encode_xsrf(raw), gate.encode_xsrf(raw)
+    assert one != two
+    assert gate.decode_xsrf(one) == gate.decode_xsrf(two) == raw
+    assert gate.xsrf_decision(one.decode(), raw).allowed
+
+
+def test_bound_token_depends_on_secret_and_identity() -> None:
+    raw = gate.bound_xsrf_raw(b"secret", "user:alice")
+    assert raw != gate.bound_xsrf_raw(b"secret", "user:mallory")
+    assert raw != gate.bound_xsrf_raw(b"other", "user:alice")
+
+
+@pytest.mark.parametrize(
+    "supplied", [None, "", "1", "2|zz|00|1", "2|deadbeef|" + "00" * 32 + "|1", "3|a|b|c"]
+)
+def test_anything_but_the_bound_token_is_refused(supplied: str | None) -> None:
+    raw = gate.bound_xsrf_raw(b"secret", "user:alice")
+    decision = gate.xsrf_decision(supplied, raw)
+    assert not decision.allowed
+    assert decision.rule_id in (gate.XSRF_MISSING, gate.XSRF_MISMATCH)
+
+
+def test_session_identity() -> None:
+    class User:
+        username = "abc"
+
+    assert gate.session_identity(User()) == "user:abc"
+    assert gate.session_identity("bob") == "user:bob"
+    assert gate.session_identity(None) is None
+
+
+# -- Location ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("/lab", "/lab"),
+        ("/lab?reset=", "/lab?reset="),
+        ("http://127.0.0.1:8888/lab?x=1", "/lab?x=1"),
+        ("http://127.0.0.1:8888", "/"),
+        ("http://127.0.0.1:9999/lab", "/"),
+        ("https://127.0.0.1:8888/lab", "/"),
+        ("http://127.0.0.1:8888@evil.example/", "/"),
+        ("//evil.example", "/"),
+        ("javascript:alert(1)", "/"),
+        ("https:evil.example", "/"),
+        ("/\\evil.example", "/"),
+    ],
+)
+def test_location_is_a_same_origin_path(url: str, expected: str) -> None:
+    target, _decision = gate.checked_location(url, request(), "/")
+    assert target == expected
+    again, decision = gate.checked_location(target, request(), "/")
+    assert again == target, "the validator's output passes it again"
+    assert decision.allowed
+
+
+def test_location_outside_base_url_goes_to_base_url() -> None:
+    assert gate.checked_location("/elsewhere", request(), "/jp/")[0] == "/jp/"
+    assert gate.checked_location("/jp/lab", request(), "/jp/")[0] == "/jp/lab"
+
+
+# -- client resolution -------------------------------------------------------------------------
+
+
+def compiled(trusted: list[str]) -> Any:
+    return compile_policy(policy_with({"server": {"trusted_proxies": trusted}}), "/")
+
+
+def test_trusted_proxy_that_only_sends_the_scheme_is_itself_the_client() -> None:
+    req = request(X_Forwarded_Proto="https")
+    client = gate.resolve_client(req, compiled(["127.0.0.1/32"]))
+    assert (client.ip, client.scheme) == ("127.0.0.1", "https")
+    assert req.protocol == "https"
+
+
+def test_untrusted_peer_changes_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    req = request(X_Forwarded_Proto="https", X_Forwarded_For="6.6.6.6",
+                  X_Forwarded_Host="evil.example")
+    client = gate.resolve_client(req, compiled(["10.0.0.0/8"]))
+    assert (req.remote_ip, req.protocol, req.host) == ("127.0.0.1", "http", "127.0.0.1:8888")
+    assert client.ignored_headers
+    assert "HS-PROXY-002" in caplog.text
+
+
+def test_forwarded_host_and_client_from_a_trusted_proxy() -> None:
+    req = request(X_Forwarded_For="6.6.6.6, 203.0.113.5", X_Forwarded_Host="jupyter.example.org")
+    gate.resolve_client(req, compiled(["127.0.0.1/32"]))
+    assert req.remote_ip == "203.0.113.5"
+    assert req.host == "jupyter.example.org"
+    assert req.hs_peer_ip == "127.0.0.1"  # type: ignore[attr-defined]
+
+
+# -- policy keys -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"cors": {"allow_headers": ["*"]}},
+        {"cors": {"allow_methods": ["TRACE"]}},
+        {"cors": {"allow_origin_patterns": [".*"]}},
+        {"cors": {"allow_origin_patterns": ["https://.*"]}},
+        {"server": {"client_header": "x-client-ip"}},
+        {"limits": {"max_body_bytes": 0}},
+        {"limits": {"unauthenticated_burst": 5}},
+    ],
+)
+def test_new_gate_keys_refuse_bad_values(doc: dict[str, Any]) -> None:
+    with pytest.raises(PolicyError):
+        policy_with(doc)
+
+
+def test_trusting_every_peer_stops_the_server_like_a_bad_file() -> None:
+    with pytest.raises(PolicyError) as info:
+        compiled(["0.0.0.0/0"])
+    assert info.value.key == "server.trusted_proxies"
+
+
+def test_default_limits_are_far_below_stock() -> None:
+    limits = policy_with({}).limits
+    assert limits.max_body_bytes <= 64 * 1024 * 1024
+    assert limits.max_header_bytes < 65536
