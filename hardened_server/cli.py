@@ -7,8 +7,12 @@
     hardened-server policy validate FILE...
     hardened-server policy schema
     hardened-server policy reference
+    hardened-server audit [--policy FILE]... [--url URL] [--routes] [--extensions]
+                          [--format text|json|sarif|html] [--fail-on LEVEL] [--silence ID]...
+    hardened-server audit verify-log FILE... [--public-key PEM]
 
-Exit codes: 0 ok, 1 usage, 2 a bad policy or a refused start-up.
+Exit codes: 0 ok, 1 usage (audit: a finding at or above --fail-on), 2 a bad policy or a refused
+start-up (audit: usage or an unreachable target).
 """
 
 from __future__ import annotations
@@ -221,6 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="run the server (traitlets options pass through)", add_help=False)
+    sub.add_parser(
+        "audit",
+        help="grade a configuration, a live server (--url), its routes and extensions; "
+        "verify-log checks an audit log",
+        add_help=False,
+    )
     policy = sub.add_parser("policy", help="inspect and check policy files")
     psub = policy.add_subparsers(dest="policy_command", required=True)
     show = psub.add_parser("show", help="the effective policy, with the file that set each key")
@@ -245,6 +255,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "serve":
         return cmd_serve(argv[1:])
+    if argv and argv[0] == "audit":
+        from hardened_server.audit.cli import main as audit_main  # lazy: keeps `policy` fast
+
+        return audit_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

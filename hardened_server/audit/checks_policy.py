@@ -1,0 +1,1134 @@
+"""Static checks of the effective policy: CSP, CORS, hosts and proxies, TLS and HSTS, response
+headers, paths, tokens, terminals and public routes.
+
+Each finding points at the policy file and key that set the value (the provenance the loader
+records), with the line in that file when it can be found.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+
+from hardened_server.audit.checks import (
+    CRITICAL,
+    ERROR,
+    INFO,
+    WARNING,
+    Hit,
+    Location,
+    check,
+)
+from hardened_server.audit.checks_facts import Facts, default_profile_path
+from hardened_server.policy import csp
+from hardened_server.policy.decisions import ROUTE_CLASSES, RouteClass
+
+# ---------------------------------------------------------------------------------------------
+# Locating a policy key in the file that set it
+
+
+@lru_cache(maxsize=64)
+def _key_lines(path: str, mtime: float) -> dict[str, int]:
+    """``section.key`` -> first line number in a TOML file (tables and dotted keys)."""
+    lines: dict[str, int] = {}
+    table = ""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return lines
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$", line)
+        if m:
+            table = ".".join(p.strip().strip("\"'") for p in m.group(1).split("."))
+            lines.setdefault(table, n)
+            continue
+        m = re.match(r"([A-Za-z0-9_.\-\"' ]+?)\s*=", line)
+        if m:
+            name = ".".join(p.strip().strip("\"'") for p in m.group(1).split("."))
+            full = f"{table}.{name}" if table else name
+            lines.setdefault(full, n)
+    return lines
+
+
+def line_of(path: str, key: str) -> int | None:
+    try:
+        mtime = Path(path).stat().st_mtime
+    except OSError:
+        return None
+    return _key_lines(path, mtime).get(key)
+
+
+def where(facts: Facts, key: str) -> Location:
+    """The file that set ``key`` (or, for a key no layer set, the last layer: that is where it
+    would be added) and the line."""
+    policy = facts.policy
+    source = None
+    if policy is not None:
+        source = policy.provenance.get(key)
+        if source is None:
+            # a CSP directive nobody set: point at the class table in the last layer setting it
+            prefix = key.rsplit(".", 1)[0] + "."
+            for k, src in policy.provenance.items():
+                if k.startswith(prefix):
+                    source = src
+            if source is None and policy.sources:
+                source = policy.sources[-1]
+    source = source or default_profile_path()
+    line = line_of(source, key) or line_of(source, key.rsplit(".", 1)[0])
+    return Location(file=source, key=key, line=line)
+
+
+# ---------------------------------------------------------------------------------------------
+# CSP helpers
+
+SANDBOXED_CLASSES = (RouteClass.FILES, RouteClass.NBCONVERT, RouteClass.KERNELSPEC)
+FALLBACK = {
+    "script-src-elem": ("script-src", "default-src"),
+    "script-src-attr": ("script-src", "default-src"),
+    "script-src": ("default-src",),
+    "style-src": ("default-src",),
+    "object-src": ("default-src",),
+    "img-src": ("default-src",),
+    "font-src": ("default-src",),
+    "connect-src": ("default-src",),
+    "media-src": ("default-src",),
+    "frame-src": ("child-src", "default-src"),
+    "worker-src": ("child-src", "script-src", "default-src"),
+    "manifest-src": ("default-src",),
+    "child-src": ("default-src",),
+}
+FETCH_DIRECTIVES = (*FALLBACK, "default-src")
+
+
+def effective(directives: csp.Directives, name: str) -> tuple[str | None, tuple[str, ...] | None]:
+    """(the directive that applies, its sources) following CSP3's fallback list."""
+    if name in directives:
+        return name, tuple(directives[name])
+    for fb in FALLBACK.get(name, ()):
+        if fb in directives:
+            return fb, tuple(directives[fb])
+    return None, None
+
+
+def _classes(facts: Facts) -> Iterator[tuple[str, csp.Directives]]:
+    assert facts.policy is not None
+    for rc in ROUTE_CLASSES:
+        yield rc, facts.policy.csp.get(rc, {})
+
+
+def _is_sandboxed(directives: csp.Directives) -> bool:
+    return "sandbox" in directives and "allow-same-origin" not in directives["sandbox"]
+
+
+def _has_nonce_or_hash(sources: tuple[str, ...]) -> bool:
+    return any(s.startswith(("'nonce-", "'sha256-", "'sha384-", "'sha512-")) for s in sources)
+
+
+def _policy_check(func):  # type: ignore[no-untyped-def]
+    """Policy checks are quiet when the policy does not load (HS-CONF-107 reports that)."""
+
+    def wrapper(facts: Facts) -> Iterator[Hit]:
+        if facts.policy is None:
+            return iter(())
+        return func(facts)
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+CSP_TAGS = ("csp", "headers")
+
+
+@check(
+    "HS-CSP-101",
+    ERROR,
+    "'unsafe-inline' lets injected scripts run",
+    fix="remove 'unsafe-inline' from csp.<class>.script-src (use 'self', hashes or nonces)",
+    doc="With 'unsafe-inline' in the script sources an HTML injection anywhere on the page is "
+    "script execution in the server's origin, with the user's session: that is a kernel.",
+    tags=CSP_TAGS,
+)
+@_policy_check
+def csp_unsafe_inline(facts: Facts) -> Iterator[Hit]:
+    for rc, d in _classes(facts):
+        if _is_sandboxed(d):
+            continue
+        for name in ("script-src", "script-src-elem", "script-src-attr"):
+            used, sources = effective(d, name)
+            if sources and csp.CSP.UNSAFE_INLINE in sources and not _has_nonce_or_hash(sources):
+                yield Hit(
+                    f"route class {rc!r}: {used} {' '.join(sources)}",
+                    where(facts, f"csp.{rc}.{used}"),
+                    f"remove 'unsafe-inline' from csp.{rc}.{used}",
+                )
+                break
+
+
+@check(
+    "HS-CSP-102",
+    WARNING,
+    "'unsafe-eval' outside the application pages",
+    fix="remove 'unsafe-eval' from csp.<class>.script-src",
+    doc="'unsafe-eval' turns strings into code (eval, new Function). It is an accepted risk on "
+    "the page class only, where JupyterLab 4 needs it; no other class does.",
+    tags=CSP_TAGS,
+)
+@_policy_check
+def csp_unsafe_eval_elsewhere(facts: Facts) -> Iterator[Hit]:
+    for rc, d in _classes(facts):
+        if rc == RouteClass.PAGE or _is_sandboxed(d):
+            continue
+        used, sources = effective(d, "script-src")
+        if sources and csp.CSP.UNSAFE_EVAL in sources:
+            yield Hit(
+                f"route class {rc!r}: {used} {' '.join(sources)}",
+                where(facts, f"csp.{rc}.{used}"),
+                f"remove 'unsafe-eval' from csp.{rc}.{used}",
+            )
+
+
+@check(
+    "HS-CSP-103",
+    INFO,
+    "'unsafe-eval' on application pages (documented, accepted risk)",
+    fix="set csp.page.script-src = [\"'self'\"] to trade ~40 JupyterLab plugins for a "
+    "stricter page (see SECURITY.md)",
+    doc="JupyterLab 4's settings plugin compiles JSON schemas with new Function; without "
+    "'unsafe-eval' about 40 plugins fail to activate. The shipped default accepts that risk on "
+    "the page class and says so in SECURITY.md.",
+    tags=CSP_TAGS,
+)
+@_policy_check
+def csp_unsafe_eval_page(facts: Facts) -> Iterator[Hit]:
+    d = facts.policy.csp.get(RouteClass.PAGE, {})  # type: ignore[union-attr]
+    used, sources = effective(d, "script-src")
+    if sources and csp.CSP.UNSAFE_EVAL in sources:
+        yield Hit(f"route class 'page': {used} {' '.join(sources)}",
+                  where(facts, f"csp.page.{used}"))
+
+
+@check(
+    "HS-CSP-104",
+    ERROR,
+    "scripts are not restricted at all",
+    fix="set csp.<class>.script-src (or default-src) to [\"'self'\"] or [\"'none'\"]",
+    doc="Without script-src and default-src, a CSP does nothing against cross-site scripting: "
+    "stock Jupyter's page policy is exactly this (frame-ancestors and report-uri only).",
+    tags=CSP_TAGS,
+)
+@_policy_check
+def csp_scripts_unrestricted(facts: Facts) -> Iterator[Hit]:
+    for rc, d in _classes(facts):
+        if _is_sandboxed(d):
+            continue
+        used, _sources = effective(d, "script-src")
+        if used is None:
+            yield Hit(
+                f"route class {rc!r} has neither script-src nor default-src",
+                where(facts, f"csp.{rc}.script-src"),
+                f"set csp.{rc}.script-src = [\"'self'\"] (or csp.{rc}.default-src = "
+                "[\"'none'\"])",
+            )
+
+
+@check(
+    "HS-CSP-105",
+    WARNING,
+    "plugins (object-src) are not blocked",
+    fix="set csp.<class>.object-src = [\"'none'\"] (or default-src = [\"'none'\"])",
+    doc="<object> and <embed> load plugins and can execute script in older browsers; CSP "
+    "Evaluator and the HTTP Observatory both require object-src 'none'.",
+    tags=CSP_TAGS,
+)
+@_policy_check
+def csp_object_src(facts: Facts) -> Iterator[Hit]:
+    for rc, d in _classes(facts):
+        used, sources = effective(d, "object-src")
+        if sources != (csp.CSP.NONE,):
+            shown = f"{used} {' '.join(sources or ())}" if used else "no object-src, no default-src"
+            yield Hit(
+                f"route class {rc!r}: {shown}",
+                where(facts, f"csp.{rc}.object-src"),
+                f"set csp.{rc}.object-src = [\"'none'\"]",
+            )
+
+
+@check(
+    "HS-CSP-106",
+    WARNING,
+    "base-uri is missing",
+    fix="set csp.<class>.base-uri = [\"'none'\"]",
+    doc="base-uri does not fall back to default-src: an injected <base href> re-points every "
+    "relative script URL of the page at another host.",
+    tags=CSP_TAGS,
+)
+@_policy_check
+def csp_base_uri(facts: Facts) -> Iterator[Hit]:
+    for rc, d in _classes(facts):
+        if rc == RouteClass.API:
+            continue  # JSON, never parsed as HTML
+        if "base-uri" not in d:
+            yield Hit(f"route class {rc!r} has no base-uri", where(facts, f"csp.{rc}.base-uri"),
+                      f"set csp.{rc}.base-uri = [\"'none'\"]")
+
+
+@check(
+    "HS-CSP-107",
+    WARNING,
+    "frame-ancestors is missing",
+    fix="set csp.<class>.frame-ancestors = [\"'none'\"] (or [\"'self'\"] for user content)",
+    doc="Without frame-ancestors only X-Frame-Options stops clickjacking; frame-ancestors is "
+    "the standard and the one that covers nested frames.",
+    tags=CSP_TAGS,
+)
+@_policy_check
+def csp_frame_ancestors_missing(facts: Facts) -> Iterator[Hit]:
+    for rc, d in _classes(facts):
+        if "frame-ancestors" not in d:
+            yield Hit(f"route class {rc!r} has no frame-ancestors",
+                      where(facts, f"csp.{rc}.frame-ancestors"),
+                      f"set csp.{rc}.frame-ancestors = [\"'none'\"]")
+
+
+@check(
+    "HS-CSP-108",
+    WARNING,
+    "frame-ancestors lets other sites frame the server",
+    fix="keep csp.<class>.frame-ancestors to 'none' or 'self'",
+    doc="Any source other than 'none' and 'self' in frame-ancestors lets that site put the "
+    "server's pages in a frame and trick the user into clicks (clickjacking).",
+    tags=CSP_TAGS,
+)
+@_policy_check
+def csp_frame_ancestors_broad(facts: Facts) -> Iterator[Hit]:
+    for rc, d in _classes(facts):
+        foreign = [s for s in d.get("frame-ancestors", ()) if s not in (csp.CSP.NONE,
+                                                                          csp.CSP.SELF)]
+        if foreign:
+            yield Hit(f"route class {rc!r}: frame-ancestors {' '.join(d['frame-ancestors'])}",
+                      where(facts, f"csp.{rc}.frame-ancestors"))
+
+
+_BROAD_SCHEMES = ("*", "http:", "https:", "data:", "blob:", "filesystem:", "ws:", "wss:")
+
+
+def _is_broad(source: str) -> bool:
+    low = source.lower()
+    return low in _BROAD_SCHEMES or low.startswith("*") or "://*" in low
+
+
+@check(
+    "HS-CSP-109",
+    ERROR,
+    "scripts or plugins may load from any host",
+    fix="list exact sources in csp.<class>.script-src / object-src; never *, http:, https:, "
+    "data: or blob:",
+    doc="A wildcard or a bare scheme in script-src or object-src allows scripts from any site "
+    "(or data: URLs an injection writes itself): CSP Evaluator rates it HIGH, the Observatory "
+    "treats it like 'unsafe-inline'.",
+    tags=CSP_TAGS,
+)
+@_policy_check
+def csp_broad_script_sources(facts: Facts) -> Iterator[Hit]:
+    for rc, d in _classes(facts):
+        if _is_sandboxed(d):
+            continue
+        for name in ("script-src", "object-src"):
+            used, sources = effective(d, name)
+            broad = [s for s in sources or () if _is_broad(s)]
+            if broad:
+                yield Hit(f"route class {rc!r}: {used} allows {' '.join(broad)}",
+                          where(facts, f"csp.{rc}.{used}"))
+
+
+@check(
+    "HS-CSP-110",
+    WARNING,
+    "a fetch directive allows any host",
+    fix="replace '*' in csp.<class>.<directive> with the hosts really needed",
+    doc="'*' in connect-src, img-src, frame-src and the like lets an injection send data to, or "
+    "load content from, any site (exfiltration through image or fetch URLs).",
+    tags=CSP_TAGS,
+)
+@_policy_check
+def csp_wildcard_fetch(facts: Facts) -> Iterator[Hit]:
+    for rc, d in _classes(facts):
+        for name in FETCH_DIRECTIVES:
+            if name in ("script-src", "object-src", "script-src-elem", "script-src-attr"):
+                continue
+            sources = d.get(name, ())
+            wild = [s for s in sources if s == "*" or s.startswith("*") or "://*" in s]
+            if wild:
+                yield Hit(f"route class {rc!r}: {name} {' '.join(sources)}",
+                          where(facts, f"csp.{rc}.{name}"))
+
+
+@check(
+    "HS-CSP-111",
+    CRITICAL,
+    "user content is not sandboxed",
+    fix="set csp.<class>.sandbox = [] for files, nbconvert and kernelspec",
+    doc="/files, nbconvert output and kernelspec resources are written by users or by anyone "
+    "who can share a notebook. Without the sandbox directive an HTML file runs script in the "
+    "server's origin (notebook CVE-2018-19351, jupyter_server GHSA-fcw5-x6j4-ccmp, CVSS 9.3).",
+    tags=CSP_TAGS,
+)
+@_policy_check
+def csp_sandbox_missing(facts: Facts) -> Iterator[Hit]:
+    for rc in SANDBOXED_CLASSES:
+        d = facts.policy.csp.get(rc, {})  # type: ignore[union-attr]
+        if "sandbox" not in d:
+            yield Hit(f"route class {rc.value!r} has no sandbox directive",
+                      where(facts, f"csp.{rc.value}.sandbox"),
+                      f"set csp.{rc.value}.sandbox = []")
+
+
+@check(
+    "HS-CSP-112",
+    ERROR,
+    "the user-content sandbox keeps the server's origin",
+    fix="remove allow-same-origin from csp.<class>.sandbox",
+    doc="allow-same-origin gives sandboxed user content the server's origin back: with "
+    "allow-scripts it can remove its own sandbox and call the API as the user.",
+    tags=CSP_TAGS,
+)
+@_policy_check
+def csp_sandbox_same_origin(facts: Facts) -> Iterator[Hit]:
+    for rc in SANDBOXED_CLASSES:
+        flags = facts.policy.csp.get(rc, {}).get("sandbox")  # type: ignore[union-attr]
+        if flags is not None and "allow-same-origin" in flags:
+            yield Hit(f"route class {rc.value!r}: sandbox {' '.join(flags)}",
+                      where(facts, f"csp.{rc.value}.sandbox"))
+
+
+_ESCAPE_FLAGS = ("allow-top-navigation", "allow-top-navigation-to-custom-protocols",
+                 "allow-popups-to-escape-sandbox")
+
+
+@check(
+    "HS-CSP-113",
+    WARNING,
+    "the user-content sandbox lets content navigate away or escape in pop-ups",
+    fix="remove allow-top-navigation* and allow-popups-to-escape-sandbox from csp.<class>.sandbox",
+    doc="These flags let a user's HTML file replace the whole JupyterLab tab with a look-alike "
+    "login page, or open unsandboxed windows.",
+    tags=CSP_TAGS,
+)
+@_policy_check
+def csp_sandbox_escape(facts: Facts) -> Iterator[Hit]:
+    for rc in SANDBOXED_CLASSES:
+        flags = facts.policy.csp.get(rc, {}).get("sandbox") or ()  # type: ignore[union-attr]
+        bad = [f for f in flags if f in _ESCAPE_FLAGS]
+        if bad:
+            yield Hit(f"route class {rc.value!r}: sandbox {' '.join(bad)}",
+                      where(facts, f"csp.{rc.value}.sandbox"))
+
+
+@check(
+    "HS-CSP-114",
+    INFO,
+    "CSP violations are not reported",
+    fix="set headers.csp_report = true",
+    doc="Reports of blocked scripts are the first sign of an injection attempt, and of a policy "
+    "too strict for an extension.",
+    tags=CSP_TAGS,
+)
+@_policy_check
+def csp_reporting(facts: Facts) -> Iterator[Hit]:
+    if not facts.value("headers.csp_report"):
+        own = [rc for rc, d in _classes(facts) if "report-uri" in d or "report-to" in d]
+        if len(own) < len(ROUTE_CLASSES):
+            yield Hit("headers.csp_report = false", where(facts, "headers.csp_report"))
+
+
+@check(
+    "HS-CSP-115",
+    WARNING,
+    "form-action is missing on an HTML class",
+    fix="set csp.<class>.form-action = [\"'self'\"] (or [\"'none'\"])",
+    doc="form-action does not fall back to default-src: an injected <form> can post the "
+    "user's input (a password) to any site.",
+    tags=CSP_TAGS,
+)
+@_policy_check
+def csp_form_action(facts: Facts) -> Iterator[Hit]:
+    for rc, d in _classes(facts):
+        if rc == RouteClass.API or _is_sandboxed(d):
+            continue
+        if "form-action" not in d:
+            yield Hit(f"route class {rc!r} has no form-action",
+                      where(facts, f"csp.{rc}.form-action"),
+                      f"set csp.{rc}.form-action = [\"'self'\"]")
+
+
+def _insecure_source(source: str) -> bool:
+    low = source.lower()
+    if low == "http:" or low == "ws:":
+        return True
+    if low.startswith(("http://", "ws://")):
+        host = low.split("://", 1)[1].split("/")[0].rsplit(":", 1)[0]
+        return host not in ("localhost", "127.0.0.1", "[::1]")
+    return False
+
+
+@check(
+    "HS-CSP-116",
+    WARNING,
+    "a CSP source is plain HTTP",
+    fix="use https:// (wss://) sources only",
+    doc="Content loaded over plain HTTP can be replaced by anyone on the network path; a "
+    "plain-http script source is a script injection for a network attacker.",
+    tags=CSP_TAGS,
+)
+@_policy_check
+def csp_insecure_sources(facts: Facts) -> Iterator[Hit]:
+    for rc, d in _classes(facts):
+        for name, sources in d.items():
+            bad = [s for s in sources if _insecure_source(s)]
+            if bad:
+                yield Hit(f"route class {rc!r}: {name} {' '.join(bad)}",
+                          where(facts, f"csp.{rc}.{name}"))
+
+
+# ---------------------------------------------------------------------------------------------
+# CORS
+
+CORS_TAGS = ("cors",)
+
+
+def _listed(facts: Facts) -> list[str]:
+    return list(facts.value("cors.allow_origins") or ())
+
+
+def _patterns(facts: Facts) -> list[str]:
+    return list(facts.value("cors.allow_origin_patterns") or ())
+
+
+@check(
+    "HS-CORS-101",
+    INFO,
+    "cross-origin access is granted to listed origins",
+    fix="keep cors.allow_origins to origins you control",
+    doc="Each listed origin can read API responses cross-origin (with the user's session if "
+    "cors.allow_credentials is true); an XSS on any of them reaches this server.",
+    tags=CORS_TAGS,
+)
+@_policy_check
+def cors_listed(facts: Facts) -> Iterator[Hit]:
+    origins = _listed(facts)
+    if origins:
+        yield Hit("cors.allow_origins = " + ", ".join(origins),
+                  where(facts, "cors.allow_origins"))
+
+
+@check(
+    "HS-CORS-102",
+    WARNING,
+    "listed origins may make credentialed requests",
+    fix="set cors.allow_credentials = false unless a listed site must act as the logged-in user",
+    doc="With credentials, a listed origin reads and writes the API with the user's cookie: "
+    "every listed site becomes as powerful as the user.",
+    tags=CORS_TAGS,
+)
+@_policy_check
+def cors_credentials(facts: Facts) -> Iterator[Hit]:
+    origins = [o for o in _listed(facts) if o != "null"] + _patterns(facts)
+    if facts.value("cors.allow_credentials") and origins:
+        yield Hit("cors.allow_credentials = true for " + ", ".join(origins),
+                  where(facts, "cors.allow_credentials"))
+
+
+def _loopback_origin(origin: str) -> bool:
+    host = origin.split("://", 1)[-1].rsplit(":", 1)[0] if "]" not in origin else "[::1]"
+    return host in ("localhost", "127.0.0.1", "[::1]")
+
+
+@check(
+    "HS-CORS-103",
+    WARNING,
+    "a plain-HTTP origin is listed",
+    fix="list https:// origins only in cors.allow_origins",
+    doc="A network attacker can answer for a plain-HTTP origin and, through it, read this "
+    "server's API cross-origin.",
+    tags=CORS_TAGS,
+)
+@_policy_check
+def cors_http_origin(facts: Facts) -> Iterator[Hit]:
+    for origin in _listed(facts):
+        if origin.startswith("http://") and not _loopback_origin(origin):
+            yield Hit(f"cors.allow_origins lists {origin}", where(facts, "cors.allow_origins"))
+
+
+@check(
+    "HS-CORS-104",
+    ERROR,
+    "the 'null' origin is listed",
+    fix="remove \"null\" from cors.allow_origins",
+    doc="Origin: null is sent by every sandboxed iframe, data: and file: document on the "
+    "internet, including this server's own sandboxed user content: listing it lets any of "
+    "them read the API.",
+    tags=CORS_TAGS,
+)
+@_policy_check
+def cors_null(facts: Facts) -> Iterator[Hit]:
+    if "null" in _listed(facts):
+        yield Hit("cors.allow_origins lists null", where(facts, "cors.allow_origins"))
+
+
+@check(
+    "HS-CORS-105",
+    INFO,
+    "cors.allow_credentials has no effect",
+    fix="set cors.allow_credentials = false (no origin is listed)",
+    doc="Credentials are only ever sent to listed origins; with none listed the setting is "
+    "dead configuration that becomes live the day someone adds an origin.",
+    tags=CORS_TAGS,
+)
+@_policy_check
+def cors_credentials_unused(facts: Facts) -> Iterator[Hit]:
+    listed = [o for o in _listed(facts) if o != "null"] + _patterns(facts)
+    if facts.value("cors.allow_credentials") and not listed:
+        yield Hit("cors.allow_credentials = true with no origin listed",
+                  where(facts, "cors.allow_credentials"))
+
+
+@check(
+    "HS-CORS-107",
+    WARNING,
+    "origins are allowed by regular expression",
+    fix="list exact origins in cors.allow_origins instead of cors.allow_origin_patterns",
+    doc="A pattern allows every origin it matches, today's and tomorrow's: a sibling host, a "
+    "preview deployment or a typo-squatted name. Stock jupyter_server's unanchored "
+    "allow_origin_pat was CVE-2026-40110.",
+    tags=CORS_TAGS,
+)
+@_policy_check
+def cors_patterns(facts: Facts) -> Iterator[Hit]:
+    for pattern in _patterns(facts):
+        plain = " (matches plain-http origins)" if pattern.startswith("http://") else ""
+        yield Hit(f"cors.allow_origin_patterns contains {pattern!r}{plain}",
+                  where(facts, "cors.allow_origin_patterns"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Hosts, proxies, TLS
+
+
+def is_loopback_bind(ip: str) -> bool:
+    if ip in ("localhost",):
+        return True
+    try:
+        return ipaddress.ip_address(ip.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@check(
+    "HS-HOST-101",
+    WARNING,
+    "bound beyond loopback with no public host name",
+    fix="list the names clients use in server.public_hostnames",
+    doc="The Host allow-list always holds; with only loopback names on it, every remote "
+    "client gets 403 (and someone will 'fix' that by loosening something else).",
+    tags=("hosts",),
+)
+@_policy_check
+def host_no_public_names(facts: Facts) -> Iterator[Hit]:
+    if not is_loopback_bind(facts.ip) and not facts.value("server.public_hostnames"):
+        yield Hit(f"ip = {facts.ip or '(all interfaces)'!r}, server.public_hostnames = []",
+                  where(facts, "server.public_hostnames"))
+
+
+def _networks(facts: Facts) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    out = []
+    for text in facts.value("server.trusted_proxies") or ():
+        try:
+            out.append(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            continue
+    return out
+
+
+@check(
+    "HS-PROXY-101",
+    ERROR,
+    "every address is a trusted proxy",
+    fix="list only your reverse proxies' addresses in server.trusted_proxies",
+    doc="X-Forwarded-For/-Proto from a trusted proxy decide the client address (audit trail) "
+    "and the scheme (Secure cookies, HSTS): trusting every address lets anyone spoof both.",
+    tags=("proxies",),
+)
+@_policy_check
+def proxy_everyone(facts: Facts) -> Iterator[Hit]:
+    for net in _networks(facts):
+        if net.prefixlen == 0:
+            yield Hit(f"server.trusted_proxies contains {net}",
+                      where(facts, "server.trusted_proxies"))
+
+
+@check(
+    "HS-PROXY-102",
+    WARNING,
+    "a trusted proxy network is very broad",
+    fix="narrow server.trusted_proxies to the proxies' own addresses (a /32, or the ingress "
+    "subnet)",
+    doc="A /8 trusts every host of a data centre (every pod of a cluster) to tell the server "
+    "who the client is.",
+    tags=("proxies",),
+)
+@_policy_check
+def proxy_broad(facts: Facts) -> Iterator[Hit]:
+    for net in _networks(facts):
+        limit = 16 if net.version == 4 else 48
+        if 0 < net.prefixlen < limit:
+            yield Hit(f"server.trusted_proxies contains {net} ({net.num_addresses} addresses)",
+                      where(facts, "server.trusted_proxies"))
+
+
+@check(
+    "HS-PROXY-103",
+    WARNING,
+    "a trusted proxy network contains public addresses",
+    fix="trust private or loopback addresses only in server.trusted_proxies",
+    doc="A public range trusts hosts on the internet to set X-Forwarded-*.",
+    tags=("proxies",),
+)
+@_policy_check
+def proxy_public(facts: Facts) -> Iterator[Hit]:
+    for net in _networks(facts):
+        if net.prefixlen == 0:
+            continue  # HS-PROXY-101 says it louder
+        if not (net.is_private or net.is_loopback or net.is_link_local):
+            yield Hit(f"server.trusted_proxies contains {net}",
+                      where(facts, "server.trusted_proxies"))
+
+
+@check(
+    "HS-PROXY-105",
+    WARNING,
+    "the client address is read from X-Real-IP",
+    fix="set server.client_header = \"x-forwarded-for\" (or \"forwarded\") unless every "
+    "trusted proxy overwrites X-Real-IP",
+    doc="configurable-http-proxy and Caddy pass a client's own X-Real-IP through: the client "
+    "then chooses the address the audit trail and the rate limit see.",
+    tags=("proxies",),
+)
+@_policy_check
+def proxy_real_ip(facts: Facts) -> Iterator[Hit]:
+    if facts.value("server.client_header") == "x-real-ip" and facts.value(
+        "server.trusted_proxies"
+    ):
+        yield Hit("server.client_header = \"x-real-ip\" with trusted proxies "
+                  + ", ".join(facts.value("server.trusted_proxies")),
+                  where(facts, "server.client_header"))
+
+
+@check(
+    "HS-TLS-101",
+    WARNING,
+    "plain-HTTP remote access is accepted by the policy",
+    fix="set server.allow_insecure_remote = false and use TLS or a trusted TLS proxy",
+    doc="The switch exists for lab networks; anywhere else tokens and cookies would cross the "
+    "network in clear.",
+    tags=("tls",),
+)
+@_policy_check
+def tls_insecure_allowed(facts: Facts) -> Iterator[Hit]:
+    if facts.value("server.allow_insecure_remote"):
+        yield Hit("server.allow_insecure_remote = true",
+                  where(facts, "server.allow_insecure_remote"))
+
+
+@check(
+    "HS-TLS-102",
+    CRITICAL,
+    "tokens and cookies cross the network in clear",
+    fix="give --certfile/--keyfile, or a TLS proxy in server.trusted_proxies, or bind to "
+    "127.0.0.1",
+    doc="Bound beyond loopback with neither TLS nor a proxy, and the policy accepts it: anyone "
+    "on the path reads the token and the session cookie.",
+    tags=("tls",),
+)
+@_policy_check
+def tls_cleartext(facts: Facts) -> Iterator[Hit]:
+    if (
+        not is_loopback_bind(facts.ip)
+        and not facts.has_tls
+        and not facts.value("server.trusted_proxies")
+        and facts.value("server.allow_insecure_remote")
+    ):
+        yield Hit(f"ip = {facts.ip or '(all interfaces)'!r}, no certfile/keyfile, no trusted "
+                  "proxy, server.allow_insecure_remote = true",
+                  where(facts, "server.allow_insecure_remote"))
+
+
+@check(
+    "HS-TLS-104",
+    WARNING,
+    "HSTS is off",
+    fix="set headers.hsts_max_age = 31536000 (or more)",
+    doc="Without Strict-Transport-Security the first plain-HTTP request (a typed address, an "
+    "old bookmark) can be intercepted and the session cookie read.",
+    tags=("tls", "headers"),
+)
+@_policy_check
+def hsts_off(facts: Facts) -> Iterator[Hit]:
+    if facts.value("headers.hsts_max_age") == 0:
+        yield Hit("headers.hsts_max_age = 0", where(facts, "headers.hsts_max_age"))
+
+
+@check(
+    "HS-TLS-105",
+    WARNING,
+    "HSTS max-age is shorter than a year",
+    fix="set headers.hsts_max_age = 31536000 (or more)",
+    doc="Browsers forget a short HSTS policy between visits; a year is the minimum the HSTS "
+    "preload list and the HTTP Observatory accept.",
+    tags=("tls", "headers"),
+)
+@_policy_check
+def hsts_short(facts: Facts) -> Iterator[Hit]:
+    age = facts.value("headers.hsts_max_age")
+    if isinstance(age, int) and 0 < age < 31536000:
+        yield Hit(f"headers.hsts_max_age = {age} ({age / 86400:.0f} days)",
+                  where(facts, "headers.hsts_max_age"))
+
+
+@check(
+    "HS-TLS-106",
+    INFO,
+    "HSTS does not cover subdomains",
+    fix="set headers.hsts_include_subdomains = true",
+    doc="A sibling subdomain over plain HTTP can set cookies for the parent domain (cookie "
+    "tossing) unless HSTS includes subdomains.",
+    tags=("tls", "headers"),
+)
+@_policy_check
+def hsts_subdomains(facts: Facts) -> Iterator[Hit]:
+    if facts.value("headers.hsts_max_age") and not facts.value("headers.hsts_include_subdomains"):
+        yield Hit("headers.hsts_include_subdomains = false",
+                  where(facts, "headers.hsts_include_subdomains"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Other headers
+
+
+@check(
+    "HS-HDR-101",
+    WARNING,
+    "responses may be embedded by any site",
+    fix="set headers.cross_origin_resource_policy = \"same-origin\"",
+    doc="Cross-Origin-Resource-Policy: cross-origin lets any page include API and file "
+    "responses as <script>/<img> (XSSI, Spectre-style reads).",
+    tags=("headers", "xsite"),
+)
+@_policy_check
+def corp_cross_origin(facts: Facts) -> Iterator[Hit]:
+    if facts.value("headers.cross_origin_resource_policy") == "cross-origin":
+        yield Hit("headers.cross_origin_resource_policy = \"cross-origin\"",
+                  where(facts, "headers.cross_origin_resource_policy"))
+
+
+@check(
+    "HS-HDR-102",
+    INFO,
+    "the window is not isolated from pages it opens",
+    fix="set headers.cross_origin_opener_policy = \"same-origin\"",
+    doc="With COOP unsafe-none a page opened from JupyterLab (or that opened it) keeps a "
+    "handle on its window.",
+    tags=("headers",),
+)
+@_policy_check
+def coop_unsafe(facts: Facts) -> Iterator[Hit]:
+    if facts.value("headers.cross_origin_opener_policy") == "unsafe-none":
+        yield Hit("headers.cross_origin_opener_policy = \"unsafe-none\"",
+                  where(facts, "headers.cross_origin_opener_policy"))
+
+
+_PRIVATE_CLASSES = ("page", "api", "files", "nbconvert", "kernelspec")
+
+
+@check(
+    "HS-HDR-103",
+    WARNING,
+    "responses with user data may be cached",
+    fix="set headers.cache_control.<class> = \"no-store\"",
+    doc="Notebooks, file contents and API answers cached by the browser or a shared proxy "
+    "outlive the session (and reach the next user of a shared machine).",
+    tags=("headers",),
+)
+@_policy_check
+def cache_control(facts: Facts) -> Iterator[Hit]:
+    for rc in _PRIVATE_CLASSES:
+        key = f"headers.cache_control.{rc}"
+        if key not in facts.policy.values:  # type: ignore[union-attr]
+            continue
+        value = facts.value(key) or ""
+        if "no-store" not in value.lower():
+            yield Hit(f"{key} = {value!r}", where(facts, key), f"set {key} = \"no-store\"")
+
+
+@check(
+    "HS-HDR-104",
+    INFO,
+    "Permissions-Policy denies nothing",
+    fix="restore headers.permissions_policy from the shipped default",
+    doc="Without it, user content and extensions can ask for camera, microphone, geolocation "
+    "and the like in the server's name.",
+    tags=("headers",),
+)
+@_policy_check
+def permissions_policy(facts: Facts) -> Iterator[Hit]:
+    if not (facts.value("headers.permissions_policy") or "").strip():
+        yield Hit("headers.permissions_policy = \"\"", where(facts, "headers.permissions_policy"))
+
+
+@check(
+    "HS-HDR-105",
+    INFO,
+    "the Referer tells other sites the server's origin",
+    fix="set headers.referrer_policy = \"same-origin\" (or \"no-referrer\")",
+    doc="strict-origin* sends the server's scheme, host and port to every site a notebook "
+    "links to: internal host names leave the network.",
+    tags=("headers",),
+)
+@_policy_check
+def referrer_policy(facts: Facts) -> Iterator[Hit]:
+    value = facts.value("headers.referrer_policy")
+    if value in ("strict-origin", "strict-origin-when-cross-origin"):
+        yield Hit(f"headers.referrer_policy = {value!r}", where(facts, "headers.referrer_policy"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Paths
+
+
+@check(
+    "HS-PATH-101",
+    WARNING,
+    "hidden files are served",
+    fix="set paths.allow_hidden = false (and list exceptions in paths.allow)",
+    doc="Dot-files hold credentials (.netrc, .config/*, .kube) that the deny list cannot "
+    "enumerate; with hidden files on, only paths.deny stands in front of them.",
+    tags=("paths",),
+)
+@_policy_check
+def paths_hidden(facts: Facts) -> Iterator[Hit]:
+    if facts.value("paths.allow_hidden"):
+        yield Hit("paths.allow_hidden = true", where(facts, "paths.allow_hidden"))
+
+
+@check(
+    "HS-PATH-102",
+    WARNING,
+    "a shipped deny rule was removed",
+    fix="add the glob back to paths.deny (the list replaces the default as a whole)",
+    doc="paths.deny is replaced, not appended: a policy that lists its own globs drops the "
+    "shipped ones (SSH keys, cloud credentials, the server's own runtime files) unless it "
+    "repeats them.",
+    tags=("paths",),
+)
+@_policy_check
+def paths_deny_removed(facts: Facts) -> Iterator[Hit]:
+    current = set(facts.value("paths.deny") or ())
+    for glob in facts.default_policy.values.get("paths.deny", ()):
+        if glob not in current:
+            yield Hit(f"paths.deny no longer contains {glob!r}", where(facts, "paths.deny"),
+                      f"add {glob!r} to paths.deny")
+
+
+@check(
+    "HS-PATH-103",
+    INFO,
+    "hidden-file exceptions are listed",
+    fix="review each glob in paths.allow",
+    doc="Each paths.allow glob re-exposes hidden files (never denied ones) below it.",
+    tags=("paths",),
+)
+@_policy_check
+def paths_allow(facts: Facts) -> Iterator[Hit]:
+    for glob in facts.value("paths.allow") or ():
+        yield Hit(f"paths.allow contains {glob!r}", where(facts, "paths.allow"))
+
+
+_ALL_HIDDEN = {"*", "**", "**/*", ".*", "**/.*", ".*/**", "**/.*/**", "**/.**"}
+
+
+@check(
+    "HS-PATH-104",
+    WARNING,
+    "a hidden-file exception matches every hidden file",
+    fix="narrow the glob in paths.allow to the directory really needed (e.g. \".jupyter/lab/**\")",
+    doc="An exception such as '**' or '.*' is allow_hidden = true in disguise.",
+    tags=("paths",),
+)
+@_policy_check
+def paths_allow_broad(facts: Facts) -> Iterator[Hit]:
+    for glob in facts.value("paths.allow") or ():
+        if glob in _ALL_HIDDEN:
+            yield Hit(f"paths.allow contains {glob!r}", where(facts, "paths.allow"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokens, terminals, routes
+
+
+@check(
+    "HS-TOKEN-103",
+    INFO,
+    "a URL token is accepted on page navigations",
+    fix="set tokens.url_tokens = \"never\" once every user logs in with a password or a header",
+    doc="The printed login URL carries the token. It is accepted only on a top-level page "
+    "navigation and exchanged at once for a session (the URL is redirected without it), but it "
+    "still passes through the address bar and, if pasted, chat logs.",
+    tags=("tokens",),
+)
+@_policy_check
+def url_tokens(facts: Facts) -> Iterator[Hit]:
+    value = facts.value("tokens.url_tokens")
+    if value != "never":
+        yield Hit(f"tokens.url_tokens = {value!r}", where(facts, "tokens.url_tokens"))
+
+
+@check(
+    "HS-TERM-101",
+    WARNING,
+    "terminals are enabled",
+    fix="set terminals.enabled = false unless users need a shell in the browser",
+    doc="A terminal is a shell as the server's user over a websocket: any session hijack or "
+    "cross-site websocket flaw is then a shell.",
+    tags=("terminals",),
+)
+@_policy_check
+def terminals_enabled(facts: Facts) -> Iterator[Hit]:
+    if facts.value("terminals.enabled"):
+        yield Hit("terminals.enabled = true", where(facts, "terminals.enabled"))
+
+
+def _matches(pattern: str, path: str) -> bool:
+    try:
+        return re.fullmatch(pattern, path) is not None
+    except re.error:
+        return False
+
+
+@check(
+    "HS-METRICS-101",
+    WARNING,
+    "Prometheus metrics are public",
+    fix="remove the /metrics pattern from routes.public (scrape with a token instead)",
+    doc="/metrics tells anyone the handlers in use, request counts per route, kernel counts and "
+    "user activity: reconnaissance for free.",
+    tags=("routes", "metrics"),
+)
+@_policy_check
+def metrics_public(facts: Facts) -> Iterator[Hit]:
+    for pattern in facts.value("routes.public") or ():
+        if _matches(pattern, "/metrics"):
+            yield Hit(f"routes.public contains {pattern!r}, which matches /metrics",
+                      where(facts, "routes.public"))
+
+
+@check(
+    "HS-ROUTE-101",
+    WARNING,
+    "routes were made public beyond the shipped list",
+    fix="remove the pattern from routes.public unless it must be reached without logging in",
+    doc="A public route answers anyone who can reach the port; the shipped list is the login "
+    "page and application assets only.",
+    tags=("routes", "auth"),
+)
+@_policy_check
+def routes_public_added(facts: Facts) -> Iterator[Hit]:
+    default = set(facts.default_policy.values.get("routes.public", ()))
+    for pattern in facts.value("routes.public") or ():
+        if pattern not in default and not _matches(pattern, "/metrics"):
+            yield Hit(f"routes.public adds {pattern!r}", where(facts, "routes.public"))
+
+
+@check(
+    "HS-ROUTE-102",
+    INFO,
+    "undecorated routes were accepted beyond the shipped list",
+    fix="review the handler and keep the pattern in routes.accept_undecorated only if it "
+    "authenticates in its own code",
+    doc="routes.accept_undecorated silences the start-up check for handlers without an "
+    "authentication decorator; the policy's login gate still applies.",
+    tags=("routes", "auth"),
+)
+@_policy_check
+def routes_accept_added(facts: Facts) -> Iterator[Hit]:
+    default = set(facts.default_policy.values.get("routes.accept_undecorated", ()))
+    for pattern in facts.value("routes.accept_undecorated") or ():
+        if pattern not in default:
+            yield Hit(f"routes.accept_undecorated adds {pattern!r}",
+                      where(facts, "routes.accept_undecorated"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Limits
+
+_MIB = 1024 * 1024
+
+
+@check(
+    "HS-LIMIT-101",
+    WARNING,
+    "request bodies may be huge",
+    fix="set limits.max_body_bytes to 64 MiB or less (JupyterLab uploads in chunks)",
+    doc="Bodies below the limit are buffered before any handler code (the login gate included) "
+    "runs: an anonymous client can make the server hold the limit per request (stock "
+    "jupyter_server: 512 MiB).",
+    tags=("limits",),
+)
+@_policy_check
+def limit_body(facts: Facts) -> Iterator[Hit]:
+    size = facts.value("limits.max_body_bytes")
+    if isinstance(size, int) and size > 256 * _MIB:
+        yield Hit(f"limits.max_body_bytes = {size} ({size // _MIB} MiB)",
+                  where(facts, "limits.max_body_bytes"))
+
+
+@check(
+    "HS-LIMIT-102",
+    INFO,
+    "the rate limit for anonymous requests is loose",
+    fix="keep limits.unauthenticated_requests_per_minute at 600 or less (default 120)",
+    doc="The limit is what slows password guessing and token-oracle probing from one address; "
+    "a failed credential costs ten requests.",
+    tags=("limits", "passwords"),
+)
+@_policy_check
+def limit_rate(facts: Facts) -> Iterator[Hit]:
+    rate = facts.value("limits.unauthenticated_requests_per_minute")
+    burst = facts.value("limits.unauthenticated_burst")
+    if isinstance(rate, int) and rate > 600:
+        yield Hit(f"limits.unauthenticated_requests_per_minute = {rate}",
+                  where(facts, "limits.unauthenticated_requests_per_minute"))
+    if isinstance(burst, int) and burst > 1000:
+        yield Hit(f"limits.unauthenticated_burst = {burst}",
+                  where(facts, "limits.unauthenticated_burst"))
+
+
+@check(
+    "HS-LIMIT-103",
+    INFO,
+    "websocket messages may be very large",
+    fix="keep limits.websocket_max_message_bytes at 100 MiB or less (default 10 MiB)",
+    doc="Each websocket message is held in memory whole before the kernel sees it.",
+    tags=("limits", "websockets"),
+)
+@_policy_check
+def limit_websocket(facts: Facts) -> Iterator[Hit]:
+    size = facts.value("limits.websocket_max_message_bytes")
+    if isinstance(size, int) and size > 100 * _MIB:
+        yield Hit(f"limits.websocket_max_message_bytes = {size} ({size // _MIB} MiB)",
+                  where(facts, "limits.websocket_max_message_bytes"))
