@@ -1,0 +1,568 @@
+"""``HardenedContentsManager``: every contents operation asks the one path decision first.
+
+Stock jupyter_server checks hidden files piecemeal and by name only (research notes §2.5):
+
+* ``jupyter_core.paths.is_hidden`` never resolves symlinks, so a link ``linkssh -> .ssh`` is read
+  *and written* through ``/api/contents`` (GHSA-q874-g24w-4q9g, CVE-2022-29241 is the same class);
+* the async manager's ``save`` has no hidden check, so ``POST /api/contents/.hiddendir`` creates
+  ``untitled`` inside the hidden directory while answering 404;
+* checkpoints and trust are not checked at all, and ``/view`` and ``/api/resolvePath`` answer
+  differently for a hidden file that exists and one that does not (existence oracles).
+
+Here one :class:`~hardened_server.policy.paths.PathPolicy`, built from the server's ``[paths]``
+policy, is asked for **every** operation with the :class:`~hardened_server.policy.paths.PathOp`
+that names it, *before* anything touches the file system. A refusal is recorded
+(:func:`record_path_denial`) and raised as the 404 a missing file gets
+(:func:`not_found`: ``No such file or directory: <path>``, stock ``get``'s message), and the
+operations that stock answers differently for a missing path (rename, delete, copy, new untitled,
+a write into a directory that does not exist, checkpoints) are made to answer with that same 404
+too. So a denied path, a missing path and a path outside the root cannot be told apart, and a
+refused write leaves nothing on disk.
+
+Operation → op, checked here:
+
+==========================================  ==============================================
+``get`` (file / notebook, directory)        ``read`` / ``list``; listings omit every entry
+                                            the policy refuses (hidden, denied, a symlink
+                                            whose target is outside, hidden or denied)
+``save`` (every chunk of an upload too)     ``write`` if the path exists, else ``create``
+``new``, ``new_untitled``                   ``create`` (the target directory, then the file)
+``copy``                                    ``copy-from`` and ``copy-to``; directory copies
+                                            skip refused entries and never follow symlinks
+``rename`` / ``rename_file``                ``rename-from`` and ``rename-to``
+``delete`` / ``delete_file``                ``delete``
+checkpoints (create, list, restore, delete) ``checkpoint``
+``trust_notebook``                          ``trust``
+``file_exists``, ``dir_exists``, ``exists`` ``read``: a refused path does not exist
+``resolve_path`` (``/api/resolvePath``)     ``resolve``: a refused path resolves to nothing
+``get_kernel_path`` (session ``path``)      ``resolve``: refused → the nearest
+                                            allowed directory (as for a missing path)
+``_get_os_path``                            ``read`` (defence in depth: every stock code path
+                                            and extension that maps an API path to a file)
+==========================================  ==============================================
+
+``is_hidden`` answers ``False`` for every path. The stock handlers use it only as an early gate
+(``if not cm.allow_hidden and cm.is_hidden(path)``) that answers *400* for PUT, PATCH, POST and
+DELETE, which would tell a refused path from a missing one; every operation behind that gate is
+decided here, so letting it through changes nothing but the answer, which becomes the uniform 404.
+
+``allow_hidden`` mirrors ``paths.allow_hidden`` (it is also true when ``paths.allow`` lists
+exceptions, since stock's name-based checks would otherwise refuse the very paths the policy lets
+through); a configured ``ContentsManager.allow_hidden`` that disagrees is overridden with a
+warning. ``hide_globs`` still hides names from listings.
+
+What this cannot close: a symlink swapped between the decision and the ``open`` (TOCTOU), and
+hard links (a hard link to a secret is a regular file under an innocent name).
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import logging
+import os
+import re
+import shutil
+import stat
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from types import MappingProxyType
+from typing import Any
+
+from anyio.to_thread import run_sync
+from jupyter_core.paths import is_file_hidden
+from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
+from tornado import web
+from traitlets import default, validate
+
+from hardened_server.policy.decisions import Decision
+from hardened_server.policy.model import PathsPolicy, Policy
+from hardened_server.policy.paths import PathDecision, PathOp, PathPolicy, canonicalize
+
+__all__ = [
+    "MISSING_MESSAGE",
+    "HardenedContentsManager",
+    "default_paths_policy",
+    "display_path",
+    "not_found",
+    "path_policy_for",
+    "record_path_denial",
+]
+
+log = logging.getLogger("hardened_server.decisions")
+
+# Stock AsyncFileContentsManager.get's message for a path that does not exist. Every refusal and
+# every "missing" answer of this manager uses it, so the two cannot be told apart.
+MISSING_MESSAGE = "No such file or directory: %s"
+
+# Characters that would forge or garble a log line or an error page. PathPolicy refuses every
+# path containing one of them, so escaping them never changes the message of a path that could
+# be allowed (and therefore never makes a refused path distinguishable from a missing one).
+_UNPRINTABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff"
+    "\ud800-\udfff]"
+)
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def display_path(path: str) -> str:
+    """The API path as stock error messages show it (``/`` stripped), control characters
+    escaped."""
+    return _UNPRINTABLE.sub(_escape_char, path.strip("/"))
+
+
+def not_found(path: str) -> web.HTTPError:
+    """The 404 a missing ``path`` gets; raised for refused paths as well.
+
+    Formatted eagerly, like stock, because the JSON error body carries ``log_message`` as is.
+    """
+    return web.HTTPError(404, MISSING_MESSAGE % display_path(path))
+
+
+def _log_text(text: str, limit: int = 300) -> str:
+    """Like :func:`hardened_server.enforcement.record._safe`: nothing a client sent can start a
+    log line or hide in one."""
+    return text[:limit].encode("unicode_escape", "backslashreplace").decode("ascii")
+
+
+def record_path_denial(decision: PathDecision | Decision, op: PathOp | str, path: str) -> None:
+    """Write down one refused path operation (the manager has no request to hand).
+
+    Same logger and shape as :func:`hardened_server.enforcement.record.record_denial`; the lead
+    moves it onto the audit trail.
+    """
+    log.warning(
+        "policy denial rule=%s class=contents op=%s path=%s reason=%s",
+        decision.rule_id,
+        str(op),
+        _log_text(path.strip("/")),
+        decision.reason,
+    )
+
+
+# Reads already decided (and allowed) further up the current call chain: stripped API path →
+# canonical path. Stock ``get`` maps the same path to a file five or six times (exists,
+# _get_os_path, _base_model, is_writable ...); deciding it once per chain instead of each time
+# halves the cost of a listing. Task-local, so one request never sees another's decisions.
+_DECIDED_READS: ContextVar[Mapping[str, str]] = ContextVar(
+    "hs_decided_reads", default=MappingProxyType({})
+)
+_READ_OPS = frozenset({PathOp.READ, PathOp.LIST})
+
+
+@functools.lru_cache(maxsize=16)
+def path_policy_for(paths: PathsPolicy) -> PathPolicy:
+    """The compiled :class:`PathPolicy` of a ``[paths]`` section (compiled once per section)."""
+    return PathPolicy.from_paths_policy(paths)
+
+
+@functools.lru_cache(maxsize=1)
+def default_paths_policy() -> PathsPolicy:
+    """``[paths]`` of the shipped default profile: what a manager without a hardened parent uses
+    (never "no policy")."""
+    from hardened_server.policy.loader import load_policy
+
+    return load_policy().paths
+
+
+def paths_policy_of(app: Any) -> PathsPolicy:
+    """The ``[paths]`` policy in force for a server application object (``ServerApp`` or the
+    tornado ``Application``'s settings owner), falling back to the shipped default."""
+    web_app = getattr(app, "web_app", None)
+    settings = getattr(web_app, "settings", None)
+    if isinstance(settings, dict):
+        from hardened_server.enforcement.runtime import SETTINGS_KEY
+
+        runtime = settings.get(SETTINGS_KEY)
+        policy = getattr(getattr(runtime, "current", None), "policy", None)
+        if isinstance(policy, Policy):
+            return policy.paths  # follows a policy reload
+    policy = getattr(app, "policy", None)
+    if isinstance(policy, Policy):
+        return policy.paths
+    return default_paths_policy()
+
+
+class HardenedContentsManager(AsyncLargeFileManager):
+    """``AsyncLargeFileManager`` with one path decision in front of every operation."""
+
+    # -- the policy ----------------------------------------------------------------------------
+
+    @property
+    def paths_policy(self) -> PathsPolicy:
+        return paths_policy_of(self.parent)
+
+    @property
+    def path_policy(self) -> PathPolicy:
+        return path_policy_for(self.paths_policy)
+
+    def _policy_allow_hidden(self) -> bool:
+        paths = self.paths_policy
+        return bool(paths.allow_hidden or paths.allow)
+
+    @default("allow_hidden")
+    def _default_allow_hidden(self) -> bool:
+        return self._policy_allow_hidden()
+
+    @validate("allow_hidden")
+    def _validate_allow_hidden(self, proposal: Any) -> bool:
+        wanted = self._policy_allow_hidden()
+        if bool(proposal["value"]) != wanted:
+            self.log.warning(
+                "ContentsManager.allow_hidden=%s ignored: the policy's [paths] decides "
+                "(allow_hidden=%s)",
+                proposal["value"],
+                wanted,
+            )
+        return wanted
+
+    @default("files_handler_class")
+    def _files_handler_class_default(self) -> type:
+        from hardened_server.enforcement.files import HardenedFileHandler
+
+        return HardenedFileHandler
+
+    # -- the decision ----------------------------------------------------------------------------
+
+    @property
+    def _root(self) -> str:
+        return os.path.abspath(self.root_dir)
+
+    def decide(self, path: str, op: PathOp) -> PathDecision:
+        """The policy's answer for API ``path`` (already percent-decoded) and ``op``."""
+        return self.path_policy.decide(
+            path, op, root=self._root, resolve=os.path.realpath, decoded=True
+        )
+
+    @contextmanager
+    def _reads_decided(self, path: str, canonical: str) -> Iterator[None]:
+        decided = {**_DECIDED_READS.get(), path.strip("/"): canonical}
+        token = _DECIDED_READS.set(MappingProxyType(decided))
+        try:
+            yield
+        finally:
+            _DECIDED_READS.reset(token)
+
+    @staticmethod
+    def _already_read(path: str, op: PathOp) -> str | None:
+        if op not in _READ_OPS:
+            return None
+        return _DECIDED_READS.get().get(path.strip("/"))
+
+    def _refused(self, path: str, op: PathOp) -> PathDecision | None:
+        """The refusing decision (recorded), or ``None`` if ``op`` may act on ``path``."""
+        if self._already_read(path, op) is not None:
+            return None
+        decision = self.decide(path, op)
+        if decision.allowed:
+            return None
+        record_path_denial(decision, op, path)
+        return decision
+
+    def require(self, path: str, op: PathOp, *, shown: str | None = None) -> str:
+        """The canonical path if ``op`` may act on ``path``; else the missing-file 404 (naming
+        ``shown`` instead of ``path`` where stock's missing answer names another path)."""
+        already = self._already_read(path, op)
+        if already is not None:
+            return already
+        decision = self.decide(path, op)
+        if not decision.allowed or decision.path is None:
+            record_path_denial(decision, op, path)
+            raise not_found(path if shown is None else shown)
+        return decision.path
+
+    def _os(self, canonical: str) -> str:
+        """OS path of a canonical (already decided) API path, without deciding again."""
+        if not canonical:
+            return self._root
+        return os.path.join(self._root, *canonical.split("/"))
+
+    def _lexists(self, canonical: str) -> bool:
+        return os.path.lexists(self._os(canonical))
+
+    def _parent_is_dir(self, canonical: str) -> bool:
+        parent = canonical.rpartition("/")[0]
+        return os.path.isdir(self._os(parent))
+
+    def _os_path_unchecked(self, path: str) -> str:
+        return super()._get_os_path(path)
+
+    def _get_os_path(self, path: str) -> str:
+        """Defence in depth: every stock code path (and any extension) that maps an API path to
+        a file goes through here; a path that may not even be read has no file."""
+        if self._refused(path, PathOp.READ) is not None:
+            raise not_found(path)
+        return super()._get_os_path(path)
+
+    # -- existence oracles: a refused path does not exist ---------------------------------------
+
+    def _visible(self, path: str) -> bool:
+        return self._refused(path, PathOp.READ) is None
+
+    def exists(self, path: str) -> bool:  # sync, as in FileContentsManager (stock get calls it)
+        return self._visible(path) and bool(super().exists(path))
+
+    async def file_exists(self, path: str) -> bool:
+        return self._visible(path) and await super().file_exists(path)
+
+    async def dir_exists(self, path: str) -> bool:
+        return self._visible(path) and await super().dir_exists(path)
+
+    async def is_hidden(self, path: str) -> bool:
+        """Always ``False``: every operation is decided here and refused with the missing-file
+        404, so the stock handlers' early (and differently answered) hidden gates must not
+        fire. See the module docstring."""
+        return False
+
+    def resolve_path(self, path: str) -> str | None:
+        """``/api/resolvePath``: the API path of an existing, allowed path, else ``None``."""
+        if not path.startswith(("~", "/")) and self._refused(path, PathOp.RESOLVE) is not None:
+            return None
+        try:
+            resolved = super().resolve_path(path)
+        except (OSError, ValueError, RuntimeError, web.HTTPError):
+            return None
+        if resolved is None or self._refused(resolved, PathOp.RESOLVE) is not None:
+            return None
+        return resolved
+
+    async def get_kernel_path(self, path: str, model: Any = None) -> str:
+        """A session's ``path`` chooses the kernel's working directory.
+
+        A refused path looks missing here too. For a missing path stock returns its parent and
+        the kernel manager walks up to the nearest directory that exists; for a refused one the
+        kernel starts in the nearest *allowed* directory that exists above it (the root at
+        worst), never inside ``.hiddendir`` or through a link out of the root. Raising instead
+        is no option: the sessions handler turns every exception into a 500.
+        """
+        if self._refused(path, PathOp.RESOLVE) is None:
+            return await super().get_kernel_path(path, model)
+        canonical = canonicalize(path, decoded=True)
+        parts = [] if isinstance(canonical, Decision) else canonical.split("/")[:-1]
+        while parts:
+            candidate = "/".join(parts)
+            decision = self.decide(candidate, PathOp.RESOLVE)
+            if decision.allowed and os.path.isdir(self._os(candidate)):
+                return candidate
+            parts.pop()
+        return ""
+
+    # -- read ------------------------------------------------------------------------------------
+
+    async def get(
+        self,
+        path: str,
+        content: bool = True,
+        type: str | None = None,
+        format: str | None = None,
+        require_hash: bool = False,
+    ) -> dict[str, Any]:
+        op = PathOp.LIST if type == "directory" else PathOp.READ
+        canonical = self.require(path, op)
+        with self._reads_decided(path, canonical):
+            return await super().get(
+                path, content=content, type=type, format=format, require_hash=require_hash
+            )
+
+    async def _dir_model(self, path: str, content: bool = True) -> dict[str, Any]:
+        self.require(path, PathOp.LIST)
+        model = await super()._dir_model(path, content=False)
+        if content:
+            model["content"] = await self._list(path)
+            model["format"] = "json"
+        return model
+
+    def _listable(self, parent: str, name: str) -> tuple[str, os.stat_result] | None:
+        """(API path, lstat) of a directory entry the policy lets be seen, else ``None``.
+
+        Stock lists an innocently named symlink into ``.ssh`` or out of the root; here the
+        entry's resolved target is decided like the entry itself.
+        """
+        if not self.should_list(name):
+            return None
+        api_path = f"{parent}/{name}" if parent else name
+        decision = self.decide(api_path, PathOp.LIST)
+        if not decision.allowed or decision.path is None:
+            return None  # not recorded: listing is not an attempt on the entry
+        os_path = self._os(decision.path)
+        try:
+            st = os.lstat(os_path)
+        except OSError:
+            return None
+        if not (stat.S_ISLNK(st.st_mode) or stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+            return None  # FIFOs, sockets, devices: never listed (stock neither)
+        # UF_HIDDEN / FILE_ATTRIBUTE_HIDDEN and unreadable entries, which names do not show.
+        if not self.allow_hidden and not name.startswith("."):
+            try:
+                if is_file_hidden(os_path, stat_res=st):
+                    return None
+            except OSError:
+                return None
+        return decision.path, st
+
+    async def _list(self, path: str) -> list[dict[str, Any]]:
+        canonical = self.require(path, PathOp.LIST)
+        try:
+            names = await run_sync(os.listdir, self._os(canonical))
+        except OSError as e:
+            if e.errno not in (errno.EACCES, errno.ENOENT):
+                self.log.warning("Error listing %r: %r", canonical, e)
+            return []
+        entries = []
+        for name in sorted(names):
+            listed = self._listable(canonical, name)
+            if listed is None:
+                continue
+            try:
+                entries.append(await self.get(path=listed[0], content=False))
+            except (web.HTTPError, OSError):
+                continue  # vanished, a loop, unreadable: leave it out, as stock does
+        return entries
+
+    # -- write -----------------------------------------------------------------------------------
+
+    def _write_op(self, path: str) -> PathOp:
+        canonical = canonicalize(path, decoded=True)
+        if isinstance(canonical, Decision):
+            return PathOp.WRITE
+        return PathOp.WRITE if self._lexists(canonical) else PathOp.CREATE
+
+    async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
+        """Decided before the pre-save hooks and before any byte is written; for chunked
+        uploads every chunk is decided (stock follows a symlink when appending chunk 2+)."""
+        op = self._write_op(path)
+        canonical = self.require(path, op)
+        if op == PathOp.CREATE and not self._parent_is_dir(canonical):
+            # Stock: a 500 ("Unexpected error while saving file") from the failed open.
+            raise not_found(path)
+        return await super().save(model, path)
+
+    async def new(self, model: dict[str, Any] | None = None, path: str = "") -> dict[str, Any]:
+        self.require(path, self._write_op(path))
+        return await super().new(model, path)
+
+    async def new_untitled(
+        self,
+        path: str = "",
+        type: str = "",
+        ext: str = "",
+    ) -> dict[str, Any]:
+        """Stock async ``new_untitled`` creates the file in a hidden directory and answers 404
+        afterwards. The directory is decided (``create``) and must exist before a name is
+        chosen; ``save`` decides the chosen file again."""
+        canonical = self.require(path, PathOp.CREATE)
+        if not os.path.isdir(self._os(canonical)):
+            raise not_found(path)
+        return await super().new_untitled(path=path, type=type, ext=ext)
+
+    async def copy(self, from_path: str, to_path: str | None = None) -> dict[str, Any]:
+        source = self.require(from_path, PathOp.COPY_FROM)
+        if not self._lexists(source):
+            raise not_found(from_path)
+        if to_path is None:
+            self.require(source.rpartition("/")[0], PathOp.COPY_TO, shown=from_path)
+        else:
+            target = self.require(to_path, PathOp.COPY_TO)
+            if not (os.path.isdir(self._os(target)) or self._parent_is_dir(target)):
+                raise not_found(to_path)
+        return await super().copy(from_path, to_path)
+
+    async def _copy_dir(
+        self, from_path: str, to_path_original: str, to_name: str, to_path: str
+    ) -> dict[str, Any]:
+        """Stock ``shutil.copytree`` follows symlinks and copies hidden and denied entries, so
+        copying a directory holding ``linkssh -> ../.ssh`` or a link out of the root would put
+        their contents under an innocent name. Here refused entries are skipped and symlinks
+        are copied as links (still decided, on their target, whenever they are used)."""
+        source = self.require(from_path, PathOp.COPY_FROM)
+        target = self.require(to_path, PathOp.CREATE)
+        if self._lexists(target) or not self._parent_is_dir(target):
+            raise not_found(to_path)
+        ignore = self._copy_ignore(source)
+        try:
+            await run_sync(
+                functools.partial(
+                    shutil.copytree,
+                    self._os(source),
+                    self._os(target),
+                    symlinks=True,
+                    ignore=ignore,
+                )
+            )
+        except (OSError, shutil.Error) as err:
+            self.log.error("OSError in _copy_dir: %s", err)
+            raise web.HTTPError(
+                400, f"Can't copy '{from_path}' into read-only Folder '{to_path}'"
+            ) from err
+        return await self.get(target, content=False)
+
+    def _copy_ignore(self, source: str) -> Callable[[str, list[str]], set[str]]:
+        root = self._root
+
+        def ignore(directory: str, names: list[str]) -> set[str]:
+            rel = os.path.relpath(directory, self._os(source))
+            base = source if rel == "." else f"{source}/{rel.replace(os.sep, '/')}"
+            skipped = set()
+            for name in names:
+                api_path = f"{base}/{name}" if base else name
+                if not self.path_policy.decide(api_path, PathOp.COPY_FROM, root=root):
+                    skipped.add(name)
+            return skipped
+
+        return ignore
+
+    async def rename_file(self, old_path: str, new_path: str) -> None:
+        """Both ends decided; every failure answers like a missing ``old_path`` (stock's answer
+        when the source or the target directory does not exist)."""
+        old = self.require(old_path, PathOp.RENAME_FROM)
+        new = self.require(new_path, PathOp.RENAME_TO, shown=old_path)
+        if not self._lexists(old) or not self._parent_is_dir(new):
+            raise not_found(old_path)
+        await super().rename_file(old_path, new_path)
+
+    async def delete(self, path: str) -> None:
+        canonical = self.require(path, PathOp.DELETE)
+        if not self._lexists(canonical):
+            raise not_found(path)
+        await super().delete(path)
+
+    async def delete_file(self, path: str) -> None:
+        canonical = self.require(path, PathOp.DELETE)
+        if not self._lexists(canonical):
+            raise not_found(path)
+        await super().delete_file(path)
+
+    # -- checkpoints and trust -------------------------------------------------------------------
+
+    def _require_existing(self, path: str, op: PathOp) -> str:
+        canonical = self.require(path, op)
+        if not self._lexists(canonical):
+            raise not_found(path)
+        return canonical
+
+    async def create_checkpoint(self, path: str) -> dict[str, Any]:
+        self._require_existing(path, PathOp.CHECKPOINT)
+        return await super().create_checkpoint(path)
+
+    async def list_checkpoints(self, path: str) -> list[dict[str, Any]]:
+        """A refused or missing path has no checkpoints to list: 404 (stock: ``[]`` for a
+        missing path, the list for a hidden one)."""
+        self._require_existing(path, PathOp.CHECKPOINT)
+        return await super().list_checkpoints(path)
+
+    async def restore_checkpoint(self, checkpoint_id: str, path: str) -> None:
+        self._require_existing(path, PathOp.CHECKPOINT)
+        await super().restore_checkpoint(checkpoint_id, path)
+
+    async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
+        self._require_existing(path, PathOp.CHECKPOINT)
+        await super().delete_checkpoint(checkpoint_id, path)
+
+    async def trust_notebook(self, path: str) -> None:
+        self._require_existing(path, PathOp.TRUST)
+        await super().trust_notebook(path)

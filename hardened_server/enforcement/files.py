@@ -1,0 +1,253 @@
+"""The path decision for handlers that serve files straight from disk.
+
+Every tornado ``StaticFileHandler`` subclass funnels the file it is about to open through
+``validate_absolute_path(root, absolute_path)``: jupyter_server's ``AuthenticatedFileHandler``
+(``/files`` for file-based contents managers), ``FileFindHandler`` (``/static``, extension static
+paths, JupyterLab's labextensions and themes), ``KernelSpecResourceHandler`` (``/kernelspecs``) and
+``APISpecHandler``. :class:`PathGuardMixin` puts the one
+:class:`~hardened_server.policy.paths.PathPolicy` in front of that hook: the requested path,
+relative to the root it would be served from, is decided (``read`` for user content under
+``/files``, ``serve-static`` for everything else) before tornado touches the file system, and a
+refusal is the plain 404 a missing file gets, so the two cannot be told apart. Stock serves
+``/static/.anything`` and kernelspec dotfiles, and checks hidden names on ``/files`` only.
+
+:class:`HardenedFileHandler` is ``/files`` itself (the default ``files_handler_class`` of
+:class:`~hardened_server.enforcement.contents.HardenedContentsManager`). It also keeps user files
+from running as active content in the server's origin (issue 3, item 3):
+
+* scripts and documents that run script when opened (JavaScript, HTML, XHTML, XML and XSLT) are
+  served as ``text/plain``: ``<script src="/files/x.js">`` and a link to ``/files/x.html`` must
+  not execute a user's file with the server's cookies (and ``/view`` then shows the source);
+* SVG keeps its image type, so ``<img>`` and Markdown images still render it (scripts never run
+  in an SVG image), but is an attachment, so opening it as a page downloads it;
+* every response carries ``X-Content-Type-Options: nosniff``; ``?download`` is an attachment.
+
+:func:`path_guard_mixins` is what ``wrap_handler`` calls to give every static route, extension
+ones included, the mixin.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from jupyter_server.base.handlers import AuthenticatedFileHandler
+from jupyter_server.files.handlers import FilesHandler
+from tornado import web
+
+from hardened_server.enforcement.contents import (
+    HardenedContentsManager,
+    default_paths_policy,
+    path_policy_for,
+    record_path_denial,
+)
+from hardened_server.enforcement.record import record_denial
+from hardened_server.enforcement.runtime import SETTINGS_KEY
+from hardened_server.policy.model import Policy
+from hardened_server.policy.paths import PathDecision, PathOp, PathPolicy, is_within
+
+__all__ = [
+    "PATH_GUARDED_BASES",
+    "HardenedFileHandler",
+    "PathGuardMixin",
+    "path_guard_mixins",
+]
+
+# Handler classes whose file access goes through validate_absolute_path.
+PATH_GUARDED_BASES: tuple[type, ...] = (web.StaticFileHandler,)
+
+
+def path_guard_mixins(cls: type) -> tuple[type, ...]:
+    """The mixins ``wrap_handler`` puts between the hardened mixin and ``cls``:
+    ``(PathGuardMixin,)`` for a static-file handler that does not have it yet, else ``()``
+    (listing it twice would make the MRO inconsistent)."""
+    if issubclass(cls, PATH_GUARDED_BASES) and not issubclass(cls, PathGuardMixin):
+        return (PathGuardMixin,)
+    return ()
+
+
+def _identity(path: str) -> str:
+    return path
+
+
+class PathGuardMixin:
+    """``validate_absolute_path`` asks the path policy first (404 on refusal), then tornado."""
+
+    settings: dict[str, Any]
+    request: Any
+    path: str | None
+
+    # -- which policy, which op --------------------------------------------------------------
+
+    def path_guard_policy(self) -> PathPolicy:
+        settings = self.settings
+        runtime = settings.get(SETTINGS_KEY)
+        policy = getattr(getattr(runtime, "current", None), "policy", None)
+        if isinstance(policy, Policy):
+            return path_policy_for(policy.paths)
+        manager = settings.get("contents_manager")
+        if isinstance(manager, HardenedContentsManager):
+            return manager.path_policy
+        return path_policy_for(default_paths_policy())
+
+    def path_guard_op(self) -> PathOp:
+        """``read`` for user content (``/files``), ``serve-static`` for application assets."""
+        if isinstance(self, AuthenticatedFileHandler | FilesHandler):
+            return PathOp.READ
+        return PathOp.SERVE_STATIC
+
+    def _pg_resolver(self) -> Any:
+        # FileFindHandler(follow_dir_symlinks=True) serves JupyterLab's labextensions, which
+        # `jupyter labextension develop` links to a source tree outside the root; tornado
+        # confines those links itself (allowed_symlink_directory). Names are still decided.
+        if getattr(self, "follow_dir_symlinks", False):
+            return _identity
+        return os.path.realpath
+
+    # -- the hook ------------------------------------------------------------------------------
+
+    def validate_absolute_path(self, root: Any, absolute_path: str) -> str | None:
+        """Decide before tornado stats, resolves or redirects anything.
+
+        ``root`` is a directory, or (``FileFindHandler``) the tuple of search roots, of which
+        the one that holds ``absolute_path`` counts. Both the path as requested (``self.path``,
+        already percent-decoded by tornado) and the path as located below the root are
+        decided, so a subclass that maps one onto another cannot slip a refused file past.
+        """
+        if absolute_path:
+            self._pg_guard(root, absolute_path)
+        return super().validate_absolute_path(root, absolute_path)  # type: ignore[misc]
+
+    def _pg_guard(self, root: Any, absolute_path: str) -> None:
+        matched = self._pg_matching_root(root, absolute_path)
+        if matched is None:
+            self._pg_refuse(None, PathOp.SERVE_STATIC, absolute_path)
+        op = self.path_guard_op()
+        policy = self.path_guard_policy()
+        resolve = self._pg_resolver()
+        located = os.path.relpath(absolute_path, matched).replace(os.sep, "/")
+        located = "" if located == "." else located
+        requested = getattr(self, "path", None)
+        candidates = [located]
+        if isinstance(requested, str):
+            if os.sep != "/":
+                requested = requested.replace(os.sep, "/")
+            if requested != located:
+                candidates.insert(0, requested)
+        for candidate in candidates:
+            decision = policy.decide(candidate, op, root=matched, resolve=resolve)
+            if not decision.allowed:
+                self._pg_refuse(decision, op, candidate)
+
+    @staticmethod
+    def _pg_matching_root(root: Any, absolute_path: str) -> str | None:
+        roots = [root] if isinstance(root, str) else list(root or ())
+        for candidate in roots:
+            base = os.path.abspath(candidate)
+            if is_within(base, os.path.abspath(absolute_path)):
+                return base
+        return None
+
+    def _pg_refuse(self, decision: PathDecision | None, op: PathOp, path: str) -> None:
+        if decision is not None:
+            deny = getattr(self, "_hs_deny", None)  # the wrapped handler's audit hook
+            if callable(deny):
+                deny(decision.decision)
+            elif self.request is not None:
+                route_class = "files" if op == PathOp.READ else "static"
+                record_denial(self.request, decision.decision, route_class)
+            else:  # pragma: no cover - tornado always has a request here
+                record_path_denial(decision, op, path)
+        # Exactly what tornado raises for a file that does not exist.
+        raise web.HTTPError(404)
+
+
+# Served as text/plain: a browser executes these (as a script, or as a page with scripts) in
+# the server's origin.
+_SCRIPT_OR_DOCUMENT_TYPES = frozenset(
+    {
+        "text/html",
+        "application/xhtml+xml",
+        "text/xml",
+        "application/xml",
+        "text/xsl",
+        "application/xslt+xml",
+        "text/javascript",
+        "application/javascript",
+        "application/x-javascript",
+        "text/ecmascript",
+        "application/ecmascript",
+        "text/jscript",
+        "application/x-ecmascript",
+        "message/rfc822",  # .mht/.mhtml: a saved web page
+        "multipart/related",
+    }
+)
+_SCRIPT_OR_DOCUMENT_EXTENSIONS = frozenset(
+    {
+        ".html",
+        ".htm",
+        ".shtml",
+        ".xhtml",
+        ".xht",
+        ".xml",
+        ".xsl",
+        ".xslt",
+        ".js",
+        ".mjs",
+        ".cjs",
+        ".jsm",
+        ".mht",
+        ".mhtml",
+    }
+)
+# Kept as images (they render in <img>, where scripts never run) but never shown as a page.
+_ATTACHMENT_TYPES = frozenset({"image/svg+xml"})
+_ATTACHMENT_EXTENSIONS = frozenset({".svg", ".svgz"})
+
+PLAIN_TEXT = "text/plain; charset=UTF-8"
+
+
+def _base_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def is_script_or_document(name: str, content_type: str) -> bool:
+    base = _base_type(content_type)
+    ext = os.path.splitext(name)[1].lower()
+    return (
+        base in _SCRIPT_OR_DOCUMENT_TYPES
+        or (base.endswith("+xml") and base not in _ATTACHMENT_TYPES)
+        or ext in _SCRIPT_OR_DOCUMENT_EXTENSIONS
+    )
+
+
+def is_attachment_only(name: str, content_type: str) -> bool:
+    return (
+        _base_type(content_type) in _ATTACHMENT_TYPES
+        or os.path.splitext(name)[1].lower() in _ATTACHMENT_EXTENSIONS
+    )
+
+
+class HardenedFileHandler(PathGuardMixin, AuthenticatedFileHandler):
+    """``/files``: the path policy (``read``), and user files never run as active content."""
+
+    def _pg_names(self) -> tuple[str, str]:
+        """The name as requested and the name of the file served (tornado resolves symlinks:
+        ``notes.txt -> page.html`` is served with page.html's type)."""
+        requested = os.path.basename(self.path or "")
+        return requested, os.path.basename(self.absolute_path or "") or requested
+
+    def get_content_type(self) -> str:
+        content_type = super().get_content_type()
+        if any(is_script_or_document(name, content_type) for name in self._pg_names()):
+            return PLAIN_TEXT
+        return content_type
+
+    def set_extra_headers(self, path: str) -> None:
+        super().set_extra_headers(path)
+        self.set_header("X-Content-Type-Options", "nosniff")
+        requested, served = self._pg_names()
+        content_type = self.get_content_type()
+        if is_attachment_only(requested, content_type) or is_attachment_only(served, ""):
+            self.set_attachment_header(requested)
