@@ -307,6 +307,8 @@ BYPASSES: list[tuple[str, str, str]] = [
     ("nul-hidden", ".ssh%00/id_rsa", ".ssh\x00/id_rsa"),
     ("backslash", "..%5crootsecret%5csecret.txt", "..\\rootsecret\\secret.txt"),
     ("backslash-hidden", ".ssh%5cid_rsa", ".ssh\\id_rsa"),
+    ("unc-cve-2024-35178", "%5c%5c127.0.0.1%5cshare%5cx", "\\\\127.0.0.1\\share\\x"),
+    ("drive-letter", "C:%5cWindows%5cwin.ini", "C:\\Windows\\win.ini"),
     ("trailing-dot", "secret.pem.", "secret.pem."),
     ("trailing-space", "secret.pem%20", "secret.pem "),
     ("trailing-dot-dir", "linkssh./id_rsa", "linkssh./id_rsa"),
