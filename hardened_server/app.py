@@ -29,6 +29,7 @@ from tornado import web
 from traitlets import List, Unicode, default
 
 from hardened_server import __version__
+from hardened_server.enforcement.contents import HardenedContentsManager
 from hardened_server.enforcement.gate import GateRefusalHandler, admit
 from hardened_server.enforcement.handlers import UNREGISTERED, wrap_handler, wrap_rules
 from hardened_server.enforcement.identity import HardenedIdentityProvider
@@ -158,6 +159,10 @@ class HardenedServerApp(ServerApp):
     @default("identity_provider_class")
     def _default_identity_provider_class(self) -> type:
         return HardenedIdentityProvider
+
+    @default("contents_manager_class")
+    def _default_contents_manager_class(self) -> type:
+        return HardenedContentsManager
 
     @default("terminals_enabled")
     def _default_terminals_enabled(self) -> bool:

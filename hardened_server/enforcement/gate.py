@@ -12,7 +12,9 @@ handler is chosen (:meth:`HardenedWebApplication.find_handler
    (Secure cookies, HSTS, the origin checks, logs, the rate limit) sees the client. From anybody
    else they are ignored and the attempt is recorded (HS-PROXY-002).
 2. *Host allow-list* (HS-HOST-002): a foreign Host (DNS rebinding) is refused here, so no handler
-   class is even instantiated.
+   class is even instantiated. Then the raw path (HS-PATH-007, 400): a bad percent-escape, a path
+   that is not UTF-8 once decoded, or a control character is refused before tornado decodes it
+   into handler arguments.
 3. *Sizes*: a request target longer than ``limits.max_url_bytes`` (414, HS-LIMIT-003), header
    fields over ``limits.max_header_bytes`` (431, HS-LIMIT-002), a ``Content-Length`` over
    ``limits.max_body_bytes`` (413, HS-LIMIT-001), all answered before a byte of the body is read.
@@ -41,6 +43,7 @@ import json
 import os
 import re
 import time
+import urllib.parse
 from typing import Any, NamedTuple
 
 from tornado import httputil, web
@@ -64,6 +67,7 @@ LIMIT_RATE = "HS-LIMIT-004"
 XSRF_MISSING = "HS-XSRF-001"
 XSRF_MISMATCH = "HS-XSRF-002"
 XSRF_BOUND = "HS-XSRF-003"
+RAW_PATH = "HS-PATH-007"
 
 #: What an unauthenticated request that *presented* a credential (a token, a password, a login
 #: cookie) costs in the rate limit: guessing is what the limit is for, browsing the login page
@@ -158,6 +162,26 @@ def presents_credentials(request: HTTPServerRequest) -> bool:
     return "Authorization" in request.headers or "Cookie" in request.headers
 
 
+_BAD_ESCAPE = re.compile("%(?![0-9A-Fa-f]{2})")
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+def raw_path_problem(path: str) -> str | None:
+    """What is wrong with a request path as it arrived, before tornado decodes it into
+    handler arguments: tornado turns ``%zz``, a lone ``%`` and raw non-UTF-8 bytes into
+    ordinary (and different) names, so a PUT could create a file the path policy never saw
+    under that name. One strict decoding, refused early, removes the ambiguity."""
+    if _BAD_ESCAPE.search(path):
+        return "bad percent-escape in the path"
+    try:
+        decoded = urllib.parse.unquote_to_bytes(path.encode("latin-1")).decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return "the path is not UTF-8"
+    if _CONTROL.search(decoded):
+        return "control character in the path"
+    return None
+
+
 def admit(request: HTTPServerRequest, runtime: PolicyRuntime) -> Refusal | None:
     """The application-level checks, in order; ``None`` lets the request be routed."""
     compiled = runtime.current
@@ -165,6 +189,9 @@ def admit(request: HTTPServerRequest, runtime: PolicyRuntime) -> Refusal | None:
     host = is_allowed_host(request.host, compiled.hosts)
     if not host:
         return Refusal(403, host)
+    problem = raw_path_problem(request.path or "")
+    if problem is not None:
+        return Refusal(400, deny(RAW_PATH, problem))
     limits = compiled.limits
     if len(request.uri or "") > limits.max_url_bytes:
         return Refusal(414, deny(LIMIT_URL, "request target longer than limits.max_url_bytes"))

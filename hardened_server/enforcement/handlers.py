@@ -42,6 +42,7 @@ from tornado.routing import PathMatches, Rule, RuleRouter
 from tornado.websocket import WebSocketHandler
 
 from hardened_server.enforcement import gate
+from hardened_server.enforcement.files import path_guard_mixins
 from hardened_server.enforcement.record import record_denial
 from hardened_server.enforcement.runtime import SETTINGS_KEY, PolicyRuntime, client_key
 from hardened_server.policy.decisions import Decision, RouteClass
@@ -299,7 +300,9 @@ class _Hardened:
         not (a tossed or stale one is overwritten on the next page). Anonymous: tornado's."""
         expected = self._hs_expected_xsrf()
         if expected is None:
-            return super().xsrf_token  # type: ignore[misc, no-any-return]
+            anonymous: bytes = super().xsrf_token  # type: ignore[misc]
+            self._hs_harden_xsrf_cookie()
+            return anonymous
         token: bytes | None = getattr(self, "_hs_xsrf_token", None)
         if token is None:
             token = gate.encode_xsrf(expected)
@@ -312,6 +315,20 @@ class _Hardened:
                     kwargs.setdefault("secure", True)
                 self.set_cookie(name, token, **kwargs)  # type: ignore[attr-defined]
         return token
+
+    def _hs_harden_xsrf_cookie(self) -> None:
+        """tornado sets the anonymous ``_xsrf`` cookie (login page) with the application-wide
+        ``xsrf_cookie_kwargs``; give the one this response sets SameSite=Strict and, over TLS
+        (direct or through a trusted proxy), Secure."""
+        jar = getattr(self, "_new_cookie", None)
+        name = self.settings.get("xsrf_cookie_name", "_xsrf")  # type: ignore[attr-defined]
+        if jar is None or name not in jar:
+            return
+        morsel = jar[name]
+        if not morsel["samesite"]:
+            morsel["samesite"] = "Strict"
+        if self.request.protocol == "https":
+            morsel["secure"] = True
 
     def check_xsrf_cookie(self) -> None:
         """The expected token is bound to the session, so a cookie tossed from a sibling domain
@@ -514,7 +531,7 @@ def wrap_handler(cls: type[web.RequestHandler], pattern: str) -> type[web.Reques
         "__qualname__": cls.__qualname__,
         "__doc__": cls.__doc__,
     }
-    return type(cls.__name__, (mixin, cls), namespace)
+    return type(cls.__name__, (mixin, *path_guard_mixins(cls), cls), namespace)
 
 
 def _rule_pattern(rule: Rule) -> str:

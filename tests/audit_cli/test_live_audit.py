@@ -102,13 +102,7 @@ HARDENED = ("hardened", "hardened-tls")
 # Real weaknesses of hardened-server that the probes find today (reported to the lead; the probes
 # are not weakened). Each quiet case below is a strict xfail: it starts failing, as a reminder to
 # delete the entry, the day the weakness is fixed.
-KNOWN_HARDENED_WEAKNESSES: dict[str, str] = {
-    "HS-PATH-203": "GET /api/resolvePath?path=.ssh answers {'resolved': [{'path': '.ssh'}]} "
-    "(and GET /view/.ssh/<file> is 200 for an existing file, 404 otherwise): the hidden-file "
-    "rule and paths.deny are not applied to resolvePath and /view",
-    "HS-SESSION-203": "over HTTPS the _xsrf cookie is set without Secure (and without "
-    "SameSite): 'Set-Cookie: _xsrf=2|...; Path=/' on GET /login; the login cookie is fine",
-}
+KNOWN_HARDENED_WEAKNESSES: dict[str, str] = {}
 
 LIVE_BUDGET_SECONDS = 15.0
 

@@ -773,21 +773,16 @@ ODD_ENTRY_POINTS: dict[str, Callable[[bytes], tuple[str, bytes, Any]]] = {
 }
 
 
-# tornado turns these into ordinary names before any handler runs ("%zz" stays "%zz", a raw 0xff
-# byte becomes "\u00ff"), so PUT creates a file with that name. Only the raw request line shows the
-# URL was malformed: refusing it is the request gate's job (the lead's, in prepare()).
-RAW_URL_GATE = "malformed raw URL: the request gate (lead) must refuse it before decoding"
-_NAMES_AFTER_TORNADO = {"invalid-utf8-raw", "bad-escape", "truncated-escape", "lone-percent"}
+# tornado turns some of these into ordinary names before any handler runs ("%zz" stays "%zz", a
+# raw 0xff byte becomes "\u00ff"); the request gate refuses them from the raw request line
+# (HS-PATH-007) before they can become a file name.
 
 
 def _odd_params() -> list[Any]:
     params = []
     for odd in ODD_PATHS:
         for entry in ODD_ENTRY_POINTS:
-            marks = []
-            if entry == "contents-put" and odd in _NAMES_AFTER_TORNADO:
-                marks.append(pytest.mark.xfail(strict=True, reason=RAW_URL_GATE))
-            params.append(pytest.param(odd, entry, marks=marks, id=f"{odd}-{entry}"))
+            params.append(pytest.param(odd, entry, id=f"{odd}-{entry}"))
     return params
 
 
@@ -797,7 +792,7 @@ def test_odd_path_gets_a_4xx(site: Site, entry: str, odd: str) -> None:
     names = set(os.listdir(site.root))
     try:
         reply = site.unchanged(method, target, body=body)
-    finally:  # an expected failure (see RAW_URL_GATE) must not leave its file to later tests
+    finally:  # a regression must not leave its file to later tests
         for name in set(os.listdir(site.root)) - names:
             (site.root / name).unlink()
     if entry == "resolve-path" and reply.status == 200:
@@ -824,10 +819,8 @@ def test_odd_json_paths_get_a_4xx(site: Site) -> None:
 
 # -- static handlers: PathGuardMixin once wrap_handler adds it -------------------------------------
 
-WIRING = "PathGuardMixin not yet in wrap_handler (lead wires it)"
 
 
-@pytest.mark.xfail(strict=True, reason=WIRING)
 @pytest.mark.parametrize("name", [".hs-hidden.txt", "hs-secret.pem", "%2ehs-hidden.txt"])
 def test_static_hidden_and_denied_are_404(site: Site, name: str) -> None:
     reply = site.unchanged("GET", f"/static/{name}", auth=False)
@@ -835,7 +828,6 @@ def test_static_hidden_and_denied_are_404(site: Site, name: str) -> None:
     assert not leaked(reply)
 
 
-@pytest.mark.xfail(strict=True, reason=WIRING)
 def test_static_symlink_out_of_root_answers_like_missing(site: Site) -> None:
     """Stock (tornado >= 6.5.9) answers 403 for a link out of the root and 404 for a missing
     file: an oracle for which names are links."""
@@ -846,7 +838,6 @@ def test_static_symlink_out_of_root_answers_like_missing(site: Site) -> None:
     assert not leaked(link)
 
 
-@pytest.mark.xfail(strict=True, reason=WIRING)
 @pytest.mark.parametrize("name", [".hs-secret.txt", "hs-outlink.txt"])
 def test_kernelspec_resource_hidden_or_escaping_is_404(site: Site, name: str) -> None:
     reply = site.unchanged("GET", f"/kernelspecs/hs-test/{name}")

@@ -78,7 +78,7 @@ def test_inventory_covers_core_jupyterlab_and_plain_handlers(routes: list[dict[s
     for expected in (
         "ContentsHandler",
         "KernelWebsocketHandler",
-        "AuthenticatedFileHandler",
+        "HardenedFileHandler",
         "FileFindHandler",
         "LabHandler",
         "SettingsHandler",

@@ -27,7 +27,7 @@ def _name(cn: str) -> x509.Name:
 
 def make_pki(directory: Path) -> TestPKI:
     directory.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = (
         x509.CertificateBuilder()
