@@ -431,6 +431,15 @@ def assert_safe_redirect(reply: Reply, live: Live, request_path: str = "/login")
     assert problem is None, f"{reply.target} -> Location {reply.header('Location')!r}: {problem}"
 
 
+def assert_no_offsite_redirect(reply: Reply, live: Live, request_path: str = "/login") -> None:
+    """Either refused outright (4xx: the request never became a redirect) or redirected
+    safely."""
+    if 300 <= reply.status < 400:
+        assert_safe_redirect(reply, live, request_path)
+    else:
+        assert 400 <= reply.status < 500, reply
+
+
 def assert_sandboxed(reply: Reply) -> None:
     """User content runs in an opaque origin: CSP ``sandbox`` without ``allow-same-origin``,
     and no MIME sniffing."""

@@ -250,12 +250,6 @@ def test_ghsa_v7vq_3x77_87vg_hidden_files_are_inaccessible_not_just_unlisted(mai
     assert not [n for n in names if n.startswith(".")], names
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GHSA-v7vq-3x77-87vg hardened: a symlink alias (linkssh -> .ssh) reads and writes "
-    ".ssh, POST creates files inside a hidden dir, checkpoints/resolvePath//view answer for "
-    "hidden paths (path policy not in every entry point, issue 5)",
-)
 def test_ghsa_v7vq_3x77_87vg_hardened_every_entry_point_and_aliases(main: Live) -> None:
     """GHSA-v7vq-3x77-87vg, hardened (research observations O1-O6): the gaps jupyter_server
     2.21.1 still has. A symlink with an innocent name pointing at ``.ssh`` reads and writes the
