@@ -30,10 +30,18 @@ from traitlets import List, Unicode, default
 
 from hardened_server import __version__
 from hardened_server.enforcement.contents import HardenedContentsManager
+from hardened_server.enforcement.cspreport import replace_csp_report_handler
 from hardened_server.enforcement.gate import GateRefusalHandler, admit
-from hardened_server.enforcement.handlers import UNREGISTERED, wrap_handler, wrap_rules
+from hardened_server.enforcement.handlers import (
+    UNREGISTERED,
+    iter_handler_rules,
+    wrap_handler,
+    wrap_rules,
+)
 from hardened_server.enforcement.identity import HardenedIdentityProvider
 from hardened_server.enforcement.runtime import SETTINGS_KEY, PolicyRuntime
+from hardened_server.enforcement.sessions import HardenedSessionManager
+from hardened_server.enforcement.templates import trusted_script_hashes
 from hardened_server.enforcement.transform import transform_for
 from hardened_server.policy.errors import UnsafeStartup
 from hardened_server.policy.loader import load_policy
@@ -164,6 +172,12 @@ class HardenedServerApp(ServerApp):
     def _default_contents_manager_class(self) -> type:
         return HardenedContentsManager
 
+    @default("session_manager_class")
+    def _default_session_manager_class(self) -> Any:
+        if self.gateway_config.gateway_enabled:
+            return super()._default_session_manager_class()
+        return HardenedSessionManager
+
     @default("terminals_enabled")
     def _default_terminals_enabled(self) -> bool:
         return self.policy.terminals.enabled
@@ -223,6 +237,8 @@ class HardenedServerApp(ServerApp):
         app.__class__ = HardenedWebApplication
         runtime = PolicyRuntime(self.policy, self.base_url)
         app.settings[SETTINGS_KEY] = runtime
+        for rule in iter_handler_rules(app.default_router):
+            rule.target = replace_csp_report_handler(rule.target)
         app.hardened_route_facts = []  # type: ignore[attr-defined]
         app.hardened_route_facts.extend(wrap_rules(app.default_router, self.base_url))  # type: ignore[attr-defined]
         app.add_transform(transform_for(runtime))
@@ -279,6 +295,8 @@ class HardenedServerApp(ServerApp):
         self.verify_after_extensions()
 
     def verify_after_extensions(self) -> None:
+        runtime: PolicyRuntime = self.web_app.settings[SETTINGS_KEY]
+        runtime.set_script_hashes(trusted_script_hashes(self.web_app.settings))
         facts = wrap_rules(self.web_app.default_router, self.base_url)
         problems = check_routes(facts, self.policy)
         problems += check_drift(self._hs_snapshot, snapshot_settings(self.web_app.settings))

@@ -97,7 +97,9 @@ def test_explain_says_loosened_when_a_deny_list_shrinks(tmp_path: Path) -> None:
 
 def test_explain_flags_an_unordered_change_for_review(tmp_path: Path) -> None:
     """A CSP directive or an enum has no looser/stricter order: any change is shown for review."""
-    policy = write(tmp_path / "csp.toml", "[csp.page]\nscript-src = [\"'self'\"]\n")
+    policy = write(
+        tmp_path / "csp.toml", "[csp.page]\nscript-src = [\"'self'\", \"https://cdn.example.com\"]\n"
+    )
     result = hs("explain", "csp.page.script-src", "--policy", policy, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "CHANGED (review: may loosen)" in result.stdout

@@ -333,10 +333,17 @@ def effective_policy_files(cli_files: Sequence[str], config: Mapping[str, Any]) 
 
 
 def _load(files: Sequence[str]) -> tuple[Policy | None, PolicyError | None]:
+    """The policy as written (CSP floors not enforced, so every check can look at it) and the
+    error the server itself would stop on, if any (HS-CONF-107 reports it)."""
     try:
-        return load_policy(files), None
+        policy = load_policy(files, enforce_floors=False)
     except PolicyError as exc:
         return None, exc
+    try:
+        load_policy(files)
+    except PolicyError as exc:
+        return policy, exc
+    return policy, None
 
 
 # ---------------------------------------------------------------------------------------------

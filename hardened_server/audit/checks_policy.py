@@ -198,15 +198,21 @@ def csp_unsafe_eval_elsewhere(facts: Facts) -> Iterator[Hit]:
     "HS-CSP-103",
     INFO,
     "'unsafe-eval' on application pages (documented, accepted risk)",
-    fix="set csp.page.script-src = [\"'self'\"] to trade ~40 JupyterLab plugins for a "
-    "stricter page (see SECURITY.md)",
+    fix="set routes.unsafe_eval = [] to trade dozens of JupyterLab/Notebook 7 plugins for "
+    "stricter pages (see SECURITY.md)",
     doc="JupyterLab 4's settings plugin compiles JSON schemas with new Function; without "
-    "'unsafe-eval' about 40 plugins fail to activate. The shipped default accepts that risk on "
-    "the page class and says so in SECURITY.md.",
+    "'unsafe-eval' dozens of plugins fail to activate. The shipped default grants it to the "
+    "JupyterLab and Notebook 7 page routes only (routes.unsafe_eval) and says so in SECURITY.md.",
     tags=CSP_TAGS,
 )
 @_policy_check
 def csp_unsafe_eval_page(facts: Facts) -> Iterator[Hit]:
+    routes = facts.policy.routes.unsafe_eval  # type: ignore[union-attr]
+    if routes:
+        yield Hit(
+            f"'unsafe-eval' granted on {len(routes)} page route(s): {', '.join(routes)}",
+            where(facts, "routes.unsafe_eval"),
+        )
     d = facts.policy.csp.get(RouteClass.PAGE, {})  # type: ignore[union-attr]
     used, sources = effective(d, "script-src")
     if sources and csp.CSP.UNSAFE_EVAL in sources:

@@ -47,6 +47,7 @@ from hardened_server.enforcement.record import record_denial
 from hardened_server.enforcement.runtime import SETTINGS_KEY, PolicyRuntime, client_key
 from hardened_server.policy.decisions import Decision, RouteClass
 from hardened_server.policy.decisions import Rule as RuleId
+from hardened_server.policy.headers import PAGE_EVAL
 from hardened_server.policy.hosts import is_allowed_host
 from hardened_server.policy.routes import (
     KIND_API,
@@ -139,6 +140,7 @@ class _Hardened:
         self._hs_retry_after: int | None = None
         # The output transform reads the route class off the request (it never sees us).
         request.hs_route_class = self._hs_route.route_class
+        request.hs_unsafe_eval = self._hs_route.unsafe_eval
         super().__init__(application, request, **kwargs)  # type: ignore[call-arg]
 
     # -- decisions -----------------------------------------------------------------------------
@@ -377,6 +379,19 @@ class _Hardened:
         exc_info = kwargs.get("exc_info")
         if exc_info:
             exc = exc_info[1]
+            cause = getattr(exc, "__cause__", None)
+            if (
+                isinstance(exc, web.HTTPError)
+                and exc.status_code >= 500
+                and isinstance(cause, web.HTTPError)
+                and 400 <= cause.status_code < 500
+            ):
+                # A handler's catch-all (jupyter_server's sessions handler wraps every
+                # exception in a 500) must not turn a refusal of bad input into a server error.
+                exc = cause
+                self.set_status(cause.status_code)  # type: ignore[attr-defined]
+                message = httputil.responses.get(cause.status_code, message)
+                reply["message"] = message
             if isinstance(exc, web.HTTPError):
                 reply["message"] = exc.log_message or message
                 reply["reason"] = exc.reason
@@ -401,7 +416,8 @@ class HardenedJupyterMixin(_Hardened):
     @property
     def content_security_policy(self) -> str:
         """The policy's CSP for this route's class (replaces jupyter_server's concatenation)."""
-        return self._hs_compiled.csp[self._hs_route.route_class]
+        route = self._hs_route
+        return self._hs_compiled.csp[PAGE_EVAL if route.unsafe_eval else route.route_class]
 
     def check_host(self) -> bool:
         """Host allow-list, always on (jupyter_server skips it when allow_remote_access).

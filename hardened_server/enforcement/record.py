@@ -14,6 +14,7 @@ proxy.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from tornado.httputil import HTTPServerRequest
 
@@ -56,4 +57,21 @@ def record_ignored(request: HTTPServerRequest, decision: Decision) -> None:
         _safe(_peer(request)),
         _safe(request.remote_ip or ""),
         decision.reason,
+    )
+
+
+CSP_VIOLATION_RULE = "HS-CSP-001"
+
+
+def record_csp_violation(request: HTTPServerRequest, report: Any, route_class: str) -> None:
+    """One CSP violation a browser reported: the directive, the blocked resource without query
+    or fragment, the page it happened on. The raw report body is never logged."""
+    log.warning(
+        "csp violation rule=%s class=%s directive=%s blocked=%s document=%s client=%s",
+        CSP_VIOLATION_RULE,
+        route_class,
+        _safe(report.directive),
+        _safe(report.blocked),
+        _safe(report.document_path),
+        _safe(request.remote_ip or ""),
     )

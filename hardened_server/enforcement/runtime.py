@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from hardened_server.policy.cors import CorsAllowList, compile_cors
 from hardened_server.policy.decisions import RouteClass
 from hardened_server.policy.errors import PolicyError
-from hardened_server.policy.headers import HeaderSet, compile_header_sets, csp_for
+from hardened_server.policy.headers import PAGE_EVAL, HeaderSet, compile_header_sets, csp_for
 from hardened_server.policy.hosts import compile_host_allowlist
 from hardened_server.policy.model import LimitsPolicy, Policy
 from hardened_server.policy.proxies import TrustedProxies, compile_trusted
@@ -38,6 +38,7 @@ class Compiled:
     hosts: frozenset[str]
     cors_origins: frozenset[str]
     public_routes: frozenset[str]
+    unsafe_eval_routes: frozenset[str]
     cors: CorsAllowList
     trusted: TrustedProxies
     limits: LimitsPolicy
@@ -47,7 +48,7 @@ class Compiled:
         key = (pattern, kinds)
         info = self._routes.get(key)
         if info is None:
-            info = route_info(pattern, kinds, self.public_routes)
+            info = route_info(pattern, kinds, self.public_routes, self.unsafe_eval_routes)
             self._routes[key] = info
         return info
 
@@ -63,7 +64,9 @@ def _compiled_or_policy_error(policy: Policy, key: str, build: Callable[[], obje
         ) from None
 
 
-def compile_policy(policy: Policy, base_url: str) -> Compiled:
+def compile_policy(
+    policy: Policy, base_url: str, *, script_hashes: tuple[str, ...] = ()
+) -> Compiled:
     c = policy.cors
     cors = _compiled_or_policy_error(
         policy,
@@ -95,11 +98,20 @@ def compile_policy(policy: Policy, base_url: str) -> Compiled:
     return Compiled(
         policy=policy,
         base_url=base_url,
-        headers=compile_header_sets(policy, base_url),
-        csp={rc.value: csp_for(policy, rc.value, base_url) for rc in RouteClass},
+        headers=compile_header_sets(policy, base_url, script_hashes=script_hashes),
+        csp={
+            **{
+                rc.value: csp_for(policy, rc.value, base_url, script_hashes=script_hashes)
+                for rc in RouteClass
+            },
+            PAGE_EVAL: csp_for(
+                policy, RouteClass.PAGE, base_url, script_hashes=script_hashes, unsafe_eval=True
+            ),
+        },
         hosts=hosts,
         cors_origins=cors.origins,
         public_routes=frozenset(policy.routes.public),
+        unsafe_eval_routes=frozenset(policy.routes.unsafe_eval),
         cors=cors,
         trusted=trusted,
         limits=policy.limits,
@@ -172,14 +184,24 @@ class PolicyRuntime:
 
     def __init__(self, policy: Policy, base_url: str) -> None:
         self.base_url = base_url
+        self.script_hashes: tuple[str, ...] = ()
         self.current: Compiled = compile_policy(policy, base_url)
         limits = policy.limits
         self.limiter = RateLimiter(
             limits.unauthenticated_requests_per_minute, limits.unauthenticated_burst
         )
 
+    def set_script_hashes(self, hashes: tuple[str, ...]) -> Compiled:
+        """The hashes of the trusted templates' inline scripts, found once the extensions
+        (and their template directories) are loaded; kept across policy swaps."""
+        self.script_hashes = tuple(hashes)
+        self.current = compile_policy(
+            self.current.policy, self.base_url, script_hashes=self.script_hashes
+        )
+        return self.current
+
     def swap(self, policy: Policy) -> Compiled:
-        compiled = compile_policy(policy, self.base_url)
+        compiled = compile_policy(policy, self.base_url, script_hashes=self.script_hashes)
         self.current = compiled
         self.limiter.configure(
             policy.limits.unauthenticated_requests_per_minute, policy.limits.unauthenticated_burst

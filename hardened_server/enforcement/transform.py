@@ -22,7 +22,7 @@ from hardened_server.enforcement.gate import checked_location
 from hardened_server.enforcement.record import record_denial
 from hardened_server.enforcement.runtime import PolicyRuntime
 from hardened_server.policy.decisions import RouteClass
-from hardened_server.policy.headers import REMOVED_HEADERS
+from hardened_server.policy.headers import PAGE_EVAL, REMOVED_HEADERS
 from hardened_server.policy.routes import classify_path
 
 _ERROR_CLASS_FOR = frozenset({RouteClass.PAGE, RouteClass.STATIC})
@@ -46,7 +46,10 @@ class SecurityHeadersTransform(OutputTransform):
         if status_code >= 400 and route_class in _ERROR_CLASS_FOR:
             route_class = RouteClass.ERROR
         over_tls = self.request.protocol == "https"
-        for name, value in compiled.headers[(route_class, over_tls)]:
+        header_key = route_class
+        if route_class == RouteClass.PAGE and getattr(self.request, "hs_unsafe_eval", False):
+            header_key = PAGE_EVAL  # a page route listed in routes.unsafe_eval
+        for name, value in compiled.headers[(header_key, over_tls)]:
             headers[name] = value
         if getattr(self.request, "hs_no_referrer", False):
             headers["Referrer-Policy"] = "no-referrer"  # a URL token was just stripped

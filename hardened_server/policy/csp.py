@@ -190,3 +190,93 @@ def parse(header: str) -> dict[str, tuple[str, ...]]:
         if name not in out:
             out[name] = tuple(tokens[1:])
     return out
+
+
+# -- hashes of trusted inline scripts ---------------------------------------------------------
+
+_INLINE_SCRIPT = re.compile(
+    r"<script(?P<attrs>(?:\s[^>]*)?)>(?P<body>.*?)</script\s*>", re.IGNORECASE | re.DOTALL
+)
+_SCRIPT_TYPE = re.compile(r"""\btype\s*=\s*["']?([^"'\s>]+)""", re.IGNORECASE)
+_JS_TYPES = frozenset({"text/javascript", "application/javascript", "module"})
+_TEMPLATE_SYNTAX = ("{{", "{%", "{#")
+
+
+def inline_script_hashes(html: str) -> tuple[str, ...]:
+    """``'sha256-…'`` sources for the static inline scripts of a trusted template.
+
+    A script whose body contains template syntax is skipped: its rendered text depends on the
+    request, so no hash computed from the file could match it (and it must not be allowed by
+    any other means). Scripts with ``src`` and data blocks (``type="application/json"``) are not
+    inline code and need no hash.
+    """
+    import base64
+    import hashlib
+
+    out: list[str] = []
+    for match in _INLINE_SCRIPT.finditer(html):
+        attrs, body = match.group("attrs"), match.group("body")
+        if re.search(r"\bsrc\s*=", attrs, re.IGNORECASE) or not body.strip():
+            continue
+        type_match = _SCRIPT_TYPE.search(attrs)
+        if type_match and type_match.group(1).lower() not in _JS_TYPES:
+            continue
+        if any(marker in body for marker in _TEMPLATE_SYNTAX):
+            continue
+        digest = base64.b64encode(hashlib.sha256(body.encode("utf-8")).digest()).decode("ascii")
+        source = f"'sha256-{digest}'"
+        if source not in out:
+            out.append(source)
+    return tuple(out)
+
+
+# -- floors: how loose a route class's CSP may ever get ------------------------------------------
+
+#: Classes whose responses are documents a browser renders (``base-uri`` matters there).
+DOCUMENT_CLASSES = frozenset({"page", "files", "nbconvert", "kernelspec", "static", "error"})
+#: Classes that serve user content: always sandboxed into an opaque origin.
+USER_CONTENT_CLASSES = frozenset({"files", "nbconvert", "kernelspec"})
+_BROAD_SCRIPT_SOURCES = frozenset({"*", "http:", "https:", "data:", "blob:", "filesystem:"})
+
+
+def effective(directives: Directives, name: str) -> tuple[str, ...] | None:
+    """A fetch directive's sources, falling back to ``default-src`` like a browser does."""
+    if name in directives:
+        return directives[name]
+    return directives.get("default-src")
+
+
+def floor_problems(route_class: str, directives: Directives) -> list[tuple[str, str]]:
+    """``(directive, problem)`` for every way ``directives`` is looser than the floor of
+    ``route_class``. A policy file may tighten or loosen a class, never below its floor."""
+    problems: list[tuple[str, str]] = []
+    ancestors = directives.get("frame-ancestors")
+    if ancestors is None:
+        problems.append(("frame-ancestors", "must be set (clickjacking)"))
+    elif not set(ancestors) <= {CSP.NONE, CSP.SELF}:
+        problems.append(("frame-ancestors", "may only be 'none' or 'self'"))
+    objects = effective(directives, "object-src")
+    if objects != (CSP.NONE,):
+        problems.append(("object-src", "must be 'none' (directly or through default-src)"))
+    scripts = effective(directives, "script-src")
+    if scripts is None:
+        problems.append(("script-src", "must be restricted (directly or through default-src)"))
+    else:
+        if CSP.UNSAFE_INLINE in scripts:
+            problems.append(("script-src", "must not allow 'unsafe-inline'"))
+        broad = sorted(set(scripts) & _BROAD_SCRIPT_SOURCES)
+        if broad:
+            problems.append(("script-src", f"must not allow {', '.join(broad)}"))
+    if route_class in DOCUMENT_CLASSES:
+        base = directives.get("base-uri")
+        if base is None or not set(base) <= {CSP.NONE, CSP.SELF}:
+            problems.append(("base-uri", "must be 'none' or 'self' (<base> hijacking)"))
+    if route_class in ("api", "error") and directives.get("default-src") != (CSP.NONE,):
+        problems.append(("default-src", "must be 'none' on this class"))
+    if route_class in USER_CONTENT_CLASSES:
+        sandbox = directives.get("sandbox")
+        if sandbox is None:
+            problems.append(("sandbox", "must be set: user content runs in an opaque origin"))
+        elif "allow-same-origin" in sandbox:
+            problems.append(("sandbox", "must not allow-same-origin (user content in our origin)"))
+    return problems

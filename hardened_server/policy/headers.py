@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from hardened_server.policy import csp
-from hardened_server.policy.decisions import ROUTE_CLASSES
+from hardened_server.policy.decisions import ROUTE_CLASSES, RouteClass
 from hardened_server.policy.model import Policy
 
 HeaderSet = tuple[tuple[str, str], ...]
@@ -26,8 +26,32 @@ def csp_report_uri(base_url: str) -> str:
     return base_url.rstrip("/") + "/api/security/csp-report"
 
 
-def csp_for(policy: Policy, route_class: str, base_url: str) -> str:
+#: The header-set key of page routes listed in ``routes.unsafe_eval``: the page CSP with
+#: ``'unsafe-eval'`` added to ``script-src`` (see SECURITY.md, accepted risk).
+PAGE_EVAL = "page-eval"
+
+
+def csp_for(
+    policy: Policy,
+    route_class: str,
+    base_url: str,
+    *,
+    script_hashes: tuple[str, ...] = (),
+    unsafe_eval: bool = False,
+) -> str:
+    """The CSP header value of a route class. ``script_hashes`` (``'sha256-...'`` sources of
+    the inline scripts of trusted templates) and ``'unsafe-eval'`` are added to ``script-src``
+    of the page class only, and only where it has a ``script-src`` to add to."""
     directives: csp.Directives = policy.csp[route_class]
+    if route_class == RouteClass.PAGE and "script-src" in directives:
+        extra: tuple[str, ...] = ()
+        if policy.headers.csp_template_hashes:
+            extra += script_hashes
+        if unsafe_eval:
+            extra += (csp.CSP.UNSAFE_EVAL,)
+        if extra:
+            sources = tuple(s for s in directives["script-src"] if s != csp.CSP.NONE)
+            directives = csp.merge(directives, {"script-src": (*sources, *extra)})
     if policy.headers.csp_report and directives:
         directives = csp.merge(directives, {"report-uri": (csp_report_uri(base_url),)})
     return csp.serialize(directives)
@@ -43,13 +67,19 @@ def _frame_options(policy: Policy, route_class: str) -> str:
     return policy.headers.x_frame_options
 
 
-def compile_header_sets(policy: Policy, base_url: str) -> Mapping[tuple[str, bool], HeaderSet]:
-    """``(route_class, over_tls) -> headers`` for every route class."""
+def compile_header_sets(
+    policy: Policy, base_url: str, *, script_hashes: tuple[str, ...] = ()
+) -> Mapping[tuple[str, bool], HeaderSet]:
+    """``(route_class, over_tls) -> headers`` for every route class, plus :data:`PAGE_EVAL`."""
     h = policy.headers
     sets: dict[tuple[str, bool], HeaderSet] = {}
-    for rc in ROUTE_CLASSES:
+    for key in (*ROUTE_CLASSES, PAGE_EVAL):
+        rc = RouteClass.PAGE.value if key == PAGE_EVAL else key
+        policy_csp = csp_for(
+            policy, rc, base_url, script_hashes=script_hashes, unsafe_eval=key == PAGE_EVAL
+        )
         common: list[tuple[str, str]] = [
-            ("Content-Security-Policy", csp_for(policy, rc, base_url)),
+            ("Content-Security-Policy", policy_csp),
             ("X-Content-Type-Options", "nosniff"),
             ("Referrer-Policy", h.referrer_policy),
             ("X-Frame-Options", _frame_options(policy, rc)),
@@ -59,12 +89,12 @@ def compile_header_sets(policy: Policy, base_url: str) -> Mapping[tuple[str, boo
         ]
         if h.cache_control[rc]:
             common.append(("Cache-Control", h.cache_control[rc]))
-        sets[(rc, False)] = tuple(common)
+        sets[(key, False)] = tuple(common)
         tls = list(common)
         if h.hsts_max_age > 0:
             value = f"max-age={h.hsts_max_age}"
             if h.hsts_include_subdomains:
                 value += "; includeSubDomains"
             tls.append(("Strict-Transport-Security", value))
-        sets[(rc, True)] = tuple(tls)
+        sets[(key, True)] = tuple(tls)
     return MappingProxyType(sets)

@@ -183,7 +183,7 @@ def fingerprint_of(values: Mapping[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
 
 
-def build_policy(layers: Sequence[Layer]) -> Policy:
+def build_policy(layers: Sequence[Layer], *, enforce_floors: bool = True) -> Policy:
     """Merge layers key by key (later wins) and build the frozen model. The first layer must
     set every non-CSP key (the shipped default does; a test keeps it so)."""
     values: dict[str, Any] = {}
@@ -213,9 +213,23 @@ def build_policy(layers: Sequence[Layer]) -> Policy:
         }
         try:
             csp_classes[rc] = csp.make_policy(directives)
+            floor = csp.floor_problems(rc, csp_classes[rc])
         except csp.CSPError as exc:  # pragma: no cover - each value was validated alone
             where = provenance.get(f"csp.{rc}", sources[-1])
             raise PolicyError(where, f"csp.{rc}", str(exc)) from None
+        if floor and enforce_floors:
+            # Name first a directive the newest layer set: that is the line to fix.
+            floor.sort(key=lambda p: provenance.get(f"csp.{rc}.{p[0]}") != sources[-1])
+            directive, problem = floor[0]
+            key = f"csp.{rc}.{directive}"
+            raise PolicyError(
+                provenance.get(key, sources[-1]),
+                key,
+                f"below the floor of the '{rc}' route class: {directive} {problem}",
+                value=csp.serialize(csp_classes[rc]),
+                fix=f"tighten csp.{rc}.{directive}; this class may be loosened only down to "
+                "its floor (SECURITY.md, CSP per route class)",
+            )
 
     def v(key: str) -> Any:
         return values[key]
@@ -228,7 +242,9 @@ def build_policy(layers: Sequence[Layer]) -> Policy:
             allow_insecure_remote=v("server.allow_insecure_remote"),
         ),
         routes=RoutesPolicy(
-            public=v("routes.public"), accept_undecorated=v("routes.accept_undecorated")
+            public=v("routes.public"),
+            accept_undecorated=v("routes.accept_undecorated"),
+            unsafe_eval=v("routes.unsafe_eval"),
         ),
         cors=CorsPolicy(
             allow_origins=v("cors.allow_origins"),
@@ -264,6 +280,7 @@ def build_policy(layers: Sequence[Layer]) -> Policy:
             hsts_max_age=v("headers.hsts_max_age"),
             hsts_include_subdomains=v("headers.hsts_include_subdomains"),
             csp_report=v("headers.csp_report"),
+            csp_template_hashes=v("headers.csp_template_hashes"),
             cache_control=MappingProxyType(
                 {rc: v(f"headers.cache_control.{rc}") for rc in ROUTE_CLASSES}
             ),
@@ -277,11 +294,15 @@ def build_policy(layers: Sequence[Layer]) -> Policy:
     return policy
 
 
-def load_policy(paths: Iterable[str | os.PathLike[str]] = ()) -> Policy:
-    """The shipped default profile, then each file in order."""
+def load_policy(
+    paths: Iterable[str | os.PathLike[str]] = (), *, enforce_floors: bool = True
+) -> Policy:
+    """The shipped default profile, then each file in order. ``enforce_floors=False`` is for
+    the audit only: it builds a policy the server would refuse, so that every way it falls
+    below a route class's CSP floor can be reported, not just the first."""
     layers = [default_layer()]
     layers.extend(read_layer(p) for p in paths)
-    return build_policy(layers)
+    return build_policy(layers, enforce_floors=enforce_floors)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ class ServerPolicy:
 class RoutesPolicy:
     public: tuple[str, ...]
     accept_undecorated: tuple[str, ...]
+    unsafe_eval: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,7 @@ class HeadersPolicy:
     hsts_max_age: int
     hsts_include_subdomains: bool
     csp_report: bool
+    csp_template_hashes: bool
     cache_control: Mapping[str, str]
 
 

@@ -27,6 +27,7 @@ class RouteInfo:
     pattern: str  # relative to base_url, without the trailing '$'
     route_class: RouteClass
     public: bool
+    unsafe_eval: bool = False  # a page route listed in routes.unsafe_eval
 
 
 def relative_pattern(pattern: str, base_url: str) -> str:
@@ -54,8 +55,19 @@ def classify(pattern: str, kinds: frozenset[str]) -> RouteClass:
     return RouteClass.PAGE
 
 
-def route_info(pattern: str, kinds: frozenset[str], public: frozenset[str]) -> RouteInfo:
-    return RouteInfo(pattern, classify(pattern, kinds), pattern in public)
+def route_info(
+    pattern: str,
+    kinds: frozenset[str],
+    public: frozenset[str],
+    unsafe_eval: frozenset[str] = frozenset(),
+) -> RouteInfo:
+    route_class = classify(pattern, kinds)
+    return RouteInfo(
+        pattern,
+        route_class,
+        pattern in public,
+        route_class == RouteClass.PAGE and pattern in unsafe_eval,
+    )
 
 
 def classify_path(path: str, base_url: str) -> RouteClass:

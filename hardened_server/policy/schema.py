@@ -200,6 +200,19 @@ FIELDS_LIST: list[Field] = [
         "regular expressions starting with '/', exactly as the start-up error prints them",
         item=_route_pattern,
     ),
+    Field(
+        "routes.unsafe_eval",
+        "list",
+        "Page routes (patterns as registered) whose front-end needs 'unsafe-eval' in "
+        "script-src: JupyterLab 4 and Notebook 7 compile JSON schemas with new Function. Every "
+        "other page (the login page included) gets the page CSP without it. Empty: no route "
+        "may evaluate strings as code (those front-ends then lose their settings-dependent "
+        "plugins).",
+        LOOSEN_IF_GROWS,
+        "regular expressions starting with '/', exactly as `hardened-server audit --routes` "
+        "prints them",
+        item=_route_pattern,
+    ),
     # [cors]
     Field(
         "cors.allow_origins",
@@ -453,6 +466,17 @@ FIELDS_LIST: list[Field] = [
         "bool",
         "Add includeSubDomains to Strict-Transport-Security.",
         LOOSEN_IF_FALSE,
+        "true or false",
+    ),
+    Field(
+        "headers.csp_template_hashes",
+        "bool",
+        "Allow the inline scripts of the installed front-end templates (jupyter_server, "
+        "JupyterLab, Notebook 7) by their SHA-256 hash, computed at start-up from the template "
+        "files: the one inline script of those pages runs, an injected one does not. Off: "
+        "those scripts are blocked (they only remove ?token= from the address bar, which the "
+        "server already does with a redirect).",
+        LOOSEN_IF_TRUE,
         "true or false",
     ),
     Field(

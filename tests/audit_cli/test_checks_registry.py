@@ -38,8 +38,8 @@ from hardened_server.audit.checks_facts import (
 
 # The shipped default with the two documented info findings turned off: nothing fires on it.
 CLEAN_POLICY = """
-[csp.page]
-script-src = ["'self'"]
+[routes]
+unsafe_eval = []
 [tokens]
 url_tokens = "never"
 """

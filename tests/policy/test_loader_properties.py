@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, reject
 from hypothesis import strategies as st
 
 from hardened_server.policy import csp
@@ -35,6 +35,7 @@ LIST_POOLS: dict[str, tuple[str, ...]] = {
     "server.trusted_proxies": ("10.0.0.0/8", "192.168.0.0/16", "127.0.0.1/32", "fd00::/8"),
     "routes.public": ("/login", "/static/(.*)", "/api/status", "/custom/(?P<name>[^/]+)"),
     "routes.accept_undecorated": ("/lsp/ws/(?P<language_server>.*)", "/custom/ws", "/x/(.*)"),
+    "routes.unsafe_eval": ("/tree(.*)", "/notebooks(.*)", "/lab"),
     "cors.allow_origins": (
         "https://trusted.example.com",
         "http://localhost:8888",
@@ -64,6 +65,7 @@ LIST_BAD_ITEMS: dict[str, tuple[str, ...]] = {
     "server.trusted_proxies": ("10.0.0.1/8", "10.0.0.0/33", "not-a-network", "*"),
     "routes.public": ("login", "/login$", "/(unclosed"),
     "routes.accept_undecorated": ("ws", "/ws$", "/[unclosed"),
+    "routes.unsafe_eval": ("tree", "/tree$", "/(unclosed"),
     "cors.allow_origins": (
         "*",
         "https://x/path",
@@ -192,16 +194,42 @@ def partial_layer(draw: st.DrawFn, keys: tuple[str, ...] = ALL_KEYS, max_size: i
     return {key: draw(valid_value(FIELDS[key])) for key in chosen}
 
 
+# The directives a route class's floor constrains (tests/policy/test_csp_floors.py generates
+# those); the layering properties vary every other key, over a base that meets the floors.
+FLOOR_DIRECTIVES = ("frame-ancestors", "object-src", "script-src", "default-src", "base-uri",
+                    "sandbox")
+FLOOR_KEYS = frozenset(
+    k for k in DIRECTIVE_KEYS if _directive(FIELDS[k]) in FLOOR_DIRECTIVES
+)
+FREE_DIRECTIVE_KEYS = tuple(k for k in DIRECTIVE_KEYS if k not in FLOOR_KEYS)
+FREE_KEYS = tuple(k for k in ALL_KEYS if k not in FLOOR_KEYS)
+
+
+def _default_floor_directives() -> dict[str, Any]:
+    """The shipped default's values of the floor-constrained directives, as TOML would say
+    them (a tuple is a list; a directive the default leaves unset is not set here either)."""
+    values = default_layer().values
+    return {
+        k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items() if k in FLOOR_KEYS
+    }
+
+
 def complete_layer() -> st.SearchStrategy[dict[str, Any]]:
-    """A first layer: every non-directive key, and some CSP directives."""
+    """A first layer: every non-directive key, the default's floor directives, and some other
+    CSP directives."""
     required = st.fixed_dictionaries({k: valid_value(FIELDS[k]) for k in REQUIRED_KEYS})
-    return st.builds(lambda a, b: {**a, **b}, required, partial_layer(DIRECTIVE_KEYS, 30))
+    floor = _default_floor_directives()
+    return st.builds(
+        lambda a, b: {**a, **floor, **b}, required, partial_layer(FREE_DIRECTIVE_KEYS, 30)
+    )
 
 
 @st.composite
 def overlays(draw: st.DrawFn) -> list[dict[str, Any]]:
     """1-4 layers drawing their keys from one small universe, so that they overlap often."""
-    universe = tuple(draw(st.lists(st.sampled_from(ALL_KEYS), min_size=1, max_size=8, unique=True)))
+    universe = tuple(
+        draw(st.lists(st.sampled_from(FREE_KEYS), min_size=1, max_size=8, unique=True))
+    )
     n = draw(st.integers(1, 4))
     return [draw(partial_layer(universe, len(universe))) for _ in range(n)]
 
@@ -345,6 +373,17 @@ def test_bad_pool_items_are_each_refused(key: str) -> None:
 # Properties.
 
 
+
+def _build(layers: Any) -> Any:
+    """build_policy, with a generated policy that falls below a route class's CSP floor
+    rejected (the loader refuses it; tests/policy/test_csp_floors.py pins that refusal)."""
+    try:
+        return build_policy(layers)
+    except PolicyError as exc:
+        if exc.problem.startswith("below the floor"):
+            reject()
+        raise
+
 @given(base=complete_layer(), more=overlays())
 def test_later_layers_win_key_by_key_and_provenance_names_the_last_setter(
     base: dict[str, Any], more: list[dict[str, Any]]
@@ -352,7 +391,7 @@ def test_later_layers_win_key_by_key_and_provenance_names_the_last_setter(
     """A reviewer reads the effective value of a key in the last file that sets it, and
     ``policy explain`` must name exactly that file; lists are replaced, never appended."""
     raw_layers = [base, *more]
-    policy = build_policy(parse_all(raw_layers))
+    policy = _build(parse_all(raw_layers))
     assert set(policy.values) == set().union(*raw_layers)
     for key in policy.values:
         last = max(i for i, raw in enumerate(raw_layers) if key in raw)
@@ -368,7 +407,7 @@ def test_keys_no_layer_overrides_keep_the_shipped_default_and_its_provenance(
     """Over the shipped default profile, a key no ``--policy`` file sets keeps the default's
     value and is attributed to the default profile, so a loosening is never mis-attributed."""
     default = shipped_default()
-    policy = build_policy([default, *parse_all(more)])
+    policy = _build([default, *parse_all(more)])
     overridden = set().union(*more)
     for key, value in default.values.items():
         if key not in overridden:
@@ -387,7 +426,7 @@ def test_typed_model_and_csp_agree_with_the_flat_effective_values(
     """The enforcement layer reads the typed model, ``policy show`` the flat values: they must
     never disagree. A directive set to false is absent from the CSP, and every route class's
     CSP header parses back (as a browser parses it) to exactly its directives."""
-    policy = build_policy(parse_all([base, *more]))
+    policy = _build(parse_all([base, *more]))
     for key in REQUIRED_KEYS:
         section, *rest = key.split(".")
         obj: Any = getattr(policy, section)
@@ -451,10 +490,10 @@ def test_fingerprint_depends_only_on_the_effective_values(
     """The fingerprint identifies what the server enforces, so that an audit can compare two
     deployments: restating the same effective values in one file, in other files, in another
     order or under other file names gives the same fingerprint."""
-    policy = build_policy(parse_all([base, *more]))
+    policy = _build(parse_all([base, *more]))
     flat = {key: raw_of(FIELDS[key], value) for key, value in policy.values.items()}
 
-    single = build_policy([parse_layer("all.toml", nest(flat))])
+    single = _build([parse_layer("all.toml", nest(flat))])
     assert single.values == policy.values
     assert single.fingerprint == policy.fingerprint
 
@@ -467,12 +506,12 @@ def test_fingerprint_depends_only_on_the_effective_values(
     n = data.draw(st.integers(1, 3))
     split = [{k: flat[k] for k in rest[i::n]} for i in range(n)]
     names = [f"other{i}.toml" for i in range(n + 1)]
-    relayered = build_policy(parse_all([first, *split], names))
+    relayered = _build(parse_all([first, *split], names))
     assert relayered.values == policy.values
     assert relayered.fingerprint == policy.fingerprint
 
     # The same layers under other names: provenance changes, the fingerprint does not.
-    renamed = build_policy(parse_all([base, *more], [f"/etc/x{i}" for i in range(len(more) + 1)]))
+    renamed = _build(parse_all([base, *more], [f"/etc/x{i}" for i in range(len(more) + 1)]))
     assert renamed.fingerprint == policy.fingerprint
 
 
@@ -482,7 +521,7 @@ def test_any_change_of_an_effective_value_changes_the_fingerprint(
 ) -> None:
     """A fingerprint that stayed the same across a real change would let a loosened policy pass
     an audit that compares fingerprints."""
-    policy = build_policy(parse_all([base]))
+    policy = _build(parse_all([base]))
     key = data.draw(st.sampled_from(ALL_KEYS))
     field = FIELDS[key]
     raw = data.draw(valid_value(field))
@@ -492,7 +531,7 @@ def test_any_change_of_an_effective_value_changes_the_fingerprint(
     # Setting a directive nobody set to false leaves the CSP as it was: not a change of the
     # enforced policy (see the report: whether it should change the fingerprint is open).
     assume(not (before is ABSENT and after is None))
-    changed = build_policy(parse_all([base, {key: raw}]))
+    changed = _build(parse_all([base, {key: raw}]))
     assert changed.values[key] == after
     assert changed.fingerprint != policy.fingerprint
 

@@ -1,0 +1,54 @@
+"""The CSP report endpoint (``POST /api/security/csp-report``), bounded and log-safe.
+
+Replaces jupyter_server's ``CSPReportHandler`` on its route: same URL, same authentication and
+authorization, but the body is capped (16 KiB), each client is rate-limited, both report formats
+are parsed (:mod:`hardened_server.policy.cspreport`) and each violation becomes one structured
+decision record; the raw body never reaches a log line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.services.security.handlers import CSPReportHandler
+from tornado import web
+
+from hardened_server.enforcement.record import record_csp_violation
+from hardened_server.enforcement.runtime import RateLimiter, client_key
+from hardened_server.policy.cspreport import CSPReportError, parse_reports
+from hardened_server.policy.routes import classify_path
+
+# Reports are a side channel, not a workload: 60 a minute per client, bursts of 120.
+_LIMITER = RateLimiter(60, 120)
+
+
+class HardenedCSPReportHandler(CSPReportHandler):
+    @web.authenticated
+    @authorized
+    def post(self) -> None:
+        wait = _LIMITER.charge(client_key(self.request.remote_ip or ""))
+        if wait is not None:
+            # answered here, not by raising: send_error would clear the Retry-After header
+            self.set_status(429)
+            self.set_header("Retry-After", str(max(1, int(wait))))
+            self.set_header("Content-Type", "application/json")
+            self.finish('{"message": "Too Many Requests", "reason": null}')
+            return
+        try:
+            reports = parse_reports(
+                self.request.body, self.request.headers.get("Content-Type", "")
+            )
+        except CSPReportError as exc:
+            raise web.HTTPError(413 if "too large" in str(exc) else 400, str(exc)) from None
+        base_url = self.settings.get("base_url", "/")
+        for report in reports:
+            route_class = classify_path(report.document_path or "/", base_url)
+            record_csp_violation(self.request, report, route_class)
+        self.set_status(204)
+        self.finish()
+
+
+def replace_csp_report_handler(target: Any) -> Any:
+    """The rule target to use instead of ``target`` (only jupyter_server's own class)."""
+    return HardenedCSPReportHandler if target is CSPReportHandler else target

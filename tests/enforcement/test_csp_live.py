@@ -1,0 +1,140 @@
+"""CSP per route class on a live server, and the CSP report endpoint."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import requests
+
+from hardened_server.policy import csp
+
+pytestmark = pytest.mark.live
+
+
+def page_csp(server: Any, path: str) -> dict[str, tuple[str, ...]]:
+    r = requests.get(server.url + path, headers=server.auth(), allow_redirects=False, timeout=20)
+    assert r.status_code == 200, (path, r.status_code)
+    return csp.parse(r.headers["Content-Security-Policy"])
+
+
+def test_unsafe_eval_only_on_the_front_end_pages_that_need_it(live_server: Any) -> None:
+    """'unsafe-eval' is an accepted risk for JupyterLab and Notebook 7 pages only (SECURITY.md);
+    the login page and every other class run without it."""
+    assert "'unsafe-eval'" in page_csp(live_server, "/lab")["script-src"]
+    assert "'unsafe-eval'" in page_csp(live_server, "/tree")["script-src"]
+    login = requests.get(live_server.url + "/login", timeout=10)
+    assert "'unsafe-eval'" not in csp.parse(login.headers["Content-Security-Policy"])["script-src"]
+    api = requests.get(live_server.url + "/api/status", headers=live_server.auth(), timeout=10)
+    assert "'unsafe-eval'" not in api.headers["Content-Security-Policy"]
+
+
+def test_template_inline_scripts_are_allowed_by_hash_never_by_unsafe_inline(
+    live_server: Any,
+) -> None:
+    """The one inline script of the JupyterLab page is allowed by the hash of the installed
+    template, so an injected script (another hash) is still blocked."""
+    lab = requests.get(live_server.url + "/lab", headers=live_server.auth(), timeout=20)
+    scripts = page_csp(live_server, "/lab")["script-src"]
+    assert "'unsafe-inline'" not in scripts
+    page_hashes = set(csp.inline_script_hashes(lab.text))
+    assert page_hashes, "the lab page has an inline script"
+    assert page_hashes <= set(scripts)
+
+
+def test_csp_report_uri_points_at_the_report_endpoint(live_server: Any) -> None:
+    assert page_csp(live_server, "/lab")["report-uri"] == ("/api/security/csp-report",)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        (
+            "application/csp-report",
+            {"csp-report": {"document-uri": "http://127.0.0.1/lab?token=SECRETTOKEN",
+                            "violated-directive": "script-src-elem",
+                            "effective-directive": "script-src-elem",
+                            "blocked-uri": "https://evil.example/x.js?k=SECRETTOKEN"}},
+        ),
+        (
+            "application/reports+json",
+            [{"type": "csp-violation", "url": "http://127.0.0.1/lab",
+              "body": {"documentURL": "http://127.0.0.1/lab#token=SECRETTOKEN",
+                       "effectiveDirective": "script-src-elem",
+                       "blockedURL": "https://evil.example/x.js?k=SECRETTOKEN"}}],
+        ),
+    ],
+)
+def test_csp_report_endpoint_accepts_both_formats_and_logs_no_raw_body(
+    live_server: Any, content_type: str, body: Any
+) -> None:
+    r = requests.post(
+        live_server.url + "/api/security/csp-report",
+        data=json.dumps(body),
+        headers={**live_server.auth(), "Content-Type": content_type},
+        timeout=10,
+    )
+    assert r.status_code == 204
+    log = live_server.log()
+    assert "csp violation rule=HS-CSP-001" in log
+    assert "directive=script-src-elem" in log
+    assert "blocked=https://evil.example/x.js" in log
+    assert "SECRETTOKEN" not in log
+
+
+def test_csp_report_cannot_forge_a_log_line(live_server: Any) -> None:
+    """Stock logs the raw body: a newline in it forges a log line. Here only parsed, escaped
+    fields are logged."""
+    forged = {"csp-report": {"effective-directive": "script-src",
+                             "blocked-uri": "inline",
+                             "document-uri": "http://x/\n[E 2026 ServerApp] FORGED LINE"}}
+    r = requests.post(
+        live_server.url + "/api/security/csp-report",
+        data=json.dumps(forged),
+        headers={**live_server.auth(), "Content-Type": "application/csp-report"},
+        timeout=10,
+    )
+    assert r.status_code == 204
+    lines = live_server.log().splitlines()
+    assert not any(line.startswith("[E 2026 ServerApp] FORGED") for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "data", "status"),
+    [
+        ("application/csp-report", b"x" * (17 * 1024), 413),
+        ("application/csp-report", b"not json", 400),
+        ("text/plain", b"{}", 400),
+        ("application/reports+json", b"[]", 400),
+    ],
+)
+def test_csp_report_endpoint_refuses_oversize_and_malformed_bodies(
+    live_server: Any, content_type: str, data: bytes, status: int
+) -> None:
+    r = requests.post(
+        live_server.url + "/api/security/csp-report",
+        data=data,
+        headers={**live_server.auth(), "Content-Type": content_type},
+        timeout=10,
+    )
+    assert r.status_code == status
+
+
+def test_csp_report_endpoint_is_rate_limited(server_factory: Any) -> None:
+    server = server_factory()
+    body = json.dumps({"csp-report": {"effective-directive": "img-src", "blocked-uri": "data"}})
+    statuses = []
+    for _ in range(150):
+        r = requests.post(
+            server.url + "/api/security/csp-report",
+            data=body,
+            headers={**server.auth(), "Content-Type": "application/csp-report"},
+            timeout=10,
+        )
+        statuses.append(r.status_code)
+        if r.status_code == 429:
+            assert int(r.headers["Retry-After"]) >= 1
+            break
+    assert statuses[0] == 204
+    assert statuses[-1] == 429
