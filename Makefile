@@ -45,3 +45,5 @@ test: $(STAMP) $(SYSTEM_STAMP) lint bandit
 
 clean:
 	rm -rf $(VENV) build dist .hypothesis
+
+include bench/Makefile.inc
