@@ -532,6 +532,16 @@ class HardenedPlainMixin(_Hardened):
             await result
 
 
+class NoDelayWebSocketMixin:
+    """Kernel messages are small frames answered by small frames: with Nagle's algorithm on
+    (neither tornado nor jupyter_server turns it off) each one waits for the peer's delayed
+    ACK, about 40 ms a round trip. Measured in bench/: 20 -> 100 round trips a second."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        self.set_nodelay(True)  # type: ignore[attr-defined]
+        return super().open(*args, **kwargs)  # type: ignore[misc]
+
+
 def wrap_handler(cls: type[web.RequestHandler], pattern: str) -> type[web.RequestHandler]:
     """A subclass of ``cls`` with the hardened mixin first; ``cls`` itself if already wrapped."""
     if getattr(cls, "_hs_wrapped", False):
@@ -547,7 +557,8 @@ def wrap_handler(cls: type[web.RequestHandler], pattern: str) -> type[web.Reques
         "__qualname__": cls.__qualname__,
         "__doc__": cls.__doc__,
     }
-    return type(cls.__name__, (mixin, *path_guard_mixins(cls), cls), namespace)
+    extra = (NoDelayWebSocketMixin,) if issubclass(cls, WebSocketHandler) else ()
+    return type(cls.__name__, (mixin, *extra, *path_guard_mixins(cls), cls), namespace)
 
 
 def _rule_pattern(rule: Rule) -> str:

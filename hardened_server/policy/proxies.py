@@ -134,7 +134,9 @@ def compile_trusted(
 def _get(headers: Mapping[str, str], name: str) -> str | None:
     """Case-insensitive look-up that also works on a plain ``dict``."""
     value = headers.get(name)
-    if value is None:
+    # tornado's HTTPHeaders is already case-insensitive: scan only a plain dict (this runs for
+    # seven header names on every request).
+    if value is None and type(headers) is dict:
         lower = name.lower()
         for key, val in headers.items():
             if isinstance(key, str) and key.lower() == lower:
