@@ -43,6 +43,11 @@ docs: $(STAMP)
 test: $(STAMP) $(SYSTEM_STAMP) lint bandit
 	$(PY) -m pytest
 
+# atheris harnesses for FUZZ_SECONDS each (default 60), printing exec/s; then the long
+# Hypothesis profile. Not part of make test (which replays the corpora).
+fuzz: $(STAMP)
+	PY=$(PY) bash scripts/fuzz.sh
+
 clean:
 	rm -rf $(VENV) build dist .hypothesis
 
