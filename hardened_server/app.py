@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import logging
 import os
 from typing import Any
 
@@ -29,6 +30,7 @@ from tornado import web
 from traitlets import List, Unicode, default
 
 from hardened_server import __version__
+from hardened_server.audit.scrub import ScrubLogFilter, install_log_scrubbing
 from hardened_server.enforcement.contents import HardenedContentsManager
 from hardened_server.enforcement.cspreport import replace_csp_report_handler
 from hardened_server.enforcement.gate import GateRefusalHandler, admit
@@ -333,6 +335,35 @@ class HardenedServerApp(ServerApp):
             )
         else:
             self.log.critical("hardened-server is running at %s", self.display_url)
+        self.install_log_scrubbing()
+
+    def install_log_scrubbing(self) -> None:
+        """From here on no log line carries a token: not in a query string, not nested inside
+        another parameter (``next=/lab%3Ftoken%3D...``), not in a Referer, fragment, cookie or
+        Authorization value, and not the server token anywhere; client input is
+        control-escaped (no forged lines). Installed after the one login URL above."""
+        provider = self.identity_provider
+        log_filter = ScrubLogFilter(lambda: tuple(t for t in (provider.token,) if t))
+        # Every logger that writes somewhere: extension apps (LabApp, ...) log requests through
+        # their own loggers and handlers, not the server's.
+        with_handlers = [
+            name
+            for name, logger in logging.Logger.manager.loggerDict.items()
+            if isinstance(logger, logging.Logger) and logger.handlers
+        ]
+        install_log_scrubbing(
+            log_filter,
+            (
+                "",
+                self.log.name,
+                "tornado.access",
+                "tornado.application",
+                "tornado.general",
+                "hardened_server",
+                "hardened_server.decisions",
+                *with_handlers,
+            ),
+        )
 
 
 main = launch_new_instance = HardenedServerApp.launch_instance

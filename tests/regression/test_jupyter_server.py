@@ -257,11 +257,6 @@ def test_ghsa_c3mw_737p_c7g2_referer_token_scrubbed_in_5xx_logs(main: Live) -> N
     assert marker not in log
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GHSA-c3mw-737p-c7g2 hardened: tokens nested in other parameters "
-    "(next=%2Flab%3Ftoken%3D...) and in fragments are logged in clear (issue 7)",
-)
 def test_ghsa_c3mw_737p_c7g2_hardened_nested_tokens_scrubbed(main: Live) -> None:
     """GHSA-c3mw-737p-c7g2, hardened (research observation O11): the scrubber looks at keys only,
     so a token inside ``next=`` (URL-encoded) or a fragment is logged verbatim, at INFO for the
