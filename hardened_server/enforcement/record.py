@@ -18,14 +18,15 @@ from typing import Any
 
 from tornado.httputil import HTTPServerRequest
 
+from hardened_server.audit.scrub import escape_log_value
 from hardened_server.policy.decisions import Decision
 
 log = logging.getLogger("hardened_server.decisions")
 
 
 def _safe(text: str, limit: int = 200) -> str:
-    """Escape control characters so a request cannot forge log lines."""
-    return text[:limit].encode("unicode_escape", "backslashreplace").decode("ascii")
+    """One line, no forged ones: the audit module's escaping (controls, bidi, separators)."""
+    return escape_log_value(text, limit=limit)
 
 
 def _peer(request: HTTPServerRequest) -> str:
