@@ -76,3 +76,34 @@ def record_csp_violation(request: HTTPServerRequest, report: Any, route_class: s
         _safe(report.document_path),
         _safe(request.remote_ip or ""),
     )
+
+
+def record_event(
+    request: HTTPServerRequest | None,
+    event_kind: str,
+    *,
+    rule_id: str,
+    allowed: bool,
+    reason: str,
+    user: str | None = None,
+    route_class: str = "",
+    **extra: Any,
+) -> None:
+    """A sensitive allow or an identity failure that is not a request-gate ``Decision``: login
+    success and failure, logout, token created/used/revoked, file written/renamed/deleted,
+    kernel started, terminal opened, policy loaded or reloaded. ``request`` is None for events
+    with no request (start-up, reload, the ``token`` CLI). ``extra`` holds non-secret detail
+    (a token *id*, never a token). Until the audit trail is wired this writes the log line."""
+    log.info(
+        "policy event kind=%s rule=%s allowed=%s class=%s method=%s path=%s client=%s user=%s "
+        "reason=%s",
+        _safe(event_kind),
+        rule_id,
+        allowed,
+        route_class,
+        _safe(request.method or "") if request is not None else "-",
+        _safe(request.path or "") if request is not None else "-",
+        _safe(request.remote_ip or "") if request is not None else "-",
+        _safe(user or "-"),
+        _safe(reason),
+    )

@@ -1,0 +1,46 @@
+"""Scopes: what an authenticated principal may do (contract shared by identity, the route map and
+the audit trail).
+
+A principal is jupyter_server's ``User`` with a ``hs_scopes`` attribute (a frozenset of the names
+below) set by the identity provider. A user object without it has *no* scope (fail closed): every
+identity path that authenticates must say what it grants. ``admin`` implies every other scope.
+
+The identity layer (``hardened_server.enforcement.identity`` and the token store) decides which
+scopes a request carries; the route map (route -> (resource, action) -> required scope) and its
+enforcement in ``prepare()`` live next to this contract.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ADMIN = "admin"
+
+#: Every scope the policy may grant. Order is the documentation order.
+SCOPES: tuple[str, ...] = (
+    "contents:read",
+    "contents:write",
+    "kernels:read",
+    "kernels:execute",
+    "sessions:read",
+    "sessions:write",
+    "terminals",
+    "events:write",
+    "metrics:read",
+    ADMIN,
+)
+KNOWN_SCOPES = frozenset(SCOPES)
+ALL_SCOPES = KNOWN_SCOPES
+
+
+def scopes_of(user: Any) -> frozenset[str]:
+    """The scopes ``user`` carries; none when the identity layer did not say (fail closed)."""
+    scopes = getattr(user, "hs_scopes", None)
+    if not isinstance(scopes, frozenset):
+        return frozenset()
+    return scopes
+
+
+def has_scope(user: Any, scope: str) -> bool:
+    granted = scopes_of(user)
+    return ADMIN in granted or scope in granted
