@@ -46,6 +46,7 @@ from hardened_server.enforcement.sessions import HardenedSessionManager
 from hardened_server.enforcement.templates import trusted_script_hashes
 from hardened_server.enforcement.transform import transform_for
 from hardened_server.policy.errors import UnsafeStartup
+from hardened_server.policy.identity import IdRule
 from hardened_server.policy.loader import load_policy
 from hardened_server.policy.model import Policy
 from hardened_server.policy.startup import (
@@ -114,6 +115,7 @@ aliases.update(
     {
         "policy": "HardenedServerApp.policy_files",
         "root-dir": "ServerApp.root_dir",
+        "token-store": "HardenedIdentityProvider.token_store_file",
     }
 )
 
@@ -230,12 +232,43 @@ class HardenedServerApp(ServerApp):
 
     def init_webapp(self) -> None:
         user_keys = frozenset(self.tornado_settings)
-        self._refuse(check_configuration(self._startup_facts(user_keys), self.policy))
+        problems = check_configuration(self._startup_facts(user_keys), self.policy)
+        self._refuse(problems + self._token_store_problems())
         super().init_webapp()
         self.harden_web_app()
 
+    def _token_store_problems(self) -> list[UnsafeStartup]:
+        """The token store holds only hashes, but it must not be reachable (or replaceable)
+        through the contents API: outside the served root."""
+        provider = self.identity_provider
+        if not hasattr(provider, "token_store_path"):
+            return []
+        store = os.path.realpath(provider.token_store_path())
+        root = os.path.realpath(self.root_dir)
+        if os.path.commonpath([store, root]) != root:
+            return []
+        return [
+            UnsafeStartup(
+                IdRule.TOKEN_STORE_SERVED,
+                f"the token store {store} is inside the served root {root}",
+                setting="tokens.store_file / --token-store",
+                fix="put the token store outside the root directory (the default is the "
+                "Jupyter runtime directory)",
+            )
+        ]
+
+    def server_info(self) -> dict[str, Any]:
+        """The ``jpserver-<pid>.json`` file never holds the start-up token in clear (stock
+        writes it there, next to anything the contents API may serve)."""
+        info = super().server_info()
+        info["token"] = ""
+        return info
+
     def harden_web_app(self) -> None:
         app = self.web_app
+        # No page, page config or template gets the start-up token (Notebook 7 copies
+        # settings["token"] into its page config): the browser works on the session cookie.
+        app.settings["token"] = ""
         app.__class__ = HardenedWebApplication
         runtime = PolicyRuntime(self.policy, self.base_url)
         app.settings[SETTINGS_KEY] = runtime
@@ -298,6 +331,11 @@ class HardenedServerApp(ServerApp):
 
     def verify_after_extensions(self) -> None:
         runtime: PolicyRuntime = self.web_app.settings[SETTINGS_KEY]
+        # JupyterLab copies the start-up token into every page's config; blank it (an XSS
+        # must not find a long-lived credential in the page).
+        page_config = self.web_app.settings.get("page_config_data")
+        if isinstance(page_config, dict) and "token" in page_config:
+            page_config["token"] = ""
         runtime.set_script_hashes(trusted_script_hashes(self.web_app.settings))
         facts = wrap_rules(self.web_app.default_router, self.base_url)
         problems = check_routes(facts, self.policy)

@@ -10,6 +10,8 @@
     hardened-server audit [--policy FILE]... [--url URL] [--routes] [--extensions]
                           [--format text|json|sarif|html] [--fail-on LEVEL] [--silence ID]...
     hardened-server audit verify-log FILE... [--public-key PEM]
+    hardened-server token create --name N --scope S [--scope S]... [--expires 7d] [--store F]
+    hardened-server token list [--json] | revoke ID | rotate ID [--expires D]
 
 Exit codes: 0 ok, 1 usage (audit: a finding at or above --fail-on), 2 a bad policy or a refused
 start-up (audit: usage or an unreachable target).
@@ -248,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(func=cmd_policy_schema)
     ref = psub.add_parser("reference", help="the policy reference (Markdown)")
     ref.set_defaults(func=cmd_policy_reference)
+    from hardened_server.tokencli import add_parser as add_token_parser
+
+    add_token_parser(sub)
     return parser
 
 

@@ -465,6 +465,13 @@ class HardenedJupyterMixin(_Hardened):
     def _hs_token_authenticated(self) -> bool:
         return bool(self.token_authenticated)  # type: ignore[attr-defined]
 
+    @property
+    def template_namespace(self) -> dict[str, Any]:
+        """No template gets the start-up token (stock passes it to every page it renders)."""
+        namespace = dict(super().template_namespace)  # type: ignore[misc]
+        namespace["token"] = ""
+        return namespace
+
     def _hs_set_user(self, user: Any) -> None:
         self.current_user = self._jupyter_current_user = user
 

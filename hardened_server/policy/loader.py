@@ -258,7 +258,10 @@ def build_policy(layers: Sequence[Layer], *, enforce_floors: bool = True) -> Pol
             allow_hidden=v("paths.allow_hidden"), deny=v("paths.deny"), allow=v("paths.allow")
         ),
         tokens=TokensPolicy(
-            url_tokens=v("tokens.url_tokens"), min_entropy_bits=v("tokens.min_entropy_bits")
+            url_tokens=v("tokens.url_tokens"),
+            min_entropy_bits=v("tokens.min_entropy_bits"),
+            owner_scopes=v("tokens.owner_scopes"),
+            store_file=v("tokens.store_file"),
         ),
         terminals=TerminalsPolicy(enabled=v("terminals.enabled")),
         limits=LimitsPolicy(

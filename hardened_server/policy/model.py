@@ -49,6 +49,8 @@ class PathsPolicy:
 class TokensPolicy:
     url_tokens: str
     min_entropy_bits: int
+    owner_scopes: tuple[str, ...]
+    store_file: str
 
 
 @dataclass(frozen=True, slots=True)

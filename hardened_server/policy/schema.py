@@ -18,6 +18,7 @@ from hardened_server.policy import csp
 from hardened_server.policy.cors import DEFAULT_ALLOW_METHODS, compile_cors
 from hardened_server.policy.decisions import ROUTE_CLASSES
 from hardened_server.policy.origins import normalize_hostname, normalize_origin
+from hardened_server.policy.scopes import KNOWN_SCOPES, SCOPES
 
 # How a change of value relates to the shipped default (rule 5: every loosening is visible).
 LOOSEN_IF_TRUE = "true"  # bool: true is looser
@@ -117,6 +118,18 @@ def _path_glob(value: str) -> str:
         raise ItemError("a glob relative to the served root, with '/' separators")
     if any(part == ".." for part in value.split("/")):
         raise ItemError("'..' has no meaning in a path rule")
+    return value
+
+
+def _scope(value: str) -> str:
+    if value not in KNOWN_SCOPES:
+        raise ItemError("not a scope; known scopes: " + ", ".join(SCOPES))
+    return value
+
+
+def _abs_path_or_empty(value: str) -> str:
+    if value and (not value.startswith("/") or "\x00" in value):
+        raise ItemError("an absolute path, or \"\" for the default")
     return value
 
 
@@ -316,6 +329,28 @@ FIELDS_LIST: list[Field] = [
         "an integer from 128 to 512",
         minimum=128,
         maximum=512,
+    ),
+    Field(
+        "tokens.owner_scopes",
+        "list",
+        "Scopes of the server's owner: whoever holds the start-up token (JUPYTER_TOKEN, the "
+        "token file or the generated one in the login URL) or the password, and their "
+        "sessions. 'admin' implies every scope. Stored tokens (`hardened-server token "
+        "create`) carry their own scopes.",
+        LOOSEN_IF_GROWS,
+        "scope names: " + ", ".join(SCOPES),
+        item=_scope,
+    ),
+    Field(
+        "tokens.store_file",
+        "str",
+        "The token store (hashes of the tokens `hardened-server token create` makes, mode "
+        "0600). Empty: hardened-server-tokens.json in the Jupyter runtime directory. Must be "
+        "outside the served root (refused at start-up otherwise). The serve option "
+        "--token-store and the token commands' --store override it.",
+        LOOSEN_IF_CHANGED,
+        "an absolute path, or \"\"",
+        item=_abs_path_or_empty,
     ),
     # [terminals]
     Field(
