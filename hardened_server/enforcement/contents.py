@@ -83,11 +83,13 @@ from hardened_server.policy.paths import PathDecision, PathOp, PathPolicy, canon
 __all__ = [
     "MISSING_MESSAGE",
     "HardenedContentsManager",
+    "RootResolver",
     "default_paths_policy",
     "display_path",
     "not_found",
     "path_policy_for",
     "record_path_denial",
+    "root_resolver",
 ]
 
 log = logging.getLogger("hardened_server.decisions")
@@ -155,9 +157,99 @@ _DECIDED_READS: ContextVar[Mapping[str, str]] = ContextVar(
 _READ_OPS = frozenset({PathOp.READ, PathOp.LIST})
 
 
-@functools.lru_cache(maxsize=16)
+class RootResolver:
+    """``os.path.realpath`` for the paths below one served root, without resolving the root on
+    every decision.
+
+    :meth:`PathPolicy.decide <hardened_server.policy.paths.PathPolicy.decide>` resolves the
+    root and then the path joined onto it; ``os.path.realpath`` walks every component of both
+    from ``/`` in Python, although the root's components are the same for every request. Here
+    the root's real path is computed once and checked on every call with one ``stat`` (the
+    directory it leads to must still be the one resolved; if the root was swapped, it is
+    resolved again). Below the root each component is ``lstat``-ed, and the first one that is a
+    symlink, does not exist or is not a plain name hands the whole path to
+    ``os.path.realpath``: the answer is always realpath's.
+    """
+
+    __slots__ = ("_identity", "_prefix", "real_root", "root")
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._prefix = root.rstrip(os.sep) + os.sep
+        self._identity: tuple[int, int] | None = None
+        self.real_root = root
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self.real_root = os.path.realpath(self.root)
+        try:
+            st = os.stat(self.real_root)
+        except OSError:
+            self._identity = None
+            return
+        self._identity = (st.st_dev, st.st_ino)
+
+    def _real_root_now(self) -> str:
+        try:
+            st = os.stat(self.root)
+        except OSError:
+            self._identity = None
+            return os.path.realpath(self.root)
+        if (st.st_dev, st.st_ino) != self._identity:
+            self._refresh()
+        return self.real_root
+
+    def __call__(self, path: str) -> str:
+        real_root = self._real_root_now()
+        if path == self.root:
+            return real_root
+        if self._identity is None or not path.startswith(self._prefix):
+            return os.path.realpath(path)
+        rest = path[len(self._prefix) :]
+        current = self.root.rstrip(os.sep)
+        for name in rest.split(os.sep):
+            if name in _NOT_A_NAME:
+                return os.path.realpath(path)
+            current = current + os.sep + name
+            try:
+                mode = os.lstat(current).st_mode
+            except (OSError, ValueError):
+                return os.path.realpath(path)
+            if stat.S_ISLNK(mode):
+                return os.path.realpath(path)
+        return real_root.rstrip(os.sep) + os.sep + rest
+
+
+_NOT_A_NAME = frozenset({"", ".", ".."})
+
+
+@functools.lru_cache(maxsize=64)
+def root_resolver(root: str) -> RootResolver:
+    """The :class:`RootResolver` of an absolute root (one per root: the contents root, each
+    static directory)."""
+    return RootResolver(root)
+
+
 def path_policy_for(paths: PathsPolicy) -> PathPolicy:
-    """The compiled :class:`PathPolicy` of a ``[paths]`` section (compiled once per section)."""
+    """The compiled :class:`PathPolicy` of a ``[paths]`` section (compiled once per section).
+
+    Every decision asks for it: the section in force is answered by identity (hashing the
+    policy for the cache costs more than the rules of a decision); a reload brings a new
+    section object, which goes through the cache."""
+    global _last_path_policy
+    last = _last_path_policy
+    if last is not None and last[0] is paths:
+        return last[1]
+    compiled = _compile_path_policy(paths)
+    _last_path_policy = (paths, compiled)
+    return compiled
+
+
+_last_path_policy: tuple[PathsPolicy, PathPolicy] | None = None
+
+
+@functools.lru_cache(maxsize=16)
+def _compile_path_policy(paths: PathsPolicy) -> PathPolicy:
     return PathPolicy.from_paths_policy(paths)
 
 
@@ -231,13 +323,23 @@ class HardenedContentsManager(AsyncLargeFileManager):
 
     @property
     def _root(self) -> str:
-        return os.path.abspath(self.root_dir)
+        return self._resolver.root
+
+    @property
+    def _resolver(self) -> RootResolver:
+        """The absolute root and its resolver, computed again whenever ``root_dir`` changes."""
+        root_dir = self.root_dir
+        cached = self.__dict__.get("_hs_resolver")
+        if cached is not None and cached[0] == root_dir:
+            return cached[1]
+        resolver = RootResolver(os.path.abspath(root_dir))
+        self.__dict__["_hs_resolver"] = (root_dir, resolver)
+        return resolver
 
     def decide(self, path: str, op: PathOp) -> PathDecision:
         """The policy's answer for API ``path`` (already percent-decoded) and ``op``."""
-        return self.path_policy.decide(
-            path, op, root=self._root, resolve=os.path.realpath, decoded=True
-        )
+        resolver = self._resolver
+        return self.path_policy.decide(path, op, root=resolver.root, resolve=resolver, decoded=True)
 
     @contextmanager
     def _reads_decided(self, path: str, canonical: str) -> Iterator[None]:
@@ -419,7 +521,10 @@ class HardenedContentsManager(AsyncLargeFileManager):
             if listed is None:
                 continue
             try:
-                entries.append(await self.get(path=listed[0], content=False))
+                # _listable just decided this entry (list and read are decided alike): get
+                # must not decide it a second time.
+                with self._reads_decided(listed[0], listed[0]):
+                    entries.append(await self.get(path=listed[0], content=False))
             except (web.HTTPError, OSError):
                 continue  # vanished, a loop, unreadable: leave it out, as stock does
         return entries
@@ -502,7 +607,8 @@ class HardenedContentsManager(AsyncLargeFileManager):
         return await self.get(target, content=False)
 
     def _copy_ignore(self, source: str) -> Callable[[str, list[str]], set[str]]:
-        root = self._root
+        resolver = self._resolver
+        root = resolver.root
 
         def ignore(directory: str, names: list[str]) -> set[str]:
             rel = os.path.relpath(directory, self._os(source))
@@ -510,7 +616,9 @@ class HardenedContentsManager(AsyncLargeFileManager):
             skipped = set()
             for name in names:
                 api_path = f"{base}/{name}" if base else name
-                if not self.path_policy.decide(api_path, PathOp.COPY_FROM, root=root):
+                if not self.path_policy.decide(
+                    api_path, PathOp.COPY_FROM, root=root, resolve=resolver
+                ):
                     skipped.add(name)
             return skipped
 

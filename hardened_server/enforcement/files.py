@@ -40,6 +40,7 @@ from hardened_server.enforcement.contents import (
     default_paths_policy,
     path_policy_for,
     record_path_denial,
+    root_resolver,
 )
 from hardened_server.enforcement.record import record_denial
 from hardened_server.enforcement.runtime import SETTINGS_KEY
@@ -96,13 +97,14 @@ class PathGuardMixin:
             return PathOp.READ
         return PathOp.SERVE_STATIC
 
-    def _pg_resolver(self) -> Any:
+    def _pg_resolver(self, root: str) -> Any:
         # FileFindHandler(follow_dir_symlinks=True) serves JupyterLab's labextensions, which
         # `jupyter labextension develop` links to a source tree outside the root; tornado
         # confines those links itself (allowed_symlink_directory). Names are still decided.
         if getattr(self, "follow_dir_symlinks", False):
             return _identity
-        return os.path.realpath
+        # os.path.realpath's answer, without resolving the (fixed) root on every request.
+        return root_resolver(root)
 
     # -- the hook ------------------------------------------------------------------------------
 
@@ -124,7 +126,7 @@ class PathGuardMixin:
             self._pg_refuse(None, PathOp.SERVE_STATIC, absolute_path)
         op = self.path_guard_op()
         policy = self.path_guard_policy()
-        resolve = self._pg_resolver()
+        resolve = self._pg_resolver(matched)
         located = os.path.relpath(absolute_path, matched).replace(os.sep, "/")
         located = "" if located == "." else located
         requested = getattr(self, "path", None)

@@ -20,12 +20,13 @@ What the request-time parser refuses, and why:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable
 
 from hardened_server.policy.decisions import Decision, Rule, allow, deny
-from hardened_server.policy.origins import normalize_hostname
+from hardened_server.policy.origins import CACHE_SIZE, normalize_hostname
 
 LOOPBACK_NAMES: frozenset[str] = frozenset({"localhost", "127.0.0.1", "[::1]"})
 
@@ -52,7 +53,17 @@ def compile_host_allowlist(public_hostnames: Iterable[str]) -> frozenset[str]:
 
 
 def split_host_header(value: str) -> tuple[str, int | None] | None:
-    """``host[:port]`` -> (normalised host, port) or ``None`` if it is not a Host value."""
+    """``host[:port]`` -> (normalised host, port) or ``None`` if it is not a Host value.
+
+    Pure, and every request of a client sends the same value: answered from a bounded cache
+    keyed on the whole value (exact ``str`` only; see :data:`origins.CACHE_SIZE
+    <hardened_server.policy.origins.CACHE_SIZE>`)."""
+    if type(value) is str and len(value) <= MAX_HOST_LENGTH:
+        return _split_host_header_cached(value)
+    return _split_host_header(value)
+
+
+def _split_host_header(value: str) -> tuple[str, int | None] | None:
     if not isinstance(value, str) or not value or len(value) > MAX_HOST_LENGTH:
         return None
     if not value.isascii():
@@ -69,6 +80,9 @@ def split_host_header(value: str) -> tuple[str, int | None] | None:
     if host is None:
         return None
     return host, port
+
+
+_split_host_header_cached = functools.lru_cache(maxsize=CACHE_SIZE)(_split_host_header)
 
 
 def is_loopback_host(host: str) -> bool:
@@ -92,8 +106,14 @@ def is_allowed_host(host_header: str | None, allowed: frozenset[str]) -> Decisio
     """
     parsed = split_host_header(host_header or "")
     if parsed is None:
-        return deny(Rule.HOST_FOREIGN, "missing or malformed Host header")
+        return _MALFORMED
     host = parsed[0]
     if host in allowed or is_loopback_host(host):
-        return allow(Rule.HOST_ALLOWED, "host is on the allow-list")
-    return deny(Rule.HOST_FOREIGN, "host is not loopback nor in server.public_hostnames")
+        return _ALLOWED
+    return _FOREIGN
+
+
+# Decisions are immutable: the three answers are built once, not per request.
+_MALFORMED = deny(Rule.HOST_FOREIGN, "missing or malformed Host header")
+_ALLOWED = allow(Rule.HOST_ALLOWED, "host is on the allow-list")
+_FOREIGN = deny(Rule.HOST_FOREIGN, "host is not loopback nor in server.public_hostnames")

@@ -28,10 +28,20 @@ invariant pin it).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 
 DEFAULT_PORTS: dict[str, int] = {"http": 80, "https": 443}
+
+#: Entries of each normalisation cache. Every request asks the same few questions (its Host,
+#: this server's own origin, the Origin a browser sends), so a bounded cache answers all but the
+#: first; a client sending a new value every time only churns it. Keys are the whole input, and
+#: only exact ``str`` values are cached (a ``str`` subclass could compare equal to a cached
+#: value and yet behave differently). Values longer than ``CACHEABLE_LENGTH`` are not cached
+#: (no browser sends one), which bounds each cache to about a megabyte whatever clients send.
+CACHE_SIZE = 4096
+CACHEABLE_LENGTH = 256
 
 #: Longest Origin/Referer/Host value looked at; longer values are refused, not truncated.
 MAX_ORIGIN_LENGTH = 2048
@@ -59,6 +69,12 @@ def _ipv6_literal(bracketed: str) -> str | None:
 
 
 def _normalize_host(host: str, *, keep_trailing_dot: bool) -> str | None:
+    if type(host) is str and len(host) <= CACHEABLE_LENGTH:
+        return _normalize_host_cached(host, keep_trailing_dot)
+    return _normalize_host_uncached(host, keep_trailing_dot)
+
+
+def _normalize_host_uncached(host: str, keep_trailing_dot: bool) -> str | None:
     if not isinstance(host, str) or not host or len(host) > 255:
         return None
     if host.startswith("[") and host.endswith("]"):
@@ -89,6 +105,9 @@ def _normalize_host(host: str, *, keep_trailing_dot: bool) -> str | None:
     if len(ascii_host) > 253:  # punycode may have grown it; keeps the function idempotent
         return None
     return ascii_host + "." if trailing_dot and keep_trailing_dot else ascii_host
+
+
+_normalize_host_cached = functools.lru_cache(maxsize=CACHE_SIZE)(_normalize_host_uncached)
 
 
 def normalize_hostname(host: str) -> str | None:
@@ -138,6 +157,12 @@ def normalize_origin(origin: str) -> str | None:
     ``https://TRUSTED.example.com:443`` becomes ``https://trusted.example.com``; a trailing dot
     in the host is kept, so ``https://trusted.example.com.`` stays a different origin.
     """
+    if type(origin) is str and len(origin) <= CACHEABLE_LENGTH:
+        return _normalize_origin_cached(origin)
+    return _normalize_origin_uncached(origin)
+
+
+def _normalize_origin_uncached(origin: str) -> str | None:
     if not isinstance(origin, str) or len(origin) > MAX_ORIGIN_LENGTH:
         return None
     if origin == "null":
@@ -160,6 +185,9 @@ def normalize_origin(origin: str) -> str | None:
     if host is None:
         return None
     return _serialize(scheme, host, parts[1])
+
+
+_normalize_origin_cached = functools.lru_cache(maxsize=CACHE_SIZE)(_normalize_origin_uncached)
 
 
 def referer_origin(referer: str) -> str | None:

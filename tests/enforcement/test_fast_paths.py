@@ -1,0 +1,201 @@
+"""The per-request shortcuts of the enforcement layer answer exactly what the slow path does.
+
+Each cache or shortcut added for speed (bench/FINDINGS.md) is pinned here against the
+computation it replaces: the root resolver against ``os.path.realpath``, the normalisation
+caches against the uncached functions, and the listing against deciding every entry once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from traitlets.config import Config
+
+from hardened_server.enforcement import contents as contents_module
+from hardened_server.enforcement.contents import HardenedContentsManager, RootResolver
+from hardened_server.policy import hosts, origins
+from hardened_server.policy.paths import PathOp
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A root with plain files, nested directories and every kind of symlink."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("s")
+    root = tmp_path / "real-root"
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "a" / "b" / "c.txt").write_text("c")
+    (root / ".ssh").mkdir()
+    (root / ".ssh" / "id_rsa").write_text("k")
+    (root / "notes.md").write_text("n")
+    (root / "out").symlink_to(outside)
+    (root / "a" / "up").symlink_to(root / "a" / "b")
+    (root / "linkssh").symlink_to(root / ".ssh")
+    (root / "dangling").symlink_to(root / "nowhere")
+    (root / "loop").symlink_to(root / "loop")
+    link_root = tmp_path / "link-root"
+    link_root.symlink_to(root)
+    return link_root
+
+
+CANDIDATES = [
+    "",
+    "notes.md",
+    "a",
+    "a/b",
+    "a/b/c.txt",
+    "a/up/c.txt",
+    "out/secret.txt",
+    "linkssh/id_rsa",
+    ".ssh/id_rsa",
+    "dangling",
+    "loop",
+    "missing/deeper/file.txt",
+    "a/b/missing.txt",
+]
+
+
+def test_root_resolver_answers_what_realpath_answers(tree: Path) -> None:
+    root = str(tree)
+    resolve = RootResolver(root)
+    for rel in CANDIDATES:
+        path = os.path.join(root, rel) if rel else root
+        assert resolve(path) == os.path.realpath(path), rel
+    # Paths outside the root (not used by the policy, but answered all the same).
+    for other in ("/", str(tree.parent), str(tree.parent / "outside" / "secret.txt")):
+        assert resolve(other) == os.path.realpath(other)
+
+
+def test_root_resolver_follows_a_swapped_root(tree: Path, tmp_path: Path) -> None:
+    """The root's real path is cached, but re-resolved as soon as the root leads elsewhere."""
+    root = str(tree)
+    resolve = RootResolver(root)
+    assert resolve(os.path.join(root, "notes.md")) == str(tmp_path / "real-root" / "notes.md")
+    other = tmp_path / "other-root"
+    other.mkdir()
+    (other / "notes.md").symlink_to(tmp_path / "outside" / "secret.txt")
+    tree.unlink()
+    tree.symlink_to(other)
+    assert resolve(root) == str(other)
+    path = os.path.join(root, "notes.md")
+    assert resolve(path) == os.path.realpath(path) == str(tmp_path / "outside" / "secret.txt")
+
+
+def _manager(root: Path) -> HardenedContentsManager:
+    cfg = Config()
+    cfg.HardenedContentsManager.root_dir = str(root)
+    return HardenedContentsManager(config=cfg)
+
+
+def test_manager_decisions_unchanged_by_the_resolver(tree: Path) -> None:
+    """Every operation on every candidate: the manager's decision is the one PathPolicy makes
+    with os.path.realpath."""
+    cm = _manager(tree)
+    policy = cm.path_policy
+    root = os.path.abspath(str(tree))
+    for rel in CANDIDATES:
+        for op in PathOp:
+            fast = cm.decide(rel, op)
+            slow = policy.decide(rel, op, root=root, resolve=os.path.realpath, decoded=True)
+            assert fast == slow, (rel, op)
+
+
+def test_manager_follows_root_dir_changes(tree: Path, tmp_path: Path) -> None:
+    cm = _manager(tree)
+    assert cm.decide("notes.md", PathOp.READ)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    cm.root_dir = str(elsewhere)
+    assert cm._root == str(elsewhere)
+    decision = cm.decide("x.txt", PathOp.CREATE)
+    assert decision
+    assert decision.path == "x.txt"
+
+
+def test_listing_decides_each_entry_once(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cm = _manager(tree)
+    calls: list[tuple[str, PathOp]] = []
+    decide = HardenedContentsManager.decide
+
+    def counting(self: Any, path: str, op: PathOp) -> Any:
+        calls.append((path.strip("/"), op))
+        return decide(self, path, op)
+
+    monkeypatch.setattr(HardenedContentsManager, "decide", counting)
+    model = asyncio.run(cm.get("a", content=True))
+    names = sorted(entry["name"] for entry in model["content"])
+    assert names == ["b", "up"]
+    per_entry = [c for c in calls if c[0] in ("a/b", "a/up")]
+    assert sorted(p for p, _ in per_entry) == ["a/b", "a/up"], calls
+    # ... and the listing still leaves out what the policy refuses (hidden, links out of the
+    # root or into .ssh, the loop); a dangling link inside the root is listed, as before.
+    root_listing = asyncio.run(cm.get("", content=True))
+    shown = {entry["name"] for entry in root_listing["content"]}
+    assert shown == {"a", "notes.md", "dangling"}
+
+
+def test_path_policy_follows_a_new_paths_section(tree: Path) -> None:
+    cm = _manager(tree)
+    first = cm.path_policy
+    assert cm.path_policy is first
+
+    paths = dataclasses.replace(cm.paths_policy, deny=(*cm.paths_policy.deny, "notes.md"))
+    assert contents_module.path_policy_for(paths).deny == paths.deny
+    assert contents_module.path_policy_for(cm.paths_policy) is first
+
+
+class Sneaky(str):
+    """Compares equal to a cached value but is another type: never served from the cache."""
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["http://127.0.0.1:8888", "https://Trusted.Example.com:443", "http://[::1]:8888", "null",
+     "https://evil.com\\@trusted.example.com", "http://a:99999", "x" * 300],
+)  # fmt: skip
+def test_origin_cache_is_the_function(value: str) -> None:
+    origins._normalize_origin_cached.cache_clear()
+    first = origins.normalize_origin(value)
+    assert first == origins._normalize_origin_uncached(value)
+    assert origins.normalize_origin(value) == first  # from the cache
+    assert origins.normalize_origin(Sneaky(value)) == first
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["127.0.0.1:8888", "LOCALHOST", "localhost.", "[::1]:8888", "evil.example", "127.1",
+     "localhost:8888@evil", "", "x" * 400],
+)  # fmt: skip
+def test_host_cache_is_the_function(value: str) -> None:
+    hosts._split_host_header_cached.cache_clear()
+    first = hosts.split_host_header(value)
+    assert first == hosts._split_host_header(value)
+    assert hosts.split_host_header(value) == first
+    assert bool(hosts.is_allowed_host(value, hosts.compile_host_allowlist([]))) == (
+        first is not None and (first[0] in hosts.LOOPBACK_NAMES or hosts.is_loopback_host(first[0]))
+    )
+
+
+def test_caches_are_bounded() -> None:
+    for cached in (
+        origins._normalize_origin_cached,
+        origins._normalize_host_cached,
+        hosts._split_host_header_cached,
+    ):
+        assert cached.cache_info().maxsize == origins.CACHE_SIZE
+    origins._normalize_origin_cached.cache_clear()
+    for i in range(origins.CACHE_SIZE + 100):
+        origins.normalize_origin(f"http://h{i}.example")
+    assert origins._normalize_origin_cached.cache_info().currsize == origins.CACHE_SIZE
+    # A value longer than CACHEABLE_LENGTH is answered, not cached.
+    origins._normalize_origin_cached.cache_clear()
+    long_origin = "http://" + ".".join(c * 60 for c in "abcd") + "." + "e" * 9  # 253-char host
+    assert len(long_origin) > origins.CACHEABLE_LENGTH
+    assert origins.normalize_origin(long_origin) == long_origin
+    assert origins._normalize_origin_cached.cache_info().currsize == 0
