@@ -82,7 +82,9 @@ class HardenedWebApplication(ServerWebApplication):
         foreign Host, an oversized request or a client over its rate limit is answered by
         :class:`~hardened_server.enforcement.gate.GateRefusalHandler` instead of a route."""
         runtime: PolicyRuntime = self.settings[SETTINGS_KEY]
-        refusal = admit(request, runtime)
+        refusal = admit(
+            request, runtime, xsrf_cookie_name=self.settings.get("xsrf_cookie_name", "_xsrf")
+        )
         if refusal is not None:
             return self.get_handler_delegate(
                 request,

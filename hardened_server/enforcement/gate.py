@@ -75,6 +75,8 @@ RAW_PATH = "HS-PATH-007"
 FAILED_CREDENTIAL_COST = 10
 
 SAFE_METHODS = frozenset({"GET", "HEAD"})
+# GateRefusalHandler answers these from its method handler (the others from prepare).
+_ANSWERED_AFTER_BODY = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 # What a proxy says about its own hop, and the headers that name a client.
 _PEER_OWN_HEADERS = ("X-Forwarded-Proto", "X-Scheme", "X-Forwarded-Host")
@@ -156,10 +158,19 @@ def _content_length(headers: httputil.HTTPHeaders) -> int | None:
     return max(int(p) for p in pieces)
 
 
-def presents_credentials(request: HTTPServerRequest) -> bool:
+def presents_credentials(request: HTTPServerRequest, xsrf_cookie_name: str = "_xsrf") -> bool:
     """Does the request carry anything that could authenticate it? Checked on headers alone
-    (the body is not read yet): an ``Authorization`` header or any cookie."""
-    return "Authorization" in request.headers or "Cookie" in request.headers
+    (the body is not read yet): an ``Authorization`` header or a cookie other than the XSRF
+    cookie. The XSRF cookie authenticates nobody: the login page sets it for every visitor, so
+    counting it would exempt every browser-like flood from the cheap refusal here."""
+    headers = request.headers
+    if "Authorization" in headers:
+        return True
+    if "Cookie" not in headers:
+        return False
+    # tornado's own parse (cached on the request: the handler reuses it); a cookie it cannot
+    # parse is one no handler sees either.
+    return any(name != xsrf_cookie_name for name in request.cookies)
 
 
 _BAD_ESCAPE = re.compile("%(?![0-9A-Fa-f]{2})")
@@ -182,7 +193,9 @@ def raw_path_problem(path: str) -> str | None:
     return None
 
 
-def admit(request: HTTPServerRequest, runtime: PolicyRuntime) -> Refusal | None:
+def admit(
+    request: HTTPServerRequest, runtime: PolicyRuntime, *, xsrf_cookie_name: str = "_xsrf"
+) -> Refusal | None:
     """The application-level checks, in order; ``None`` lets the request be routed."""
     compiled = runtime.current
     client = resolve_client(request, compiled)
@@ -202,7 +215,7 @@ def admit(request: HTTPServerRequest, runtime: PolicyRuntime) -> Refusal | None:
     length = _content_length(request.headers)
     if length is not None and length > limits.max_body_bytes:
         return Refusal(413, deny(LIMIT_BODY, "Content-Length above limits.max_body_bytes"))
-    if not presents_credentials(request):
+    if not presents_credentials(request, xsrf_cookie_name):
         wait = runtime.limiter.peek(client_key(client.ip))
         if wait is not None:
             return Refusal(
@@ -236,6 +249,27 @@ class GateRefusalHandler(web.RequestHandler):
         """Nothing to protect: the request is refused anyway."""
 
     def prepare(self) -> None:
+        if self._body_pending() or self.request.method not in _ANSWERED_AFTER_BODY:
+            # Refused before the body is read: tornado then closes the connection (the only
+            # way not to read the body), and the answer says so.
+            self._refuse()
+        # No body: answered from the method below once tornado has seen the (empty) body, so
+        # the connection stays open. A flooding client then needs no new connection per
+        # refusal, and a browser's next request on it does not find it closed.
+
+    def _body_pending(self) -> bool:
+        headers = self.request.headers
+        if "Transfer-Encoding" in headers:
+            return True
+        length = headers.get("Content-Length")
+        return length is not None and length.strip() != "0"
+
+    def get(self, *args: Any, **kwargs: Any) -> None:
+        self._refuse()
+
+    head = post = put = patch = delete = options = get
+
+    def _refuse(self) -> None:
         refusal = self._refusal
         if refusal.status == 413:
             # Tornado would answer an oversized Content-Length with its own bare 400 as soon as
@@ -255,7 +289,7 @@ class GateRefusalHandler(web.RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         if self._refusal.retry_after is not None:
             self.set_header("Retry-After", str(self._refusal.retry_after))
-        if status_code in (413, 414, 431):
+        if status_code in (413, 414, 431) or self._body_pending():
             self.set_header("Connection", "close")
         write_refusal_body(self, status_code, is_api_path(self.request, self._base_url))
 

@@ -371,6 +371,11 @@ class _Hardened:
         (jupyterlab_server's LicensesHandler makes every error response hang)."""
         if self._hs_retry_after is not None:
             self.set_header("Retry-After", str(self._hs_retry_after))  # type: ignore[attr-defined]
+            if status_code == 429:
+                # A flooding client gets the gate's short answer: no error page rendered from
+                # a template for every refused attempt.
+                gate.write_refusal_body(self, 429, self._hs_route.route_class == RouteClass.API)
+                return
         if self._hs_route.route_class != RouteClass.API:
             super().write_error(status_code, **kwargs)  # type: ignore[misc]
             return

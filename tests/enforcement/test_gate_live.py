@@ -818,3 +818,49 @@ def test_unauthenticated_requests_are_rate_limited_per_client(gated: ServerProce
     statuses = [anonymous("198.51.100.79", **wrong).status_code for _ in range(4)]
     assert statuses == [403, 403, 403, 429]
     wait_for_log(gated, "rule=HS-LIMIT-004", "client=198.51.100.77")
+
+
+def test_the_xsrf_cookie_is_no_credential_for_the_gate(gated: ServerProcess) -> None:
+    """The ``_xsrf`` cookie the login page hands every visitor authenticates nobody: a client
+    whose budget is spent is refused by the gate before routing even when it sends it back."""
+    client = {"X-Forwarded-For": "198.51.100.91"}
+    session = requests.Session()
+    assert session.get(gated.url + "/login", headers=client, timeout=10).status_code == 200
+    assert set(session.cookies.keys()) == {"_xsrf"}
+    statuses = [
+        session.get(gated.url + "/api/contents", headers=client, timeout=10).status_code
+        for _ in range(40)
+    ]
+    assert statuses[0] == 403
+    assert statuses[-1] == 429
+    wait_for_log(
+        gated, "rule=HS-LIMIT-004", "client=198.51.100.91", "budget of this client is spent"
+    )
+
+
+def test_wrong_logins_over_the_budget_get_the_short_429(gated: ServerProcess) -> None:
+    """The login page's own refusal of a flooding client is the gate's short answer, not an
+    error page rendered from a template for every attempt."""
+    client = {"X-Forwarded-For": "198.51.100.92"}
+    session = requests.Session()
+    assert session.get(gated.url + "/login", headers=client, timeout=10).status_code == 200
+    xsrf = session.cookies["_xsrf"]
+    answers = [
+        session.post(
+            gated.url + "/login",
+            data={"_xsrf": xsrf, "password": "wrong"},
+            headers={**client, "Origin": gated.url},
+            allow_redirects=False,
+            timeout=10,
+        )
+        for _ in range(5)
+    ]
+    statuses = [r.status_code for r in answers]
+    assert statuses[-1] == 429, statuses
+    for r in answers:
+        if r.status_code == 429:
+            assert r.headers["Content-Type"].startswith("text/plain")
+            assert r.text == "429 Too many requests\n"
+            assert int(r.headers["Retry-After"]) >= 1
+            for name in POLICY_HEADERS:
+                assert name in r.headers, name
