@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import json
 import logging
 import os
 from typing import Any
@@ -31,6 +32,7 @@ from traitlets import List, Unicode, default
 
 from hardened_server import __version__
 from hardened_server.audit.scrub import ScrubLogFilter, install_log_scrubbing
+from hardened_server.enforcement.authorizer import HardenedAuthorizer
 from hardened_server.enforcement.contents import HardenedContentsManager
 from hardened_server.enforcement.cspreport import replace_csp_report_handler
 from hardened_server.enforcement.gate import GateRefusalHandler, admit
@@ -173,6 +175,10 @@ class HardenedServerApp(ServerApp):
     @default("identity_provider_class")
     def _default_identity_provider_class(self) -> type:
         return HardenedIdentityProvider
+
+    @default("authorizer_class")
+    def _default_authorizer_class(self) -> type:
+        return HardenedAuthorizer
 
     @default("contents_manager_class")
     def _default_contents_manager_class(self) -> type:
@@ -343,6 +349,37 @@ class HardenedServerApp(ServerApp):
         problems = check_routes(facts, self.policy)
         problems += check_drift(self._hs_snapshot, snapshot_settings(self.web_app.settings))
         self._refuse(problems)
+        self.warn_unmapped_routes()
+
+    def unmapped_routes(self) -> list[tuple[str, str]]:
+        """(pattern, handler) of every non-public route the route map does not know: every
+        request to it is refused (HS-SCOPE-002) until ``scopes.routes`` maps it."""
+        runtime: PolicyRuntime = self.web_app.settings[SETTINGS_KEY]
+        compiled = runtime.current
+        out = []
+        for rule in iter_handler_rules(self.web_app.default_router):
+            cls = rule.target
+            if not getattr(cls, "_hs_wrapped", False):
+                continue
+            if compiled.route(cls._hs_pattern, cls._hs_kinds).public:
+                continue
+            scopes = compiled.route_scopes(
+                cls._hs_pattern, cls._hs_handler, cls._hs_methods, cls._hs_declared
+            )
+            if not scopes.mapped and (cls._hs_pattern, cls._hs_handler) not in out:
+                out.append((cls._hs_pattern, cls._hs_handler))
+        return out
+
+    def warn_unmapped_routes(self) -> None:
+        for pattern, handler in self.unmapped_routes():
+            self.log.warning(
+                "[HS-SCOPE-002] route %r (%s) is not in the route map: every request to it is "
+                "refused (403) until the policy maps it, e.g. scopes.routes = { %s = { GET = "
+                '"contents:read" } } (SECURITY.md, "Scopes and the route map")',
+                pattern,
+                handler,
+                json.dumps(pattern),
+            )
 
     def route_facts(self) -> list[RouteFact]:
         """Every handler rule of the running application (the audit's route inventory)."""

@@ -31,10 +31,11 @@ from hardened_server.policy.loader import (
     build_policy,
     default_layer,
     load_policy,
+    loosening_verb,
     loosenings,
-    loosens,
     read_layer,
     shipped_profiles,
+    unscoped_entries,
 )
 from hardened_server.policy.schema import FIELDS, describe_allowed, json_schema
 
@@ -121,9 +122,12 @@ def _explain_one(policy: Any, key: str) -> None:
     _out(f"{key} = {_fmt(value) if key in policy.values else '(not set)'}")
     _out(f"  set by: {policy.provenance.get(key, '(not set by any layer)')}")
     _out(f"  shipped default: {_fmt(default)}")
-    if loosens(key, value, default):
-        verb = "CHANGED (review: may loosen)" if field.loosen == "changed" else "LOOSENED"
+    verb = loosening_verb(key, value, default)
+    if verb:
         _out(f"  {verb} relative to the shipped default")
+        unscoped = unscoped_entries(value) if field.kind == "routemap" else []
+        for entry in unscoped:
+            _out(f"    {entry}: any logged-in user, no scope")
     _out(f"  allowed: {describe_allowed(field)}")
     _out(f"  meaning: {field.doc}")
 

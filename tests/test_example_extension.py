@@ -41,6 +41,18 @@ WITHOUT_FRONTENDS = [
 PUBLIC_HELLO_POLICY = r"""
 [routes]
 public = ['/login', '/static/(.*)', '/(favicon\.ico)', '/(robots\.txt)', '/hello', '/hello-plain']
+
+[scopes]
+routes = { "/hello" = { GET = "frontend:read" } }
+"""
+
+# An extension route is refused until the operator maps it to the scopes it needs (the route
+# map knows core, JupyterLab, Notebook 7, jupyter_lsp and terminals, not extensions). The test
+# policy maps it, as the example's README tells an operator to; the default profile does not
+# know the example.
+HELLO_SCOPES_POLICY = """
+[scopes]
+routes = { "/hello" = { GET = "frontend:read" } }
 """
 
 POLICY_HEADERS = {
@@ -83,9 +95,13 @@ def exit_code_or_none_if_listening(server: ServerProcess, timeout: float = 90) -
 
 @pytest.fixture(scope="module")
 def hello_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """The good variant alongside everything installed (JupyterLab included), as a user runs it."""
+    """The good variant alongside everything installed (JupyterLab included), as a user runs it,
+    with its route mapped in the policy."""
+    workdir = tmp_path_factory.mktemp("hello")
+    policy = workdir / "policy.toml"
+    policy.write_text(HELLO_SCOPES_POLICY)
     server = ServerProcess(
-        tmp_path_factory.mktemp("hello"), [ENABLE_GOOD], pythonpath=[EXAMPLE]
+        workdir, [f"--policy={policy}", ENABLE_GOOD], pythonpath=[EXAMPLE]
     ).start()
     yield server
     server.stop()
@@ -170,6 +186,26 @@ def test_foreign_host_header_is_403_even_with_valid_token(hello_server):
     )
     assert r.status_code == 403
     assert "hello" not in r.text
+
+
+def test_unmapped_extension_route_is_refused_and_named_at_start_up(server_factory):
+    """Without a scopes.routes entry the route map does not know what /hello needs, so it is
+    refused (403, HS-SCOPE-002) even with the owner's token, and the start-up log names the
+    route and the key that maps it."""
+    server = server_factory([ENABLE_GOOD, *WITHOUT_FRONTENDS], pythonpath=[EXAMPLE])
+    r = requests.get(server.url + "/hello", headers=server.auth(), timeout=10)
+    assert r.status_code == 403
+    assert "scopes.routes" in r.json()["message"]
+    assert "hello" not in r.json()
+    log = server.log()
+    startup = [line for line in log.splitlines() if "[HS-SCOPE-002]" in line]
+    assert len(startup) == 1, log
+    assert "'/hello'" in startup[0]
+    assert "hello_extension.handlers.HelloHandler" in startup[0]
+    assert 'scopes.routes = { "/hello" = {' in startup[0]
+    assert re.search(r"policy denial rule=HS-SCOPE-002 .*path=/hello ", log), log
+    # Core routes are mapped: the same token still reads the API.
+    assert requests.get(server.url + "/api/contents", headers=server.auth(), timeout=10).ok
 
 
 def test_wrapped_extension_handler_is_still_a_subclass_of_the_original(

@@ -36,6 +36,7 @@ from jupyter_server.base.handlers import (
 )
 from jupyter_server.files.handlers import FilesHandler
 from jupyter_server.kernelspecs.handlers import KernelSpecResourceHandler
+from jupyter_server.services.events.handlers import EventHandler
 from jupyter_server.services.security.handlers import CSPReportHandler
 from tornado import httputil, web
 from tornado.routing import PathMatches, Rule, RuleRouter
@@ -49,6 +50,15 @@ from hardened_server.policy.decisions import Decision, RouteClass
 from hardened_server.policy.decisions import Rule as RuleId
 from hardened_server.policy.headers import PAGE_EVAL
 from hardened_server.policy.hosts import is_allowed_host
+from hardened_server.policy.routemap import (
+    METHODS,
+    Requirement,
+    RouteScopes,
+    client_event_decision,
+    refusal_message,
+    scope_allows,
+    scope_decision,
+)
 from hardened_server.policy.routes import (
     KIND_API,
     KIND_FILES,
@@ -60,6 +70,7 @@ from hardened_server.policy.routes import (
     RouteInfo,
     relative_pattern,
 )
+from hardened_server.policy.scopes import scopes_of
 from hardened_server.policy.startup import RouteFact
 
 UNREGISTERED = "<unregistered>"
@@ -100,6 +111,16 @@ def _has_auth_decorator(method: Any) -> bool:
     return hasattr(method, "__allow_unauthenticated") or _has_tornado_web_authenticated(method)
 
 
+def implemented_methods(cls: type) -> frozenset[str]:
+    """The methods of :data:`METHODS` the handler class implements (others are tornado's 405)."""
+    return frozenset(
+        m
+        for m in METHODS
+        if getattr(cls, m.lower(), web.RequestHandler._unimplemented_method)
+        is not web.RequestHandler._unimplemented_method
+    )
+
+
 def undecorated_methods(cls: type[web.RequestHandler]) -> tuple[str, ...]:
     missing = []
     for name in cls.SUPPORTED_METHODS:
@@ -124,6 +145,10 @@ class _Hardened:
     _hs_kinds: ClassVar[frozenset[str]] = frozenset()
     _hs_original: ClassVar[type]
     _hs_xsrf_exempt: ClassVar[bool] = False
+    _hs_handler: ClassVar[str] = UNREGISTERED
+    _hs_methods: ClassVar[frozenset[str]] = frozenset(METHODS)
+    _hs_declared: ClassVar[dict[str, Requirement] | None] = None
+    _hs_client_events: ClassVar[bool] = False
 
     request: Any
     application: Any
@@ -135,6 +160,9 @@ class _Hardened:
         self._hs_runtime = runtime
         self._hs_compiled = compiled
         self._hs_route = compiled.route(self._hs_pattern, self._hs_kinds)
+        self._hs_scopes: RouteScopes = compiled.route_scopes(
+            self._hs_pattern, self._hs_handler, self._hs_methods, self._hs_declared
+        )
         self._hs_user_known = False
         self._hs_xsite: Decision | None = None
         self._hs_retry_after: int | None = None
@@ -256,7 +284,30 @@ class _Hardened:
         origin = gate.origin_decision(self.request, self._hs_compiled)
         if not origin:
             self._hs_refuse(origin)
+        self._hs_check_scopes(user)
         return True
+
+    # -- scopes --------------------------------------------------------------------------------
+
+    def _hs_check_scopes(self, user: Any) -> None:
+        """The route map: this route and method need these scopes, and the user has them or
+        gets 403 (HS-SCOPE-001), before any handler code runs, websocket upgrades included.
+        A route the map does not know is refused for everyone (HS-SCOPE-002). The message
+        names the missing scope: the caller is authenticated, and RFC 6750's
+        ``insufficient_scope`` does the same. POST /api/events also needs a client schema."""
+        method = self.request.method or ""
+        granted = scopes_of(user)
+        if not scope_allows(self._hs_scopes, method, granted):
+            decision = scope_decision(self._hs_scopes, method, granted)
+            self._hs_deny(decision)
+            raise web.HTTPError(403, refusal_message(decision, self._hs_scopes, method))
+        if self._hs_client_events and method == "POST":
+            decision = client_event_decision(
+                self.request.body, self._hs_compiled.client_event_schemas
+            )
+            if not decision:
+                self._hs_deny(decision)
+                raise web.HTTPError(403, refusal_message(decision, self._hs_scopes, method))
 
     def _hs_set_user(self, user: Any) -> None:
         self.current_user = user
@@ -554,6 +605,14 @@ class NoDelayWebSocketMixin:
         return super().open(*args, **kwargs)  # type: ignore[misc]
 
 
+def _declared_scopes(cls: type) -> dict[str, Requirement] | None:
+    """hardened-server's own handlers may say what they need (``hs_route_scopes = {"GET":
+    ("metrics", "read")}``); the route map honours it only for classes in ``hardened_server``
+    (an extension cannot map itself: the operator maps it with scopes.routes)."""
+    declared = cls.__dict__.get("hs_route_scopes")
+    return dict(declared) if isinstance(declared, dict) else None
+
+
 def wrap_handler(cls: type[web.RequestHandler], pattern: str) -> type[web.RequestHandler]:
     """A subclass of ``cls`` with the hardened mixin first; ``cls`` itself if already wrapped."""
     if getattr(cls, "_hs_wrapped", False):
@@ -565,6 +624,10 @@ def wrap_handler(cls: type[web.RequestHandler], pattern: str) -> type[web.Reques
         "_hs_kinds": handler_kinds(cls),
         "_hs_original": cls,
         "_hs_xsrf_exempt": issubclass(cls, XSRF_EXEMPT),
+        "_hs_handler": f"{cls.__module__}.{cls.__qualname__}",
+        "_hs_methods": implemented_methods(cls),
+        "_hs_declared": _declared_scopes(cls),
+        "_hs_client_events": issubclass(cls, EventHandler),
         "__module__": cls.__module__,
         "__qualname__": cls.__qualname__,
         "__doc__": cls.__doc__,

@@ -24,6 +24,7 @@ from hardened_server.policy.headers import PAGE_EVAL, HeaderSet, compile_header_
 from hardened_server.policy.hosts import compile_host_allowlist
 from hardened_server.policy.model import LimitsPolicy, Policy
 from hardened_server.policy.proxies import TrustedProxies, compile_trusted
+from hardened_server.policy.routemap import METHODS, Requirement, RouteMap, RouteScopes
 from hardened_server.policy.routes import RouteInfo, route_info
 
 SETTINGS_KEY = "hardened_server"
@@ -42,6 +43,8 @@ class Compiled:
     cors: CorsAllowList
     trusted: TrustedProxies
     limits: LimitsPolicy
+    route_map: RouteMap
+    client_event_schemas: frozenset[str]
     _routes: dict[tuple[str, frozenset[str]], RouteInfo] = field(default_factory=dict)
 
     def route(self, pattern: str, kinds: frozenset[str]) -> RouteInfo:
@@ -51,6 +54,16 @@ class Compiled:
             info = route_info(pattern, kinds, self.public_routes, self.unsafe_eval_routes)
             self._routes[key] = info
         return info
+
+    def route_scopes(
+        self,
+        pattern: str,
+        handler: str,
+        implemented: frozenset[str] = frozenset(METHODS),
+        declared: Mapping[str, Requirement] | None = None,
+    ) -> RouteScopes:
+        """What each method of this route needs (compiled once per route and policy)."""
+        return self.route_map.lookup(pattern, handler, implemented, declared)
 
 
 def _compiled_or_policy_error(policy: Policy, key: str, build: Callable[[], object]) -> object:
@@ -115,6 +128,8 @@ def compile_policy(
         cors=cors,
         trusted=trusted,
         limits=policy.limits,
+        route_map=RouteMap(policy.scopes.routes),
+        client_event_schemas=frozenset(policy.scopes.client_event_schemas),
     )
 
 

@@ -50,6 +50,10 @@ class Rule(StrEnum):
     START_SETTINGS_DRIFT = "HS-START-008"
     START_WEAK_TOKEN = "HS-START-009"  # noqa: S105 - a rule id, not a secret
     START_UNAUTHENTICATED_ACCESS = "HS-START-010"
+    SCOPE_MISSING = "HS-SCOPE-001"  # the principal lacks a scope the route map requires
+    SCOPE_UNMAPPED = "HS-SCOPE-002"  # a route (or method) the route map does not know
+    SCOPE_EVENT_SCHEMA = "HS-SCOPE-003"  # POST /api/events with a schema not listed for clients
+    SCOPE_GRANTED = "HS-SCOPE-004"  # allowed (for explain and tests; not recorded per request)
 
 
 @dataclass(frozen=True, slots=True)

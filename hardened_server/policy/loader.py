@@ -29,6 +29,7 @@ from hardened_server.policy.model import (
     PathsPolicy,
     Policy,
     RoutesPolicy,
+    ScopesPolicy,
     ServerPolicy,
     TerminalsPolicy,
     TokensPolicy,
@@ -41,6 +42,7 @@ from hardened_server.policy.schema import (
     LOOSEN_IF_LOWER,
     LOOSEN_IF_SHRINKS,
     LOOSEN_IF_TRUE,
+    LOOSEN_IF_UNSCOPED,
     TABLES,
     ItemError,
     describe_allowed,
@@ -246,6 +248,10 @@ def build_policy(layers: Sequence[Layer], *, enforce_floors: bool = True) -> Pol
             accept_undecorated=v("routes.accept_undecorated"),
             unsafe_eval=v("routes.unsafe_eval"),
         ),
+        scopes=ScopesPolicy(
+            routes=MappingProxyType(dict(v("scopes.routes"))),
+            client_event_schemas=v("scopes.client_event_schemas"),
+        ),
         cors=CorsPolicy(
             allow_origins=v("cors.allow_origins"),
             allow_credentials=v("cors.allow_credentials"),
@@ -330,7 +336,37 @@ def loosens(key: str, value: Any, default: Any) -> bool:
         return value > default
     if rule == LOOSEN_IF_LOWER:
         return value < default
+    if rule == LOOSEN_IF_UNSCOPED:
+        # Every added or changed entry opens a route the default refuses (or changes what one
+        # needs): always shown; loosening_verb tells a review from a loosening.
+        return True
     return True
+
+
+def unscoped_entries(value: Any) -> list[str]:
+    """``PATTERN METHOD`` of every scopes.routes entry that needs no scope at all."""
+    return [
+        f"{pattern} {method}"
+        for pattern, methods in (value or {}).items()
+        for method, scopes in methods.items()
+        if not scopes
+    ]
+
+
+def loosening_verb(key: str, value: Any, default: Any) -> str:
+    """How ``policy explain`` and ``policy show`` label a key: "" (as shipped, or tighter),
+    "LOOSENED", or "CHANGED (review: may loosen)" for keys with no order."""
+    if not loosens(key, value, default):
+        return ""
+    rule = FIELDS[key].loosen
+    if rule == LOOSEN_IF_UNSCOPED:
+        added = {p: m for p, m in (value or {}).items() if (default or {}).get(p) != m}
+        if unscoped_entries(added):
+            return "LOOSENED"
+        return "CHANGED (review: may loosen)"
+    if rule == "changed":
+        return "CHANGED (review: may loosen)"
+    return "LOOSENED"
 
 
 def loosenings(policy: Policy) -> list[tuple[str, Any, Any, str]]:

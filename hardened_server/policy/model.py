@@ -29,6 +29,13 @@ class RoutesPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class ScopesPolicy:
+    # route pattern -> method (or "*") -> scopes all needed (empty: none)
+    routes: Mapping[str, Mapping[str, tuple[str, ...]]]
+    client_event_schemas: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class CorsPolicy:
     allow_origins: tuple[str, ...]
     allow_credentials: bool
@@ -88,6 +95,7 @@ class HeadersPolicy:
 class Policy:
     server: ServerPolicy
     routes: RoutesPolicy
+    scopes: ScopesPolicy
     cors: CorsPolicy
     paths: PathsPolicy
     tokens: TokensPolicy

@@ -18,6 +18,7 @@ from hardened_server.policy import csp
 from hardened_server.policy.cors import DEFAULT_ALLOW_METHODS, compile_cors
 from hardened_server.policy.decisions import ROUTE_CLASSES
 from hardened_server.policy.origins import normalize_hostname, normalize_origin
+from hardened_server.policy.routemap import ANY_METHOD, METHODS
 from hardened_server.policy.scopes import KNOWN_SCOPES, SCOPES
 
 # How a change of value relates to the shipped default (rule 5: every loosening is visible).
@@ -28,6 +29,9 @@ LOOSEN_IF_SHRINKS = "shrinks"  # list: a removed entry is looser
 LOOSEN_IF_HIGHER = "higher"  # int: a higher number is looser
 LOOSEN_IF_LOWER = "lower"  # int: a lower number is looser
 LOOSEN_IF_CHANGED = "changed"  # anything else: any change may loosen; review it
+# scopes.routes: every entry opens a route the default refuses (a change to review); an entry
+# that needs no scope at all for some method is a loosening.
+LOOSEN_IF_UNSCOPED = "unscoped"
 
 
 class ItemError(ValueError):
@@ -37,7 +41,7 @@ class ItemError(ValueError):
 @dataclass(frozen=True)
 class Field:
     key: str
-    kind: str  # bool | int | str | enum | list | directive
+    kind: str  # bool | int | str | enum | list | directive | routemap
     doc: str
     loosen: str = LOOSEN_IF_CHANGED
     allowed: str = ""  # human description of the allowed values
@@ -111,6 +115,59 @@ def _route_pattern(value: str) -> str:
     except re.error as exc:
         raise ItemError(f"not a valid regular expression ({exc})") from None
     return value
+
+
+def _event_schema_id(value: str) -> str:
+    if not value or not value.isascii() or not value.isprintable() or " " in value:
+        raise ItemError("an event schema id (a URI such as https://events.jupyter.org/...)")
+    return value
+
+
+def _route_scopes(value: Any) -> dict[str, dict[str, tuple[str, ...]]]:
+    """scopes.routes: ``{pattern = {METHOD = "scope" | ["scope", ...]}}``, normalised to sorted
+    tuples (an empty list: any authenticated user, no scope)."""
+    if not isinstance(value, dict):
+        raise ItemError(
+            f"expected a table of route patterns, got {type(value).__name__}; "
+            'e.g. scopes.routes = { "/hello/(.*)" = { GET = "contents:read" } }'
+        )
+    out: dict[str, dict[str, tuple[str, ...]]] = {}
+    for pattern in sorted(value):
+        try:
+            _route_pattern(pattern)
+        except ItemError as exc:
+            raise ItemError(f"route {pattern!r}: {exc}") from None
+        methods = value[pattern]
+        if not isinstance(methods, dict) or not methods:
+            raise ItemError(
+                f"route {pattern!r}: expected a table of methods, e.g. "
+                '{ GET = "contents:read", PUT = "contents:write" }'
+            )
+        entry: dict[str, tuple[str, ...]] = {}
+        for method, scopes in methods.items():
+            name = method.upper()
+            if name not in (*METHODS, ANY_METHOD):
+                raise ItemError(
+                    f"route {pattern!r}: method {method!r} is not one of "
+                    + ", ".join((*METHODS, ANY_METHOD))
+                )
+            items = [scopes] if isinstance(scopes, str) else scopes
+            if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+                raise ItemError(
+                    f"route {pattern!r} {name}: expected a scope name or a list of scope names"
+                )
+            unknown = [i for i in items if i not in SCOPES]
+            if unknown:
+                raise ItemError(
+                    f"route {pattern!r} {name}: unknown scope {unknown[0]!r} (one of "
+                    + ", ".join(SCOPES)
+                    + "; [] for no scope)"
+                )
+            if name in entry:
+                raise ItemError(f"route {pattern!r}: method {name} given twice")
+            entry[name] = tuple(sorted(set(items)))
+        out[pattern] = entry
+    return out
 
 
 def _path_glob(value: str) -> str:
@@ -225,6 +282,34 @@ FIELDS_LIST: list[Field] = [
         "regular expressions starting with '/', exactly as `hardened-server audit --routes` "
         "prints them",
         item=_route_pattern,
+    ),
+    # [scopes]
+    Field(
+        "scopes.routes",
+        "routemap",
+        "Scopes required by routes the built-in route map does not know (extension routes), "
+        "or a stricter requirement for one it does. Keys are route patterns as registered "
+        "(relative to base_url, exactly as the start-up warning and `hardened-server audit "
+        "--routes` print them); values map an HTTP method (or \"*\" for every method not "
+        "listed; HEAD follows GET) to a scope or a list of scopes that are all needed. A route "
+        "no table maps is refused (403, HS-SCOPE-002) for every user. An empty list lets any "
+        "logged-in user through with no scope: a loosening. For handlers that also call "
+        "jupyter_server's Authorizer (@authorized), both checks apply, so an entry can only "
+        "tighten those.",
+        LOOSEN_IF_UNSCOPED,
+        'a table such as { "/hello/(.*)" = { GET = "contents:read", POST = '
+        '["contents:write", "kernels:execute"] } }; scopes: ' + ", ".join(SCOPES),
+    ),
+    Field(
+        "scopes.client_event_schemas",
+        "list",
+        "Event schema ids a client may emit with POST /api/events (with the events:write "
+        "scope). Any other schema id, the server's own (contents, kernel actions, the audit "
+        "trail) included, is refused with 403 (HS-SCOPE-003). JupyterLab and Notebook 7 emit "
+        "none by themselves.",
+        LOOSEN_IF_GROWS,
+        "schema id URIs, e.g. \"https://events.example.org/my-extension/click/v1\"",
+        item=_event_schema_id,
     ),
     # [cors]
     Field(
@@ -595,6 +680,8 @@ def validate_value(field: Field, value: Any) -> Any:
             if norm not in out:
                 out.append(norm)
         return tuple(out)
+    if kind == "routemap":
+        return _route_scopes(value)
     if kind == "directive":
         directive = field.key.rsplit(".", 1)[1]
         if value is False:
@@ -643,6 +730,16 @@ def json_schema() -> dict[str, Any]:
         if field.kind == "directive":
             sources = {"type": "array", "items": {"type": "string"}}
             return {**doc, "oneOf": [{"type": "boolean"}, sources]}
+        if field.kind == "routemap":
+            scope = {"enum": list(SCOPES)}
+            methods = {
+                "type": "object",
+                "propertyNames": {"enum": [*METHODS, ANY_METHOD]},
+                "additionalProperties": {
+                    "oneOf": [scope, {"type": "array", "items": scope}]
+                },
+            }
+            return {**doc, "type": "object", "additionalProperties": methods}
         raise AssertionError(field.kind)  # pragma: no cover
 
     root: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}

@@ -6,8 +6,9 @@ below) set by the identity provider. A user object without it has *no* scope (fa
 identity path that authenticates must say what it grants. ``admin`` implies every other scope.
 
 The identity layer (``hardened_server.enforcement.identity`` and the token store) decides which
-scopes a request carries; the route map (route -> (resource, action) -> required scope) and its
-enforcement in ``prepare()`` live next to this contract.
+scopes a request carries; the route map (:mod:`hardened_server.policy.routemap`: route ->
+(resource, action) -> required scopes) says what each route needs, and ``prepare()`` of every
+wrapped handler compares the two.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ SCOPES: tuple[str, ...] = (
     "events:write",
     "metrics:read",
     ADMIN,
+    # Added with the route map (compatible: a new name grants nothing to anyone who lacks it).
+    "events:read",
+    "frontend:read",
+    "frontend:write",
 )
 KNOWN_SCOPES = frozenset(SCOPES)
 ALL_SCOPES = KNOWN_SCOPES
@@ -44,3 +49,11 @@ def scopes_of(user: Any) -> frozenset[str]:
 def has_scope(user: Any, scope: str) -> bool:
     granted = scopes_of(user)
     return ADMIN in granted or scope in granted
+
+
+def has_scopes(user: Any, required: frozenset[str]) -> bool:
+    """All of ``required`` (an empty set: any authenticated principal)."""
+    if not required:
+        return True
+    granted = scopes_of(user)
+    return ADMIN in granted or required <= granted

@@ -36,6 +36,10 @@ LIST_POOLS: dict[str, tuple[str, ...]] = {
     "routes.public": ("/login", "/static/(.*)", "/api/status", "/custom/(?P<name>[^/]+)"),
     "routes.accept_undecorated": ("/lsp/ws/(?P<language_server>.*)", "/custom/ws", "/x/(.*)"),
     "routes.unsafe_eval": ("/tree(.*)", "/notebooks(.*)", "/lab"),
+    "scopes.client_event_schemas": (
+        "https://events.example.org/ext/click/v1",
+        "https://events.jupyter.org/x/v2",
+    ),
     "cors.allow_origins": (
         "https://trusted.example.com",
         "http://localhost:8888",
@@ -66,6 +70,7 @@ LIST_BAD_ITEMS: dict[str, tuple[str, ...]] = {
     "routes.public": ("login", "/login$", "/(unclosed"),
     "routes.accept_undecorated": ("ws", "/ws$", "/[unclosed"),
     "routes.unsafe_eval": ("tree", "/tree$", "/(unclosed"),
+    "scopes.client_event_schemas": ("", "has space", "caf\u00e9", "x\ny"),
     "cors.allow_origins": (
         "*",
         "https://x/path",
@@ -105,6 +110,11 @@ CSP_BAD_SOURCES = ("'unsafe-everything'", "'self", 'https://x.com/"', "'nonce-'"
 
 PRINTABLE_ASCII = st.characters(min_codepoint=0x20, max_codepoint=0x7E)
 
+# scopes.routes: route patterns and what a method may need.
+ROUTEMAP_PATTERNS = ("/hello", "/hello/(.*)", "/ext/api/(?P<name>[^/]+)", "/x")
+ROUTEMAP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "*")
+ROUTEMAP_SCOPES = ("contents:read", "contents:write", "kernels:execute", "admin", "terminals")
+
 REQUIRED_KEYS = tuple(k for k, f in FIELDS.items() if f.kind != "directive")
 DIRECTIVE_KEYS = tuple(k for k, f in FIELDS.items() if f.kind == "directive")
 ALL_KEYS = tuple(FIELDS)
@@ -137,6 +147,12 @@ def valid_value(field: Field) -> st.SearchStrategy[Any]:
         return st.text(PRINTABLE_ASCII, max_size=24)
     if field.kind == "list":
         return _unique_lists(LIST_POOLS.get(field.key, ()))
+    if field.kind == "routemap":
+        scopes = _unique_lists(ROUTEMAP_SCOPES).map(sorted)
+        methods = st.dictionaries(
+            st.sampled_from(ROUTEMAP_METHODS), scopes, min_size=1, max_size=3
+        )
+        return st.dictionaries(st.sampled_from(ROUTEMAP_PATTERNS), methods, max_size=3)
     if field.kind == "directive":
         name = _directive(field)
         if name in csp.VALUELESS:
@@ -159,6 +175,8 @@ def normalised(field: Field, raw: Any) -> Any:
             return None
         if raw is True:
             return ()
+    if field.kind == "routemap":
+        return {p: {m: tuple(v) for m, v in methods.items()} for p, methods in raw.items()}
     if isinstance(raw, list):
         return tuple(raw)
     return raw
@@ -171,6 +189,8 @@ def raw_of(field: Field, value: Any) -> Any:
             return False
         if value == () and _directive(field) in csp.VALUELESS:
             return True
+    if field.kind == "routemap":
+        return {p: {m: list(v) for m, v in methods.items()} for p, methods in value.items()}
     if isinstance(value, tuple):
         return list(value)
     return value
@@ -308,6 +328,27 @@ def invalid_value(field: Field) -> st.SearchStrategy[Any]:
         if field.key in LIST_BAD_ITEMS:  # else the guard test below fails and says so
             options.append(_with_bad_item(LIST_POOLS[field.key], LIST_BAD_ITEMS[field.key]))
         return st.one_of(*options)
+    if field.kind == "routemap":
+        good = {"GET": ["contents:read"]}
+        return st.one_of(
+            scalars,
+            st.lists(st.text(max_size=4), max_size=2),
+            st.sampled_from(
+                [
+                    {"hello": good},
+                    {"/hello$": good},
+                    {"/(unclosed": good},
+                    {"/hello": {}},
+                    {"/hello": "contents:read"},
+                    {"/hello": {"OPTIONS": ["contents:read"]}},
+                    {"/hello": {"TRACE": ["contents:read"]}},
+                    {"/hello": {"GET": ["contents:raed"]}},
+                    {"/hello": {"GET": [3]}},
+                    {"/hello": {"GET": 3}},
+                    {"/hello": {"GET": ["admin"], "get": ["admin"]}},
+                ]
+            ),
+        )
     if field.kind == "directive":
         name = _directive(field)
         not_lists = st.one_of(st.integers(), st.text(max_size=8), st.floats(allow_nan=False))
