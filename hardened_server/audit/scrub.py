@@ -471,16 +471,59 @@ class ScrubLogFilter(logging.Filter):
         return True
 
 
+def _reaches_a_handler(record: logging.LogRecord) -> bool:
+    """Would ``logging`` hand ``record`` to any handler (its logger's, or a propagating
+    ancestor's, whose level lets it through; or ``lastResort`` when there is none)?"""
+    logger: logging.Logger | None = (
+        logging.getLogger(record.name) if record.name != "root" else logging.getLogger()
+    )
+    found = False
+    while logger is not None:
+        for handler in logger.handlers:
+            found = True
+            if record.levelno >= handler.level:
+                return True
+        if not logger.propagate:
+            break
+        logger = logger.parent
+    last = logging.lastResort
+    return not found and last is not None and record.levelno >= last.level
+
+
+class _LoggerScrub(logging.Filter):
+    """``log_filter`` on a logger: there it sees every record the logger's *level* lets
+    through, most of which no handler writes (a server logger at DEBUG, its handler at INFO:
+    two debug records per request). Those are left alone, since nobody ever formats them;
+    every record that reaches a handler is scrubbed as before. Compares equal to the filter it
+    wraps, so ``removeFilter(log_filter)`` and ``log_filter in logger.filters`` still work."""
+
+    def __init__(self, inner: ScrubLogFilter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _reaches_a_handler(record):
+            return self.inner.filter(record)
+        return True
+
+    def __eq__(self, other: object) -> bool:
+        return other is self or other is self.inner
+
+    def __hash__(self) -> int:
+        return hash(self.inner)
+
+
 def install_log_scrubbing(
     log_filter: ScrubLogFilter, logger_names: Iterable[str] = ("",)
 ) -> list[logging.Handler]:
     """Attach ``log_filter`` to every handler of the named loggers (``""`` is the root) and to
-    the loggers themselves. Returns the handlers it was attached to. Idempotent."""
+    the loggers themselves (for handlers added later; there it skips the records that no
+    handler will write). Returns the handlers it was attached to. Idempotent."""
     touched: list[logging.Handler] = []
     for name in logger_names:
         logger = logging.getLogger(name)
-        if log_filter not in logger.filters:
-            logger.addFilter(log_filter)
+        if not any(f == log_filter for f in logger.filters):
+            logger.addFilter(_LoggerScrub(log_filter))
         for handler in logger.handlers:
             if log_filter not in handler.filters:
                 handler.addFilter(log_filter)

@@ -289,3 +289,44 @@ def test_install_attaches_to_handlers_of_propagating_loggers() -> None:
     finally:
         parent.removeHandler(handler)
         parent.removeFilter(log_filter)
+
+
+def test_logger_level_filter_skips_only_records_no_handler_writes() -> None:
+    """A server logger at DEBUG with its handler at INFO (jupyter_server's default) creates
+    debug records on every request that nobody writes: they are not formatted and scrubbed
+    for nothing. Every record a handler writes still is, including one added later."""
+    stream = io.StringIO()
+    logger = logging.getLogger("tests.audit.levels")
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    handler = logging.StreamHandler(stream)
+    handler.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    calls: list[str] = []
+
+    class Counting(ScrubLogFilter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            calls.append(record.levelname)
+            return super().filter(record)
+
+    log_filter = Counting([TOKEN])
+    late = logging.StreamHandler(io.StringIO())
+    try:
+        install_log_scrubbing(log_filter, ["tests.audit.levels"])
+        assert any(f == log_filter for f in logger.filters)
+        logger.debug("GET /lab?token=%s", TOKEN)
+        assert calls == []
+        logger.info("GET /lab?token=%s", TOKEN)
+        assert "token=[secret]" in stream.getvalue()
+        assert _absent(TOKEN, stream.getvalue())
+        # a handler added after installation has no filter of its own: the logger's scrubs
+        late.setLevel(logging.DEBUG)
+        logger.addHandler(late)
+        logger.debug("GET /lab?token=%s", TOKEN)
+        assert _absent(TOKEN, late.stream.getvalue())
+        assert "token=[secret]" in late.stream.getvalue()
+    finally:
+        logger.removeHandler(handler)
+        logger.removeHandler(late)
+        logger.removeFilter(log_filter)
+    assert not logger.filters
