@@ -12,23 +12,28 @@ jupyter_server has no trait for the web application class: ``ServerApp.init_weba
 3. after the extensions load: wrap again (for routes added behind ``add_handlers``' back),
    refuse undecorated non-public routes and any drift of the snapshot;
 4. the HTTP server gets the policy's size limits (body, header block), so an oversized request
-   is refused before it is buffered.
+   is refused before it is buffered;
+5. on SIGHUP (and, with ``policy_watch_interval``, when a policy file changes) the policy is
+   re-read, signature-checked, validated, checked like at start-up and swapped in as a whole
+   (:meth:`HardenedServerApp.reload_policy`); a refused reload keeps the old policy in force.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import importlib.util
 import json
 import logging
 import os
+import signal
 from typing import Any
 
 from jupyter_server.serverapp import ServerApp, ServerWebApplication
 from jupyter_server.serverapp import aliases as server_aliases
 from jupyter_server.serverapp import flags as server_flags
-from tornado import web
-from traitlets import List, Unicode, default
+from tornado import ioloop, web
+from traitlets import Bool, Float, List, Unicode, default
 
 from hardened_server import __version__
 from hardened_server.audit.scrub import ScrubLogFilter, install_log_scrubbing
@@ -43,14 +48,22 @@ from hardened_server.enforcement.handlers import (
     wrap_rules,
 )
 from hardened_server.enforcement.identity import HardenedIdentityProvider
+from hardened_server.enforcement.record import record_event
 from hardened_server.enforcement.runtime import SETTINGS_KEY, PolicyRuntime
 from hardened_server.enforcement.sessions import HardenedSessionManager
 from hardened_server.enforcement.templates import trusted_script_hashes
 from hardened_server.enforcement.transform import transform_for
-from hardened_server.policy.errors import UnsafeStartup
+from hardened_server.policy.errors import PolicyError, UnsafeStartup
 from hardened_server.policy.identity import IdRule
-from hardened_server.policy.loader import load_policy
+from hardened_server.policy.loader import load_policy, resolve_policy_path
 from hardened_server.policy.model import Policy
+from hardened_server.policy.reload import (
+    POLICY_LOADED,
+    RELOAD_APPLIED,
+    RELOAD_REFUSED,
+    restart_only_changes,
+)
+from hardened_server.policy.signing import KeyFileError, PolicyVerifier, signature_path
 from hardened_server.policy.startup import (
     SECURITY_SETTINGS,
     RouteFact,
@@ -71,6 +84,10 @@ class StartupRefused(RuntimeError):
     @property
     def rule_ids(self) -> list[str]:
         return [p.rule_id for p in self.problems]
+
+
+class PolicyReloadRefused(RuntimeError):
+    """A new policy file is valid but cannot be applied to this running server."""
 
 
 class HardenedWebApplication(ServerWebApplication):
@@ -118,9 +135,17 @@ aliases = dict(server_aliases)
 aliases.update(
     {
         "policy": "HardenedServerApp.policy_files",
+        "policy-pubkey": "HardenedServerApp.policy_public_keys",
+        "policy-watch-interval": "HardenedServerApp.policy_watch_interval",
         "root-dir": "ServerApp.root_dir",
         "token-store": "HardenedIdentityProvider.token_store_file",
     }
+)
+flags = dict(server_flags)
+flags["require-signed-policy"] = (
+    {"HardenedServerApp": {"require_signed_policy": True}},
+    "Refuse any --policy file without a good detached signature (FILE.sig) by a key given "
+    "with --policy-pubkey.",
 )
 
 
@@ -144,7 +169,7 @@ class HardenedServerApp(ServerApp):
     version = __version__
     description = "Jupyter Server with one policy engine in front of every route."
     aliases = aliases  # type: ignore[assignment]
-    flags = dict(server_flags)  # type: ignore[assignment]
+    flags = flags  # type: ignore[assignment]
 
     policy_files = List(
         Unicode(),
@@ -153,16 +178,62 @@ class HardenedServerApp(ServerApp):
         "repeatable).",
     )
 
+    policy_public_keys = List(
+        Unicode(),
+        config=True,
+        help="Ed25519 public keys (PEM, from `hardened-server policy keygen`) trusted to sign "
+        "policy files (--policy-pubkey FILE, repeatable). Giving one turns "
+        "require_signed_policy on.",
+    )
+
+    require_signed_policy = Bool(
+        config=True,
+        help="Every --policy file must have a good detached signature FILE.sig by one of "
+        "policy_public_keys, at start-up and on every reload; an unsigned or altered file is "
+        "refused, naming the file. Shipped profiles named by their bare name are part of the "
+        "package and exempt. Set it where the policy files cannot reach: the command line or "
+        "a root-owned jupyter_server_config (a key inside the policy file could be deleted by "
+        "whoever edits the file).",
+    )
+
+    @default("require_signed_policy")
+    def _default_require_signed_policy(self) -> bool:
+        return bool(self.policy_public_keys)
+
+    policy_watch_interval = Float(
+        0.0,
+        config=True,
+        help="Seconds between checks of the policy files (and their signatures) for changes; a "
+        "change reloads the policy like SIGHUP does. 0 (the default): reload on SIGHUP only. "
+        "Files are compared by content, so a Kubernetes ConfigMap's symlink swap is seen.",
+    )
+
     _policy: Policy | None = None
+    _verifier: PolicyVerifier | None = None
 
     # -- policy ------------------------------------------------------------------------------
 
     @property
     def policy(self) -> Policy:
-        """Loaded on first use, after the command line and config files have been read."""
+        """Loaded on first use, after the command line and config files have been read; replaced
+        by a successful reload."""
         if self._policy is None:
-            self._policy = load_policy(self.policy_files)
+            self._policy = load_policy(self.policy_files, verifier=self.policy_verifier())
         return self._policy
+
+    def policy_verifier(self) -> PolicyVerifier | None:
+        """The signature check of policy files, if required. The trusted keys are read once,
+        at start-up: a reload never changes which keys are trusted."""
+        if not self.require_signed_policy:
+            return None
+        if self._verifier is None:
+            if not self.policy_public_keys:
+                raise KeyFileError(
+                    "require_signed_policy is on but no trusted public key is given "
+                    "(--policy-pubkey FILE)"
+                )
+            self._verifier = PolicyVerifier.from_paths(self.policy_public_keys)
+        return self._verifier
 
     # -- strict defaults ---------------------------------------------------------------------
 
@@ -349,6 +420,7 @@ class HardenedServerApp(ServerApp):
         problems = check_routes(facts, self.policy)
         problems += check_drift(self._hs_snapshot, snapshot_settings(self.web_app.settings))
         self._refuse(problems)
+        self._hs_route_facts = facts
         self.warn_unmapped_routes()
 
     def unmapped_routes(self) -> list[tuple[str, str]]:
@@ -401,8 +473,115 @@ class HardenedServerApp(ServerApp):
             parts = parts._replace(netloc=f"127.0.0.1:{self.port}")
         return parts.geturl()
 
+    # -- live reload ---------------------------------------------------------------------------
+
+    def install_reload_signal(self) -> None:
+        """SIGHUP reloads the policy. The handler runs as a callback of the event loop (asyncio's
+        signal handling), between two requests, never inside one."""
+        if not hasattr(signal, "SIGHUP"):
+            return
+        loop = ioloop.IOLoop.current().asyncio_loop  # type: ignore[attr-defined]
+        try:
+            loop.add_signal_handler(signal.SIGHUP, self.reload_policy, "SIGHUP")
+        except (NotImplementedError, RuntimeError, ValueError) as exc:  # not the main thread
+            self.log.warning("SIGHUP policy reload not available here: %s", exc)
+
+    def _policy_file_digest(self) -> str:
+        """Content digest of every policy file and its signature (missing files count)."""
+        digest = hashlib.sha256()
+        for name in self.policy_files:
+            path = resolve_policy_path(name)
+            for candidate in (path, signature_path(path)):
+                try:
+                    with open(candidate, "rb") as fh:
+                        digest.update(hashlib.sha256(fh.read()).digest())
+                except OSError:
+                    digest.update(b"-")
+        return digest.hexdigest()
+
+    def _watch_policy_files(self) -> None:
+        current = self._policy_file_digest()
+        if current != self._hs_watched_digest:
+            self._hs_watched_digest = current  # one attempt (and one record) per content
+            self.reload_policy("file change")
+
+    def reload_policy(self, trigger: str = "SIGHUP") -> bool:
+        """Re-read, verify, validate and check the policy files, then swap the compiled policy
+        in as a whole: requests already running finish under the old one, the next request
+        sees the new one. Anything wrong (unreadable, invalid, badly signed, unsafe for this
+        server, or changing a key that only a restart can apply) keeps the old policy in force.
+        Either way one ``policy.reload`` event is recorded."""
+        runtime: PolicyRuntime = self.web_app.settings[SETTINGS_KEY]
+        old = runtime.current.policy
+        try:
+            new = load_policy(self.policy_files, verifier=self.policy_verifier())
+            pending = restart_only_changes(old, new)
+            if pending:
+                raise PolicyReloadRefused("needs a restart to change: " + "; ".join(pending))
+            problems = check_configuration(self._startup_facts(frozenset()), new)
+            problems += check_routes(getattr(self, "_hs_route_facts", ()), new)
+            if problems:
+                raise PolicyReloadRefused(
+                    "unsafe for this server: "
+                    + " | ".join(str(p).replace("\n", " ") for p in problems)
+                )
+            runtime.swap(new)
+            self._policy = new
+        except (PolicyError, PolicyReloadRefused, KeyFileError) as exc:
+            reason = str(exc).replace("\n", " ")
+            self.log.error(
+                "policy reload (%s) refused; the policy in force stays %s: %s",
+                trigger,
+                old.fingerprint,
+                reason,
+            )
+            record_event(
+                None,
+                "policy.reload",
+                rule_id=RELOAD_REFUSED,
+                allowed=False,
+                reason=reason,
+                fingerprint=old.fingerprint,
+                trigger=trigger,
+            )
+            return False
+        self.warn_unmapped_routes()
+        changed = "unchanged" if new.fingerprint == old.fingerprint else f"was {old.fingerprint}"
+        self.log.warning(
+            "policy reloaded (%s): %s now in force (%s)", trigger, new.fingerprint, changed
+        )
+        record_event(
+            None,
+            "policy.reload",
+            rule_id=RELOAD_APPLIED,
+            allowed=True,
+            reason=f"policy {new.fingerprint} in force ({changed})",
+            fingerprint=new.fingerprint,
+            previous=old.fingerprint,
+            trigger=trigger,
+        )
+        return True
+
     def start_app(self) -> None:
         super().start_app()
+        policy = self.policy
+        record_event(
+            None,
+            "policy.load",
+            rule_id=POLICY_LOADED,
+            allowed=True,
+            reason=f"policy {policy.fingerprint} in force"
+            + (" (signatures verified)" if self.require_signed_policy else ""),
+            fingerprint=policy.fingerprint,
+            sources=" -> ".join(policy.sources),
+        )
+        self.install_reload_signal()
+        if self.policy_watch_interval > 0:
+            self._hs_watched_digest = self._policy_file_digest()
+            self._hs_watcher = ioloop.PeriodicCallback(
+                self._watch_policy_files, self.policy_watch_interval * 1000
+            )
+            self._hs_watcher.start()
         provider = self.identity_provider
         if provider.token and getattr(provider, "token_generated", False):
             self.log.critical(

@@ -4,7 +4,10 @@
                           [--certfile F --keyfile F] [--ServerApp.x=y ...]
     hardened-server policy show [--policy FILE]... [--json]
     hardened-server policy explain KEY [--policy FILE]...
-    hardened-server policy validate FILE...
+    hardened-server policy validate FILE... [--pubkey PEM]...
+    hardened-server policy keygen PATH          (writes PATH, mode 0600, and PATH.pub)
+    hardened-server policy sign --key PEM FILE...   (writes FILE.sig)
+    hardened-server policy verify --pubkey PEM... FILE...
     hardened-server policy schema
     hardened-server policy reference
     hardened-server audit [--policy FILE]... [--url URL] [--routes] [--extensions]
@@ -21,8 +24,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from hardened_server import __version__
@@ -38,6 +44,14 @@ from hardened_server.policy.loader import (
     unscoped_entries,
 )
 from hardened_server.policy.schema import FIELDS, describe_allowed, json_schema
+from hardened_server.policy.signing import (
+    KeyFileError,
+    PolicyVerifier,
+    generate_keypair,
+    load_private_key,
+    sign_bytes,
+    signature_path,
+)
 
 EXIT_USAGE = 1
 EXIT_REFUSED = 2
@@ -64,7 +78,7 @@ def cmd_serve(argv: Sequence[str]) -> int:
 
     try:
         HardenedServerApp.launch_instance(argv=list(argv))
-    except PolicyError as exc:
+    except (PolicyError, KeyFileError) as exc:
         _err(f"hardened-server: bad policy\n{exc}")
         return EXIT_REFUSED
     except StartupRefused as exc:
@@ -133,15 +147,96 @@ def _explain_one(policy: Any, key: str) -> None:
 
 
 def cmd_policy_validate(args: argparse.Namespace) -> int:
+    verifier = PolicyVerifier.from_paths(args.pubkey) if args.pubkey else None
     status = 0
     for path in args.files:
         try:
-            build_policy([default_layer(), read_layer(path)])
+            build_policy([default_layer(), read_layer(path, verifier=verifier)])
         except PolicyError as exc:
             _err(str(exc))
             status = EXIT_REFUSED
         else:
-            _out(f"{path}: ok")
+            _out(f"{path}: ok" + (" (signature good)" if verifier else ""))
+    return status
+
+
+def _write_new(path: str, data: bytes, mode: int) -> None:
+    """Create ``path`` with ``mode``; never overwrite (a key pair is not replaced by accident)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    """Replace ``path`` in one rename: a reader sees the old file or the new one, never half."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".hs-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def cmd_policy_keygen(args: argparse.Namespace) -> int:
+    private_pem, public_pem = generate_keypair()
+    public_path = args.path + ".pub"
+    for path in (args.path, public_path):
+        if os.path.lexists(path):
+            _err(f"{path}: exists; not overwriting a key (choose another path)")
+            return EXIT_USAGE
+    _write_new(args.path, private_pem, 0o600)
+    _write_new(public_path, public_pem, 0o644)
+    _out(f"private key: {args.path} (keep it off the server)")
+    _out(f"public key:  {public_path} (give it to the server: --policy-pubkey)")
+    return 0
+
+
+def cmd_policy_sign(args: argparse.Namespace) -> int:
+    key = load_private_key(args.key)
+    status = 0
+    for path in args.files:
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+            # Never sign what the server would refuse anyway.
+            build_policy([default_layer(), read_layer(path)])
+        except PolicyError as exc:
+            _err(f"{exc}\nnot signed")
+            status = EXIT_REFUSED
+            continue
+        except OSError as exc:
+            _err(f"{path}: cannot be read ({exc.strerror}); not signed")
+            status = EXIT_REFUSED
+            continue
+        sig = signature_path(path)
+        _write_atomic(os.fspath(sig), sign_bytes(data, key).encode("ascii"))
+        _out(f"{path}: signed -> {sig}")
+    return status
+
+
+def cmd_policy_verify(args: argparse.Namespace) -> int:
+    verifier = PolicyVerifier.from_paths(args.pubkey)
+    status = 0
+    for path in args.files:
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            _err(f"{path}: cannot be read ({exc.strerror})")
+            status = EXIT_REFUSED
+            continue
+        try:
+            kid = verifier(path, Path(path), data)
+        except PolicyError as exc:
+            _err(str(exc))
+            status = EXIT_REFUSED
+        else:
+            _out(f"{path}: signature good (key {kid})")
     return status
 
 
@@ -185,9 +280,9 @@ def reference_markdown() -> str:
             if field.kind == "directive":
                 lines += [
                     f"CSP directives of the `{field.group.split('.')[1]}` route class. Each "
-                    "key is a directive name (" + ", ".join(
-                        f"`{m.key.rsplit('.', 1)[1]}`" for m in members
-                    ) + "); the value is a list of source tokens, `false` removes the "
+                    "key is a directive name ("
+                    + ", ".join(f"`{m.key.rsplit('.', 1)[1]}`" for m in members)
+                    + "); the value is a list of source tokens, `false` removes the "
                     "directive, `true` only for `upgrade-insecure-requests`. Tokens are "
                     "validated: no whitespace, `;`, `,`, quotes out of place, control or "
                     "non-ASCII characters. Loosens when: any change (review it).",
@@ -197,13 +292,13 @@ def reference_markdown() -> str:
                 ]
                 for m in members:
                     if m.key in default.values and default.values[m.key] is not None:
-                        name = m.key.rsplit('.', 1)[1]
+                        name = m.key.rsplit(".", 1)[1]
                         lines.append(f"- `{name}` = `{_fmt(default.values[m.key])}`")
                 lines.append("")
             else:
                 lines += [field.doc.split(";")[0].replace(f"'{key.rsplit('.', 1)[1]}'", "each"), ""]
                 for m in members:
-                    name = m.key.rsplit('.', 1)[1]
+                    name = m.key.rsplit(".", 1)[1]
                     lines.append(f"- `{name}` = `{_fmt(default.values.get(m.key))}`")
                 lines.append("")
             continue
@@ -249,7 +344,29 @@ def build_parser() -> argparse.ArgumentParser:
     explain.set_defaults(func=cmd_policy_explain)
     validate = psub.add_parser("validate", help="check policy files (each over the default)")
     validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.add_argument(
+        "--pubkey",
+        action="append",
+        default=[],
+        metavar="PEM",
+        help="also require a good signature by one of these keys",
+    )
     validate.set_defaults(func=cmd_policy_validate)
+    keygen = psub.add_parser(
+        "keygen", help="make an Ed25519 key pair for signing policies (PATH and PATH.pub)"
+    )
+    keygen.add_argument("path", metavar="PATH")
+    keygen.set_defaults(func=cmd_policy_keygen)
+    sign = psub.add_parser("sign", help="validate, then write a detached signature FILE.sig")
+    sign.add_argument("--key", required=True, metavar="PEM", help="the private key")
+    sign.add_argument("files", nargs="+", metavar="FILE")
+    sign.set_defaults(func=cmd_policy_sign)
+    verify = psub.add_parser("verify", help="check FILE.sig against trusted public keys")
+    verify.add_argument(
+        "--pubkey", action="append", required=True, metavar="PEM", help="a trusted public key"
+    )
+    verify.add_argument("files", nargs="+", metavar="FILE")
+    verify.set_defaults(func=cmd_policy_verify)
     schema = psub.add_parser("schema", help="the JSON Schema of a policy file")
     schema.set_defaults(func=cmd_policy_schema)
     ref = psub.add_parser("reference", help="the policy reference (Markdown)")
@@ -276,6 +393,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except PolicyError as exc:
+        _err(str(exc))
+        return EXIT_REFUSED
+    except KeyFileError as exc:
         _err(str(exc))
         return EXIT_REFUSED
 

@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -149,21 +149,43 @@ def parse_layer(source: str, document: Mapping[str, Any]) -> Layer:
     return Layer(source, MappingProxyType(flat))
 
 
-def read_layer(path: str | os.PathLike[str]) -> Layer:
-    source = os.fspath(path)
+#: ``verifier(source, path, data)`` checks a policy file's bytes before they are parsed (a
+#: detached signature, :class:`hardened_server.policy.signing.PolicyVerifier`); it raises
+#: ``PolicyError`` to refuse the file.
+Verifier = Callable[[str, Path, bytes], object]
+
+
+def is_shipped_profile(path: Path) -> bool:
+    """A profile inside the installed package (named on the command line by its bare name):
+    as trusted as the code that reads it, so never asked for a signature."""
     try:
-        with open(resolve_policy_path(path), "rb") as fh:
-            document = tomllib.load(fh)
+        return path.resolve().parent == profiles_dir().resolve()
+    except OSError:
+        return False
+
+
+def read_layer(path: str | os.PathLike[str], *, verifier: Verifier | None = None) -> Layer:
+    """One policy file. The bytes are read once; ``verifier`` (if any) checks exactly those
+    bytes, and exactly those bytes are parsed."""
+    source = os.fspath(path)
+    resolved = resolve_policy_path(path)
+    try:
+        with open(resolved, "rb") as fh:
+            data = fh.read()
     except FileNotFoundError:
         raise PolicyError(
             source, "", "file not found", fix="check the path given to --policy"
         ) from None
     except OSError as exc:
         raise PolicyError(source, "", f"cannot be read ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(source, "", f"is not valid TOML ({exc})", fix="fix the syntax") from None
+    if verifier is not None and not is_shipped_profile(resolved):
+        verifier(source, resolved, data)
+    try:
+        document = tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise PolicyError(source, "", "is not UTF-8 text", fix="save it as UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(source, "", f"is not valid TOML ({exc})", fix="fix the syntax") from None
     return parse_layer(source, document)
 
 
@@ -195,9 +217,7 @@ def build_policy(layers: Sequence[Layer], *, enforce_floors: bool = True) -> Pol
             values[key] = value
             provenance[key] = layer.source
     sources = tuple(layer.source for layer in layers)
-    missing = [
-        k for k, f in FIELDS.items() if f.kind != "directive" and k not in values
-    ]
+    missing = [k for k, f in FIELDS.items() if f.kind != "directive" and k not in values]
     if missing:
         raise PolicyError(
             sources[0] if sources else "<no policy>",
@@ -304,13 +324,17 @@ def build_policy(layers: Sequence[Layer], *, enforce_floors: bool = True) -> Pol
 
 
 def load_policy(
-    paths: Iterable[str | os.PathLike[str]] = (), *, enforce_floors: bool = True
+    paths: Iterable[str | os.PathLike[str]] = (),
+    *,
+    enforce_floors: bool = True,
+    verifier: Verifier | None = None,
 ) -> Policy:
     """The shipped default profile, then each file in order. ``enforce_floors=False`` is for
     the audit only: it builds a policy the server would refuse, so that every way it falls
-    below a route class's CSP floor can be reported, not just the first."""
+    below a route class's CSP floor can be reported, not just the first. ``verifier`` checks
+    every file's signature (the shipped profiles are part of the package and exempt)."""
     layers = [default_layer()]
-    layers.extend(read_layer(p) for p in paths)
+    layers.extend(read_layer(p, verifier=verifier) for p in paths)
     return build_policy(layers, enforce_floors=enforce_floors)
 
 
