@@ -218,8 +218,14 @@ class HardenedServerApp(ServerApp):
         """Loaded on first use, after the command line and config files have been read; replaced
         by a successful reload."""
         if self._policy is None:
-            self._policy = load_policy(self.policy_files, verifier=self.policy_verifier())
+            self._policy = load_policy(self.policy_layers(), verifier=self.policy_verifier())
         return self._policy
+
+    def policy_layers(self) -> list[str]:
+        """The policy files over the shipped default, in order: what start-up loads and every
+        reload re-reads. A subclass that adds a layer (a shipped profile) overrides this, not
+        :attr:`policy`, so that reloads and the file watcher see the same layers."""
+        return list(self.policy_files)
 
     def policy_verifier(self) -> PolicyVerifier | None:
         """The signature check of policy files, if required. The trusted keys are read once,
@@ -489,7 +495,7 @@ class HardenedServerApp(ServerApp):
     def _policy_file_digest(self) -> str:
         """Content digest of every policy file and its signature (missing files count)."""
         digest = hashlib.sha256()
-        for name in self.policy_files:
+        for name in self.policy_layers():
             path = resolve_policy_path(name)
             for candidate in (path, signature_path(path)):
                 try:
@@ -499,10 +505,10 @@ class HardenedServerApp(ServerApp):
                     digest.update(b"-")
         return digest.hexdigest()
 
+    _hs_watched_digest = ""
+
     def _watch_policy_files(self) -> None:
-        current = self._policy_file_digest()
-        if current != self._hs_watched_digest:
-            self._hs_watched_digest = current  # one attempt (and one record) per content
+        if self._policy_file_digest() != self._hs_watched_digest:
             self.reload_policy("file change")
 
     def reload_policy(self, trigger: str = "SIGHUP") -> bool:
@@ -513,8 +519,11 @@ class HardenedServerApp(ServerApp):
         Either way one ``policy.reload`` event is recorded."""
         runtime: PolicyRuntime = self.web_app.settings[SETTINGS_KEY]
         old = runtime.current.policy
+        if self.policy_watch_interval > 0:
+            # One attempt (and one record) per content, whatever triggered it.
+            self._hs_watched_digest = self._policy_file_digest()
         try:
-            new = load_policy(self.policy_files, verifier=self.policy_verifier())
+            new = load_policy(self.policy_layers(), verifier=self.policy_verifier())
             pending = restart_only_changes(old, new)
             if pending:
                 raise PolicyReloadRefused("needs a restart to change: " + "; ".join(pending))

@@ -238,3 +238,37 @@ def test_server_refuses_to_start_on_an_unsigned_policy(tmp_path: Path) -> None:
     log = server.log()
     assert "bad policy" in log
     assert f"{signed.policy}: is not signed" in log
+
+
+def test_policy_file_change_is_picked_up_by_the_watcher(tmp_path: Path) -> None:
+    """--policy-watch-interval: a changed file is reloaded without a signal (a ConfigMap
+    update); a broken one is refused once, not on every check."""
+    policy = tmp_path / "site.toml"
+    policy.write_text(policy_text(A))
+    (tmp_path / "server").mkdir()
+    server = ServerProcess(
+        tmp_path / "server", [f"--policy={policy}", "--policy-watch-interval=0.2"]
+    ).start()
+    try:
+        assert allowed_origin(server, A) == A
+        tmp = tmp_path / "new.toml"
+        tmp.write_text(policy_text(B))
+        os.replace(tmp, policy)
+        deadline = time.monotonic() + 20
+        while allowed_origin(server, B) != B and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert allowed_origin(server, B) == B
+        assert allowed_origin(server, A) is None
+        policy.write_text("[cors\n")
+        deadline = time.monotonic() + 20
+        while not any("refused" in r for r in reload_records(server)):
+            assert time.monotonic() < deadline, server.log()[-2000:]
+            time.sleep(0.1)
+        time.sleep(1)  # five more checks of the unchanged broken file
+        records = reload_records(server)
+        assert len(records) == 2, records
+        assert "policy reloaded (file change)" in records[0]
+        assert "policy reload (file change) refused" in records[1]
+        assert allowed_origin(server, B) == B
+    finally:
+        server.stop()
