@@ -139,6 +139,7 @@ aliases.update(
         "policy-watch-interval": "HardenedServerApp.policy_watch_interval",
         "root-dir": "ServerApp.root_dir",
         "token-store": "HardenedIdentityProvider.token_store_file",
+        "password-file": "HardenedIdentityProvider.password_file",
     }
 )
 flags = dict(server_flags)

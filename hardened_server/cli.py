@@ -15,6 +15,7 @@
     hardened-server audit verify-log FILE... [--public-key PEM]
     hardened-server token create --name N --scope S [--scope S]... [--expires 7d] [--store F]
     hardened-server token list [--json] | revoke ID | rotate ID [--expires D]
+    hardened-server password            (reads the password from the terminal or stdin)
 
 Exit codes: 0 ok, 1 usage (audit: a finding at or above --fail-on), 2 a bad policy or a refused
 start-up (audit: usage or an unreachable target).
@@ -372,8 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
     ref = psub.add_parser("reference", help="the policy reference (Markdown)")
     ref.set_defaults(func=cmd_policy_reference)
     from hardened_server.tokencli import add_parser as add_token_parser
+    from hardened_server.tokencli import add_password_parser
 
     add_token_parser(sub)
+    add_password_parser(sub)
     return parser
 
 

@@ -180,3 +180,46 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     sys.stderr.write(f"rotated {_describe(rec)}\nthe new secret is shown once:\n")
     sys.stdout.write(secret + "\n")
     return 0
+
+
+# -- hardened-server password --------------------------------------------------------------------
+
+
+def add_password_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    pw = sub.add_parser(
+        "password",
+        help="print an argon2id hash of a password read from the terminal (asked twice) or "
+        "from stdin (first line); never from the command line",
+    )
+    pw.set_defaults(func=cmd_password)
+
+
+def read_password() -> str | None:
+    import getpass
+
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != first:
+            sys.stderr.write("hardened-server password: the two entries differ\n")
+            return None
+        return first
+    line = sys.stdin.readline()
+    return line[:-1] if line.endswith("\n") else line
+
+
+def cmd_password(_args: argparse.Namespace) -> int:
+    from hardened_server.enforcement.passwords import hash_password
+
+    password = read_password()
+    if password is None:
+        return EXIT_USAGE
+    if len(password) < 8:
+        sys.stderr.write("hardened-server password: use at least 8 characters\n")
+        return EXIT_USAGE
+    sys.stdout.write(hash_password(password) + "\n")
+    sys.stderr.write(
+        "configure it with: hardened-server serve --password-file FILE (the hash alone in the "
+        "file; the server replaces it there when the hashing parameters grow) or "
+        "--PasswordIdentityProvider.hashed_password='<hash>'\n"
+    )
+    return 0

@@ -20,19 +20,31 @@ Hooks meant to be overridden (the JupyterHub provider does): :meth:`owner_user`,
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import math
 import typing as t
 import uuid
 from pathlib import Path
 
+from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.auth.identity import PasswordIdentityProvider, User
+from jupyter_server.auth.login import LoginFormHandler
 from tornado import web
 from traitlets import Unicode, default
 
+from hardened_server.enforcement.passwords import (
+    hash_password_async,
+    same_secret,
+    verify_password,
+    verify_password_async,
+)
 from hardened_server.enforcement.record import record_event
+from hardened_server.enforcement.runtime import client_key
 from hardened_server.enforcement.tokenstore import (
     TokenRecord,
     TokenStore,
+    atomic_write,
     default_store_path,
     looks_like_stored_token,
     parse_token_id,
@@ -40,6 +52,7 @@ from hardened_server.enforcement.tokenstore import (
 from hardened_server.policy.decisions import RouteClass
 from hardened_server.policy.identity import IdRule
 from hardened_server.policy.scopes import ADMIN
+from hardened_server.policy.throttle import LoginThrottle
 
 _QUERY_TOKEN_METHODS = frozenset({"GET", "HEAD"})
 
@@ -58,7 +71,15 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
         "hardened-server-tokens.json in the Jupyter runtime directory.",
     )
 
+    password_file = Unicode(
+        "",
+        config=True,
+        help="A file holding the password hash (`hardened-server password > FILE`). When set, "
+        "an outdated hash is replaced there (atomically) after a successful login.",
+    )
+
     _token_store: TokenStore | None = None
+    _login_throttle: LoginThrottle | None = None
 
     @default("cookie_options")
     def _default_cookie_options(self) -> dict[str, str]:
@@ -246,14 +267,165 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
             return
         super().set_login_cookie(handler, user)
 
+    # -- passwords -------------------------------------------------------------------------------
+
+    @default("hashed_password")
+    def _default_hashed_password(self) -> str:
+        if self.password_file:
+            return Path(self.password_file).read_text().strip()
+        return ""
+
+    @default("login_handler_class")
+    def _default_login_handler_class(self) -> type:
+        return HardenedLoginHandler
+
+    @property
+    def login_throttle(self) -> LoginThrottle:
+        if self._login_throttle is None:
+            policy = self._policy()
+            free, max_delay = (
+                (5, 60)
+                if policy is None
+                else (
+                    policy.login.free_attempts,
+                    policy.login.max_delay_seconds,
+                )
+            )
+            self._login_throttle = LoginThrottle(free, float(max_delay))
+        return self._login_throttle
+
+    def passwd_check(self, password: str) -> bool:
+        """Synchronous check (stock's hook); the login handler uses :meth:`check_login`."""
+        return verify_password(self.hashed_password, password)[0]
+
     def process_login_form(self, handler: web.RequestHandler) -> User | None:
-        """The login form: the start-up token (constant-time) or the password."""
+        """Synchronous form check (stock's hook): the start-up token or the password. The
+        login handler uses :meth:`check_login`, which hashes off the event loop."""
         typed = handler.get_body_argument("password", default="") or ""
-        if self.hashed_password and self.passwd_check(typed):
-            return self.owner_user(handler)
-        token = self.token
-        if token and hmac.compare_digest(
-            typed.encode("utf-8", "surrogateescape"), token.encode("utf-8", "surrogateescape")
-        ):
+        if self._is_startup_token(typed) or self.passwd_check(typed):
             return self.owner_user(handler)
         return None
+
+    def _is_startup_token(self, typed: str) -> bool:
+        return bool(self.token) and bool(typed) and same_secret(typed, self.token)
+
+    async def check_login(self, handler: web.RequestHandler) -> User | None:
+        """The login form's ``password`` field (from the body only, never the URL): the
+        start-up token, compared in constant time, or the password, verified with argon2id in
+        a thread pool. An outdated hash is replaced after a successful login
+        (:meth:`store_rehashed_password`)."""
+        typed = handler.get_body_argument("password", default="") or ""
+        if not typed:
+            return None
+        if self._is_startup_token(typed):
+            return self.owner_user(handler)
+        stored = self.hashed_password
+        if not stored:
+            return None
+        ok, outdated = await verify_password_async(stored, typed)
+        if not ok:
+            return None
+        if outdated:
+            await self.store_rehashed_password(handler, stored, await hash_password_async(typed))
+        return self.owner_user(handler)
+
+    async def store_rehashed_password(
+        self, handler: web.RequestHandler, old: str, new: str
+    ) -> None:
+        """Where the re-hash goes: the ``--password-file`` (replaced atomically: temporary
+        file, fsync, rename), else memory only, with a warning to run
+        ``hardened-server password`` and update the configuration."""
+        if self.hashed_password != old:
+            return  # another login re-hashed it meanwhile
+        self.hashed_password = new
+        if self.password_file:
+            atomic_write(Path(self.password_file), (new + "\n").encode())
+            where = "password file"
+        else:
+            self.log.warning(
+                "The configured password hash is outdated; a stronger hash is in use until "
+                "restart. Run `hardened-server password` and configure its output (or use "
+                "--password-file so the server can replace it)."
+            )
+            where = "memory"
+        record_event(
+            handler.request,
+            "auth.password_rehashed",
+            rule_id=IdRule.PASSWORD_REHASHED,
+            allowed=True,
+            reason=f"outdated password hash replaced ({where})",
+            route_class=self._route_class(handler),
+        )
+
+
+#: The one message of every failed or throttled login (which check failed is in the record).
+LOGIN_FAILED_MESSAGE = "Invalid credentials, or too many attempts: wait and try again."
+
+
+class HardenedLoginHandler(LoginFormHandler):
+    """``POST /login`` with throttling before hashing and hashing off the event loop.
+
+    1. A client over its budget (:class:`~hardened_server.policy.throttle.LoginThrottle`) is
+       answered 429 at once, with ``Retry-After``: no hash is computed for it.
+    2. The attempt is charged to the client and to the account before anything is checked
+       (so concurrent attempts cannot all pass before the first failure counts).
+    3. If the account is throttled (attempts from many clients), the attempt waits its turn
+       with ``asyncio.sleep``: the event loop serves everyone else meanwhile.
+    4. The password is verified in the argon2 thread pool.
+
+    Every failure gets the same message; success forgives both counters."""
+
+    ACCOUNT = "account:owner"
+
+    @allow_unauthenticated
+    async def post(self) -> None:
+        provider = t.cast("HardenedIdentityProvider", self.identity_provider)
+        throttle = provider.login_throttle
+        client = "client:" + client_key(self.request.remote_ip or "")
+        route_class = provider._route_class(self)
+        wait = throttle.retry_after(client)
+        if wait > 0:
+            record_event(
+                self.request,
+                "auth.login_throttled",
+                rule_id=IdRule.LOGIN_THROTTLED,
+                allowed=False,
+                reason="client is throttled; answered before hashing",
+                route_class=route_class,
+            )
+            self.set_header("Retry-After", str(math.ceil(wait)))
+            self.set_status(429)
+            self._render(message={"error": LOGIN_FAILED_MESSAGE})
+            return
+        throttle.charge(client)
+        account_wait = throttle.retry_after(self.ACCOUNT)
+        throttle.charge(self.ACCOUNT)
+        if account_wait > 0:
+            await asyncio.sleep(min(account_wait, throttle.max_delay))
+        user = await provider.check_login(self)
+        if user is None:
+            record_event(
+                self.request,
+                "auth.login_failed",
+                rule_id=IdRule.LOGIN_FAILED,
+                allowed=False,
+                reason="wrong password or token",
+                route_class=route_class,
+            )
+            self.set_status(401)
+            self._render(message={"error": LOGIN_FAILED_MESSAGE})
+            return
+        throttle.clear(client)
+        throttle.clear(self.ACCOUNT)
+        self.current_user = user
+        record_event(
+            self.request,
+            "auth.login",
+            rule_id=IdRule.LOGIN_OK,
+            allowed=True,
+            reason="logged in with the login form",
+            user=user.username,
+            route_class=route_class,
+        )
+        provider.set_login_cookie(self, user)
+        self._redirect_safe(self.get_argument("next", default=self.base_url))

@@ -26,6 +26,7 @@ from hardened_server.policy.model import (
     CorsPolicy,
     HeadersPolicy,
     LimitsPolicy,
+    LoginPolicy,
     PathsPolicy,
     Policy,
     RoutesPolicy,
@@ -290,6 +291,10 @@ def build_policy(layers: Sequence[Layer], *, enforce_floors: bool = True) -> Pol
             store_file=v("tokens.store_file"),
         ),
         terminals=TerminalsPolicy(enabled=v("terminals.enabled")),
+        login=LoginPolicy(
+            free_attempts=v("login.free_attempts"),
+            max_delay_seconds=v("login.max_delay_seconds"),
+        ),
         limits=LimitsPolicy(
             max_body_bytes=v("limits.max_body_bytes"),
             max_header_bytes=v("limits.max_header_bytes"),

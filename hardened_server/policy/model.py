@@ -61,6 +61,12 @@ class TokensPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class LoginPolicy:
+    free_attempts: int
+    max_delay_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
 class TerminalsPolicy:
     enabled: bool
 
@@ -100,6 +106,7 @@ class Policy:
     paths: PathsPolicy
     tokens: TokensPolicy
     terminals: TerminalsPolicy
+    login: LoginPolicy
     limits: LimitsPolicy
     headers: HeadersPolicy
     csp: Mapping[str, Directives]  # route class -> directive map

@@ -186,7 +186,7 @@ def _scope(value: str) -> str:
 
 def _abs_path_or_empty(value: str) -> str:
     if value and (not value.startswith("/") or "\x00" in value):
-        raise ItemError("an absolute path, or \"\" for the default")
+        raise ItemError('an absolute path, or "" for the default')
     return value
 
 
@@ -434,8 +434,33 @@ FIELDS_LIST: list[Field] = [
         "outside the served root (refused at start-up otherwise). The serve option "
         "--token-store and the token commands' --store override it.",
         LOOSEN_IF_CHANGED,
-        "an absolute path, or \"\"",
+        'an absolute path, or ""',
         item=_abs_path_or_empty,
+    ),
+    # [login]
+    Field(
+        "login.free_attempts",
+        "int",
+        "Login attempts a client (and, separately, the account) may make without delay. Every "
+        "attempt is counted before the password is checked and forgiven on success; after "
+        "these, attempt n waits 2^(n - free_attempts) seconds after the previous one (capped "
+        "by login.max_delay_seconds): a throttled client is answered 429 at once, before any "
+        "hashing; a throttled account's attempts are held (asyncio sleep) until their turn. "
+        "Counts are forgotten after 15 minutes without an attempt.",
+        LOOSEN_IF_HIGHER,
+        "an integer from 1 to 100",
+        minimum=1,
+        maximum=100,
+    ),
+    Field(
+        "login.max_delay_seconds",
+        "int",
+        "Longest delay login throttling imposes between two attempts of one client or on the "
+        "account.",
+        LOOSEN_IF_LOWER,
+        "an integer from 1 to 3600",
+        minimum=1,
+        maximum=3600,
     ),
     # [terminals]
     Field(
