@@ -493,10 +493,18 @@ class HardenedServerApp(ServerApp):
         except (NotImplementedError, RuntimeError, ValueError) as exc:  # not the main thread
             self.log.warning("SIGHUP policy reload not available here: %s", exc)
 
+    def reload_layers(self) -> list[str]:
+        """Exactly the layers the policy in force was built from (its ``sources`` after the
+        shipped default), so a reload re-reads what start-up read, however a subclass chose
+        them."""
+        if self._policy is None:
+            return self.policy_layers()
+        return list(self._policy.sources[1:])
+
     def _policy_file_digest(self) -> str:
         """Content digest of every policy file and its signature (missing files count)."""
         digest = hashlib.sha256()
-        for name in self.policy_layers():
+        for name in self.reload_layers():
             path = resolve_policy_path(name)
             for candidate in (path, signature_path(path)):
                 try:
@@ -524,7 +532,7 @@ class HardenedServerApp(ServerApp):
             # One attempt (and one record) per content, whatever triggered it.
             self._hs_watched_digest = self._policy_file_digest()
         try:
-            new = load_policy(self.policy_layers(), verifier=self.policy_verifier())
+            new = load_policy(self.reload_layers(), verifier=self.policy_verifier())
             pending = restart_only_changes(old, new)
             if pending:
                 raise PolicyReloadRefused("needs a restart to change: " + "; ".join(pending))
