@@ -212,6 +212,7 @@ def declare(
 _MODULES = (
     "hardened_server.audit.checks_policy",
     "hardened_server.audit.checks_env",
+    "hardened_server.audit.checks_identity",
     "hardened_server.audit.checks_live",
 )
 

@@ -178,6 +178,7 @@ class Facts:
     runtime_dir: PathInfo | None = None
     cookie_secret: PathInfo | None = None
     token_file: PathInfo | None = None
+    token_store: PathInfo | None = None  # None: where tokens.store_file / the runtime dir say
     token: str | None = None  # the configured token (never reported), None: generated
     root_dir: str | None = None
     ip: str = "localhost"

@@ -110,6 +110,19 @@ def _token_file(tmp: Path, mode: int) -> Facts:
     return clean(tmp, env={"JUPYTER_TOKEN_FILE": str(f)}, token_file=path_info(f))
 
 
+def _store(tmp: Path, *, mode: int = 0o600, scopes: tuple[str, ...] = ("contents:read",),
+           lifetime: float | None = 30 * 86400, inside_root: bool = False) -> Facts:
+    """A real token store written by the server's own code, with one token."""
+    from hardened_server.enforcement.tokenstore import TokenStore
+
+    (tmp / "root").mkdir(exist_ok=True)
+    path = (tmp / "root" if inside_root else tmp / "runtime") / "tokens.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    TokenStore(path).create("ci-bot", scopes, lifetime)
+    _chmod(path, mode)
+    return clean(tmp, token_store=path_info(path))
+
+
 def _py_config(tmp: Path) -> Facts:
     d = tmp / "pycfg"
     d.mkdir()
@@ -166,6 +179,16 @@ Builder = Callable[[Path], Facts]
 
 # id -> facts on which the check fires
 FIRE: dict[str, Builder] = {
+    "HS-SCOPE-101": lambda t: clean(t, '[scopes]\nroutes = { "/hello" = { GET = [] } }'),
+    "HS-SCOPE-102": lambda t: clean(t, "[scopes]\nclient_event_schemas = "
+                                       "[\"https://events.jupyter.org/jupyter_server/"
+                                       "contents_service/v1\"]"),
+    "HS-SCOPE-103": lambda t: clean(t, "[tokens]\nowner_scopes = [\"contents:read\"]"),
+    "HS-TOKEN-108": lambda t: _store(t, mode=0o644),
+    "HS-TOKEN-109": lambda t: _store(t, inside_root=True),
+    "HS-TOKEN-110": lambda t: _store(t, lifetime=None),
+    "HS-TOKEN-111": lambda t: _store(t, scopes=("admin",)),
+    "HS-LOGIN-101": lambda t: clean(t, "[login]\nfree_attempts = 50\nmax_delay_seconds = 5"),
     "HS-CSP-101": lambda t: clean(t, "[csp.page]\nscript-src = [\"'self'\", \"'unsafe-inline'\"]"),
     "HS-CSP-102": lambda t: clean(t, "[csp.static]\nscript-src = [\"'self'\", \"'unsafe-eval'\"]"),
     "HS-CSP-103": lambda t: clean(t, base_policy=False),
@@ -290,6 +313,15 @@ def _secret(t: Path) -> Path:
 
 # id -> facts on which the check stays quiet, where the clean deployment is not the telling case
 QUIET: dict[str, Builder] = {
+    "HS-SCOPE-101": lambda t: clean(t, '[scopes]\nroutes = { "/hello" = { GET = '
+                                       '"contents:read" } }'),
+    "HS-SCOPE-102": lambda t: clean(t, "[scopes]\nclient_event_schemas = "
+                                       "[\"https://events.example.org/my-extension/click/v1\"]"),
+    "HS-TOKEN-108": lambda t: _store(t, mode=0o600),
+    "HS-TOKEN-109": lambda t: _store(t),
+    "HS-TOKEN-110": lambda t: _store(t, lifetime=30 * 86400),
+    "HS-TOKEN-111": lambda t: _store(t, scopes=("contents:read", "kernels:execute")),
+    "HS-LOGIN-101": lambda t: clean(t, "[login]\nfree_attempts = 3\nmax_delay_seconds = 120"),
     "HS-CSP-102": lambda t: clean(t, "[csp.page]\nscript-src = [\"'self'\", \"'unsafe-eval'\"]"),
     "HS-CSP-108": lambda t: clean(t, "[csp.files]\nframe-ancestors = [\"'self'\"]"),
     "HS-CSP-112": lambda t: clean(t, "[csp.files]\nsandbox = [\"allow-scripts\"]"),
