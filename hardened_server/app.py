@@ -58,7 +58,6 @@ from hardened_server.policy.identity import IdRule
 from hardened_server.policy.loader import load_policy, resolve_policy_path
 from hardened_server.policy.model import Policy
 from hardened_server.policy.reload import (
-    POLICY_LOADED,
     RELOAD_APPLIED,
     RELOAD_REFUSED,
     restart_only_changes,
@@ -525,7 +524,7 @@ class HardenedServerApp(ServerApp):
         in as a whole: requests already running finish under the old one, the next request
         sees the new one. Anything wrong (unreadable, invalid, badly signed, unsafe for this
         server, or changing a key that only a restart can apply) keeps the old policy in force.
-        Either way one ``policy.reload`` event is recorded."""
+        Either way one ``policy_reloaded`` event is recorded."""
         runtime: PolicyRuntime = self.web_app.settings[SETTINGS_KEY]
         old = runtime.current.policy
         if self.policy_watch_interval > 0:
@@ -555,7 +554,7 @@ class HardenedServerApp(ServerApp):
             )
             record_event(
                 None,
-                "policy.reload",
+                "policy_reloaded",
                 rule_id=RELOAD_REFUSED,
                 allowed=False,
                 reason=reason,
@@ -570,7 +569,7 @@ class HardenedServerApp(ServerApp):
         )
         record_event(
             None,
-            "policy.reload",
+            "policy_reloaded",
             rule_id=RELOAD_APPLIED,
             allowed=True,
             reason=f"policy {new.fingerprint} in force ({changed})",
@@ -582,17 +581,6 @@ class HardenedServerApp(ServerApp):
 
     def start_app(self) -> None:
         super().start_app()
-        policy = self.policy
-        record_event(
-            None,
-            "policy.load",
-            rule_id=POLICY_LOADED,
-            allowed=True,
-            reason=f"policy {policy.fingerprint} in force"
-            + (" (signatures verified)" if self.require_signed_policy else ""),
-            fingerprint=policy.fingerprint,
-            sources=" -> ".join(policy.sources),
-        )
         self.install_reload_signal()
         if self.policy_watch_interval > 0:
             self._hs_watched_digest = self._policy_file_digest()
