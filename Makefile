@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Debian's chromium (for the browser tests) and whatever else the end-to-end tests need.
-$(SYSTEM_STAMP): scripts/install-system-deps.sh $(STAMP)
+# Debian's chromium (for the browser tests) and whatever else the end-to-end tests need,
+# configurable-http-proxy (npm, into tools/chp/) included.
+$(SYSTEM_STAMP): scripts/install-system-deps.sh tools/chp/package-lock.json $(STAMP)
 	bash scripts/install-system-deps.sh
 	@touch $(SYSTEM_STAMP)
 

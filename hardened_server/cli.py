@@ -2,6 +2,7 @@
 
     hardened-server serve [--policy FILE]... [--ip IP] [--port N] [--root-dir DIR]
                           [--certfile F --keyfile F] [--ServerApp.x=y ...]
+    hardened-server singleuser [--policy FILE]... [--ServerApp.x=y ...]   (started by JupyterHub)
     hardened-server policy show [--policy FILE]... [--json]
     hardened-server policy explain KEY [--policy FILE]...
     hardened-server policy validate FILE... [--pubkey PEM]...
@@ -328,6 +329,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="run the server (traitlets options pass through)", add_help=False)
     sub.add_parser(
+        "singleuser",
+        help="run as JupyterHub's single-user server (the Spawner's cmd; hub OAuth login)",
+        add_help=False,
+    )
+    sub.add_parser(
         "audit",
         help="grade a configuration, a live server (--url), its routes and extensions; "
         "verify-log checks an audit log",
@@ -384,6 +390,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "serve":
         return cmd_serve(argv[1:])
+    if argv and argv[0] == "singleuser":
+        from hardened_server.singleuser import main as singleuser_main
+
+        return singleuser_main(argv[1:])
     if argv and argv[0] == "audit":
         from hardened_server.audit.cli import main as audit_main  # lazy: keeps `policy` fast
 

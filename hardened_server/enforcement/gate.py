@@ -60,6 +60,10 @@ from hardened_server.policy.proxies import ClientAddress, client_address
 from hardened_server.policy.redirects import REDIRECT_NOT_A_PATH, redirect_decision, safe_redirect
 from hardened_server.policy.routes import classify_path
 
+#: A redirect to the identity provider's own login endpoint (JupyterHub OAuth), see
+#: :func:`checked_location`.
+REDIRECT_EXTERNAL = "HS-REDIRECT-006"
+
 LIMIT_BODY = "HS-LIMIT-001"
 LIMIT_HEADERS = "HS-LIMIT-002"
 LIMIT_URL = "HS-LIMIT-003"
@@ -491,8 +495,16 @@ def _normal_base(base_url: str) -> str:
     return f"/{inner}/" if inner else "/"
 
 
+#: Characters never sent in a Location to an outside login endpoint (see ``external`` below).
+_EXTERNAL_UNSAFE = re.compile(r"[\x00-\x20\x7f\\]")
+
+
 def checked_location(
-    url: str | bytes, request: HTTPServerRequest, base_url: str
+    url: str | bytes,
+    request: HTTPServerRequest,
+    base_url: str,
+    *,
+    external: frozenset[str] = frozenset(),
 ) -> tuple[str, Decision]:
     """Every ``Location`` this server sends: a same-origin path under ``base_url``
     (:func:`hardened_server.policy.redirects.safe_redirect`), or ``base_url`` itself.
@@ -500,9 +512,16 @@ def checked_location(
     An absolute ``http(s)://`` URL is accepted only when its origin is this server's (as the
     client addressed it) and is then reduced to its path; anything else that names a scheme
     (``javascript:``, ``https:evil``, ``//evil``) is refused.
+
+    ``external``: the exact endpoints (URL or path, without query) of an outside login the
+    identity provider runs, e.g. JupyterHub's OAuth ``authorize`` and ``logout``; a target
+    whose part before ``?`` is one of them verbatim is sent as is. Set by the server, never
+    from the request.
     """
     if isinstance(url, bytes):
         url = url.decode("utf-8", "replace")
+    if external and url.split("?", 1)[0] in external and not _EXTERNAL_UNSAFE.search(url):
+        return url, allow(REDIRECT_EXTERNAL, "login endpoint of the identity provider")
     base = _normal_base(base_url)
     candidate = url
     if _ABSOLUTE.match(url):

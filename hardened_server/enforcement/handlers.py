@@ -206,6 +206,13 @@ class _Hardened:
             and route.route_class == RouteClass.PAGE
             and not is_upgrade
         ):
+            provider = self.application.settings.get("identity_provider")
+            outside_login = getattr(provider, "hs_login_redirect", None)
+            if outside_login is not None:
+                # A login run elsewhere (JupyterHub OAuth): the provider builds the whole URL,
+                # its state included; the runtime's ``external_redirects`` let it through.
+                self.redirect(outside_login(self))
+                return
             login_url = self.application.settings.get("login_url", "/login")
             next_url = self.request.uri or "/"
             sep = "&" if "?" in login_url else "?"
@@ -408,7 +415,12 @@ class _Hardened:
         """Every redirect of every route (login ``next``, TrailingSlashHandler,
         RedirectWithParams, FilesRedirectHandler, extensions) goes to a same-origin path under
         base_url, or to base_url (policy/redirects.py)."""
-        target, decision = gate.checked_location(url, self.request, self._hs_compiled.base_url)
+        target, decision = gate.checked_location(
+            url,
+            self.request,
+            self._hs_compiled.base_url,
+            external=self._hs_runtime.external_redirects,
+        )
         if not decision:
             self._hs_deny(decision)
         super().redirect(target, permanent=permanent, status=status)  # type: ignore[misc]

@@ -200,6 +200,9 @@ class PolicyRuntime:
     def __init__(self, policy: Policy, base_url: str) -> None:
         self.base_url = base_url
         self.script_hashes: tuple[str, ...] = ()
+        # Endpoints of an outside login (JupyterHub's OAuth authorize and logout) that
+        # redirects may name although they are not under base_url; set by the application.
+        self.external_redirects: frozenset[str] = frozenset()
         self.current: Compiled = compile_policy(policy, base_url)
         limits = policy.limits
         self.limiter = RateLimiter(

@@ -58,7 +58,9 @@ class SecurityHeadersTransform(OutputTransform):
                 del headers[name]
         if 300 <= status_code < 400 and "Location" in headers:
             location = headers["Location"]
-            target, decision = checked_location(location, self.request, compiled.base_url)
+            target, decision = checked_location(
+                location, self.request, compiled.base_url, external=self.runtime.external_redirects
+            )
             if not decision:
                 record_denial(self.request, decision, route_class)
                 headers["Location"] = target

@@ -1,0 +1,467 @@
+"""A real JupyterHub spawning ``hardened-server singleuser`` for two users, behind a real
+configurable-http-proxy (npm, tools/chp/setup.sh), all on 127.0.0.1 in a temporary directory.
+
+One hub per module: JupyterHub with its DummyAuthenticator (a password) and
+SimpleLocalProcessSpawner, whose ``cmd`` is this interpreter running ``-m hardened_server
+singleuser``. Each user logs in at the hub like a browser does (login form, then the OAuth
+redirects between the hub and the single-user server). Then, through the proxy:
+
+* alice cannot reach bob's server: not with her hub session (the hub refuses the OAuth step),
+  not with her own server's cookie, not with a hub API token of hers;
+* the policy's headers (CSP, X-Frame-Options, ...) and path rules (hidden and denied files)
+  hold, a foreign Host is refused, contents can be written and read back;
+* the decision log of each server names the hub user.
+
+Every process (hub, proxy, single-user servers, their kernels) carries a marker in its
+environment; teardown stops the hub and then kills, by pid, whatever still carries the marker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import REPO, free_port, isolated_env, root_flag
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+CHP_DIR = REPO / "tools" / "chp"
+USERS = ("alice", "bob")
+MARKER = "HS_HUB_E2E_RUN"
+
+HUB_CONFIG = """
+import json, sys
+v = json.loads({values!r})
+c = get_config()  # noqa: F821
+c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.port = v["port"]
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = v["hub_port"]
+c.JupyterHub.db_url = "sqlite:///" + v["dir"] + "/jupyterhub.sqlite"
+c.JupyterHub.cookie_secret_file = v["dir"] + "/jupyterhub_cookie_secret"
+c.JupyterHub.cleanup_servers = True
+c.JupyterHub.cleanup_proxy = True
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:%d" % v["api_port"]
+c.ConfigurableHTTPProxy.command = [v["chp"]]
+c.ConfigurableHTTPProxy.auth_token = v["proxy_token"]
+c.ConfigurableHTTPProxy.pid_file = v["dir"] + "/proxy.pid"
+c.JupyterHub.authenticator_class = "dummy"
+c.DummyAuthenticator.password = v["password"]
+c.Authenticator.allowed_users = set(v["users"])
+c.JupyterHub.spawner_class = "simple"
+c.SimpleLocalProcessSpawner.home_dir_template = v["dir"] + "/home/{{username}}"
+c.Spawner.ip = "127.0.0.1"
+c.Spawner.cmd = [sys.executable, "-m", "hardened_server", "singleuser"]
+c.Spawner.args = v["args"]
+c.Spawner.start_timeout = 120
+c.Spawner.http_timeout = 120
+c.Spawner.default_url = "/lab"
+c.Spawner.environment = dict(v["env"])
+for name in ("config", "runtime", "data"):
+    c.Spawner.environment["JUPYTER_%s_DIR" % name.upper()] = (
+        lambda spawner, name=name: v["dir"] + "/jupyter/" + spawner.user.name + "/" + name
+    )
+c.JupyterHub.services = [{{"name": "e2e", "api_token": v["service_token"]}}]
+c.JupyterHub.load_roles = [
+    {{"name": "e2e", "scopes": ["admin:servers", "read:users", "tokens"], "services": ["e2e"]}}
+]
+"""
+
+
+DECISION_LOG_CONFIG = {
+    "ServerApp": {
+        "logging_config": {
+            "formatters": {"line": {"format": "%(message)s"}},
+            "handlers": {
+                "decisions": {
+                    "class": "logging.StreamHandler",
+                    "formatter": "line",
+                    "level": "INFO",
+                    "stream": "ext://sys.stderr",
+                }
+            },
+            "loggers": {
+                "hardened_server.decisions": {
+                    "level": "INFO",
+                    "handlers": ["decisions"],
+                    "propagate": False,
+                }
+            },
+        }
+    }
+}
+
+
+@dataclass
+class Hub:
+    url: str
+    workdir: Path
+    password: str
+    service_token: str
+    log_path: Path
+
+    def api(self, method: str, path: str, **kwargs: object) -> requests.Response:
+        return requests.request(
+            method,
+            f"{self.url}/hub/api{path}",
+            headers={"Authorization": f"token {self.service_token}"},
+            timeout=30,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    def home(self, user: str) -> Path:
+        return self.workdir / "home" / user
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _marked_pids(marker_value: str) -> list[int]:
+    """Our own processes that carry the marker in their environment (hub, proxy, servers,
+    kernels): found by pid, in /proc."""
+    needle = f"{MARKER}={marker_value}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+def _kill_marked(marker_value: str) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        pids = _marked_pids(marker_value)
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _marked_pids(marker_value):
+            time.sleep(0.2)
+
+
+def _wait(predicate: object, what: str, timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"{what} not within {timeout}s\n{log.read_text(errors='replace')[-6000:]}")
+
+
+@pytest.fixture(scope="module")
+def chp() -> Path:
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node/npm are not installed (scripts/install-system-deps.sh installs them)")
+    subprocess.run(["bash", str(CHP_DIR / "setup.sh")], check=True, capture_output=True)
+    return CHP_DIR / "node_modules" / ".bin" / "configurable-http-proxy"
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory, chp: Path) -> Iterator[Hub]:
+    workdir = tmp_path_factory.mktemp("hub")
+    marker = secrets.token_hex(8)
+    port, hub_port, api_port = free_port(), free_port(), free_port()
+    values = {
+        "port": port,
+        "hub_port": hub_port,
+        "api_port": api_port,
+        "dir": str(workdir),
+        "chp": str(chp),
+        "proxy_token": secrets.token_hex(32),
+        "password": secrets.token_urlsafe(16),
+        "service_token": secrets.token_hex(32),
+        "users": list(USERS),
+        "args": root_flag(),
+        "env": {
+            MARKER: marker,
+            "PYTHONPATH": str(REPO),
+            "JUPYTER_PLATFORM_DIRS": "1",
+            "PYTHONUNBUFFERED": "1",
+        },
+    }
+    config = workdir / "jupyterhub_config.py"
+    config.write_text(HUB_CONFIG.format(values=json.dumps(values)))
+    for user in USERS:
+        # The decision log at INFO (sensitive allows and identity events), one line each.
+        config_dir = workdir / "jupyter" / user / "config"
+        config_dir.mkdir(parents=True)
+        (config_dir / "jupyter_server_config.json").write_text(json.dumps(DECISION_LOG_CONFIG))
+        home = workdir / "home" / user
+        (home / ".ssh").mkdir(parents=True)
+        (home / ".ssh" / "id_rsa").write_text(f"PRIVATE KEY OF {user}\n")
+        (home / ".env").write_text(f"SECRET_OF_{user}=1\n")
+        (home / ".hidden.txt").write_text(f"hidden note of {user}\n")
+        (home / "notes.txt").write_text(f"notes of {user}\n")
+    env = isolated_env(workdir / "hubjupyter", **{MARKER: marker})
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    log_path = workdir / "hub.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterhub", "-f", str(config)],
+        cwd=workdir,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    the_hub = Hub(
+        f"http://127.0.0.1:{port}",
+        workdir,
+        str(values["password"]),
+        str(values["service_token"]),
+        log_path,
+    )
+    try:
+
+        def hub_up() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"hub exited with {proc.returncode}:\n{the_hub.log()}")
+            try:
+                return requests.get(the_hub.url + "/hub/api/", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        _wait(hub_up, "the hub", 90, log_path)
+        # Both servers spawn at once (the spawn is what costs time).
+        for user in USERS:
+            reply = the_hub.api("POST", f"/users/{user}/server")
+            assert reply.status_code in (201, 202), reply.text
+
+        def ready() -> bool:
+            models = [the_hub.api("GET", f"/users/{u}").json() for u in USERS]
+            return all(m["servers"].get("", {}).get("ready") for m in models)
+
+        _wait(ready, "both single-user servers", 180, log_path)
+        yield the_hub
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)  # the hub stops its servers and the proxy
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        _kill_marked(marker)
+        log.close()
+
+
+def login(hub: Hub, user: str) -> requests.Session:
+    """The browser's way in: the hub's login form, then the single-user server's OAuth flow."""
+    session = requests.Session()
+    session.trust_env = False
+    form = session.get(f"{hub.url}/hub/login", timeout=30)
+    assert form.status_code == 200, form.text
+    xsrf = re.search(r'name="_xsrf"[^>]*value="([^"]+)"', form.text)
+    assert xsrf is not None, form.text
+    reply = session.post(
+        f"{hub.url}/hub/login",
+        data={"username": user, "password": hub.password, "_xsrf": xsrf.group(1)},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert reply.status_code == 302, (reply.status_code, reply.text[:500])
+    page = session.get(f"{hub.url}/user/{user}/lab", timeout=60)
+    assert page.status_code == 200, (page.status_code, page.url, page.text[:500])
+    assert page.url == f"{hub.url}/user/{user}/lab"
+    hops = [r.headers.get("Location", "") for r in page.history]
+    assert any("/hub/api/oauth2/authorize" in h for h in hops), hops
+    assert any(f"/user/{user}/oauth_callback" in h for h in hops), hops
+    return session
+
+
+@pytest.fixture(scope="module")
+def sessions(hub: Hub) -> dict[str, requests.Session]:
+    return {user: login(hub, user) for user in USERS}
+
+
+def xsrf_headers(hub: Hub, session: requests.Session, user: str) -> dict[str, str]:
+    token = session.cookies.get("_xsrf", path=f"/user/{user}/")
+    assert token, session.cookies
+    return {
+        "X-XSRFToken": token,
+        "Origin": hub.url,
+        "Sec-Fetch-Site": "same-origin",
+        "Content-Type": "application/json",
+    }
+
+
+def test_each_user_gets_a_hardened_server(hub: Hub, sessions: dict[str, requests.Session]) -> None:
+    for user, session in sessions.items():
+        status = session.get(f"{hub.url}/user/{user}/api/status", timeout=30)
+        assert status.status_code == 200, status.text
+        me = session.get(f"{hub.url}/user/{user}/api/me", timeout=30)
+        assert me.status_code == 200, me.text
+        assert me.json()["identity"]["username"] == user
+    # No token login URL: the hub's OAuth is the only way in.
+    assert "Log in once with this URL" not in hub.log()
+
+
+def test_policy_headers_hold_through_the_proxy(
+    hub: Hub, sessions: dict[str, requests.Session]
+) -> None:
+    session = sessions["alice"]
+    page = session.get(f"{hub.url}/user/alice/lab", timeout=30)
+    assert page.status_code == 200
+    csp = page.headers["Content-Security-Policy"]
+    for directive in (
+        "default-src 'none'",
+        "frame-ancestors 'none'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "script-src 'self'",
+    ):
+        assert directive in csp, csp
+    assert csp != "frame-ancestors 'none'"  # the hub extension's default was replaced
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert page.headers["Referrer-Policy"] == "same-origin"
+    assert page.headers["Cross-Origin-Opener-Policy"] == "same-origin"
+    assert "camera=()" in page.headers["Permissions-Policy"]
+    assert "X-JupyterHub-Version" not in page.headers  # no version disclosure
+    api = session.get(f"{hub.url}/user/alice/api/contents", timeout=30)
+    assert api.status_code == 200
+    assert api.headers["Cache-Control"] == "no-store"
+    assert "default-src 'none'" in api.headers["Content-Security-Policy"]
+    # A foreign Host goes through the proxy (it routes on the path) and is refused by us.
+    foreign = session.get(
+        f"{hub.url}/user/alice/api/contents", timeout=30, headers={"Host": "evil.example"}
+    )
+    assert foreign.status_code == 403, foreign.text
+
+
+def test_path_rules_hold_through_the_proxy(hub: Hub, sessions: dict[str, requests.Session]) -> None:
+    session = sessions["alice"]
+    base = f"{hub.url}/user/alice"
+    listing = session.get(f"{base}/api/contents", timeout=30)
+    assert listing.status_code == 200
+    names = {item["name"] for item in listing.json()["content"]}
+    assert "notes.txt" in names
+    assert not names & {".env", ".ssh", ".hidden.txt"}, names
+    for rel in (".env", ".ssh/id_rsa", ".hidden.txt"):
+        for url in (f"{base}/api/contents/{rel}", f"{base}/files/{rel}"):
+            reply = session.get(url, timeout=30)
+            assert reply.status_code in (403, 404), (url, reply.status_code)
+            assert "SECRET_OF" not in reply.text
+            assert "PRIVATE KEY" not in reply.text
+            assert "hidden note" not in reply.text
+    overwrite = session.put(
+        f"{base}/api/contents/.env",
+        data=json.dumps({"type": "file", "format": "text", "content": "PWNED=1\n"}),
+        headers=xsrf_headers(hub, session, "alice"),
+        timeout=30,
+    )
+    assert overwrite.status_code in (403, 404), overwrite.text
+    assert (hub.home("alice") / ".env").read_text() == "SECRET_OF_alice=1\n"
+
+
+def test_contents_work_through_the_proxy(hub: Hub, sessions: dict[str, requests.Session]) -> None:
+    session = sessions["alice"]
+    base = f"{hub.url}/user/alice/api/contents"
+    body = {"type": "file", "format": "text", "content": "written through the hub\n"}
+    # Without the session-bound XSRF token the cookie alone does not write.
+    refused = session.put(
+        f"{base}/hub-e2e.txt",
+        data=json.dumps(body),
+        timeout=30,
+        headers={"Content-Type": "application/json", "Origin": hub.url},
+    )
+    assert refused.status_code == 403, refused.text
+    assert not (hub.home("alice") / "hub-e2e.txt").exists()
+    saved = session.put(
+        f"{base}/hub-e2e.txt",
+        data=json.dumps(body),
+        timeout=30,
+        headers=xsrf_headers(hub, session, "alice"),
+    )
+    assert saved.status_code == 201, saved.text
+    back = session.get(f"{base}/hub-e2e.txt", timeout=30)
+    assert back.status_code == 200
+    assert back.json()["content"] == "written through the hub\n"
+    assert (hub.home("alice") / "hub-e2e.txt").read_text() == "written through the hub\n"
+    assert not (hub.home("bob") / "hub-e2e.txt").exists()
+
+
+def test_alice_cannot_reach_bobs_server(hub: Hub, sessions: dict[str, requests.Session]) -> None:
+    alice = sessions["alice"]
+    bob_base = f"{hub.url}/user/bob"
+    # The page: bob's server sends her to the hub's OAuth, which refuses her.
+    page = alice.get(f"{bob_base}/lab", timeout=60)
+    assert page.status_code == 403, (page.status_code, page.url)
+    assert not page.url.startswith(bob_base + "/lab")
+    # The API and files: no cookie of bob's server, so no user there.
+    for url in (
+        f"{bob_base}/api/contents",
+        f"{bob_base}/api/contents/notes.txt",
+        f"{bob_base}/files/notes.txt",
+    ):
+        reply = alice.get(url, timeout=30, allow_redirects=False)
+        assert reply.status_code in (302, 403), (url, reply.status_code)
+        assert "notes of bob" not in reply.text
+        if reply.status_code == 302:
+            assert "/hub/api/oauth2/authorize" in reply.headers["Location"]
+    # Her own server's cookie, presented to bob's server under bob's cookie name.
+    own = next(c for c in alice.cookies if c.name == "jupyterhub-user-alice")
+    stolen = requests.get(
+        f"{bob_base}/api/contents/notes.txt",
+        timeout=30,
+        cookies={"jupyterhub-user-bob": own.value or ""},
+    )
+    assert stolen.status_code == 403, stolen.text
+    # A hub API token of hers: authenticated by the hub, refused by bob's server.
+    token = hub.api("POST", "/users/alice/tokens", json={"note": "e2e"}).json()["token"]
+    mine = requests.get(
+        f"{hub.url}/user/alice/api/contents/notes.txt",
+        timeout=30,
+        headers={"Authorization": f"token {token}"},
+    )
+    assert mine.status_code == 200  # control
+    assert "notes of alice" in mine.text
+    theirs = requests.get(
+        f"{bob_base}/api/contents/notes.txt",
+        timeout=30,
+        headers={"Authorization": f"token {token}"},
+    )
+    assert theirs.status_code == 403, theirs.text
+    assert "notes of bob" not in theirs.text
+    assert (hub.home("bob") / "notes.txt").read_text() == "notes of bob\n"
+
+
+def test_decision_records_name_the_hub_user(
+    hub: Hub, sessions: dict[str, requests.Session]
+) -> None:
+    """Each server records its hub login with the hub user's name, and bob's server records
+    alice's refused token (who tried, not only that someone did)."""
+    log = hub.log()
+    for user in USERS:
+        assert re.search(
+            rf"policy event kind=login_success rule=HS-HUB-001 allowed=True .* "
+            rf"path=/user/{user}/oauth_callback .* user={user} ",
+            log,
+        ), log[-6000:]
+    assert re.search(
+        r"policy event kind=login_failure rule=HS-HUB-002 allowed=False .* "
+        r"path=/user/bob/api/contents/notes\.txt .* user=alice ",
+        log,
+    ), log[-6000:]
