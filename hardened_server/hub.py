@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import urllib.parse
 from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar
 
 from jupyter_server.auth.decorator import allow_unauthenticated
 from tornado import web
@@ -26,6 +26,7 @@ from hardened_server.policy.errors import UnsafeStartup
 from hardened_server.policy.hosts import compile_host_allowlist, split_host_header
 from hardened_server.policy.loader import load_policy
 from hardened_server.policy.model import Policy
+from hardened_server.policy.routemap import ANY_METHOD, Requirement
 from hardened_server.policy.scopes import ALL_SCOPES
 from hardened_server.policy.startup import StartupFacts
 from hardened_server.singleuser import (
@@ -108,6 +109,8 @@ class HardenedOAuthCallbackHandler(JupyterHubOAuthCallbackHandler):  # type: ign
     """The hub's OAuth callback (``/oauth_callback``, public in the ``jupyterhub`` profile:
     the browser has no cookie yet). A completed login is recorded with the hub user name."""
 
+    hs_route_scopes: ClassVar[dict[str, Requirement]] = {ANY_METHOD: ("navigation", "read")}
+
     @allow_unauthenticated
     async def get(self) -> None:
         await super().get()
@@ -130,6 +133,8 @@ class HardenedOAuthCallbackHandler(JupyterHubOAuthCallbackHandler):  # type: ign
 
 class HardenedHubLogoutHandler(JupyterHubLogoutHandler):  # type: ignore[misc,valid-type]
     """Clears this server's hub cookie and sends the browser to the hub's logout."""
+
+    hs_route_scopes: ClassVar[dict[str, Requirement]] = {ANY_METHOD: ("navigation", "read")}
 
     @allow_unauthenticated
     def get(self) -> None:

@@ -448,6 +448,21 @@ def test_alice_cannot_reach_bobs_server(hub: Hub, sessions: dict[str, requests.S
     assert (hub.home("bob") / "notes.txt").read_text() == "notes of bob\n"
 
 
+def test_logout_goes_on_to_the_hub(hub: Hub, sessions: dict[str, requests.Session]) -> None:
+    """Bob's logout clears his server's cookie and sends him to the hub's logout (the one
+    outside target the redirect rules let through besides the OAuth endpoint)."""
+    bob = sessions["bob"]
+    reply = bob.get(f"{hub.url}/user/bob/logout", timeout=30, allow_redirects=False)
+    assert reply.status_code == 302, reply.text
+    assert reply.headers["Location"] == "/hub/logout"
+    cleared = [
+        c for c in reply.raw.headers.getlist("Set-Cookie") if c.startswith("jupyterhub-user-bob=")
+    ]
+    assert cleared, reply.headers
+    after = bob.get(f"{hub.url}/user/bob/api/contents", timeout=30, allow_redirects=False)
+    assert after.status_code == 403
+
+
 def test_decision_records_name_the_hub_user(
     hub: Hub, sessions: dict[str, requests.Session]
 ) -> None:
@@ -463,5 +478,10 @@ def test_decision_records_name_the_hub_user(
     assert re.search(
         r"policy event kind=login_failure rule=HS-HUB-002 allowed=False .* "
         r"path=/user/bob/api/contents/notes\.txt .* user=alice ",
+        log,
+    ), log[-6000:]
+    assert re.search(
+        r"policy event kind=logout rule=HS-HUB-003 allowed=True .* path=/user/bob/logout .* "
+        r"user=bob ",
         log,
     ), log[-6000:]
