@@ -24,7 +24,6 @@ from hardened_server.enforcement.runtime import SETTINGS_KEY, PolicyRuntime
 from hardened_server.policy.decisions import Rule
 from hardened_server.policy.errors import UnsafeStartup
 from hardened_server.policy.hosts import compile_host_allowlist, split_host_header
-from hardened_server.policy.loader import load_policy
 from hardened_server.policy.model import Policy
 from hardened_server.policy.routemap import ANY_METHOD, Requirement
 from hardened_server.policy.scopes import ALL_SCOPES
@@ -231,15 +230,11 @@ class HardenedSingleUserApp(HardenedServerApp):
     name = "hardened-server-singleuser"
     description = "hardened-server as a JupyterHub single-user server."
 
-    @property
-    def policy(self) -> Policy:
-        """The default profile, the shipped ``jupyterhub`` profile, then each ``--policy``."""
-        if self._policy is None:
-            files = list(self.policy_files)
-            if HUB_PROFILE not in files:
-                files.insert(0, HUB_PROFILE)
-            self._policy = load_policy(files)
-        return self._policy
+    def policy_layers(self) -> list[str]:
+        """The shipped ``jupyterhub`` profile, then each ``--policy`` (over the default);
+        start-up, reloads and the file watcher all read these."""
+        files = super().policy_layers()
+        return files if HUB_PROFILE in files else [HUB_PROFILE, *files]
 
     def init_server_extensions(self) -> None:
         # The hub extension always; a config that disables it cannot start a server without
