@@ -156,3 +156,21 @@ def test_a_policy_without_the_oauth_callback_is_refused(tmp_path: Path) -> None:
     assert done.returncode == 2, done
     assert f"[{HUB_CALLBACK_NOT_PUBLIC}]" in done.stderr, done.stderr
     assert "routes.public" in done.stderr
+
+
+def test_the_jupyterhub_profile_is_layered_first(tmp_path: Path) -> None:
+    """Start-up, reloads and the file watcher read ``policy_layers()``: the shipped jupyterhub
+    profile over the default, then the operator's files (which win key by key)."""
+    from hardened_server.hub import HardenedSingleUserApp
+
+    site = tmp_path / "site.toml"
+    site.write_text('[server]\npublic_hostnames = ["hub.example.org"]\n')
+    app = HardenedSingleUserApp(policy_files=[str(site)])
+    assert app.policy_layers() == ["jupyterhub", str(site)]
+    policy = app.policy
+    assert "/oauth_callback" in policy.routes.public
+    assert policy.server.trusted_proxies == ("127.0.0.1/32", "::1/128")
+    assert policy.server.public_hostnames == ("hub.example.org",)
+    assert app.reload_layers() == app.policy_layers()
+    # Named again by the operator, it is not layered twice.
+    assert HardenedSingleUserApp(policy_files=["jupyterhub"]).policy_layers() == ["jupyterhub"]
