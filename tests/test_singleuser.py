@@ -174,3 +174,41 @@ def test_the_jupyterhub_profile_is_layered_first(tmp_path: Path) -> None:
     assert app.reload_layers() == app.policy_layers()
     # Named again by the operator, it is not layered twice.
     assert HardenedSingleUserApp(policy_files=["jupyterhub"]).policy_layers() == ["jupyterhub"]
+
+
+class _FakeRequest:
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.headers = headers
+
+
+class _FakeHandler:
+    """What the hub's ``_get_token_url`` reads: the request headers and the ``token`` argument."""
+
+    def __init__(self, headers: dict[str, str], token: str) -> None:
+        self.request = _FakeRequest(headers)
+        self._token = token
+
+    def get_argument(self, name: str, default: str = "") -> str:
+        return self._token if name == "token" else default
+
+
+@pytest.mark.parametrize(("url_tokens", "accepted"), [("never", False), (None, True)])
+def test_url_tokens_never_also_covers_the_hubs_websocket_tokens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url_tokens: str | None, accepted: bool
+) -> None:
+    """The hub reads ``?token=`` on every websocket handshake; ``tokens.url_tokens = "never"``
+    turns that off too (the default profile keeps the hub's behaviour)."""
+    from hardened_server.hub import HardenedHubOAuth, HardenedSingleUserApp
+
+    for name, value in hub_env(8888).items():
+        monkeypatch.setenv(name, value)
+    files = []
+    if url_tokens is not None:
+        policy = tmp_path / "tokens.toml"
+        policy.write_text(f'[tokens]\nurl_tokens = "{url_tokens}"\n')
+        files.append(str(policy))
+    auth = HardenedHubOAuth(parent=HardenedSingleUserApp(policy_files=files))
+    websocket = _FakeHandler({"Sec-Fetch-Mode": "websocket"}, "hub-token")
+    assert auth._get_token_url(websocket) == ("hub-token" if accepted else "")
+    navigation = _FakeHandler({"Sec-Fetch-Mode": "navigate"}, "hub-token")
+    assert auth._get_token_url(navigation) == ""  # JUPYTERHUB_ALLOW_TOKEN_IN_URL is off
