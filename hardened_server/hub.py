@@ -307,7 +307,8 @@ class HardenedSingleUserApp(HardenedServerApp):
                     HUB_CALLBACK_NOT_PUBLIC,
                     f"routes.public does not list {OAUTH_CALLBACK_ROUTE!r}: the browser comes "
                     "back from the hub's login without a cookie, and every login would loop",
-                    setting="routes.public",
+                    setting="routes.public (set by "
+                    f"{self.policy.provenance.get('routes.public', '?')})",
                     fix=f"keep {OAUTH_CALLBACK_ROUTE!r} in routes.public (the shipped "
                     "jupyterhub profile lists it) when a policy file replaces that list",
                 )

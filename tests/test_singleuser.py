@@ -155,7 +155,8 @@ def test_a_policy_without_the_oauth_callback_is_refused(tmp_path: Path) -> None:
     done = run_refused(tmp_path, hub_env(port), port, (f"--policy={policy}",))
     assert done.returncode == 2, done
     assert f"[{HUB_CALLBACK_NOT_PUBLIC}]" in done.stderr, done.stderr
-    assert "routes.public" in done.stderr
+    assert "routes.public (set by " in done.stderr
+    assert str(policy) in done.stderr  # names the file to fix
 
 
 def test_the_jupyterhub_profile_is_layered_first(tmp_path: Path) -> None:
