@@ -79,6 +79,7 @@ names, with ``O_NOFOLLOW``.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import unicodedata
@@ -316,6 +317,20 @@ def _dotdot_refusal(segments: list[str]) -> Decision:
 
 
 def canonicalize(raw: str, *, decoded: bool) -> str | Decision:
+    """The canonical relative API path for ``raw``, or a deny decision: see
+    :func:`_canonicalize`. Pure, so answered from a bounded cache keyed on the whole input
+    (exact ``str`` values up to :data:`_CACHEABLE_PATH_CHARS` characters): a listing and the
+    requests that follow it ask about the same few hundred paths."""
+    if type(raw) is str and len(raw) <= _CACHEABLE_PATH_CHARS:
+        return _canonicalize_cached(raw, bool(decoded))
+    return _canonicalize(raw, decoded=decoded)
+
+
+_CACHEABLE_PATH_CHARS = 512
+_CACHE_SIZE = 4096
+
+
+def _canonicalize(raw: str, *, decoded: bool) -> str | Decision:
     """The canonical relative API path for ``raw``, or a deny :class:`Decision` saying why not.
 
     ``decoded=False``: ``raw`` is percent-encoded as it arrived in the URL and is decoded exactly
@@ -397,13 +412,18 @@ def canonicalize(raw: str, *, decoded: bool) -> str | Decision:
     return canonical
 
 
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _canonicalize_cached(raw: str, decoded: bool) -> str | Decision:
+    return _canonicalize(raw, decoded=decoded)
+
+
 # --- containment ----------------------------------------------------------------------------------
 
 
 # Windows compares names case-insensitively (os.path.normcase lowers); POSIX compares bytes.
 _CASE_FOLDING_OS = os.path.normcase("A") == "a"
 
-_Split = tuple[str, list[str]]  # (drive, components) of an absolute path
+_Split = tuple[str, tuple[str, ...]]  # (drive, components) of an absolute path
 
 
 def _split_abs(path: str) -> _Split | None:
@@ -412,7 +432,11 @@ def _split_abs(path: str) -> _Split | None:
     if not os.path.isabs(path):
         return None
     drive, rest = os.path.splitdrive(os.path.normpath(path))
-    return drive, list(filter(None, rest.split(os.sep)))
+    return drive, tuple(filter(None, rest.split(os.sep)))
+
+
+# The resolved root is the same string on every decision of a server: split it once.
+_split_root = functools.lru_cache(maxsize=64)(_split_abs)
 
 
 def _contained(root: _Split, candidate: _Split) -> bool:
@@ -702,7 +726,10 @@ class PathPolicy:
             real = resolve(joined)
         except (OSError, ValueError, RuntimeError):
             return PathDecision(deny(RULE_PATH_SYMLINK, f"{op}: path could not be resolved"))
-        root_split = _split_abs(real_root) if isinstance(real_root, str) else None
+        if type(real_root) is str:
+            root_split = _split_root(real_root)
+        else:
+            root_split = _split_abs(real_root) if isinstance(real_root, str) else None
         real_split = _split_abs(real) if isinstance(real, str) else None
         if root_split is None or real_split is None:
             detail = f"{op}: the resolver returned no absolute path"
@@ -723,8 +750,13 @@ class PathPolicy:
             return PathDecision(
                 deny(RULE_PATH_ESCAPES_ROOT, f"{op}: the path resolves to the root itself")
             )
-        return PathDecision(allow(RULE_PATH_ALLOWED, f"{op}: path allowed"), canonical, resolved)
+        return PathDecision(_ALLOWED[op], canonical, resolved)
 
+
+# Decisions are immutable: the allowing one of each op is built once.
+_ALLOWED: Mapping[PathOp, Decision] = {
+    op: allow(RULE_PATH_ALLOWED, f"{op}: path allowed") for op in PathOp
+}
 
 _VERB: Mapping[PathOp, str] = {
     PathOp.WRITE: "overwritten",

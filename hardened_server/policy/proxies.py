@@ -30,6 +30,7 @@ allow-list: this module says who asked, not whether they may.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -53,6 +54,8 @@ FORWARDING_HEADERS: tuple[str, ...] = (
     "X-Scheme",
 )
 CLIENT_HEADERS: tuple[str, ...] = ("x-forwarded-for", "forwarded", "x-real-ip")
+_FORWARDING_BY_LOWER: dict[str, str] = {name.lower(): name for name in FORWARDING_HEADERS}
+_MAX_PEER_LENGTH = 64  # longer than any address text (an IPv6 with a zone id is refused anyway)
 
 _MAX_HEADER_LENGTH = 8192
 _MAX_HOPS = 32  # a longer chain is not a deployment, it is a loop or an attack
@@ -174,6 +177,26 @@ def _parse_ip(text: str) -> _Address | None:
         return None
 
 
+@functools.lru_cache(maxsize=1024)
+def _peer(peer_ip: str) -> tuple[_Address | None, str]:
+    """The parsed TCP peer and its text form: a client's every request comes from the same
+    address, so a bounded cache keyed on the exact string parses it once."""
+    peer = _parse_ip(peer_ip)
+    return peer, (str(peer) if peer is not None else peer_ip)
+
+
+def _forwarding_sent(headers: Mapping[str, str]) -> bool:
+    """``any(_get(headers, name) is not None for name in FORWARDING_HEADERS)``, asked of the
+    names the request carries (a dozen) instead of seven misses, each of which costs
+    tornado's ``HTTPHeaders`` a ``KeyError``."""
+    for key in headers:
+        if isinstance(key, str):
+            name = _FORWARDING_BY_LOWER.get(key.lower())
+            if name is not None and _get(headers, name) is not None:
+                return True
+    return False
+
+
 def _split_list(value: str) -> list[str]:
     """Comma-separated list, honouring RFC 7230 quoted strings (for ``Forwarded``)."""
     items: list[str] = []
@@ -286,11 +309,13 @@ def client_address(
     """
     own_host = _host(_get(headers, "Host"))
     conn_scheme = _scheme(scheme) or "http"
-    peer = _parse_ip(peer_ip) if isinstance(peer_ip, str) else None
-    peer_text = str(peer) if peer is not None else peer_ip
+    if type(peer_ip) is str and len(peer_ip) <= _MAX_PEER_LENGTH:
+        peer, peer_text = _peer(peer_ip)
+    else:
+        peer = _parse_ip(peer_ip) if isinstance(peer_ip, str) else None
+        peer_text = str(peer) if peer is not None else peer_ip
     if peer is None or peer not in trusted:
-        sent = any(_get(headers, name) is not None for name in FORWARDING_HEADERS)
-        return ClientAddress(peer_text, conn_scheme, own_host, 0, sent)
+        return ClientAddress(peer_text, conn_scheme, own_host, 0, _forwarding_sent(headers))
 
     mode = trusted.client_header
     if mode == "forwarded":

@@ -199,3 +199,58 @@ def test_caches_are_bounded() -> None:
     assert len(long_origin) > origins.CACHEABLE_LENGTH
     assert origins.normalize_origin(long_origin) == long_origin
     assert origins._normalize_origin_cached.cache_info().currsize == 0
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["a/b.ipynb", "/a//./b/", "", "../x", "a/%2e%2e/b", "%zz", "C:x", ".ssh/id_rsa",
+     "\uff0e\uff0e/x", "a\x00b", "x" * 600],
+)  # fmt: skip
+@pytest.mark.parametrize("decoded", [True, False])
+def test_canonicalize_cache_is_the_function(raw: str, decoded: bool) -> None:
+    from hardened_server.policy import paths
+
+    paths._canonicalize_cached.cache_clear()
+    first = paths.canonicalize(raw, decoded=decoded)
+    assert first == paths._canonicalize(raw, decoded=decoded)
+    assert paths.canonicalize(raw, decoded=decoded) == first
+    assert paths.canonicalize(Sneaky(raw), decoded=decoded) == first
+    assert paths._canonicalize_cached.cache_info().maxsize == paths._CACHE_SIZE
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Host": "x"},
+        {"x-forwarded-for": "1.2.3.4"},
+        {"X-FORWARDED-PROTO": "https"},
+        {"Forwarded": "for=1.2.3.4"},
+        {"X-Real-IP": "x" * 10_000},  # over the length limit: not a value
+        {"X-Scheme": 5},  # not text: not a value
+        {"Accept": "*/*", "x-forwarded-host": "evil"},
+    ],
+)
+def test_forwarding_header_scan_is_the_seven_lookups(headers: dict[str, Any]) -> None:
+    from tornado.httputil import HTTPHeaders
+
+    from hardened_server.policy import proxies
+
+    def slow(h: Any) -> bool:
+        return any(proxies._get(h, name) is not None for name in proxies.FORWARDING_HEADERS)
+
+    assert proxies._forwarding_sent(headers) == slow(headers)
+    tornado_headers = HTTPHeaders()
+    for name, value in headers.items():
+        if isinstance(value, str) and len(value) < 1000:
+            tornado_headers.add(name, value)
+    assert proxies._forwarding_sent(tornado_headers) == slow(tornado_headers)
+
+
+def test_peer_cache_parses_like_the_parser() -> None:
+    from hardened_server.policy import proxies
+
+    for text in ("127.0.0.1", "::1", "::ffff:10.0.0.1", "1.2.3.4:80", "[::1]:80", "x", ""):
+        parsed = proxies._parse_ip(text)
+        assert proxies._peer(text) == (parsed, str(parsed) if parsed is not None else text)
+    assert proxies._peer.cache_info().maxsize == 1024
