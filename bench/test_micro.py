@@ -13,13 +13,13 @@ loads: what is timed is the per-request work.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hardened_server.enforcement.contents import RootResolver
 from hardened_server.enforcement.runtime import compile_policy
 from hardened_server.policy.cors import compile_cors, is_allowed_origin
 from hardened_server.policy.decisions import RouteClass
@@ -27,6 +27,7 @@ from hardened_server.policy.fetchmeta import cross_site_decision
 from hardened_server.policy.hosts import compile_host_allowlist, is_allowed_host
 from hardened_server.policy.loader import load_policy
 from hardened_server.policy.origins import normalize_origin
+from hardened_server.policy.routemap import scope_allows
 
 try:  # being written by another engineer: measured when present
     from hardened_server.policy import paths as _paths
@@ -73,6 +74,14 @@ CORS = compile_cors([LISTED])
 HOSTS = COMPILED.hosts
 PUBLIC_HOSTS = compile_host_allowlist(["jupyter.example.org", "notebooks.example.org"])
 API_KINDS = frozenset({"api"})
+#: The contents route as the server registers it, and the handler that serves it.
+CONTENTS_PATTERN = "/api/contents(?P<path>(?:(?:/[^/]+)+|/?))$"
+CONTENTS_HANDLER = "jupyter_server.services.contents.handlers.ContentsHandler"
+CONTENTS_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
+#: What the start-up token's user carries (tokens.owner_scopes, default admin) and what a
+#: scoped API token for the contents API carries.
+OWNER_SCOPES = frozenset({"admin"})
+READER_SCOPES = frozenset({"contents:read"})
 
 
 def _label(benchmark: Any, label: str, *, chain: bool = False) -> None:
@@ -151,7 +160,9 @@ def test_fetchmeta_no_metadata_put(benchmark: Any) -> None:
 
 
 def test_path_read(benchmark: Any, path_policy: Any, root: Path) -> None:
-    _label(benchmark, "path: read `dir200/notes-000.md` (with realpath)")
+    _label(
+        benchmark, "path: read `dir200/notes-000.md`, os.path.realpath of root and path (before)"
+    )
     decision = benchmark(
         path_policy.decide, "dir200/notes-000.md", "read", root=str(root),
         resolve=os.path.realpath,
@@ -175,27 +186,25 @@ def test_path_hidden_refused(benchmark: Any, path_policy: Any, root: Path) -> No
 
 
 def test_path_listing_200(benchmark: Any, path_policy: Any, root: Path) -> None:
-    """What a listing costs if every entry of a 200-entry directory is decided (per listing)."""
-    _label(benchmark, "path: 200 entries of one listing (per listing, with realpath)")
+    """What a listing costs: every entry of a 200-entry directory decided once (per listing),
+    with the resolver the contents manager uses."""
+    _label(benchmark, "path: 200 entries of one listing (per listing, RootResolver)")
     names = [f"dir200/notes-{i:03d}.md" for i in range(200)]
     r = str(root)
+    resolve = RootResolver(r)
 
     def listing() -> int:
-        return sum(1 for n in names if path_policy.decide(n, "read", root=r))
+        return sum(1 for n in names if path_policy.decide(n, "list", root=r, resolve=resolve))
 
     assert benchmark(listing) == 200
 
 
-def test_path_read_root_cached(benchmark: Any, path_policy: Any, root: Path) -> None:
-    """The same decision with the root's realpath computed once (what-if: the contents manager
-    resolves its fixed root at start-up instead of on every decision)."""
-    _label(benchmark, "path: read, realpath of the root cached (what-if)")
+def test_path_read_root_resolver(benchmark: Any, path_policy: Any, root: Path) -> None:
+    """The decision as the contents manager and /files make it: the root resolved once
+    (checked with one stat), one lstat per component below it."""
+    _label(benchmark, "path: read `dir200/notes-000.md`, RootResolver (as the server does)")
     r = str(root)
-    real_root = os.path.realpath(r)
-
-    def resolve(p: str) -> str:
-        return real_root if p == r else os.path.realpath(p)
-
+    resolve = RootResolver(r)
     assert benchmark(path_policy.decide, "dir200/notes-000.md", "read", root=r, resolve=resolve)
 
 
@@ -223,72 +232,39 @@ def test_csp_header_lookup(benchmark: Any) -> None:
 
 def test_route_lookup(benchmark: Any) -> None:
     _label(benchmark, "route: compiled route info look-up")
-    assert benchmark(COMPILED.route, "/api/contents(.*)", API_KINDS)
+    assert benchmark(COMPILED.route, CONTENTS_PATTERN, API_KINDS)
 
 
 def test_scope_check(benchmark: Any) -> None:
-    pytest.skip("scope check: not built yet (placeholder)")
+    """The route map's check in prepare(): the route's compiled requirements (looked up once
+    per handler instance) and the subset test, for a token scoped to contents:read."""
+    _label(benchmark, "scope: route requirements look-up and check (GET /api/contents)")
+
+    def check() -> bool:
+        route = COMPILED.route_scopes(CONTENTS_PATTERN, CONTENTS_HANDLER, CONTENTS_METHODS)
+        return scope_allows(route, "GET", READER_SCOPES)
+
+    assert benchmark(check)
 
 
 # -- the chain, as one request sees it ---------------------------------------------------------
 
 
-def _memoize_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What bench/patches/memo_hosts.py does to a server, for this process only."""
-    import functools
-
-    from hardened_server.policy import cors, fetchmeta, hosts, origins
-
-    norm_host = functools.lru_cache(maxsize=4096)(origins.normalize_hostname)
-    norm_origin = functools.lru_cache(maxsize=4096)(origins.normalize_origin)
-    split = functools.lru_cache(maxsize=4096)(hosts.split_host_header)
-    monkeypatch.setattr(origins, "normalize_hostname", norm_host)
-    monkeypatch.setattr(hosts, "normalize_hostname", norm_host)
-    monkeypatch.setattr(hosts, "split_host_header", split)
-    monkeypatch.setattr(origins, "normalize_origin", norm_origin)
-    monkeypatch.setattr(fetchmeta, "normalize_origin", norm_origin)
-    monkeypatch.setattr(cors, "normalize_origin", norm_origin)
-    monkeypatch.setattr(sys.modules[__name__], "normalize_origin", norm_origin)
-    if _proxies is not None:
-        monkeypatch.setattr(_proxies, "split_host_header", split)
-    if _gate is not None:
-        monkeypatch.setattr(_gate, "normalize_origin", norm_origin)
-
-
-def _fast_get(headers: Any, name: str) -> str | None:
-    """``proxies._get`` without the header scan for case-insensitive mappings (the proposal
-    measured by bench/patches/proxies_get.py)."""
-    if isinstance(headers, dict):
-        return _SCAN_GET(headers, name)
-    value = headers.get(name)
-    if value is None or not isinstance(value, str) or len(value) > 8192:
-        return None
-    return value
-
-
-_SCAN_GET = _proxies._get if _proxies else None
-
-
-def _chain(
-    path_policy: Any, root: str, *, root_cached: bool = False
-) -> Callable[[str, str, str | None, str], bool]:
+def _chain(path_policy: Any, root: str) -> Callable[[str, str, str | None, str], bool]:
+    """One request's pure decisions, in the server's order, with the server's inputs:
+    client address, route, Host, Origin (when sent), Fetch Metadata, path (the resolver the
+    contents manager uses), scopes, and the CSP and header-set look-ups."""
     compiled = COMPILED
     own = OWN_ORIGINS
     decide_path: Callable[..., Any] | None = path_policy.decide if path_policy else None
-    real_root = os.path.realpath(root)
-
-    def resolve(p: str) -> str:
-        return real_root if p == root else os.path.realpath(p)
-
-    resolver = resolve if root_cached else os.path.realpath
-
+    resolve = RootResolver(root)
     trusted = _proxies.compile_trusted([]) if _proxies else None
     headers = _browser_headers() if _gate is not None else dict(BROWSER_HEADERS)
 
     def request(method: str, path: str, origin: str | None, site: str) -> bool:
         if trusted is not None:  # who is asking (trusted proxies)
             _proxies.client_address("127.0.0.1", headers, trusted)
-        route = compiled.route("/api/contents(.*)", API_KINDS)
+        route = compiled.route(CONTENTS_PATTERN, API_KINDS)
         if not is_allowed_host(HOST, compiled.hosts):
             return False
         if origin:  # check_origin: own or listed, on normalised forms
@@ -302,8 +278,13 @@ def _chain(
         ):  # fmt: skip
             return False
         if decide_path is not None and not decide_path(
-            path, "write" if method == "PUT" else "read", root=root, resolve=resolver
+            path, "write" if method == "PUT" else "read", root=root, resolve=resolve
         ):
+            return False
+        scopes = compiled.route_scopes(CONTENTS_PATTERN, CONTENTS_HANDLER, CONTENTS_METHODS)
+        if not scope_allows(scopes, method, OWNER_SCOPES):
+            return False
+        if not compiled.csp[route.route_class]:
             return False
         return bool(compiled.headers[(route.route_class, False)])
 
@@ -316,7 +297,7 @@ def maybe_path_policy() -> Any:
 
 
 def test_chain_get(benchmark: Any, maybe_path_policy: Any, root: Path) -> None:
-    what = "client address, route, Host, Fetch Metadata, path (realpath), headers"
+    what = "client address, route, Host, Fetch Metadata, path, scopes, CSP and headers"
     if maybe_path_policy is None:
         what += "; path NOT included (not built)"
     _label(benchmark, f"**full chain, GET /api/contents/<file>** ({what})", chain=True)
@@ -327,51 +308,13 @@ def test_chain_get(benchmark: Any, maybe_path_policy: Any, root: Path) -> None:
 def test_chain_get_no_path(benchmark: Any, root: Path) -> None:
     """The chain of a route that names no file (``/api/status``, ``/api/kernels``, ``/lab``)."""
     _label(benchmark, "**full chain, GET without a path** (client address, route, Host, "
-           "Fetch Metadata, headers)", chain=True)  # fmt: skip
+           "Fetch Metadata, scopes, CSP and headers)", chain=True)  # fmt: skip
     request = _chain(None, str(root))
     assert benchmark(request, "GET", "", None, "same-origin")
-
-
-def test_chain_get_no_path_whatif(
-    benchmark: Any, root: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if _proxies is None:
-        pytest.skip("client address (hardened_server.policy.proxies): not built yet")
-    monkeypatch.setattr(_proxies, "_get", _fast_get)
-    _memoize_hosts(monkeypatch)
-    _label(benchmark, "full chain, GET without a path, what-if: proxies._get without scan, "
-           "Host/Origin normalisation memoised")  # fmt: skip
-    request = _chain(None, str(root))
-    assert benchmark(request, "GET", "", None, "same-origin")
-
-
-def test_chain_get_whatif(
-    benchmark: Any, maybe_path_policy: Any, root: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The GET chain with two proposals applied: no header scan in ``proxies._get`` and the
-    root's realpath computed once (see BENCHMARKS.md findings)."""
-    if _proxies is None:
-        pytest.skip("client address (hardened_server.policy.proxies): not built yet")
-    monkeypatch.setattr(_proxies, "_get", _fast_get)
-    _memoize_hosts(monkeypatch)
-    _label(benchmark, "full chain, GET, what-if: proxies._get without scan, root realpath "
-           "cached, Host/Origin normalisation memoised")  # fmt: skip
-    request = _chain(maybe_path_policy, str(root), root_cached=True)
-    assert benchmark(request, "GET", "dir200/notes-000.md", None, "same-origin")
-
-
-def test_proxies_client_address_whatif(benchmark: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    if _proxies is None or _gate is None:
-        pytest.skip("client address (hardened_server.policy.proxies): not built yet")
-    monkeypatch.setattr(_proxies, "_get", _fast_get)
-    _label(benchmark, "client address, what-if: proxies._get without the header scan")
-    trusted = _proxies.compile_trusted([])
-    headers = _browser_headers()
-    assert benchmark(_proxies.client_address, "127.0.0.1", headers, trusted).ip == "127.0.0.1"
 
 
 def test_chain_put(benchmark: Any, maybe_path_policy: Any, root: Path) -> None:
-    what = "client address, route, Host, Origin, Fetch Metadata, path (realpath), headers"
+    what = "client address, route, Host, Origin, Fetch Metadata, path, scopes, CSP and headers"
     if maybe_path_policy is None:
         what += "; path NOT included (not built)"
     _label(benchmark, f"**full chain, PUT /api/contents/<nb> with Origin** ({what})", chain=True)
@@ -407,6 +350,7 @@ def test_gate_chain_cookie_get(benchmark: Any, maybe_path_policy: Any, root: Pat
         pytest.skip("enforcement gate not importable")
     runtime = PolicyRuntime(POLICY, "/")
     r = str(root)
+    resolve = RootResolver(r)
     try:
         probe = _tornado_request("GET", "/api/contents/x")
         _gate.admit(probe, runtime)
@@ -420,49 +364,8 @@ def test_gate_chain_cookie_get(benchmark: Any, maybe_path_policy: Any, root: Pat
         if _gate.admit(req, runtime) is not None:
             return False
         compiled = runtime.current
-        route = compiled.route("/api/contents(.*)", API_KINDS)
+        route = compiled.route(CONTENTS_PATTERN, API_KINDS)
         if not is_allowed_host(req.host, compiled.hosts):  # the handler's check_host
-            return False
-        if not _gate.cross_site_decision(req, route.route_class, compiled):
-            return False
-        if not _gate.origin_decision(req, compiled):
-            return False
-        if maybe_path_policy is not None and not maybe_path_policy.decide(
-            "dir200/notes-000.md", "read", root=r
-        ):
-            return False
-        return bool(compiled.headers[(route.route_class, False)])
-
-    _label(benchmark, "**enforcement chain, cookie GET /api/contents/<file>** (gate.admit, "
-           "check_host, cross-site, origin, path, headers; request object included)",
-           chain=True)  # fmt: skip
-    benchmark.extra_info["subtract"] = "test_gate_request_object_only"
-    assert benchmark(request)
-
-
-def test_gate_chain_cookie_get_whatif(
-    benchmark: Any, maybe_path_policy: Any, root: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The enforcement chain with the proposals applied (proxies._get without the scan,
-    memoised Host/Origin normalisation, the root's realpath cached)."""
-    if _gate is None or _proxies is None:
-        pytest.skip("enforcement gate not importable")
-    monkeypatch.setattr(_proxies, "_get", _fast_get)
-    _memoize_hosts(monkeypatch)
-    runtime = PolicyRuntime(POLICY, "/")
-    r = str(root)
-    real_root = os.path.realpath(r)
-
-    def resolve(p: str) -> str:
-        return real_root if p == r else os.path.realpath(p)
-
-    def request() -> bool:
-        req = _tornado_request("GET", "/api/contents/dir200/notes-000.md")
-        if _gate.admit(req, runtime) is not None:
-            return False
-        compiled = runtime.current
-        route = compiled.route("/api/contents(.*)", API_KINDS)
-        if not is_allowed_host(req.host, compiled.hosts):
             return False
         if not _gate.cross_site_decision(req, route.route_class, compiled):
             return False
@@ -472,9 +375,13 @@ def test_gate_chain_cookie_get_whatif(
             "dir200/notes-000.md", "read", root=r, resolve=resolve
         ):
             return False
+        scopes = compiled.route_scopes(CONTENTS_PATTERN, CONTENTS_HANDLER, CONTENTS_METHODS)
+        if not scope_allows(scopes, "GET", OWNER_SCOPES):
+            return False
         return bool(compiled.headers[(route.route_class, False)])
 
-    _label(benchmark, "enforcement chain, what-if: the three proposals applied "
-           "(request object included)")  # fmt: skip
+    _label(benchmark, "**enforcement chain, cookie GET /api/contents/<file>** (gate.admit, "
+           "check_host, cross-site, origin, path, scopes, headers; request object included)",
+           chain=True)  # fmt: skip
     benchmark.extra_info["subtract"] = "test_gate_request_object_only"
     assert benchmark(request)
