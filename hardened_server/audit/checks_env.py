@@ -31,6 +31,7 @@ from hardened_server.audit.checks_policy import is_loopback_bind, where
 from hardened_server.policy.decisions import Rule
 from hardened_server.policy.errors import UnsafeStartup
 from hardened_server.policy.paths import PathPolicy
+from hardened_server.policy.routemap import RouteMap
 from hardened_server.policy.startup import StartupFacts, check_configuration
 
 # ---------------------------------------------------------------------------------------------
@@ -761,6 +762,28 @@ def route_public_non_asset(facts: Facts) -> Iterator[Hit]:
         if r.public and r.route_class not in _ASSET_CLASSES and r.pattern not in ("/login",):
             yield Hit(f"{r.pattern} ({r.handler}, class {r.route_class}) is public",
                       Location(key="routes.public"))
+
+
+@check(
+    "HS-SCOPE-301",
+    WARNING,
+    "a route is not in the route map",
+    fix="map the route in scopes.routes, e.g. scopes.routes = { \"/pattern\" = { GET = "
+    "\"contents:read\" } }, or disable the extension",
+    doc="hardened-server knows which scopes the core, JupyterLab, Notebook 7, jupyter_lsp and "
+    "terminal routes need, not what an extension's routes do: every request to an unmapped "
+    "route is refused (403, HS-SCOPE-002), so the extension does not work until it is mapped.",
+    tags=("routes", "scopes"),
+    kind=KIND_ROUTES,
+)
+def route_unmapped(facts: Facts) -> Iterator[Hit]:
+    if facts.policy is None:
+        return
+    route_map = RouteMap(facts.policy.scopes.routes)
+    for r in facts.routes or ():
+        if not r.public and not route_map.lookup(r.pattern, r.handler).mapped:
+            yield Hit(f"{r.pattern} ({r.handler}) is refused for everyone",
+                      Location(key="scopes.routes"))
 
 
 @check(

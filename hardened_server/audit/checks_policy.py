@@ -1079,6 +1079,40 @@ def routes_accept_added(facts: Facts) -> Iterator[Hit]:
                       where(facts, "routes.accept_undecorated"))
 
 
+@check(
+    "HS-SCOPE-104",
+    INFO,
+    "routes are mapped to scopes by the policy",
+    fix="review each entry: the scopes should match what the extension's handler does",
+    doc="scopes.routes opens extension routes the shipped route map refuses (or changes what a "
+    "built-in route needs); each entry is a decision someone should have reviewed.",
+    tags=("routes", "scopes"),
+)
+@_policy_check
+def scopes_mapped_routes(facts: Facts) -> Iterator[Hit]:
+    for pattern, methods in (facts.value("scopes.routes") or {}).items():
+        needs = ", ".join(f"{m} = {'+'.join(s) or '[]'}" for m, s in methods.items())
+        yield Hit(f"scopes.routes {pattern!r}: {needs}", where(facts, "scopes.routes"))
+
+
+@check(
+    "HS-SCOPE-105",
+    WARNING,
+    "clients may emit events",
+    fix="empty scopes.client_event_schemas unless an extension's front-end must post events",
+    doc="POST /api/events puts a client's event on the server's bus, which the audit trail and "
+    "every subscriber read; each listed schema is one a token with events:write can forge.",
+    tags=("events", "scopes"),
+)
+@_policy_check
+def scopes_client_events(facts: Facts) -> Iterator[Hit]:
+    for schema in facts.value("scopes.client_event_schemas") or ():
+        yield Hit(
+            f"scopes.client_event_schemas lists {schema!r}",
+            where(facts, "scopes.client_event_schemas"),
+        )
+
+
 # ---------------------------------------------------------------------------------------------
 # Limits
 

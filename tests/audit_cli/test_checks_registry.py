@@ -263,6 +263,11 @@ FIRE: dict[str, Builder] = {
                                        "\"/api/status\"]"),
     "HS-ROUTE-102": lambda t: clean(t, "[routes]\naccept_undecorated = [\"/hello\"]"),
     "HS-METRICS-101": lambda t: clean(t, "[routes]\npublic = [\"/login\", \"/metrics\"]"),
+    "HS-SCOPE-104": lambda t: clean(t, '[scopes]\nroutes = { "/hello" = { GET = "admin" } }'),
+    "HS-SCOPE-105": lambda t: clean(
+        t, '[scopes]\nclient_event_schemas = ["https://e.example/x/v1"]'
+    ),
+    "HS-SCOPE-301": lambda t: clean(t, routes=(_route("/hello", "api", False),)),
     "HS-CONF-101": _py_config,
     "HS-CONF-102": _broken_json,
     "HS-CONF-103": lambda t: clean(t, config={"ServerApp": {
@@ -322,6 +327,17 @@ QUIET: dict[str, Builder] = {
     "HS-TOKEN-110": lambda t: _store(t, lifetime=30 * 86400),
     "HS-TOKEN-111": lambda t: _store(t, scopes=("contents:read", "kernels:execute")),
     "HS-LOGIN-101": lambda t: clean(t, "[login]\nfree_attempts = 3\nmax_delay_seconds = 120"),
+    "HS-SCOPE-301": lambda t: clean(
+        t,
+        '[scopes]\nroutes = { "/hello" = { GET = "frontend:read" } }',
+        routes=(
+            _route("/hello", "api", False),
+            _route("/login", "page", True),
+            RouteRecord("/api/status", "jupyter_server.services.api.handlers.APIStatusHandler",
+                        "HardenedJupyterMixin", "api", False, (), ("GET",), (),
+                        {"GET": ("authenticated",)}, {"GET": "api:read"}, ""),
+        ),
+    ),
     "HS-CSP-102": lambda t: clean(t, "[csp.page]\nscript-src = [\"'self'\", \"'unsafe-eval'\"]"),
     "HS-CSP-108": lambda t: clean(t, "[csp.files]\nframe-ancestors = [\"'self'\"]"),
     "HS-CSP-112": lambda t: clean(t, "[csp.files]\nsandbox = [\"allow-scripts\"]"),
