@@ -53,6 +53,7 @@ from hardened_server.policy.decisions import RouteClass
 from hardened_server.policy.identity import IdRule
 from hardened_server.policy.scopes import ADMIN
 from hardened_server.policy.throttle import LoginThrottle
+from hardened_server.policy.tokens import parse_authorization
 
 _QUERY_TOKEN_METHODS = frozenset({"GET", "HEAD"})
 
@@ -145,9 +146,9 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
     # -- tokens ----------------------------------------------------------------------------------
 
     def get_token(self, handler: web.RequestHandler) -> str | None:
-        match = self.auth_header_pat.match(handler.request.headers.get("Authorization", ""))
-        if match:
-            return match.group(2).strip()
+        header = parse_authorization(handler.request.headers.get("Authorization"))
+        if header is not None:
+            return header
         if self._is_token_navigation(handler):
             values = handler.request.query_arguments.get("token")
             if values:

@@ -94,7 +94,7 @@ def _compile_pattern(source: str) -> re.Pattern[str]:
         )
     try:
         pattern = re.compile(source)
-    except re.error as exc:
+    except (re.error, OverflowError, RecursionError) as exc:  # OverflowError: "a{4294967296}"
         raise ValueError(f"origin pattern {source!r} does not compile: {exc}") from None
     for canary in _CANARY_ORIGINS:
         if pattern.fullmatch(canary):

@@ -236,7 +236,31 @@ def inline_script_hashes(html: str) -> tuple[str, ...]:
 DOCUMENT_CLASSES = frozenset({"page", "files", "nbconvert", "kernelspec", "static", "error"})
 #: Classes that serve user content: always sandboxed into an opaque origin.
 USER_CONTENT_CLASSES = frozenset({"files", "nbconvert", "kernelspec"})
-_BROAD_SCRIPT_SOURCES = frozenset({"*", "http:", "https:", "data:", "blob:", "filesystem:"})
+_BROAD_SCRIPT_SCHEMES = frozenset({"http", "https", "data", "blob", "filesystem"})
+#: Where a browser looks for the sources of each kind of script (CSP3 §6.8.3: an element's
+#: script falls back to ``script-src`` and then ``default-src``; so does an event handler).
+SCRIPT_DIRECTIVE_CHAINS: tuple[tuple[str, ...], ...] = (
+    ("script-src", "default-src"),
+    ("script-src-elem", "script-src", "default-src"),
+    ("script-src-attr", "script-src", "default-src"),
+)
+
+
+def is_broad_script_source(token: str) -> bool:
+    """A source that lets scripts come from anywhere, or from content anyone can make: ``*``,
+    the schemes ``http:``/``https:``/``data:``/``blob:``/``filesystem:`` in any case (browsers
+    compare schemes case-insensitively, so ``HTTPS:`` is ``https:``), a host source whose host is
+    ``*`` (``https://*``, ``*:*``) or a wildcard over one label (``*.com``)."""
+    low = token.lower()
+    if low == "*":
+        return True
+    if _SCHEME_SOURCE.match(low):
+        return low[:-1] in _BROAD_SCRIPT_SCHEMES
+    if low.startswith("'"):
+        return False  # keywords, hashes and nonces
+    rest = low.split("://", 1)[1] if "://" in low else low
+    host = rest.split("/", 1)[0].split(":", 1)[0]
+    return host == "*" or (host.startswith("*.") and "." not in host[2:])
 
 
 def effective(directives: Directives, name: str) -> tuple[str, ...] | None:
@@ -258,15 +282,19 @@ def floor_problems(route_class: str, directives: Directives) -> list[tuple[str, 
     objects = effective(directives, "object-src")
     if objects != (CSP.NONE,):
         problems.append(("object-src", "must be 'none' (directly or through default-src)"))
-    scripts = effective(directives, "script-src")
-    if scripts is None:
-        problems.append(("script-src", "must be restricted (directly or through default-src)"))
-    else:
+    for chain in SCRIPT_DIRECTIVE_CHAINS:
+        # script-src-elem and script-src-attr win over script-src where a browser uses them:
+        # a floor on script-src alone let "script-src-elem 'unsafe-inline'" through.
+        name = chain[0]
+        scripts = next((directives[n] for n in chain if n in directives), None)
+        if scripts is None:
+            problems.append((name, "must be restricted (directly or through default-src)"))
+            continue
         if CSP.UNSAFE_INLINE in scripts:
-            problems.append(("script-src", "must not allow 'unsafe-inline'"))
-        broad = sorted(set(scripts) & _BROAD_SCRIPT_SOURCES)
+            problems.append((name, "must not allow 'unsafe-inline'"))
+        broad = [s for s in scripts if is_broad_script_source(s)]
         if broad:
-            problems.append(("script-src", f"must not allow {', '.join(broad)}"))
+            problems.append((name, f"must not allow {', '.join(broad)}"))
     if route_class in DOCUMENT_CLASSES:
         base = directives.get("base-uri")
         if base is None or not set(base) <= {CSP.NONE, CSP.SELF}:

@@ -150,6 +150,27 @@ def parse_layer(source: str, document: Mapping[str, Any]) -> Layer:
     return Layer(source, MappingProxyType(flat))
 
 
+def layer_from_bytes(source: str, data: bytes) -> Layer:
+    """Parse and validate the bytes of one policy file (pure: what :func:`read_layer` does once
+    the file is read; the fuzz harness drives it directly). Raises :class:`PolicyError` only."""
+    try:
+        document = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise PolicyError(source, "", "is not UTF-8 text", fix="save it as UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(source, "", f"is not valid TOML ({exc})", fix="fix the syntax") from None
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively: "a = [[[[...": found by
+        # fuzz/fuzz_loader.py, it escaped as a RecursionError instead of naming the file.
+        raise PolicyError(
+            source,
+            "",
+            "is nested too deeply to be a policy file",
+            fix="policy values are flat lists of strings; remove the nesting",
+        ) from None
+    return parse_layer(source, document)
+
+
 #: ``verifier(source, path, data)`` checks a policy file's bytes before they are parsed (a
 #: detached signature, :class:`hardened_server.policy.signing.PolicyVerifier`); it raises
 #: ``PolicyError`` to refuse the file.
@@ -181,13 +202,7 @@ def read_layer(path: str | os.PathLike[str], *, verifier: Verifier | None = None
         raise PolicyError(source, "", f"cannot be read ({exc.strerror})") from None
     if verifier is not None and not is_shipped_profile(resolved):
         verifier(source, resolved, data)
-    try:
-        document = tomllib.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise PolicyError(source, "", "is not UTF-8 text", fix="save it as UTF-8") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(source, "", f"is not valid TOML ({exc})", fix="fix the syntax") from None
-    return parse_layer(source, document)
+    return layer_from_bytes(source, data)
 
 
 def default_layer() -> Layer:

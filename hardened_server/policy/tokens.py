@@ -13,6 +13,7 @@ them. ``JUPYTER_TOKEN=huggingface`` is refused.
 from __future__ import annotations
 
 import math
+import re
 import string
 
 _ALPHABETS: tuple[tuple[frozenset[str], int], ...] = (
@@ -74,3 +75,27 @@ def estimate_entropy_bits(token: str) -> float:
 
 def is_strong_token(token: str, min_bits: int) -> bool:
     return estimate_entropy_bits(token) >= min_bits
+
+
+# -- the Authorization header -----------------------------------------------------------------
+
+# ``token <credentials>`` or ``Bearer <credentials>`` (scheme case-insensitive), the whole value:
+# stock matches ``(token|bearer)\s+(.+)`` from the start only, so ``token X\nY`` or ``token X\x00``
+# authenticated as ``X`` with the rest ignored (found by fuzz/fuzz_tokens.py). Credentials are
+# everything after the separating spaces up to trailing spaces, with no control character; they
+# start and end with a visible character (``token   `` has none: a first draft returned " ").
+_AUTHORIZATION = re.compile(
+    r"(?:token|bearer)[ \t]+([^\x00-\x20\x7f](?:[^\x00-\x1f\x7f]*[^\x00-\x20\x7f])?)[ \t]*",
+    re.IGNORECASE,
+)
+
+
+def parse_authorization(value: str | None) -> str | None:
+    """The credentials of an ``Authorization: token|Bearer ...`` value, or ``None`` when the
+    value is anything else (another scheme, no credentials, a control character anywhere)."""
+    if not value:
+        return None
+    match = _AUTHORIZATION.fullmatch(value)
+    if match is None:
+        return None
+    return match.group(1)
