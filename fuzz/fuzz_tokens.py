@@ -16,7 +16,10 @@ Invariants (an AssertionError is a finding, exit code 77 under atheris):
 * a token taken from the header is the *whole* credential: the value is exactly
   ``token|bearer`` (any case), spaces or tabs, the token, optional spaces or tabs; the token has
   no control character and no surrounding blank (never a truncated or different token);
-* ``get_user_token`` authenticates iff the credential equals the configured token;
+* ``get_user_token`` authenticates iff the credential equals the configured token or a live
+  stored token (``hst_<id>_<secret>``, never an expired one, never from the URL), and a stored
+  token's user carries that token's scopes; ``parse_token_id`` accepts the documented format as
+  a whole value only;
 * a URL token is read only on a GET/HEAD of a page route whose ``Sec-Fetch-Dest`` is absent or
   ``document``, and never when an Authorization header matched;
 * ``parse_cookie`` never raises; our signed cookie decodes only to a value the harness itself
@@ -34,9 +37,11 @@ fuzz/corpus/tokens``. Replayed without atheris by ``tests/verification/test_fuzz
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import sys
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -54,6 +59,12 @@ if __name__ == "__main__":
 
         from hardened_server.enforcement import gate
         from hardened_server.enforcement.identity import HardenedIdentityProvider
+        from hardened_server.enforcement.tokenstore import (
+            FORMAT_VERSION,
+            TokenStore,
+            hash_token,
+            parse_token_id,
+        )
         from hardened_server.policy.decisions import RouteClass
         from hardened_server.policy.tokens import estimate_entropy_bits, parse_authorization
 else:  # imported by the test suite: no atheris needed
@@ -62,6 +73,12 @@ else:  # imported by the test suite: no atheris needed
 
     from hardened_server.enforcement import gate
     from hardened_server.enforcement.identity import HardenedIdentityProvider
+    from hardened_server.enforcement.tokenstore import (
+        FORMAT_VERSION,
+        TokenStore,
+        hash_token,
+        parse_token_id,
+    )
     from hardened_server.policy.decisions import RouteClass
     from hardened_server.policy.tokens import estimate_entropy_bits, parse_authorization
 
@@ -91,7 +108,40 @@ OURS = {v for v, (n, s) in MINTED.items() if n == COOKIE and s == SECRET}
 OUR_COOKIE = next(iter(OURS))
 
 EXPECTED_XSRF = gate.bound_xsrf_raw(SECRET, "user:a1b2")
+
+# A token store (hst_<id>_<secret>) with fixed entries: one live, one expired; the seeds hold
+# their secrets. The clock is fixed, so expiry is deterministic.
+NOW = 1_800_000_000.0
+LIVE = "hst_0123456789ab_" + "A" * 20 + "-_" + "z" * 21
+EXPIRED = "hst_ba9876543210_" + "Q" * 43
+STORED = {
+    LIVE: ("0123456789ab", ("contents:read",), None),
+    EXPIRED: ("ba9876543210", ("admin",), NOW - 1),
+}
+_STORE_DIR = tempfile.mkdtemp(prefix="fuzz-tokens-")
+_STORE_FILE = Path(_STORE_DIR) / "tokens.json"
+_STORE_FILE.write_text(
+    json.dumps(
+        {
+            "version": FORMAT_VERSION,
+            "tokens": [
+                {
+                    "id": token_id,
+                    "name": f"fuzz {token_id}",
+                    "scopes": list(scopes),
+                    "created": NOW - 100,
+                    "expires": expires,
+                    "last_used": NOW,  # no last-use write-back in the loop
+                    "sha256": hash_token(secret),
+                }
+                for secret, (token_id, scopes, expires) in STORED.items()
+            ],
+        }
+    )
+)
 PROVIDER = HardenedIdentityProvider(token=TOKEN)
+PROVIDER._token_store = TokenStore(_STORE_FILE, clock=lambda: NOW)
+_STORED_ID = re.compile(r"hst_([0-9a-f]{12})_[A-Za-z0-9_-]{43}")
 _CREDENTIALS = re.compile(r"(?:token|bearer)[ \t]+(.*?)[ \t]*", re.IGNORECASE | re.DOTALL)
 _MAX_BITS_PER_CHAR = math.log2(94)
 
@@ -113,6 +163,8 @@ class FakeRequest:
         self.headers = headers
         self.query_arguments = query
         self.host = "127.0.0.1:8888"
+        self.path = "/api/status"
+        self.remote_ip = "127.0.0.1"
 
 
 class FakeHandler:
@@ -154,7 +206,12 @@ def check_authorization(text: str) -> None:
     got = PROVIDER.get_token(handler)
     assert got == (parsed if parsed is not None else ""), (text, got)
     user = _run(PROVIDER.get_user_token(handler))
-    assert (user is not None) == (parsed == TOKEN), (text, parsed, user)
+    assert (user is not None) == (parsed in (TOKEN, LIVE)), (text, parsed, user)
+    if parsed == LIVE:
+        assert user.hs_scopes == frozenset(STORED[LIVE][1]), user
+    # the stored-token id parser agrees with the documented format, whole value only
+    match = _STORED_ID.fullmatch(text)
+    assert parse_token_id(text) == (match.group(1) if match else None), text
 
 
 def check_url_token(text: str, data: bytes, shape: int) -> None:
@@ -173,6 +230,9 @@ def check_url_token(text: str, data: bytes, shape: int) -> None:
         assert got == data.decode("utf-8", "replace"), (text, got)  # the last ?token= wins
     else:
         assert got == "", (method, route_class, dest, got)
+    user = _run(PROVIDER.get_user_token(handler))
+    if got.startswith("hst_"):
+        assert user is None, (got, user)  # a stored token is accepted in the header only
 
 
 def check_cookie(text: str) -> None:
