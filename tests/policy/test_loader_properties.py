@@ -55,6 +55,12 @@ LIST_POOLS: dict[str, tuple[str, ...]] = {
     "cors.allow_headers": ("authorization", "content-type", "x-xsrftoken", "x-requested-with"),
     "paths.deny": (".ssh/**", "**/*.pem", ".env*", "data/*.csv", "**/.git/**"),
     "paths.allow": (".jupyter/lab/**", ".config/app/*.json", ".local/share/x"),
+    "tokens.owner_scopes": ("admin", "contents:read", "kernels:execute", "metrics:read"),
+}
+
+#: String fields whose validator accepts a narrower shape than printable text.
+STR_POOLS: dict[str, tuple[str, ...]] = {
+    "tokens.store_file": ("", "/srv/hardened-server/tokens.json", "/var/lib/hs/t.json"),
 }
 
 # Items each list field must refuse (one per way of being wrong).
@@ -85,6 +91,7 @@ LIST_BAD_ITEMS: dict[str, tuple[str, ...]] = {
     "cors.allow_headers": ("*", "bad header", "x:y", "", "caf\u00e9"),
     "paths.deny": ("/etc/passwd", "../secrets", "a/../b", "a\\b", ""),
     "paths.allow": ("/abs/**", "..", "x/../../y", ""),
+    "tokens.owner_scopes": ("root", "contents:*", "Admin", ""),
 }
 
 CSP_SOURCES = (
@@ -144,6 +151,8 @@ def valid_value(field: Field) -> st.SearchStrategy[Any]:
     if field.kind == "enum":
         return st.sampled_from(field.choices)
     if field.kind == "str":
+        if field.key in STR_POOLS:
+            return st.sampled_from(STR_POOLS[field.key])
         return st.text(PRINTABLE_ASCII, max_size=24)
     if field.kind == "list":
         return _unique_lists(LIST_POOLS.get(field.key, ()))
