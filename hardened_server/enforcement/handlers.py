@@ -27,6 +27,7 @@ import urllib.parse
 from collections.abc import Awaitable, Iterator
 from typing import Any, ClassVar
 
+from jupyter_client.kernelspec import NoSuchKernel
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import (
     APIHandler,
@@ -43,6 +44,7 @@ from tornado.routing import PathMatches, Rule, RuleRouter
 from tornado.websocket import WebSocketHandler
 
 from hardened_server.enforcement import gate
+from hardened_server.enforcement.bodies import check_json_body
 from hardened_server.enforcement.files import path_guard_mixins
 from hardened_server.enforcement.record import record_denial
 from hardened_server.enforcement.runtime import SETTINGS_KEY, PolicyRuntime, client_key
@@ -447,6 +449,10 @@ class _Hardened:
         exc_info = kwargs.get("exc_info")
         if exc_info:
             exc = exc_info[1]
+            if isinstance(exc, NoSuchKernel):
+                # POST /api/kernels {"name": "<no such spec>"}: jupyter_server lets it escape.
+                exc = web.HTTPError(400, "no kernel spec by that name (GET /api/kernelspecs)")
+                self.set_status(400)  # type: ignore[attr-defined]
             cause = getattr(exc, "__cause__", None)
             if (
                 isinstance(exc, web.HTTPError)
@@ -555,6 +561,7 @@ class HardenedJupyterMixin(_Hardened):
         result = super().prepare(*args, **kwargs)  # type: ignore[misc]
         if inspect.isawaitable(result):
             await result
+        check_json_body(self)  # 400 for a JSON body the handler would choke on (bodies.py)
         if not self._finished and self._hs_url_token_used():  # type: ignore[attr-defined]
             self._hs_strip_url_token()
 

@@ -580,8 +580,10 @@ def test_malformed_requests_never_get_a_5xx(live: Live) -> None:
 NO_KERNEL_STARTS = ("--exclude-path", "/api/kernels", "--exclude-path", "/api/sessions")
 
 #: Operations where jupyter_server 2.21.1's own handlers answer 500 to input the schema allows
-#: or to type-confused JSON (found by this test; see the xfail below).
-KNOWN_5XX = (
+#: or to type-confused JSON (found by this test): hardened-server now checks their bodies
+#: (hardened_server/policy/bodies.py) and answers 400. Run on their own below, so that the
+#: report shows they were generated for and tested.
+FORMERLY_5XX = (
     "/api/config/{section_name}",
     "/api/contents/{path}",
     "/api/contents/{path}/checkpoints",
@@ -622,28 +624,113 @@ def assert_no_server_errors(proc: subprocess.CompletedProcess[str]) -> None:
     assert proc.returncode == 0, out[-6000:]
 
 
+def _operation_counts(stdout: str) -> tuple[int, int]:
+    """``(selected, tested)`` from schemathesis' summary ("Selected: 12/32", "Tested: 12")."""
+    selected = re.search(r"Selected:\s*(\d+)/\d+", stdout)
+    tested = re.search(r"Tested:\s*(\d+)", stdout)
+    assert selected is not None, stdout[-3000:]
+    assert tested is not None, stdout[-3000:]
+    return int(selected.group(1)), int(tested.group(1))
+
+
 def test_schemathesis_api_spec_no_server_errors(live: Live, tmp_path: Path) -> None:
     """jupyter_server's REST description, through hardened-server, with the token: generated
-    requests (positive and negative) never get a 5xx. The operations with known jupyter_server
-    500s are left to the next test."""
-    excluded = [arg for path in KNOWN_5XX for arg in ("--exclude-path", path)]
+    requests (positive and negative) never get a 5xx. The operations that used to answer 500
+    run in the next test."""
+    excluded = [arg for path in FORMERLY_5XX for arg in ("--exclude-path", path)]
     proc = schemathesis(live, tmp_path, *excluded)
     sys.stdout.write(proc.stdout[-1500:])
     assert_no_server_errors(proc)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ServerErrorsFound,
-    reason="FINDING, no issue yet: jupyter_server's handlers answer 500 to schema-allowed or "
-    "type-confused input (PATCH/PUT /api/config/<s> with a non-object or no body, "
-    "PATCH/PUT/POST /api/contents/<p> with a non-string 'path'/'type', checkpoints of a "
-    "missing file, restart of an unknown kernel); hardened-server passes them through",
-)
-def test_schemathesis_known_server_error_operations(live: Live, tmp_path: Path) -> None:
-    """The operations left out above, on their own: today each of them has a 500 that
-    schemathesis finds in a few examples."""
-    included = [arg for path in KNOWN_5XX for arg in ("--include-path", path)]
+def test_schemathesis_formerly_5xx_operations_no_server_errors(
+    live: Live, tmp_path: Path
+) -> None:
+    """The operations where jupyter_server answered 500 (PATCH/PUT /api/config/<s> with a
+    non-object or no body, PATCH/PUT/POST /api/contents/<p> with a non-string 'path'/'type'):
+    every one is selected and tested, and none answers 5xx any more (it was a strict xfail)."""
+    included = [arg for path in FORMERLY_5XX for arg in ("--include-path", path)]
     proc = schemathesis(live, tmp_path, *included)
     sys.stdout.write(proc.stdout[-1500:])
     assert_no_server_errors(proc)
+    selected, tested = _operation_counts(proc.stdout)
+    assert selected == tested >= 12, (selected, tested)  # every method of the five paths
+
+
+# -- type-confused JSON bodies, deterministically ------------------------------------------------
+
+#: ``(method, path, body)``: what schemathesis found first, plus the type confusions of every
+#: JSON-body operation (the sessions and kernels ones start nothing: they are refused before).
+CONFUSED_BODIES = [
+    ("PATCH", "/api/config/hostile", "[null, null]"),
+    ("PUT", "/api/config/hostile", None),
+    ("PUT", "/api/config/hostile", '"s"'),
+    ("PATCH", "/api/config/hostile", "1"),
+    ("PATCH", "/api/contents/visible/a.txt", '{"path": {}}'),
+    ("PATCH", "/api/contents/visible/a.txt", "[]"),
+    ("PATCH", "/api/contents/visible/a.txt", None),
+    ("POST", "/api/contents/visible", '{"copy_from": "", "ext": "", "type": {}}'),
+    ("POST", "/api/contents/visible", '{"copy_from": 1}'),
+    ("POST", "/api/contents/visible", "[1]"),
+    ("PUT", "/api/contents/visible/b.txt",
+     '{"name": "", "path": "", "type": {}, "format": "", "content": ""}'),
+    ("PUT", "/api/contents/visible/a.txt", '{"type": "file", "format": "text", "content": {}}'),
+    ("PUT", "/api/contents/visible/a.txt", '{"type": "file", "format": "base64", "content": "x"}'),
+    ("PUT", "/api/contents/visible/a.txt",
+     '{"type": "file", "format": "text", "content": "\\ud800"}'),  # an unpaired surrogate
+    ("PUT", "/api/contents/x.ipynb", '{"type": "notebook", "format": "json", "content": 1}'),
+    ("PUT", "/api/contents/x.ipynb", '{"type": "notebook", "format": "json", "content": {}}'),
+    ("PUT", "/api/contents/visible/a.txt", '{"type": "file", "format": "text", "content": "x", '
+     '"chunk": "a"}'),
+    ("POST", "/api/sessions", '{"kernel": "x", "path": "x.ipynb", "type": "notebook"}'),
+    ("POST", "/api/sessions", "[]"),
+    ("POST", "/api/kernels", '{"name": {}}'),
+    ("POST", "/api/kernels", '"s"'),
+    ("POST", "/api/kernels", '{"name": "no-such-kernel-spec"}'),
+    ("PATCH", "/api/me", "1"),
+    ("POST", "/nbconvert/html", '{"content": 1}'),
+    ("POST", "/nbconvert/html", "{}"),
+    ("PUT", "/lab/api/workspaces/hostile", '{"metadata": 1}'),
+    ("PUT", "/lab/api/workspaces/hostile", "null"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), CONFUSED_BODIES)
+def test_a_type_confused_json_body_is_a_400_naming_the_problem(
+    live: Live, method: str, path: str, body: str | None
+) -> None:
+    headers = {"Origin": live.origin}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    r = live.req(method, path, headers=headers, body=body, auth=True)
+    assert r.status == 400, r
+    if path.startswith("/api/"):
+        message = r.json()["message"]
+        assert message, r
+        assert message != "Unhandled error", r
+
+
+def test_well_formed_bodies_still_work(live: Live) -> None:
+    """The control: the same operations with the bodies JupyterLab sends."""
+    assert live.api("PUT", "/api/config/hostile", {"a": {"b": 1}}).status == 204
+    assert live.api("PATCH", "/api/config/hostile", {"a": {"c": 2}}).status == 200
+    assert live.api("PATCH", "/api/config/hostile", {"a": {"c": None}}).status == 200
+    put = live.api("PUT", "/api/contents/visible/c.txt",
+                   {"type": "file", "format": "text", "content": "hi \ud83d\ude00"})
+    assert put.status == 201, put
+    b64 = live.api("PUT", "/api/contents/visible/d.bin",
+                   {"type": "file", "format": "base64", "content": "aGk="})
+    assert b64.status == 201, b64
+    nb = {"cells": [{"cell_type": "markdown", "source": ["# t"], "metadata": {}}],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    assert live.api("PUT", "/api/contents/y.ipynb",
+                    {"type": "notebook", "format": "json", "content": nb}).status == 201
+    assert live.api("POST", "/api/contents/visible", {"type": "directory"}).status == 201
+    assert live.api("POST", "/api/contents/visible").status == 201  # no body: untitled file
+    renamed = live.api("PATCH", "/api/contents/visible/c.txt", {"path": "visible/e.txt"})
+    assert renamed.status == 200, renamed
+    assert live.api("PATCH", "/api/config/hostile", {"a": "flat"}).status == 200
+    conflict = live.api("PATCH", "/api/config/hostile", {"a": {"x": 1}})  # object into a string
+    assert conflict.status == 400, conflict
+
+

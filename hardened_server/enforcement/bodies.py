@@ -1,0 +1,37 @@
+"""The tornado side of :mod:`hardened_server.policy.bodies`: one call from the Jupyter mixin's
+``prepare``, after authentication and the gate, before the handler method runs."""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+from tornado import web
+
+from hardened_server.policy.bodies import BodyRule, check_body, merge_conflict, rule_for
+
+
+@functools.cache
+def _rule(cls: type, method: str) -> BodyRule | None:
+    # Wrapped handler classes keep the original's module and qualname (handlers.wrap_handler).
+    names = [f"{c.__module__}.{c.__qualname__}" for c in cls.__mro__]
+    return rule_for(names, method)
+
+
+def check_json_body(handler: Any) -> None:
+    """400, naming the field, when the request's JSON body does not fit what its handler
+    assumes; nothing for routes and methods without a rule, or an answered request."""
+    if getattr(handler, "_finished", False):
+        return
+    rule = _rule(type(handler), handler.request.method or "")
+    if rule is None:
+        return
+    body = handler.request.body or b""
+    problem = check_body(rule, body)
+    if problem is None and rule.merges_config:
+        section = handler.path_kwargs.get("section_name", "")
+        current = handler.config_manager.write_config_manager.get(section)
+        problem = merge_conflict(current, json.loads(body))
+    if problem is not None:
+        raise web.HTTPError(400, problem)

@@ -1,0 +1,304 @@
+"""JSON request bodies of the REST API: the shape each handler assumes, checked before it runs.
+
+jupyter_server's handlers read their JSON bodies with ``model.get(...)`` and ``model["..."]``
+and trust the types: a list where an object is expected, ``{"path": {}}`` in a rename, a
+``type`` that is an object, no body at all for ``PUT /api/config/<section>``, ``{"content": 1}``
+for a notebook, base64 that is not base64: each one is an ``AttributeError``, ``TypeError`` or
+``KeyError`` deep in the handler or the contents manager, answered 500 (schemathesis found the
+first ones, ``tests/hostile``). Here each body is checked against a small schema written from
+``jupyter_server/services/api/api.yaml`` and the handlers' own code, and a mismatch is a 400
+whose message names the field and what was expected.
+
+The schemas are deliberately minimal: they check types and required fields, never restrict
+what a well-formed client sends (unknown fields are allowed: JupyterLab sends whole models), and
+leave every semantic check (does the path exist, is the kernel known) to the handler.
+
+Pure: no tornado. ``check_body`` takes the handler's class names (its MRO), the method and the
+raw body, and returns ``None`` or the message for the 400.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+Schema = dict[str, Any]
+
+_TYPES: dict[str, Callable[[Any], bool]] = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+}
+_ARTICLE = {"object": "an object", "array": "an array", "integer": "an integer"}
+
+
+def _describe(types: str | tuple[str, ...]) -> str:
+    names = (types,) if isinstance(types, str) else types
+    return " or ".join(_ARTICLE.get(n, n if n == "null" else f"a {n}") for n in names)
+
+
+def check(schema: Schema, value: Any, where: str = "body") -> str | None:
+    """The first way ``value`` does not fit ``schema``, as a message naming ``where``; ``None``
+    if it fits. Keywords: ``type`` (a name or a tuple of names), ``properties``, ``required``,
+    ``items``, ``enum`` and ``check`` (a function returning a message or ``None``)."""
+    types = schema.get("type")
+    if types is not None:
+        names = (types,) if isinstance(types, str) else types
+        if not any(_TYPES[n](value) for n in names):
+            return f"{where} must be {_describe(types)}, not {_json_type(value)}"
+    if "enum" in schema and value not in schema["enum"]:
+        allowed = ", ".join(json.dumps(v) for v in schema["enum"])
+        return f"{where} must be one of {allowed}"
+    if isinstance(value, dict):
+        for name in schema.get("required", ()):
+            if name not in value:
+                return f"{where} must have the field {name!r}"
+        for name, sub in schema.get("properties", {}).items():
+            if name in value:
+                problem = check(sub, value[name], f"{where}.{name}")
+                if problem:
+                    return problem
+    if isinstance(value, list) and "items" in schema:
+        for i, item in enumerate(value):
+            problem = check(schema["items"], item, f"{where}[{i}]")
+            if problem:
+                return problem
+    custom = schema.get("check")
+    if custom is not None:
+        return custom(value, where)
+    return None
+
+
+def _json_type(value: Any) -> str:
+    for name in ("null", "boolean", "integer", "number", "string", "array", "object"):
+        if _TYPES[name](value):
+            return _describe(name)
+    return type(value).__name__  # pragma: no cover - json.loads makes nothing else
+
+
+# -- the schemas ------------------------------------------------------------------------------
+
+STRING = {"type": "string"}
+OPT_STRING = {"type": ("string", "null")}
+
+#: A notebook as nbformat 4 needs it to be saved, signed or converted (nbformat's full schema is
+#: left to nbformat; this is what its writer and signer touch without checking).
+NOTEBOOK: Schema = {
+    "type": "object",
+    "required": ("cells", "metadata", "nbformat", "nbformat_minor"),
+    "properties": {
+        "cells": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ("cell_type", "source"),
+                "properties": {
+                    "cell_type": STRING,
+                    "source": {"type": ("string", "array"), "items": STRING},
+                    "metadata": {"type": "object"},
+                    "outputs": {"type": "array", "items": {"type": "object"}},
+                    "attachments": {"type": ("object", "null")},
+                },
+            },
+        },
+        "metadata": {"type": "object"},
+        "nbformat": {"type": "integer"},
+        "nbformat_minor": {"type": "integer"},
+    },
+}
+
+
+def _base64(value: Any, where: str) -> str | None:
+    try:
+        binascii.a2b_base64(value.encode("ascii"), strict_mode=True)
+    except (UnicodeEncodeError, binascii.Error, ValueError):
+        return f"{where} is not base64 (format is 'base64')"
+    return None
+
+
+def _content_fits_type(model: Any, where: str) -> str | None:
+    """``content`` of a contents model, by ``type`` and ``format`` (the contents manager
+    dereferences it by type: a string for a text file, an object for a notebook)."""
+    content = model.get("content")
+    if content is None:
+        return None
+    kind, fmt = model.get("type"), model.get("format")
+    if kind == "notebook":
+        if fmt not in (None, "json"):
+            return f"{where}.format must be 'json' for a notebook"
+        return check(NOTEBOOK, content, f"{where}.content")
+    if kind == "file":
+        if fmt not in ("text", "base64"):
+            return f"{where}.format must be 'text' or 'base64' for a file with content"
+        problem = check(STRING, content, f"{where}.content")
+        if problem is None and fmt == "base64":
+            problem = _base64(content, f"{where}.content")
+        return problem
+    if kind == "directory":
+        return f"{where}.content must be null for a directory"
+    return None
+
+
+#: ``PUT /api/contents/<path>``: save or upload (api.yaml ``ContentsPut``).
+CONTENTS_PUT: Schema = {
+    "type": "object",
+    "properties": {
+        "name": STRING,
+        "path": STRING,
+        "type": {"type": ("string", "null")},
+        "format": {"type": ("string", "null")},
+        "chunk": {"type": "integer"},
+    },
+    "check": _content_fits_type,
+}
+#: ``POST /api/contents/<path>``: new untitled or copy (api.yaml ``ContentsPost``).
+CONTENTS_POST: Schema = {
+    "type": ("object", "null"),
+    "properties": {"copy_from": STRING, "ext": STRING, "type": OPT_STRING},
+}
+#: ``PATCH /api/contents/<path>``: rename (api.yaml ``ContentsPatch``).
+CONTENTS_PATCH: Schema = {"type": "object", "properties": {"path": STRING}}
+#: ``PUT``/``PATCH /api/config/<section>``: a config section is an object.
+CONFIG_SECTION: Schema = {"type": "object"}
+
+_KERNEL_REF: Schema = {
+    "type": ("object", "null"),
+    "properties": {"name": OPT_STRING, "id": OPT_STRING},
+}
+_SESSION_FIELDS: dict[str, Schema] = {
+    "path": STRING,
+    "name": OPT_STRING,
+    "type": STRING,
+    "kernel": _KERNEL_REF,
+    "notebook": {"type": "object", "properties": {"path": STRING, "name": STRING}},
+}
+#: ``POST /api/sessions`` (api.yaml ``Session``).
+SESSION_POST: Schema = {"type": "object", "properties": _SESSION_FIELDS}
+#: ``PATCH /api/sessions/<id>``.
+SESSION_PATCH: Schema = {"type": "object", "properties": _SESSION_FIELDS}
+#: ``POST /api/kernels``: start a kernel (api.yaml: ``name``, ``path``).
+KERNEL_POST: Schema = {
+    "type": ("object", "null"),
+    "properties": {"name": STRING, "path": OPT_STRING, "kernel_id": OPT_STRING},
+}
+#: ``PATCH /api/me``: the updatable identity fields.
+IDENTITY_PATCH: Schema = {
+    "type": "object",
+    "properties": {
+        name: OPT_STRING for name in ("name", "display_name", "initials", "avatar_url", "color")
+    },
+}
+#: ``POST /nbconvert/<format>``: a notebook to convert.
+NBCONVERT_POST: Schema = {
+    "type": "object",
+    "required": ("content",),
+    "properties": {"name": STRING, "content": NOTEBOOK},
+}
+#: ``PUT /lab/api/workspaces/<name>`` (jupyterlab_server): ``data`` and ``metadata.id``.
+WORKSPACE_PUT: Schema = {
+    "type": "object",
+    "required": ("data", "metadata"),
+    "properties": {
+        "data": {"type": "object"},
+        "metadata": {"type": "object", "required": ("id",), "properties": {"id": STRING}},
+    },
+}
+
+
+@dataclass(frozen=True)
+class BodyRule:
+    schema: Schema
+    optional: bool = False  # an empty body is allowed (the handler has a default)
+    merges_config: bool = False  # merged into a stored config section (see merge_conflict)
+
+
+def merge_conflict(current: Any, patch: Any) -> str | None:
+    """jupyter_server merges a config ``PATCH`` with ``recursive_update``, which fails (500) when
+    the patch has an object where the stored section has something else. The message names no
+    client-chosen key (it ends up in the log line of the 400)."""
+    if not isinstance(current, dict) or not isinstance(patch, dict):
+        return None
+    for key, value in patch.items():
+        if not isinstance(value, dict):
+            continue
+        if key in current and not isinstance(current[key], dict):
+            return (
+                "the patch merges an object into a config value that is not an object; "
+                "PUT the whole section instead"
+            )
+        problem = merge_conflict(current.get(key), value)
+        if problem:
+            return problem
+    return None
+
+
+#: ``(handler class, method) -> rule``; the class by ``module.qualname``, matched anywhere in the
+#: handler's MRO, so a subclass (an extension's, or a wrapped one) is checked too.
+RULES: dict[tuple[str, str], BodyRule] = {
+    ("jupyter_server.services.contents.handlers.ContentsHandler", "PUT"): BodyRule(
+        CONTENTS_PUT, optional=True
+    ),
+    ("jupyter_server.services.contents.handlers.ContentsHandler", "POST"): BodyRule(
+        CONTENTS_POST, optional=True
+    ),
+    ("jupyter_server.services.contents.handlers.ContentsHandler", "PATCH"): BodyRule(
+        CONTENTS_PATCH
+    ),
+    ("jupyter_server.services.config.handlers.ConfigHandler", "PUT"): BodyRule(CONFIG_SECTION),
+    ("jupyter_server.services.config.handlers.ConfigHandler", "PATCH"): BodyRule(
+        CONFIG_SECTION, merges_config=True
+    ),
+    ("jupyter_server.services.sessions.handlers.SessionRootHandler", "POST"): BodyRule(
+        SESSION_POST
+    ),
+    ("jupyter_server.services.sessions.handlers.SessionHandler", "PATCH"): BodyRule(SESSION_PATCH),
+    ("jupyter_server.services.kernels.handlers.MainKernelHandler", "POST"): BodyRule(
+        KERNEL_POST, optional=True
+    ),
+    ("jupyter_server.services.api.handlers.IdentityHandler", "PATCH"): BodyRule(IDENTITY_PATCH),
+    ("jupyter_server.nbconvert.handlers.NbconvertPostHandler", "POST"): BodyRule(NBCONVERT_POST),
+    ("jupyterlab_server.workspaces_handler.WorkspacesHandler", "PUT"): BodyRule(WORKSPACE_PUT),
+}
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return any("\ud800" <= c <= "\udfff" for c in value)
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    return False
+
+
+def rule_for(class_names: Iterable[str], method: str) -> BodyRule | None:
+    for name in class_names:
+        rule = RULES.get((name, method))
+        if rule is not None:
+            return rule
+    return None
+
+
+def check_body(rule: BodyRule, body: bytes) -> str | None:
+    """``None`` if ``body`` fits ``rule``; otherwise the message of the 400."""
+    raw = body.strip()
+    if not raw:
+        return None if rule.optional else "a JSON body is required"
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return "the body is not valid JSON"
+    if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(value):
+        # "\ud800" parses to a string no file, log or kernel message can be written with
+        return "the body has a string with an unpaired surrogate (\\ud800-\\udfff)"
+    return check(rule.schema, value)
