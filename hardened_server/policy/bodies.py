@@ -118,7 +118,8 @@ NOTEBOOK: Schema = {
 
 def _base64(value: Any, where: str) -> str | None:
     try:
-        binascii.a2b_base64(value.encode("ascii"), strict_mode=True)
+        # as the contents manager decodes it (decodebytes: line breaks tolerated)
+        binascii.a2b_base64(value.encode("ascii"))
     except (UnicodeEncodeError, binascii.Error, ValueError):
         return f"{where} is not base64 (format is 'base64')"
     return None
