@@ -19,7 +19,8 @@ handler is chosen (:meth:`HardenedWebApplication.find_handler
    fields over ``limits.max_header_bytes`` (431, HS-LIMIT-002), a ``Content-Length`` over
    ``limits.max_body_bytes`` (413, HS-LIMIT-001), all answered before a byte of the body is read.
 4. *Rate limit*: a client whose unauthenticated budget is spent and who presents no credential
-   at all gets 429 with ``Retry-After`` (HS-LIMIT-004) at once.
+   at all gets 429 with ``Retry-After`` (HS-LIMIT-004) at once; a form POST (a login attempt)
+   is refused as soon as the budget cannot pay for a failed credential.
 
 A refused request is served by :class:`GateRefusalHandler`, a small handler that streams (and
 drops) any body and runs no policy code but its own.
@@ -79,8 +80,10 @@ RAW_PATH = "HS-PATH-007"
 FAILED_CREDENTIAL_COST = 10
 
 SAFE_METHODS = frozenset({"GET", "HEAD"})
-# GateRefusalHandler answers these from its method handler (the others from prepare).
+# GateRefusalHandler answers these from its method handler once a body of at most
+# DRAINED_BODY_BYTES is read (and dropped); anything else from prepare, closing the connection.
 _ANSWERED_AFTER_BODY = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+DRAINED_BODY_BYTES = 65536
 
 # What a proxy says about its own hop, and the headers that name a client.
 _PEER_OWN_HEADERS = ("X-Forwarded-Proto", "X-Scheme", "X-Forwarded-Host")
@@ -177,6 +180,22 @@ def presents_credentials(request: HTTPServerRequest, xsrf_cookie_name: str = "_x
     return any(name != xsrf_cookie_name for name in request.cookies)
 
 
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _expected_cost(request: HTTPServerRequest) -> float:
+    """What the handler will charge this anonymous request, as far as headers tell: a form
+    POST is how a password arrives (the login form; tornado reads ``password`` from form
+    bodies only), and a failed credential costs :data:`FAILED_CREDENTIAL_COST`. Peeking at that
+    cost refuses here, cheaply, the login attempts the handler would refuse anyway once the
+    budget cannot pay for one, instead of routing each of them to the login page first."""
+    if request.method == "POST":
+        content_type = request.headers.get("Content-Type", "")
+        if content_type.lower().startswith(_FORM_TYPES):
+            return float(FAILED_CREDENTIAL_COST)
+    return 1.0
+
+
 _BAD_ESCAPE = re.compile("%(?![0-9A-Fa-f]{2})")
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 
@@ -220,7 +239,7 @@ def admit(
     if length is not None and length > limits.max_body_bytes:
         return Refusal(413, deny(LIMIT_BODY, "Content-Length above limits.max_body_bytes"))
     if not presents_credentials(request, xsrf_cookie_name):
-        wait = runtime.limiter.peek(client_key(client.ip))
+        wait = runtime.limiter.peek(client_key(client.ip), _expected_cost(request))
         if wait is not None:
             return Refusal(
                 429,
@@ -253,20 +272,28 @@ class GateRefusalHandler(web.RequestHandler):
         """Nothing to protect: the request is refused anyway."""
 
     def prepare(self) -> None:
-        if self._body_pending() or self.request.method not in _ANSWERED_AFTER_BODY:
+        if (
+            self._refusal.status == 413
+            or self._large_body()
+            or self.request.method not in _ANSWERED_AFTER_BODY
+        ):
             # Refused before the body is read: tornado then closes the connection (the only
             # way not to read the body), and the answer says so.
             self._refuse()
-        # No body: answered from the method below once tornado has seen the (empty) body, so
-        # the connection stays open. A flooding client then needs no new connection per
-        # refusal, and a browser's next request on it does not find it closed.
+        # No body, or a small one (streamed into data_received and dropped): answered from
+        # the method below once tornado has read it, so the connection stays open. A flooding
+        # client then costs no new connection per refusal, and a browser's next request on
+        # it does not find it closed.
 
-    def _body_pending(self) -> bool:
+    def _large_body(self) -> bool:
+        """A body of unknown length, or longer than :data:`DRAINED_BODY_BYTES`."""
         headers = self.request.headers
         if "Transfer-Encoding" in headers:
             return True
-        length = headers.get("Content-Length")
-        return length is not None and length.strip() != "0"
+        if "Content-Length" not in headers:
+            return False
+        length = _content_length(headers)
+        return length is None or length > DRAINED_BODY_BYTES
 
     def get(self, *args: Any, **kwargs: Any) -> None:
         self._refuse()
@@ -293,7 +320,7 @@ class GateRefusalHandler(web.RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         if self._refusal.retry_after is not None:
             self.set_header("Retry-After", str(self._refusal.retry_after))
-        if status_code in (413, 414, 431) or self._body_pending():
+        if status_code in (413, 414, 431) or self._large_body():
             self.set_header("Connection", "close")
         write_refusal_body(self, status_code, is_api_path(self.request, self._base_url))
 

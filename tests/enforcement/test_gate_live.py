@@ -839,7 +839,9 @@ def test_the_xsrf_cookie_is_no_credential_for_the_gate(gated: ServerProcess) -> 
 
 
 def test_wrong_logins_over_the_budget_get_the_short_429(gated: ServerProcess) -> None:
-    """The login page's own refusal of a flooding client is the gate's short answer, not an
+    """Once the budget cannot pay for another failed credential, a login attempt (a form POST)
+    is refused by the gate before routing, with the short answer and the connection kept
+    open (the session reuses it); the login page's own 429 is the same short answer, not an
     error page rendered from a template for every attempt."""
     client = {"X-Forwarded-For": "198.51.100.92"}
     session = requests.Session()
@@ -853,7 +855,7 @@ def test_wrong_logins_over_the_budget_get_the_short_429(gated: ServerProcess) ->
             allow_redirects=False,
             timeout=10,
         )
-        for _ in range(5)
+        for _ in range(8)
     ]
     statuses = [r.status_code for r in answers]
     assert statuses[-1] == 429, statuses
@@ -862,5 +864,9 @@ def test_wrong_logins_over_the_budget_get_the_short_429(gated: ServerProcess) ->
             assert r.headers["Content-Type"].startswith("text/plain")
             assert r.text == "429 Too many requests\n"
             assert int(r.headers["Retry-After"]) >= 1
+            assert r.headers.get("Connection", "").lower() != "close"
             for name in POLICY_HEADERS:
                 assert name in r.headers, name
+    wait_for_log(
+        gated, "rule=HS-LIMIT-004", "client=198.51.100.92", "budget of this client is spent"
+    )
