@@ -51,7 +51,7 @@ from tornado import httputil, web
 from tornado.httputil import HTTPServerRequest
 
 from hardened_server.enforcement.record import record_denial, record_ignored
-from hardened_server.enforcement.runtime import Compiled, PolicyRuntime, client_key
+from hardened_server.enforcement.runtime import SETTINGS_KEY, Compiled, PolicyRuntime, client_key
 from hardened_server.policy import fetchmeta
 from hardened_server.policy.cors import cors_decision, cors_headers, is_allowed_origin
 from hardened_server.policy.decisions import Decision, RouteClass, Rule, allow, deny
@@ -295,7 +295,12 @@ class GateRefusalHandler(web.RequestHandler):
         length = _content_length(headers)
         return length is None or length > DRAINED_BODY_BYTES
 
-    def get(self, *args: Any, **kwargs: Any) -> None:
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        if self._refusal.status == 429:
+            runtime: PolicyRuntime | None = self.application.settings.get(SETTINGS_KEY)
+            limiter = runtime.limiter if runtime is not None else None
+            if limiter is not None and limiter.flooding(client_key(self.request.remote_ip or "")):
+                await limiter.hold()
         self._refuse()
 
     head = post = put = patch = delete = options = get

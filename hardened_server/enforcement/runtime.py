@@ -10,8 +10,10 @@ the per-client token buckets of the unauthenticated rate limit (:class:`RateLimi
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import math
+import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -156,12 +158,21 @@ class RateLimiter:
     """
 
     MAX_CLIENTS = 65536
+    #: A client refused more often than this within one second is flooding (a closed loop of
+    #: attempts): its further refusals are held for :attr:`HOLD_SECONDS` before they are sent.
+    FLOOD_REFUSALS_PER_SECOND = 50
+    HOLD_SECONDS = 1.0
+    #: At most this many refusals are held at a time (each holds a connection); beyond it they
+    #: are answered at once.
+    MAX_HELD = 256
 
     def __init__(
         self, per_minute: int, burst: int, *, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._clock = clock
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._refusals: OrderedDict[str, tuple[float, int, bool]] = OrderedDict()
+        self._held = 0
         self.configure(per_minute, burst)
 
     def configure(self, per_minute: int, burst: int) -> None:
@@ -192,6 +203,41 @@ class RateLimiter:
         while len(self._buckets) > self.MAX_CLIENTS:
             self._buckets.popitem(last=False)
         return self._wait(cost - tokens) if refused else None
+
+    def flooding(self, key: str) -> bool:
+        """Count one refusal of ``key``; true once it has been refused more than
+        :attr:`FLOOD_REFUSALS_PER_SECOND` times in the current one-second window, and for the
+        whole next window after one in which it was (a held flood does not get a fresh burst
+        of immediate answers every second)."""
+        now = self._clock()
+        start, count, before = self._refusals.get(key, (now, 0, False))
+        if now - start >= 1.0:
+            # A held flood comes back about once per connection and second, fewer than the
+            # threshold: while held, a fifth of it keeps the client marked.
+            bar = self.FLOOD_REFUSALS_PER_SECOND // 5 if before else self.FLOOD_REFUSALS_PER_SECOND
+            before = count > bar and now - start < 2.0
+            start, count = now, 0
+        count += 1
+        self._refusals[key] = (start, count, before)
+        self._refusals.move_to_end(key)
+        while len(self._refusals) > self.MAX_CLIENTS:
+            self._refusals.popitem(last=False)
+        return before or count > self.FLOOD_REFUSALS_PER_SECOND
+
+    async def hold(self) -> None:
+        """Delay a flooding client's refusal without blocking anyone else (``asyncio.sleep``):
+        a closed loop of attempts then gets about one answer per connection and second instead
+        of as many as the event loop can produce, and everybody else's requests are served
+        meanwhile. Bounded by :attr:`MAX_HELD`."""
+        if self._held >= self.MAX_HELD:
+            return
+        self._held += 1
+        try:
+            # Jittered, so the held connections of one flood do not all come back at once.
+            jitter = random.uniform(0.5, 1.5)  # noqa: S311  # nosec B311 - timing, not a secret
+            await asyncio.sleep(self.HOLD_SECONDS * jitter)
+        finally:
+            self._held -= 1
 
 
 class PolicyRuntime:

@@ -210,3 +210,55 @@ def test_default_limits_are_far_below_stock() -> None:
     limits = policy_with({}).limits
     assert limits.max_body_bytes <= 64 * 1024 * 1024
     assert limits.max_header_bytes < 65536
+
+
+def test_a_client_refused_over_fifty_times_a_second_is_flooding() -> None:
+    clock = Clock()
+    limiter = RateLimiter(60, 10, clock=clock)
+    limit = RateLimiter.FLOOD_REFUSALS_PER_SECOND
+    assert not any(limiter.flooding("a") for _ in range(limit))
+    assert limiter.flooding("a")
+    assert not limiter.flooding("b"), "counted per client"
+    clock.now += 1
+    assert limiter.flooding("a"), "flooded the last window: held from the first refusal"
+    for _ in range(limit // 5 - 1):
+        limiter.flooding("a")
+    clock.now += 1
+    assert not limiter.flooding("a"), "a held flood that stopped is let go"
+    clock.now += 5
+    assert not limiter.flooding("b"), "a window long past counts for nothing"
+
+
+def test_held_refusals_are_bounded_and_do_not_block_the_loop() -> None:
+    import asyncio
+
+    class Quick(RateLimiter):
+        HOLD_SECONDS = 0.2
+        MAX_HELD = 2
+
+    limiter = Quick(60, 10, clock=Clock())
+
+    import random
+
+    random.seed(1)
+
+    async def scenario() -> tuple[float, list[float]]:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        done: list[float] = []
+
+        async def held() -> None:
+            await limiter.hold()
+            done.append(loop.time() - start)
+
+        tasks = [asyncio.create_task(held()) for _ in range(3)]
+        await asyncio.sleep(0)
+        other = loop.time() - start  # the loop is free while two are held
+        await asyncio.gather(*tasks)
+        return other, sorted(done)
+
+    other, done = asyncio.run(scenario())
+    assert other < 0.1
+    assert done[0] < 0.1, "the third is over MAX_HELD: answered at once"
+    assert done[1] >= 0.2 * 0.5  # jittered: 0.5 to 1.5 times HOLD_SECONDS
+    assert limiter._held == 0
