@@ -1,11 +1,12 @@
 """/api/status latency while 50 wrong-password logins are in flight.
 
-The flood is a closed loop of ``POST /login`` with a wrong password (a wrong token when no
-password is configured: still a wrong credential), each carrying a valid ``_xsrf`` cookie and
-form field (taken once from ``GET /login``) and a same-origin ``Origin``/``Referer``, as a
-browser would send. While it runs, a separate measurer sends ``GET /api/status`` on one
-keep-alive connection every ``interval`` seconds and records each latency. The same measurer
-without the flood gives the baseline.
+The flood is a closed loop of ``POST /login`` with a wrong password (both servers are
+configured with the same argon2id password hash, :func:`bench.servers.password_hash`: stock
+verifies on its event loop, hardened in its argon2 pool behind its login throttle and rate
+limit), each carrying a valid ``_xsrf`` cookie and form field (taken once from ``GET /login``)
+and a same-origin ``Origin``/``Referer``, as a browser would send. While it runs, a separate
+measurer sends ``GET /api/status`` on one keep-alive connection every ``interval`` seconds and
+records each latency. The same measurer without the flood gives the baseline.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -22,6 +23,17 @@ from bench.common import LOOPBACK, free_port, isolated_env, pin, proc_status, ro
 STOCK = "stock"
 HARDENED = "hardened"
 BARE = "bare"
+
+
+@functools.cache
+def password_hash() -> str:
+    """One argon2id hash (hardened-server's parameters, the ``argon2:`` form both servers
+    read as ``PasswordIdentityProvider.hashed_password``) of a random password nobody sends:
+    stock and hardened get the same one, so the login flood's wrong passwords are checked the
+    way a configured server checks them (argon2 on stock's event loop, in hardened's pool)."""
+    from hardened_server.enforcement.passwords import hash_password
+
+    return hash_password(secrets.token_urlsafe(24))
 
 
 @dataclass
@@ -63,6 +75,7 @@ class Server:
             f"--port={self.port}",
             f"--ip={LOOPBACK}",
             "--ServerApp.open_browser=False",
+            f"--PasswordIdentityProvider.hashed_password={password_hash()}",
             *root_flag(),
         ]
         if self.kind == STOCK:
