@@ -28,11 +28,22 @@ RESTART_ONLY: dict[str, str] = {
 }
 
 
+#: Whole sections applied at start-up only.
+RESTART_ONLY_SECTIONS: dict[str, str] = {
+    "audit": "the audit trail (file, fsync, rotation, signing, fail-closed) is opened at start-up",
+}
+
+
+def _why_restart(key: str) -> str | None:
+    return RESTART_ONLY.get(key) or RESTART_ONLY_SECTIONS.get(key.split(".", 1)[0])
+
+
 def restart_only_changes(old: Policy, new: Policy) -> list[str]:
     """``"key (old -> new): why"`` for every restart-only key the new policy changes."""
     out = []
-    for key, why in RESTART_ONLY.items():
+    for key in sorted(set(old.values) | set(new.values)):
+        why = _why_restart(key)
         before, after = old.values.get(key), new.values.get(key)
-        if before != after:
+        if why is not None and before != after:
             out.append(f"{key} ({before!r} -> {after!r}): {why}")
     return out
