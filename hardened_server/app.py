@@ -20,9 +20,11 @@ jupyter_server has no trait for the web application class: ``ServerApp.init_weba
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import importlib.util
+import inspect
 import json
 import logging
 import os
@@ -36,7 +38,11 @@ from tornado import ioloop, web
 from traitlets import Bool, Float, List, Unicode, default
 
 from hardened_server import __version__
+from hardened_server.audit.chain import FsyncPolicy
+from hardened_server.audit.metrics import default_metrics
+from hardened_server.audit.record import EventKind
 from hardened_server.audit.scrub import ScrubLogFilter, install_log_scrubbing
+from hardened_server.audit.trail import AuditTrail
 from hardened_server.enforcement.authorizer import HardenedAuthorizer
 from hardened_server.enforcement.contents import HardenedContentsManager
 from hardened_server.enforcement.cspreport import replace_csp_report_handler
@@ -52,6 +58,13 @@ from hardened_server.enforcement.record import record_event
 from hardened_server.enforcement.runtime import SETTINGS_KEY, PolicyRuntime
 from hardened_server.enforcement.sessions import HardenedSessionManager
 from hardened_server.enforcement.templates import trusted_script_hashes
+from hardened_server.enforcement.trail import (
+    audit_state,
+    current_request,
+    install,
+    open_trail_for,
+    uninstall,
+)
 from hardened_server.enforcement.transform import transform_for
 from hardened_server.policy.errors import PolicyError, UnsafeStartup
 from hardened_server.policy.identity import IdRule
@@ -62,6 +75,7 @@ from hardened_server.policy.reload import (
     RELOAD_REFUSED,
     restart_only_changes,
 )
+from hardened_server.policy.routes import classify_path
 from hardened_server.policy.signing import KeyFileError, PolicyVerifier, signature_path
 from hardened_server.policy.startup import (
     SECURITY_SETTINGS,
@@ -71,6 +85,9 @@ from hardened_server.policy.startup import (
     check_drift,
     check_routes,
 )
+
+#: The rule id of the "policy loaded" record (a reload is recorded by the reload code).
+POLICY_LOADED_RULE = "HS-POLICY-001"
 
 
 class StartupRefused(RuntimeError):
@@ -111,6 +128,17 @@ class HardenedWebApplication(ServerWebApplication):
             )
         return super().find_handler(request, **kwargs)
 
+    def log_request(self, handler: web.RequestHandler) -> None:
+        """jupyter_server's access log line, then the request's duration on
+        ``hardened_server_request_duration_seconds`` by route class (a fixed label set)."""
+        super().log_request(handler)
+        request = handler.request
+        route_class = getattr(request, "hs_route_class", None)
+        if route_class is None:  # answered before routing (the gate) or by a bare handler
+            route_class = classify_path(request.path or "/", self.settings.get("base_url", "/"))
+        with contextlib.suppress(ValueError):  # a route class outside the fixed label set
+            default_metrics().observe_request(str(route_class), request.request_time())
+
     def add_handlers(self, host_pattern: str, host_handlers: list[Any]) -> None:
         super().add_handlers(host_pattern, host_handlers)
         self.hardened_route_facts.extend(
@@ -128,6 +156,47 @@ class HardenedWebApplication(ServerWebApplication):
         return super().get_handler_delegate(request, target_class, *args, **kwargs)
 
     hardened_route_facts: list[RouteFact]
+
+
+KERNEL_STARTED_RULE = "HS-KERNEL-001"
+TERMINAL_OPENED_RULE = "HS-TERM-001"
+
+
+def _recorded_kernel_start(start_kernel: Any) -> Any:
+    async def start(*args: Any, **kwargs: Any) -> Any:
+        result = start_kernel(*args, **kwargs)
+        kernel_id = await result if inspect.isawaitable(result) else result
+        record_event(
+            current_request(),
+            EventKind.KERNEL_STARTED,
+            rule_id=KERNEL_STARTED_RULE,
+            allowed=True,
+            reason="kernel started",
+            subject=f"kernel_id={kernel_id}",
+            kernel_name=kwargs.get("kernel_name"),
+        )
+        return kernel_id
+
+    start._hs_recorded = True  # type: ignore[attr-defined]
+    return start
+
+
+def _recorded_terminal_create(create: Any) -> Any:
+    def created(*args: Any, **kwargs: Any) -> Any:
+        model = create(*args, **kwargs)
+        name = model.get("name") if isinstance(model, dict) else None
+        record_event(
+            current_request(),
+            EventKind.TERMINAL_OPENED,
+            rule_id=TERMINAL_OPENED_RULE,
+            allowed=True,
+            reason="terminal created",
+            subject=f"terminal={name}",
+        )
+        return model
+
+    created._hs_recorded = True  # type: ignore[attr-defined]
+    return created
 
 
 aliases = dict(server_aliases)
@@ -409,10 +478,95 @@ class HardenedServerApp(ServerApp):
         self.max_buffer_size = limits.max_body_bytes + self.header_block_cap()
         super().init_httpserver()
         self.http_server.conn_params.max_header_size = self.header_block_cap()
+        self.open_audit_trail()
+
+    # -- the audit trail ---------------------------------------------------------------------
+
+    audit_trail: AuditTrail | None = None
+    _audit_sync: Any = None
+
+    def open_audit_trail(self) -> AuditTrail:
+        """Open the ``[audit]`` trail once the port is known (the default file is named after
+        it), before the port is bound: a trail that cannot be opened, or a file inside the
+        served root, stops the start-up. Installs it as the process's trail (every
+        ``record_*`` call writes to it) and records the policy the server starts with."""
+        policy = self.policy
+        runtime: PolicyRuntime = self.web_app.settings[SETTINGS_KEY]
+        provider = self.identity_provider
+        try:
+            trail = open_trail_for(
+                policy.audit,
+                runtime_dir=self.runtime_dir,
+                port=self.port,
+                root_dir=self.root_dir,
+                event_logger=self.event_logger,
+                secrets=tuple(t for t in (provider.token,) if t),
+                source=policy.provenance.get("audit.file", ""),
+            )
+        except UnsafeStartup as exc:
+            raise StartupRefused([exc]) from None
+        self.audit_trail = trail
+        install(trail, runtime, fail_closed=policy.audit.fail_closed)
+        fsync = FsyncPolicy.parse(policy.audit.fsync)
+        if trail.file_sink is not None and fsync.mode == "interval":
+            # Bound the power-loss window when the server is idle, too.
+            self._audit_sync = ioloop.PeriodicCallback(trail.sync, fsync.interval * 1000)
+            self._audit_sync.start()
+        head = trail.head
+        record_event(
+            None,
+            EventKind.POLICY_LOADED,
+            rule_id=POLICY_LOADED_RULE,
+            allowed=True,
+            reason="policy loaded at start-up",
+            subject="sources=" + ",".join(os.path.basename(s) for s in policy.sources),
+        )
+        if trail.file_sink is not None:
+            self.log.info(
+                "audit trail: %s (chain %s, from record %s)",
+                trail.file_sink.path,
+                trail.file_sink.chain_id,
+                head[0] if head else 0,
+            )
+        else:
+            self.log.warning("audit trail: no audit file (audit.enabled = false)")
+        return trail
+
+    def close_audit_trail(self) -> None:
+        """Write the ``close`` record (and a last checkpoint) and release the file."""
+        if self._audit_sync is not None:
+            self._audit_sync.stop()
+            self._audit_sync = None
+        trail, self.audit_trail = self.audit_trail, None
+        if trail is None:
+            return
+        if audit_state().trail is trail:
+            uninstall()
+        try:
+            trail.close()
+        except OSError as exc:
+            self.log.error("audit trail: could not close cleanly: %s", exc)
+
+    async def _cleanup(self) -> None:
+        await super()._cleanup()
+        self.close_audit_trail()
 
     def load_server_extensions(self) -> None:
         super().load_server_extensions()
         self.verify_after_extensions()
+        self.record_sensitive_allows()
+
+    def record_sensitive_allows(self) -> None:
+        """A kernel started and a terminal created are recorded like a file write: one record
+        each, with the request and user of the handler that asked (``CallContext``). Hooked on
+        the managers' instances, so every route that starts one (``/api/kernels``,
+        ``/api/sessions``, ``/api/terminals``, an extension) is covered."""
+        km = getattr(self, "kernel_manager", None)
+        if km is not None and not getattr(km.start_kernel, "_hs_recorded", False):
+            km.start_kernel = _recorded_kernel_start(km.start_kernel)
+        tm = self.web_app.settings.get("terminal_manager")
+        if tm is not None and not getattr(tm.create, "_hs_recorded", False):
+            tm.create = _recorded_terminal_create(tm.create)
 
     def verify_after_extensions(self) -> None:
         runtime: PolicyRuntime = self.web_app.settings[SETTINGS_KEY]

@@ -16,6 +16,7 @@ would raise "Duplicated timeseries").
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable, Iterator
 
@@ -38,8 +39,19 @@ _REGISTRY_ATTR = "_hardened_server_audit_metrics"
 _extra_rule_ids: set[str] = set()
 
 
+#: The rule families of hardened-server itself. Their ids are constants in the code (gate,
+#: path policy, proxies, redirects, identity, scopes, events), never taken from a request, so
+#: they are a bounded label set; anything else (an extension's own ids) counts as ``other``
+#: unless registered with :func:`register_rule_ids`.
+_OWN_RULE = re.compile(
+    r"HS-(HOST|AUTH|ORIGIN|CORS|XSITE|XSRF|LIMIT|PATH|PROXY|REDIRECT|CSP|EVENTS|SCOPE|TOKEN"
+    r"|LOGIN|SESSION|POLICY|AUDIT|START|TERM|KERNEL|CONTENTS)-[0-9]{3}"
+)
+
+
 def known_rule_ids() -> frozenset[str]:
-    """The rule ids that may appear as a label value (plus ``other``)."""
+    """The registered rule ids that may appear as a label value (plus ``other``); ids of
+    hardened-server's own families are accepted too (see :func:`rule_label`)."""
     return frozenset(r.value for r in Rule) | _extra_rule_ids | {OTHER_RULE}
 
 
@@ -49,7 +61,9 @@ def register_rule_ids(*rule_ids: str) -> None:
 
 
 def rule_label(rule_id: str) -> str:
-    return rule_id if rule_id in known_rule_ids() else OTHER_RULE
+    if rule_id in known_rule_ids() or _OWN_RULE.fullmatch(rule_id):
+        return rule_id
+    return OTHER_RULE
 
 
 def _outcome_label(outcome: str) -> str:

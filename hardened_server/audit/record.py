@@ -36,6 +36,8 @@ from hardened_server.audit.scrub import scrub
 from hardened_server.policy.decisions import ROUTE_CLASSES, Decision
 
 __all__ = [
+    "NO_REQUEST",
+    "RECORD_ROUTE_CLASSES",
     "SCHEMA_ID",
     "SCHEMA_VERSION",
     "DecisionRecord",
@@ -77,6 +79,11 @@ class EventKind(StrEnum):
 
 
 EVENT_KINDS: frozenset[str] = frozenset(k.value for k in EventKind)
+
+#: The route class of a record with no request (start-up, reload, the ``token`` CLI).
+NO_REQUEST = "server"
+#: Route classes a record may carry: the policy's, and :data:`NO_REQUEST`.
+RECORD_ROUTE_CLASSES: tuple[str, ...] = (*ROUTE_CLASSES, NO_REQUEST)
 SCHEMES: frozenset[str] = frozenset({"http", "https", "ws", "wss"})
 
 _RULE_ID = re.compile(r"[A-Z][A-Z0-9]*(-[A-Z0-9]+)*")
@@ -188,7 +195,7 @@ class DecisionRecord:
             raise ValueError(f"decision must be 'allow' or 'deny', not {self.decision!r}")
         if not _RULE_ID.fullmatch(self.rule_id) or len(self.rule_id) > 64:
             raise ValueError(f"not a stable rule id: {self.rule_id!r}")
-        if self.route_class not in ROUTE_CLASSES:
+        if self.route_class not in RECORD_ROUTE_CLASSES:
             raise ValueError(f"unknown route class {self.route_class!r}")
         if self.event_kind is not None and self.event_kind not in EVENT_KINDS:
             raise ValueError(f"unknown event kind {self.event_kind!r}")

@@ -394,6 +394,18 @@ def _safe_arg(arg: object, secrets: tuple[str, ...], limit: int | None) -> objec
     return _SafeArg(arg, secrets, limit)
 
 
+def _scrub_structure(value: Any, secrets: tuple[str, ...]) -> Any:
+    """Strings scrubbed at any depth of a JSON-like value; keys and other values kept (the
+    JSON encoder escapes control characters, so no line can be forged through a field)."""
+    if isinstance(value, str):
+        return scrub(value, secrets)
+    if isinstance(value, Mapping):
+        return {k: _scrub_structure(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub_structure(v, secrets) for v in value]
+    return value
+
+
 class ScrubLogFilter(logging.Filter):
     """A ``logging.Filter`` that scrubs credentials from, and neutralises injection in, every
     record it sees. It never drops a record.
@@ -441,6 +453,12 @@ class ScrubLogFilter(logging.Filter):
             return True
         secrets = self.current_secrets()
         limit = self.max_arg_chars
+        if isinstance(record.msg, Mapping) and not record.args:
+            # A structured event (jupyter_events hands its JSON formatter a dict): scrub the
+            # values, keep the structure, or the formatter loses every field.
+            record.msg = _scrub_structure(record.msg, secrets)
+            record._hs_scrubbed = True
+            return True
         msg = record.msg if isinstance(record.msg, str) else str(record.msg)
         args = record.args
         try:

@@ -76,6 +76,9 @@ from jupyter_server.services.contents.largefilemanager import AsyncLargeFileMana
 from tornado import web
 from traitlets import default, validate
 
+from hardened_server.audit.record import EventKind
+from hardened_server.enforcement.record import record_denial, record_event
+from hardened_server.enforcement.trail import current_request
 from hardened_server.policy.decisions import Decision
 from hardened_server.policy.model import PathsPolicy, Policy
 from hardened_server.policy.paths import PathDecision, PathOp, PathPolicy, canonicalize
@@ -135,15 +138,40 @@ def _log_text(text: str, limit: int = 300) -> str:
 def record_path_denial(decision: PathDecision | Decision, op: PathOp | str, path: str) -> None:
     """Write down one refused path operation (the manager has no request to hand).
 
-    Same logger and shape as :func:`hardened_server.enforcement.record.record_denial`; the lead
-    moves it onto the audit trail.
+    During a request (the handler is in jupyter_server's ``CallContext``) it is that request's
+    denial, recorded once on the audit trail by
+    :func:`hardened_server.enforcement.record.record_denial` with the operation and path as
+    the subject; with no request at hand, a log line in the same shape.
     """
+    request = current_request()
+    if request is not None:
+        plain = decision.decision if isinstance(decision, PathDecision) else decision
+        record_denial(request, plain, "", subject=f"{op} {path.strip('/')}")
+        return
     log.warning(
         "policy denial rule=%s class=contents op=%s path=%s reason=%s",
         decision.rule_id,
         str(op),
         _log_text(path.strip("/")),
         decision.reason,
+    )
+
+
+FILE_WRITTEN_RULE = "HS-CONTENTS-001"
+FILE_RENAMED_RULE = "HS-CONTENTS-002"
+FILE_DELETED_RULE = "HS-CONTENTS-003"
+
+
+def _record_file_event(kind: EventKind, rule_id: str, subject: str, what: str) -> None:
+    """A file changed through the contents API: one audit record (sensitive allow), with the
+    request, user and client of the handler that asked (jupyter_server's ``CallContext``)."""
+    record_event(
+        current_request(),
+        kind,
+        rule_id=rule_id,
+        allowed=True,
+        reason=f"file {what} through the contents API",
+        subject=subject,
     )
 
 
@@ -545,7 +573,16 @@ class HardenedContentsManager(AsyncLargeFileManager):
         if op == PathOp.CREATE and not self._parent_is_dir(canonical):
             # Stock: a 500 ("Unexpected error while saving file") from the failed open.
             raise not_found(path)
-        return await super().save(model, path)
+        saved = await super().save(model, path)
+        chunk = model.get("chunk") if isinstance(model, dict) else None
+        if chunk is None or chunk == -1:  # one record per file, not per upload chunk
+            _record_file_event(
+                EventKind.FILE_WRITTEN,
+                FILE_WRITTEN_RULE,
+                canonical,
+                "created" if op == PathOp.CREATE else "written",
+            )
+        return saved
 
     async def new(self, model: dict[str, Any] | None = None, path: str = "") -> dict[str, Any]:
         self.require(path, self._write_op(path))
@@ -632,12 +669,14 @@ class HardenedContentsManager(AsyncLargeFileManager):
         if not self._lexists(old) or not self._parent_is_dir(new):
             raise not_found(old_path)
         await super().rename_file(old_path, new_path)
+        _record_file_event(EventKind.FILE_RENAMED, FILE_RENAMED_RULE, f"{old} -> {new}", "renamed")
 
     async def delete(self, path: str) -> None:
         canonical = self.require(path, PathOp.DELETE)
         if not self._lexists(canonical):
             raise not_found(path)
         await super().delete(path)
+        _record_file_event(EventKind.FILE_DELETED, FILE_DELETED_RULE, canonical, "deleted")
 
     async def delete_file(self, path: str) -> None:
         canonical = self.require(path, PathOp.DELETE)

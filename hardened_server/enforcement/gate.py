@@ -52,6 +52,7 @@ from tornado.httputil import HTTPServerRequest
 
 from hardened_server.enforcement.record import record_denial, record_ignored
 from hardened_server.enforcement.runtime import SETTINGS_KEY, Compiled, PolicyRuntime, client_key
+from hardened_server.enforcement.trail import assign_request_id
 from hardened_server.policy import fetchmeta
 from hardened_server.policy.cors import cors_decision, cors_headers, is_allowed_origin
 from hardened_server.policy.decisions import Decision, RouteClass, Rule, allow, deny
@@ -137,6 +138,8 @@ def resolve_client(request: HTTPServerRequest, compiled: Compiled) -> ClientAddr
         client = client_address(peer, own, compiled.trusted, scheme=request.protocol)
     request.hs_peer_ip = peer  # type: ignore[attr-defined]
     request.hs_client = client  # type: ignore[attr-defined]
+    # The audit record's id: a trusted proxy's X-Request-ID (its access log has it), else ours.
+    assign_request_id(request, from_trusted_proxy=bool(client.trusted_hops or client.malformed))
     request.remote_ip = client.ip
     request.protocol = client.scheme
     if client.trusted_hops and client.host and client.host != request.host:

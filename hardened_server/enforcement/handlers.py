@@ -45,9 +45,11 @@ from tornado.websocket import WebSocketHandler
 
 from hardened_server.enforcement import gate
 from hardened_server.enforcement.bodies import check_json_body
+from hardened_server.enforcement.events import event_mixins
 from hardened_server.enforcement.files import path_guard_mixins
 from hardened_server.enforcement.record import record_denial
 from hardened_server.enforcement.runtime import SETTINGS_KEY, PolicyRuntime, client_key
+from hardened_server.enforcement.trail import enter_request_context, set_context_user
 from hardened_server.policy.decisions import Decision, RouteClass
 from hardened_server.policy.decisions import Rule as RuleId
 from hardened_server.policy.headers import PAGE_EVAL
@@ -320,6 +322,7 @@ class _Hardened:
 
     def _hs_set_user(self, user: Any) -> None:
         self.current_user = user
+        set_context_user(self.request, user)
 
     # -- XSRF ----------------------------------------------------------------------------------
 
@@ -548,11 +551,13 @@ class HardenedJupyterMixin(_Hardened):
 
     def _hs_set_user(self, user: Any) -> None:
         self.current_user = self._jupyter_current_user = user
+        set_context_user(self.request, user)
 
     async def prepare(self, *args: Any, **kwargs: Any) -> None:
         """Host, then the gate (authentication, rate limit, cross-site, origin), then
         jupyter_server's own ``prepare`` (which sets the CORS headers and checks the XSRF token
         of state-changing requests through the hooks above)."""
+        enter_request_context(self)
         if not self.check_host():
             self.current_user = self._jupyter_current_user = None
             raise web.HTTPError(403)
@@ -578,7 +583,8 @@ class HardenedJupyterMixin(_Hardened):
         send the browser to the same URL without it, so it leaves the address bar, the history
         and every later Referer. That response itself sends no Referer at all."""
         query = [
-            (k, v) for k, v in urllib.parse.parse_qsl(self.request.query, keep_blank_values=True)
+            (k, v)
+            for k, v in urllib.parse.parse_qsl(self.request.query, keep_blank_values=True)
             if k != "token"
         ]
         target = self.request.path + ("?" + urllib.parse.urlencode(query) if query else "")
@@ -602,6 +608,7 @@ class HardenedPlainMixin(_Hardened):
         return self.application.settings["identity_provider"].log
 
     async def prepare(self, *args: Any, **kwargs: Any) -> None:
+        enter_request_context(self)
         if not self._hs_check_host():
             raise web.HTTPError(403)
         if not await self._hs_gate():
@@ -652,7 +659,8 @@ def wrap_handler(cls: type[web.RequestHandler], pattern: str) -> type[web.Reques
         "__doc__": cls.__doc__,
     }
     extra = (NoDelayWebSocketMixin,) if issubclass(cls, WebSocketHandler) else ()
-    return type(cls.__name__, (mixin, *extra, *path_guard_mixins(cls), cls), namespace)
+    bases = (mixin, *extra, *event_mixins(cls), *path_guard_mixins(cls), cls)
+    return type(cls.__name__, bases, namespace)
 
 
 def _rule_pattern(rule: Rule) -> str:

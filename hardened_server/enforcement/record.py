@@ -1,14 +1,25 @@
-"""Where a decision made at request time is written down.
+"""Where a decision made at request time is written down: the one funnel into the audit trail.
 
-Every denial goes through :func:`record_denial`, and every request whose forwarding headers were
-ignored (or were malformed from a trusted proxy) through :func:`record_ignored`, so that the audit
-trail (hash-chained file, EventLogger, metrics) has one place to hook. Nothing here writes raw
-client input at the start of a line, and no value that could carry a secret (query strings,
-cookies, Authorization) is recorded: the path only, with its query dropped.
+Every denial goes through :func:`record_denial`, every request whose forwarding headers were
+ignored (or were malformed from a trusted proxy) through :func:`record_ignored`, every CSP
+violation report through :func:`record_csp_violation`, and every sensitive allow or identity
+failure through :func:`record_event`. Each call writes
+
+* one log line (as before: nothing raw from the client at the start of a line, no query string,
+  cookie or Authorization value), and
+* one :class:`~hardened_server.audit.record.DecisionRecord` on the audit trail installed at
+  start-up (:mod:`hardened_server.enforcement.trail`): the hash-chained file, stdout, the
+  EventLogger and the Prometheus counters.
+
+**Exactly one record per decision.** A denial can pass through two layers (the path guard of a
+static handler and the handler's own hook; the contents manager and the handler that called
+it); the request remembers which decisions it has recorded and a second report of the same one
+is dropped.
 
 ``client`` is the address the trusted-proxy rules believe (``request.remote_ip`` after the
 request gate), ``peer`` the TCP peer that actually connected; they differ only behind a trusted
-proxy.
+proxy. The user is the name only, from the request (set by the handler once it knows the user)
+or from jupyter_server's ``CallContext``.
 """
 
 from __future__ import annotations
@@ -16,12 +27,21 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from tornado import web
 from tornado.httputil import HTTPServerRequest
 
+from hardened_server.audit.chain import AuditWriteError
+from hardened_server.audit.record import NO_REQUEST, RECORD_ROUTE_CLASSES
 from hardened_server.audit.scrub import escape_log_value
-from hardened_server.policy.decisions import Decision
+from hardened_server.enforcement import trail as trail_state
+from hardened_server.policy.decisions import Decision, RouteClass
+from hardened_server.policy.routes import classify_path
 
 log = logging.getLogger("hardened_server.decisions")
+audit_log = logging.getLogger("hardened_server.audit")
+
+#: The rule id of a request refused because its record could not be written (fail closed).
+AUDIT_WRITE_FAILED = "HS-AUDIT-003"
 
 
 def _safe(text: str, limit: int = 200) -> str:
@@ -33,7 +53,137 @@ def _peer(request: HTTPServerRequest) -> str:
     return getattr(request, "hs_peer_ip", None) or request.remote_ip or ""
 
 
-def record_denial(request: HTTPServerRequest, decision: Decision, route_class: str) -> None:
+# -- the trail ---------------------------------------------------------------------------------
+
+
+def _route_class(request: Any, route_class: str) -> str:
+    if route_class in RECORD_ROUTE_CLASSES:
+        return route_class
+    if request is None:
+        return NO_REQUEST
+    known = getattr(request, "hs_route_class", None)
+    if known in RECORD_ROUTE_CLASSES:
+        return str(known)
+    state = trail_state.audit_state()
+    base_url = state.runtime.base_url if state.runtime is not None else "/"
+    try:
+        return str(classify_path(request.path or "/", base_url))
+    except Exception:  # a path classify_path cannot read: still one record
+        return RouteClass.API
+
+
+def _user_of(request: Any, user: Any) -> str | None:
+    if user is not None:
+        return trail_state.user_name(user)
+    if request is None:
+        return None
+    name = getattr(request, "hs_user", None)
+    if name is not None:
+        return str(name)
+    if trail_state.current_request() is request:
+        value = trail_state.CallContext.get(trail_state.HS_USER)
+        return value if isinstance(value, str) else None
+    return None
+
+
+def _scheme(request: Any) -> str:
+    scheme = str(getattr(request, "protocol", "") or "")
+    if str(request.headers.get("Upgrade", "")).lower() == "websocket":
+        scheme = {"http": "ws", "https": "wss"}.get(scheme, scheme)
+    return scheme
+
+
+def _already_recorded(request: Any, key: tuple[Any, ...]) -> bool:
+    seen: set[tuple[Any, ...]] | None = getattr(request, "hs_recorded", None)
+    if seen is None:
+        seen = set()
+        try:
+            request.hs_recorded = seen
+        except AttributeError:  # pragma: no cover - a request object without a __dict__
+            return False
+    if key in seen:
+        return True
+    seen.add(key)
+    return False
+
+
+def _to_trail(
+    request: Any,
+    *,
+    rule_id: str,
+    allowed: bool,
+    reason: str,
+    route_class: str,
+    user: Any = None,
+    event_kind: str | None = None,
+    subject: str | None = None,
+) -> bool:
+    """Write one record; False if it was a duplicate or there is no trail. A record that
+    cannot be written is logged; with ``audit.fail_closed`` an *allowed* request that needed
+    it is refused with 503 (a denial stays the denial it was)."""
+    state = trail_state.audit_state()
+    audit_trail = state.trail
+    if audit_trail is None:
+        return False
+    key = (
+        (rule_id, False)
+        if not allowed and event_kind is None
+        else (rule_id, allowed, event_kind, subject)
+    )
+    if request is not None and _already_recorded(request, key):
+        return False
+    values: dict[str, Any] = {
+        "rule_id": rule_id,
+        "allowed": allowed,
+        "reason": reason,
+        "route_class": _route_class(request, route_class),
+        "user": _user_of(request, user),
+        "event_kind": event_kind,
+        "subject": subject,
+        "policy_fingerprint": state.policy_fingerprint(),
+    }
+    if request is not None:
+        values.update(
+            method=request.method,
+            path=request.path or "",
+            client_ip=request.remote_ip,
+            scheme=_scheme(request),
+            request_id=trail_state.request_id_of(request),
+        )
+    else:
+        values.update(method="NONE", path="", client_ip=None, scheme=None, request_id=None)
+    try:
+        audit_trail.event(**values)
+    except AuditWriteError as exc:
+        audit_log.critical(
+            "audit record NOT written rule=%s kind=%s: %s",
+            rule_id,
+            event_kind or "-",
+            _safe(str(exc)),
+        )
+        if state.fail_closed and allowed and request is not None:
+            raise web.HTTPError(503, "audit trail unavailable") from None
+    except ValueError as exc:  # a server-side value the record refuses: a bug, never a 5xx
+        audit_log.error("audit record refused rule=%s: %s", rule_id, _safe(str(exc)))
+        return False
+    return True
+
+
+# -- the funnel ----------------------------------------------------------------------------------
+
+
+def record_denial(
+    request: HTTPServerRequest,
+    decision: Decision,
+    route_class: str,
+    *,
+    subject: str | None = None,
+) -> None:
+    """One refusal of ``request`` by ``decision``. ``subject``: what was refused when it is
+    not the request path (a rename target, a path operation)."""
+    if (decision.rule_id, False) in getattr(request, "hs_recorded", ()):
+        return  # the same denial reported again by a second layer
+    route_class = _route_class(request, route_class)
     log.warning(
         "policy denial rule=%s class=%s method=%s path=%s peer=%s client=%s reason=%s",
         decision.rule_id,
@@ -43,6 +193,14 @@ def record_denial(request: HTTPServerRequest, decision: Decision, route_class: s
         _safe(_peer(request)),
         _safe(request.remote_ip or ""),
         decision.reason,
+    )
+    _to_trail(
+        request,
+        rule_id=decision.rule_id,
+        allowed=decision.allowed,
+        reason=decision.reason,
+        route_class=route_class,
+        subject=subject,
     )
 
 
@@ -58,6 +216,13 @@ def record_ignored(request: HTTPServerRequest, decision: Decision) -> None:
         _safe(_peer(request)),
         _safe(request.remote_ip or ""),
         decision.reason,
+    )
+    _to_trail(
+        request,
+        rule_id=decision.rule_id,
+        allowed=decision.allowed,
+        reason=decision.reason,
+        route_class="",
     )
 
 
@@ -76,6 +241,14 @@ def record_csp_violation(request: HTTPServerRequest, report: Any, route_class: s
         _safe(report.document_path),
         _safe(request.remote_ip or ""),
     )
+    _to_trail(
+        request,
+        rule_id=CSP_VIOLATION_RULE,
+        allowed=False,
+        reason=f"the browser blocked {report.directive}",
+        route_class=route_class,
+        subject=f"{report.directive} blocked={report.blocked} document={report.document_path}",
+    )
 
 
 def record_event(
@@ -92,8 +265,12 @@ def record_event(
     """A sensitive allow or an identity failure that is not a request-gate ``Decision``: login
     success and failure, logout, token created/used/revoked, file written/renamed/deleted,
     kernel started, terminal opened, policy loaded or reloaded. ``request`` is None for events
-    with no request (start-up, reload, the ``token`` CLI). ``extra`` holds non-secret detail
-    (a token *id*, never a token). Until the audit trail is wired this writes the log line."""
+    with no request (start-up, reload, the ``token`` CLI): the record then has route class
+    ``server`` and method ``NONE``. ``extra`` holds non-secret detail (a token *id*, never a
+    token); ``subject=`` is recorded as the record's subject, other keys go into it as
+    ``key=value``. ``user`` is a name or a user object (only its name is kept); by default the
+    request's user."""
+    subject = _subject(extra)
     log.info(
         "policy event kind=%s rule=%s allowed=%s class=%s method=%s path=%s client=%s user=%s "
         "reason=%s",
@@ -104,6 +281,23 @@ def record_event(
         _safe(request.method or "") if request is not None else "-",
         _safe(request.path or "") if request is not None else "-",
         _safe(request.remote_ip or "") if request is not None else "-",
-        _safe(user or "-"),
+        _safe(trail_state.user_name(user) or "-"),
         _safe(reason),
     )
+    _to_trail(
+        request,
+        rule_id=rule_id,
+        allowed=allowed,
+        reason=reason,
+        route_class=route_class,
+        user=user,
+        event_kind=event_kind,
+        subject=subject,
+    )
+
+
+def _subject(extra: dict[str, Any]) -> str | None:
+    subject = extra.pop("subject", None)
+    parts = [str(subject)] if subject is not None else []
+    parts += [f"{key}={value}" for key, value in sorted(extra.items()) if value is not None]
+    return " ".join(parts) if parts else None

@@ -23,6 +23,7 @@ from hardened_server.policy import csp
 from hardened_server.policy.decisions import ROUTE_CLASSES
 from hardened_server.policy.errors import PolicyError
 from hardened_server.policy.model import (
+    AuditPolicy,
     CorsPolicy,
     HeadersPolicy,
     LimitsPolicy,
@@ -333,6 +334,16 @@ def build_policy(layers: Sequence[Layer], *, enforce_floors: bool = True) -> Pol
             cache_control=MappingProxyType(
                 {rc: v(f"headers.cache_control.{rc}") for rc in ROUTE_CLASSES}
             ),
+        ),
+        audit=AuditPolicy(
+            enabled=v("audit.enabled"),
+            file=v("audit.file"),
+            fsync=v("audit.fsync"),
+            max_bytes=v("audit.max_bytes"),
+            signing_key=v("audit.signing_key"),
+            checkpoint_every=v("audit.checkpoint_every"),
+            stdout=v("audit.stdout"),
+            fail_closed=v("audit.fail_closed"),
         ),
         csp=MappingProxyType(csp_classes),
         values=MappingProxyType(values),

@@ -84,6 +84,18 @@ class LimitsPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditPolicy:
+    enabled: bool
+    file: str
+    fsync: str
+    max_bytes: int
+    signing_key: str
+    checkpoint_every: int
+    stdout: bool
+    fail_closed: bool
+
+
+@dataclass(frozen=True, slots=True)
 class HeadersPolicy:
     referrer_policy: str
     x_frame_options: str
@@ -109,6 +121,7 @@ class Policy:
     login: LoginPolicy
     limits: LimitsPolicy
     headers: HeadersPolicy
+    audit: AuditPolicy
     csp: Mapping[str, Directives]  # route class -> directive map
     values: Mapping[str, Any]  # flat effective values, "section.key" -> value
     provenance: Mapping[str, str]  # "section.key" -> the file that set it

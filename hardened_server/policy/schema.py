@@ -198,6 +198,26 @@ def _header_text(value: str) -> str:
     return value
 
 
+def _audit_file(value: str) -> str:
+    if value == "":
+        return value
+    if not value.isascii() or not value.isprintable():
+        raise ItemError("a file path in printable ASCII (no control characters)")
+    if not (value.startswith("/") or value.startswith("~")):
+        raise ItemError('an absolute path (or starting with ~), or "" for the default')
+    return value
+
+
+def _fsync_spec(value: str) -> str:
+    from hardened_server.audit.chain import FsyncPolicy
+
+    try:
+        FsyncPolicy.parse(value)
+    except ValueError:
+        raise ItemError("'always', 'never' or 'interval:<seconds>' (e.g. interval:1)") from None
+    return value
+
+
 # ---------------------------------------------------------------------------------------------
 
 _REFERRER = (
@@ -258,7 +278,7 @@ FIELDS_LIST: list[Field] = [
         "whatever its handler's decorators say; an undecorated handler method on a route not "
         "listed here stops the server at start-up.",
         LOOSEN_IF_GROWS,
-        "regular expressions starting with '/', e.g. \"/login\" or \"/static/(.*)\"",
+        'regular expressions starting with \'/\', e.g. "/login" or "/static/(.*)"',
         item=_route_pattern,
     ),
     Field(
@@ -340,7 +360,7 @@ FIELDS_LIST: list[Field] = [
         "a canary origin (too broad). Every entry is a loosening; prefer cors.allow_origins.",
         LOOSEN_IF_GROWS,
         "full-match regular expressions starting with https:// or http://, "
-        "e.g. \"https://[a-z0-9-]+\\\\.dashboards\\\\.example\\\\.org\"",
+        'e.g. "https://[a-z0-9-]+\\\\.dashboards\\\\.example\\\\.org"',
         item=_origin_pattern,
     ),
     Field(
@@ -358,7 +378,7 @@ FIELDS_LIST: list[Field] = [
         "Request headers a listed origin may send (Access-Control-Allow-Headers of a preflight "
         "answer, lower-case); the CORS-safelisted ones are always allowed. Never '*'.",
         LOOSEN_IF_GROWS,
-        "HTTP header names, e.g. \"authorization\", \"content-type\", \"x-xsrftoken\"",
+        'HTTP header names, e.g. "authorization", "content-type", "x-xsrftoken"',
         item=_cors_header,
     ),
     Field(
@@ -392,7 +412,7 @@ FIELDS_LIST: list[Field] = [
     Field(
         "paths.allow",
         "list",
-        "Exceptions to the hidden-file rule (never to paths.deny), e.g. \".jupyter/lab/**\".",
+        'Exceptions to the hidden-file rule (never to paths.deny), e.g. ".jupyter/lab/**".',
         LOOSEN_IF_GROWS,
         "globs with '/' separators, relative to the root",
         item=_path_glob,
@@ -633,6 +653,85 @@ FIELDS_LIST: list[Field] = [
         LOOSEN_IF_CHANGED,
         "true or false",
     ),
+    # [audit]
+    Field(
+        "audit.enabled",
+        "bool",
+        "Write the audit trail: one hash-chained JSON-lines record per policy denial and per "
+        "sensitive allow (log-in, token, file write/rename/delete, kernel start, terminal, "
+        "policy load). Off: no audit file (records still go to the log line, the EventLogger "
+        "and /metrics), so nothing tamper-evident is left behind.",
+        LOOSEN_IF_FALSE,
+        "true or false",
+    ),
+    Field(
+        "audit.file",
+        "str",
+        'The audit file (rotated files get .000001, .000002, ... appended). "": '
+        "hardened-server-audit-<port>.jsonl in the Jupyter runtime directory. A file inside "
+        "the served root is refused at start-up (the contents API must never reach it).",
+        LOOSEN_IF_CHANGED,
+        'an absolute path (or starting with ~), or "" for the default',
+        item=_audit_file,
+    ),
+    Field(
+        "audit.fsync",
+        "str",
+        "When the audit file is fsynced: 'always' (after every record: survives power loss), "
+        "'interval:<seconds>' (at most that many seconds of records lost on power loss), "
+        "'never' (the kernel decides). A killed process loses no written record in any mode: "
+        "each record is one write on an O_APPEND descriptor.",
+        LOOSEN_IF_CHANGED,
+        "'always', 'never' or 'interval:<seconds>'",
+        item=_fsync_spec,
+    ),
+    Field(
+        "audit.max_bytes",
+        "int",
+        "Size at which the audit file is rotated (renamed with a numeric suffix); the chain "
+        "continues across files (the first record of a new file names the last one's hash).",
+        LOOSEN_IF_CHANGED,
+        "an integer from 65536 to 1099511627776",
+        minimum=65536,
+        maximum=1 << 40,
+    ),
+    Field(
+        "audit.signing_key",
+        "str",
+        "Ed25519 private key (PEM, PKCS#8, unencrypted, readable by the server only) for signed "
+        "checkpoints: without it, whoever can write the audit file can rewrite its tail "
+        'undetected. "": no signatures.',
+        LOOSEN_IF_CHANGED,
+        'an absolute path (or starting with ~), or "" for none',
+        item=_audit_file,
+    ),
+    Field(
+        "audit.checkpoint_every",
+        "int",
+        "Records between two signed checkpoints (with audit.signing_key); a checkpoint is also "
+        "written at rotation and at shutdown.",
+        LOOSEN_IF_HIGHER,
+        "an integer from 1 to 1000000",
+        minimum=1,
+        maximum=1000000,
+    ),
+    Field(
+        "audit.stdout",
+        "bool",
+        "Also write every chain line to standard output (one JSON object per line) for a "
+        "container log collector: an off-host copy of every record's hash.",
+        LOOSEN_IF_CHANGED,
+        "true or false",
+    ),
+    Field(
+        "audit.fail_closed",
+        "bool",
+        "When an audit record cannot be written (disk full, file removed), refuse the request "
+        "that needed it with 503 instead of carrying on unrecorded. Denials stay denials "
+        "either way.",
+        LOOSEN_IF_FALSE,
+        "true or false",
+    ),
 ]
 
 for _rc in ROUTE_CLASSES:
@@ -643,7 +742,7 @@ for _rc in ROUTE_CLASSES:
             f"Cache-Control forced on responses of the '{_rc}' route class; an empty string "
             "leaves the handler's own value.",
             LOOSEN_IF_CHANGED,
-            "a Cache-Control header value, or \"\"",
+            'a Cache-Control header value, or ""',
             item=_header_text,
             group="headers.cache_control",
         )

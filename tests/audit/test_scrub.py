@@ -330,3 +330,17 @@ def test_logger_level_filter_skips_only_records_no_handler_writes() -> None:
         logger.removeHandler(late)
         logger.removeFilter(log_filter)
     assert not logger.filters
+
+
+def test_filter_keeps_structured_event_messages_as_mappings() -> None:
+    """jupyter_events logs a dict for its JSON formatter: the filter scrubs its strings and
+    keeps it a dict (stringifying it would make every EventLogger handler fail)."""
+    secret = "c0ffee" * 8
+    record = logging.makeLogRecord(
+        {"msg": {"__schema__": "s", "path": f"/lab?token={secret}", "n": 1, "xs": [secret]}}
+    )
+    assert ScrubLogFilter((secret,)).filter(record)
+    assert isinstance(record.msg, dict)
+    assert record.msg["__schema__"] == "s"
+    assert record.msg["n"] == 1
+    assert secret not in repr(record.msg)

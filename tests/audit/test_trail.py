@@ -104,7 +104,7 @@ def test_schema_is_a_valid_jupyter_event_schema() -> None:
 
 def test_schema_enums_match_the_code() -> None:
     props = decision_schema()["properties"]
-    assert set(props["route_class"]["enum"]) == set(ROUTE_CLASSES)
+    assert set(props["route_class"]["enum"]) == set(ROUTE_CLASSES) | {"server"}
     assert set(props["event_kind"]["enum"]) == {None} | {k.value for k in EventKind}
     assert set(decision_schema()["required"]) == set(DecisionRecord.__dataclass_fields__)
 

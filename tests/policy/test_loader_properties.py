@@ -63,6 +63,13 @@ STR_POOLS: dict[str, tuple[str, ...]] = {
     "tokens.store_file": ("", "/srv/hardened-server/tokens.json", "/var/lib/hs/t.json"),
 }
 
+# String fields whose text has a grammar of its own: valid values are drawn from here.
+STR_POOLS: dict[str, tuple[str, ...]] = {
+    "audit.file": ("", "/var/log/jupyter/audit.jsonl", "~/audit/hs.jsonl"),
+    "audit.fsync": ("always", "never", "interval:1", "interval:0.5"),
+    "audit.signing_key": ("", "/etc/hardened-server/audit-key.pem", "~/keys/audit.pem"),
+}
+
 # Items each list field must refuse (one per way of being wrong).
 LIST_BAD_ITEMS: dict[str, tuple[str, ...]] = {
     "server.public_hostnames": (

@@ -1,0 +1,100 @@
+"""``/api/events`` and ``/api/events/subscribe`` with the audit schema kept server-only.
+
+Stock jupyter_server 2.21 lets any authenticated client ``POST /api/events`` with *any* registered
+schema, jupyter_server's own included, and a timestamp of its choosing (research notes §2.8,
+§2.12: a forged ``contents_service`` ``delete`` returned 204), and fans every event out to every
+``/api/events/subscribe`` client. With the audit schema on the same bus that would mean forged
+audit records, and user names, client addresses and denied paths streamed to any user.
+
+Two mixins, put in front of the two handlers by :func:`event_mixins` (called from
+:func:`hardened_server.enforcement.handlers.wrap_handler`):
+
+* :class:`EventsEmitFloorMixin`: a POST naming a server schema (ours, under
+  :data:`~hardened_server.audit.events.SERVER_ONLY_PREFIX`, or jupyter_server's own) is refused
+  with 403 and recorded (``HS-EVENTS-001``), whatever the policy allows otherwise: a floor. It
+  runs in ``prepare`` after the login gate and before jupyter_server's handler code. (The
+  EventLogger modifier installed with the schema refuses a forged emission of the audit schema
+  as well, should this mixin ever be bypassed.)
+* :class:`EventsSubscribeFilterMixin`: a subscriber without the ``admin`` scope never receives
+  a server-only event; decided per event, so a scope revoked mid-stream stops the stream.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyter_server.services.events.handlers import EventHandler, SubscribeWebsocket
+
+from hardened_server.audit.events import (
+    JUPYTER_SERVER_SCHEMAS,
+    is_server_only_schema,
+    subscriber_may_receive,
+)
+from hardened_server.policy.decisions import deny
+from hardened_server.policy.scopes import ADMIN, has_scope
+
+EVENTS_SERVER_SCHEMA = "HS-EVENTS-001"
+
+#: jupyter_server's own schemas live under this URI (``JUPYTER_SERVER_EVENTS_URI``).
+JUPYTER_SERVER_EVENTS_PREFIX = "https://events.jupyter.org/jupyter_server/"
+
+
+def is_server_schema(schema_id: object) -> bool:
+    """Ours (server-only) or jupyter_server's own: never emitted by a client."""
+    if not isinstance(schema_id, str):
+        return False
+    return (
+        is_server_only_schema(schema_id)
+        or schema_id in JUPYTER_SERVER_SCHEMAS
+        or schema_id.startswith(JUPYTER_SERVER_EVENTS_PREFIX)
+    )
+
+
+def posted_schema_id(body: bytes) -> object:
+    """The ``schema_id`` of a ``POST /api/events`` body, or ``None`` if the body is not a JSON
+    object (the handler answers that with 400 itself)."""
+    try:
+        payload = json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return payload.get("schema_id") if isinstance(payload, dict) else None
+
+
+class EventsEmitFloorMixin:
+    """In front of jupyter_server's ``EventHandler``."""
+
+    request: Any
+
+    def prepare(self) -> Any:
+        if self.request.method == "POST":
+            schema_id = posted_schema_id(self.request.body)
+            if is_server_schema(schema_id):
+                self._hs_refuse(  # type: ignore[attr-defined]
+                    deny(
+                        EVENTS_SERVER_SCHEMA,
+                        "a client may not emit a server schema through /api/events",
+                    ),
+                    403,
+                )
+        return super().prepare()  # type: ignore[misc]
+
+
+class EventsSubscribeFilterMixin:
+    """In front of jupyter_server's ``SubscribeWebsocket``."""
+
+    current_user: Any
+
+    async def event_listener(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+        if not subscriber_may_receive(schema_id, is_admin=has_scope(self.current_user, ADMIN)):
+            return
+        await super().event_listener(logger, schema_id, data)  # type: ignore[misc]
+
+
+def event_mixins(cls: type) -> tuple[type, ...]:
+    """The mixins ``wrap_handler`` puts in front of ``cls`` (empty for other handlers)."""
+    if issubclass(cls, EventHandler) and not issubclass(cls, EventsEmitFloorMixin):
+        return (EventsEmitFloorMixin,)
+    if issubclass(cls, SubscribeWebsocket) and not issubclass(cls, EventsSubscribeFilterMixin):
+        return (EventsSubscribeFilterMixin,)
+    return ()

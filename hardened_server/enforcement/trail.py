@@ -1,0 +1,240 @@
+"""The running server's audit trail: opened at start-up, consulted by the one record funnel.
+
+:mod:`hardened_server.enforcement.record` is the only writer: every ``record_*`` call builds one
+:class:`~hardened_server.audit.record.DecisionRecord` from the request and hands it to the
+:class:`~hardened_server.audit.trail.AuditTrail` installed here (hash-chained file, stdout,
+jupyter_server's EventLogger, Prometheus counters). This module holds the process-wide state
+(:class:`AuditState`), resolves the ``[audit]`` policy section into a trail
+(:func:`open_trail_for`), and carries the request id and the user through jupyter_server's
+``CallContext`` so that code with no request at hand (the contents manager, the kernel manager)
+still records who asked.
+
+Request ids: a fresh random id per request, set before routing (:func:`assign_request_id`); an
+``X-Request-ID`` is believed only from a trusted proxy (nginx's ``$request_id``), so a client
+cannot make its records collide with someone else's.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jupyter_server.base.call_context import CallContext
+
+from hardened_server.audit.trail import AuditTrail, open_audit_trail
+from hardened_server.policy.errors import UnsafeStartup
+
+if TYPE_CHECKING:
+    from jupyter_events import EventLogger
+
+    from hardened_server.enforcement.runtime import PolicyRuntime
+    from hardened_server.policy.model import AuditPolicy
+
+__all__ = [
+    "AUDIT_FILE_IN_ROOT",
+    "AUDIT_OPEN_FAILED",
+    "HS_REQUEST_ID",
+    "HS_USER",
+    "AuditState",
+    "assign_request_id",
+    "audit_state",
+    "current_request",
+    "default_audit_file",
+    "enter_request_context",
+    "install",
+    "open_trail_for",
+    "request_id_of",
+    "resolve_audit_file",
+    "set_context_user",
+    "uninstall",
+    "user_name",
+]
+
+#: CallContext names (jupyter_server's own is ``JUPYTER_HANDLER``).
+HS_REQUEST_ID = "HS_REQUEST_ID"
+HS_USER = "HS_USER"
+
+AUDIT_FILE_IN_ROOT = "HS-AUDIT-001"
+AUDIT_OPEN_FAILED = "HS-AUDIT-002"
+
+DEFAULT_NAME = "hardened-server-audit-{port}.jsonl"
+
+_PROXY_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+@dataclass
+class AuditState:
+    """What the record funnel needs: the trail, the runtime (for the fingerprint of the policy
+    in force, which a reload changes), and what to do when a record cannot be written."""
+
+    trail: AuditTrail | None = None
+    runtime: PolicyRuntime | None = None
+    fail_closed: bool = True
+    fingerprint: Callable[[], str | None] = field(default=lambda: None)
+
+    def policy_fingerprint(self) -> str | None:
+        if self.runtime is not None:
+            return self.runtime.current.policy.fingerprint
+        return self.fingerprint()
+
+
+_STATE = AuditState()
+
+
+def audit_state() -> AuditState:
+    return _STATE
+
+
+def install(
+    trail: AuditTrail | None,
+    runtime: PolicyRuntime | None,
+    *,
+    fail_closed: bool,
+) -> AuditState:
+    """Make ``trail`` the process's audit trail (one server per process)."""
+    _STATE.trail = trail
+    _STATE.runtime = runtime
+    _STATE.fail_closed = fail_closed
+    return _STATE
+
+
+def uninstall() -> AuditTrail | None:
+    trail, _STATE.trail, _STATE.runtime = _STATE.trail, None, None
+    return trail
+
+
+# -- where the file goes ---------------------------------------------------------------------
+
+
+def default_audit_file(runtime_dir: str | os.PathLike[str], port: int) -> Path:
+    """``hardened-server-audit-<port>.jsonl`` in the runtime directory: one chain per server
+    (two servers of one user share the runtime directory; a second writer is refused)."""
+    return Path(runtime_dir) / DEFAULT_NAME.format(port=port or os.getpid())
+
+
+def _inside(root: str, path: str) -> bool:
+    root_real = os.path.realpath(root)
+    # The file may not exist yet: resolve its directory (a symlinked directory counts).
+    real = os.path.join(os.path.realpath(os.path.dirname(path) or "."), os.path.basename(path))
+    return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
+
+
+def resolve_audit_file(
+    policy: AuditPolicy, *, runtime_dir: str, port: int, root_dir: str, source: str = ""
+) -> Path:
+    """The audit file for ``policy`` (``audit.file`` or the default), refused when it lies
+    inside the served root: there the contents API (or a path rule loosened later) could read,
+    rewrite or delete the evidence."""
+    configured = bool(policy.file)
+    path = (
+        Path(os.path.expanduser(policy.file))
+        if configured
+        else default_audit_file(runtime_dir, port)
+    )
+    path = Path(os.path.abspath(path))
+    if root_dir and _inside(root_dir, str(path)):
+        where = f"audit.file ({source})" if configured and source else "audit.file"
+        what = "audit.file" if configured else "the default audit file (in the runtime directory)"
+        raise UnsafeStartup(
+            AUDIT_FILE_IN_ROOT,
+            f"{what} {path} is inside the served root {os.path.realpath(root_dir)}",
+            setting=where,
+            fix="set audit.file to a path outside the served root (e.g. under /var/log), or "
+            "move JUPYTER_RUNTIME_DIR out of it, or serve a project directory (--root-dir)",
+        )
+    return path
+
+
+def open_trail_for(
+    policy: AuditPolicy,
+    *,
+    runtime_dir: str,
+    port: int,
+    root_dir: str,
+    event_logger: EventLogger | None,
+    secrets: tuple[str, ...] = (),
+    source: str = "",
+) -> AuditTrail:
+    """Build the trail the ``[audit]`` section describes. Raises :class:`UnsafeStartup` when
+    the file is inside the root or cannot be opened (a second writer, a damaged last record,
+    an unreadable signing key): the server does not start without its evidence."""
+    path = None
+    if policy.enabled:
+        path = resolve_audit_file(
+            policy, runtime_dir=runtime_dir, port=port, root_dir=root_dir, source=source
+        )
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    signing_key = os.path.expanduser(policy.signing_key) if policy.signing_key else None
+    try:
+        return open_audit_trail(
+            path=path,
+            fsync=policy.fsync,
+            max_bytes=policy.max_bytes,
+            signing_key_path=signing_key,
+            checkpoint_every=policy.checkpoint_every,
+            stdout=policy.stdout,
+            event_logger=event_logger,
+            secrets=secrets,
+        )
+    except (OSError, ValueError) as exc:  # AuditChainError, AuditLogBusy, a bad key file
+        raise UnsafeStartup(
+            AUDIT_OPEN_FAILED,
+            f"the audit trail {path} cannot be opened: {exc}",
+            setting="audit.file",
+            fix="run `hardened-server audit verify-log` on it and move it aside, stop the other "
+            "server writing it, or correct audit.signing_key",
+        ) from None
+
+
+# -- request id, user, CallContext -------------------------------------------------------------
+
+
+def assign_request_id(request: Any, *, from_trusted_proxy: bool) -> str:
+    """Give ``request`` its id (once). A trusted proxy's ``X-Request-ID`` is kept so the
+    record matches the proxy's access log; anybody else's is ignored."""
+    rid: str | None = getattr(request, "hs_request_id", None)
+    if rid:
+        return rid
+    supplied = request.headers.get("X-Request-ID", "") if from_trusted_proxy else ""
+    rid = supplied if _PROXY_REQUEST_ID.fullmatch(supplied or "") else uuid.uuid4().hex
+    request.hs_request_id = rid
+    return rid
+
+
+def request_id_of(request: Any) -> str:
+    return assign_request_id(request, from_trusted_proxy=False)
+
+
+def user_name(user: Any) -> str | None:
+    """The name only (never the whole user model: no display name, avatar or scopes)."""
+    if user is None:
+        return None
+    if isinstance(user, str):
+        return user or None
+    name = getattr(user, "username", None) or getattr(user, "name", None)
+    return name if isinstance(name, str) and name else None
+
+
+def enter_request_context(handler: Any) -> None:
+    """At the start of ``prepare``: the handler, the request id (and later the user) in
+    jupyter_server's ``CallContext``, so managers called by the handler can record them. The
+    context is the handler's own task's: nothing leaks into the next request."""
+    CallContext.set(CallContext.JUPYTER_HANDLER, handler)
+    CallContext.set(HS_REQUEST_ID, request_id_of(handler.request))
+
+
+def set_context_user(request: Any, user: Any) -> None:
+    name = user_name(user)
+    request.hs_user = name
+    CallContext.set(HS_USER, name)
+
+
+def current_request() -> Any:
+    """The request of the handler running in this context, if any."""
+    handler = CallContext.get(CallContext.JUPYTER_HANDLER)
+    return getattr(handler, "request", None)
