@@ -45,7 +45,7 @@ _extra_rule_ids: set[str] = set()
 #: unless registered with :func:`register_rule_ids`.
 _OWN_RULE = re.compile(
     r"HS-(HOST|AUTH|ORIGIN|CORS|XSITE|XSRF|LIMIT|PATH|PROXY|REDIRECT|CSP|EVENTS|SCOPE|TOKEN"
-    r"|LOGIN|SESSION|POLICY|AUDIT|START|TERM|KERNEL|CONTENTS)-[0-9]{3}"
+    r"|LOGIN|SESSION|POLICY|AUDIT|START|TERM|KERNEL|CONTENTS|ID)-[0-9]{3}"
 )
 
 

@@ -138,16 +138,10 @@ def _log_text(text: str, limit: int = 300) -> str:
 def record_path_denial(decision: PathDecision | Decision, op: PathOp | str, path: str) -> None:
     """Write down one refused path operation (the manager has no request to hand).
 
-    During a request (the handler is in jupyter_server's ``CallContext``) it is that request's
-    denial, recorded once on the audit trail by
-    :func:`hardened_server.enforcement.record.record_denial` with the operation and path as
-    the subject; with no request at hand, a log line in the same shape.
+    A log line in the shape of :func:`hardened_server.enforcement.record.record_denial`'s, and,
+    during a request (the handler is in jupyter_server's ``CallContext``), that request's
+    denial on the audit trail, once, with the operation and path as the subject.
     """
-    request = current_request()
-    if request is not None:
-        plain = decision.decision if isinstance(decision, PathDecision) else decision
-        record_denial(request, plain, "", subject=f"{op} {path.strip('/')}")
-        return
     log.warning(
         "policy denial rule=%s class=contents op=%s path=%s reason=%s",
         decision.rule_id,
@@ -155,6 +149,10 @@ def record_path_denial(decision: PathDecision | Decision, op: PathOp | str, path
         _log_text(path.strip("/")),
         decision.reason,
     )
+    request = current_request()
+    if request is not None:
+        plain = decision.decision if isinstance(decision, PathDecision) else decision
+        record_denial(request, plain, "", subject=f"{op} {path.strip('/')}", log_line=False)
 
 
 FILE_WRITTEN_RULE = "HS-CONTENTS-001"

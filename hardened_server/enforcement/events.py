@@ -6,17 +6,17 @@ schema, jupyter_server's own included, and a timestamp of its choosing (research
 ``/api/events/subscribe`` client. With the audit schema on the same bus that would mean forged
 audit records, and user names, client addresses and denied paths streamed to any user.
 
-Two mixins, put in front of the two handlers by :func:`event_mixins` (called from
-:func:`hardened_server.enforcement.handlers.wrap_handler`):
+Two pieces:
 
-* :class:`EventsEmitFloorMixin`: a POST naming a server schema (ours, under
-  :data:`~hardened_server.audit.events.SERVER_ONLY_PREFIX`, or jupyter_server's own) is refused
-  with 403 and recorded (``HS-EVENTS-001``), whatever the policy allows otherwise: a floor. It
-  runs in ``prepare`` after the login gate and before jupyter_server's handler code. (The
-  EventLogger modifier installed with the schema refuses a forged emission of the audit schema
-  as well, should this mixin ever be bypassed.)
-* :class:`EventsSubscribeFilterMixin`: a subscriber without the ``admin`` scope never receives
-  a server-only event; decided per event, so a scope revoked mid-stream stops the stream.
+* :func:`server_schema_decision`, called by the hardened mixin for ``POST /api/events`` right
+  after the login gate and before the route map's client-schema allow-list: a POST naming a
+  server schema (ours, under :data:`~hardened_server.audit.events.SERVER_ONLY_PREFIX`, or
+  jupyter_server's own) is refused with 403 and recorded (``HS-EVENTS-001``), whatever the
+  policy allows otherwise: a floor. (The EventLogger modifier installed with the schema refuses
+  a forged emission of the audit schema as well, should this ever be bypassed.)
+* :class:`EventsSubscribeFilterMixin`, put in front of ``SubscribeWebsocket`` by
+  :func:`event_mixins`: a subscriber without the ``admin`` scope never receives a server-only
+  event; decided per event, so a scope revoked mid-stream stops the stream.
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from jupyter_server.services.events.handlers import EventHandler, SubscribeWebsocket
+from jupyter_server.services.events.handlers import SubscribeWebsocket
 
 from hardened_server.audit.events import (
     JUPYTER_SERVER_SCHEMAS,
     is_server_only_schema,
     subscriber_may_receive,
 )
-from hardened_server.policy.decisions import deny
+from hardened_server.policy.decisions import Decision, allow, deny
 from hardened_server.policy.scopes import ADMIN, has_scope
 
 EVENTS_SERVER_SCHEMA = "HS-EVENTS-001"
@@ -61,23 +61,15 @@ def posted_schema_id(body: bytes) -> object:
     return payload.get("schema_id") if isinstance(payload, dict) else None
 
 
-class EventsEmitFloorMixin:
-    """In front of jupyter_server's ``EventHandler``."""
-
-    request: Any
-
-    def prepare(self) -> Any:
-        if self.request.method == "POST":
-            schema_id = posted_schema_id(self.request.body)
-            if is_server_schema(schema_id):
-                self._hs_refuse(  # type: ignore[attr-defined]
-                    deny(
-                        EVENTS_SERVER_SCHEMA,
-                        "a client may not emit a server schema through /api/events",
-                    ),
-                    403,
-                )
-        return super().prepare()  # type: ignore[misc]
+def server_schema_decision(body: bytes) -> Decision:
+    """The floor of ``POST /api/events``: a body naming a server schema is refused
+    (``HS-EVENTS-001``), whatever the policy lists for clients. Anything else is left to the
+    route map's client allow-list (``scopes.client_event_schemas``)."""
+    if is_server_schema(posted_schema_id(body)):
+        return deny(
+            EVENTS_SERVER_SCHEMA, "a client may not emit a server schema through /api/events"
+        )
+    return allow(EVENTS_SERVER_SCHEMA, "not a server schema")
 
 
 class EventsSubscribeFilterMixin:
@@ -93,8 +85,6 @@ class EventsSubscribeFilterMixin:
 
 def event_mixins(cls: type) -> tuple[type, ...]:
     """The mixins ``wrap_handler`` puts in front of ``cls`` (empty for other handlers)."""
-    if issubclass(cls, EventHandler) and not issubclass(cls, EventsEmitFloorMixin):
-        return (EventsEmitFloorMixin,)
     if issubclass(cls, SubscribeWebsocket) and not issubclass(cls, EventsSubscribeFilterMixin):
         return (EventsSubscribeFilterMixin,)
     return ()

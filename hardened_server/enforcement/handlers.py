@@ -45,7 +45,7 @@ from tornado.websocket import WebSocketHandler
 
 from hardened_server.enforcement import gate
 from hardened_server.enforcement.bodies import check_json_body
-from hardened_server.enforcement.events import event_mixins
+from hardened_server.enforcement.events import event_mixins, server_schema_decision
 from hardened_server.enforcement.files import path_guard_mixins
 from hardened_server.enforcement.record import record_denial
 from hardened_server.enforcement.runtime import SETTINGS_KEY, PolicyRuntime, client_key
@@ -307,6 +307,13 @@ class _Hardened:
         names the missing scope: the caller is authenticated, and RFC 6750's
         ``insufficient_scope`` does the same. POST /api/events also needs a client schema."""
         method = self.request.method or ""
+        if self._hs_client_events and method == "POST":
+            # The floor, before any policy-dependent answer: a server schema (the audit
+            # trail's, jupyter_server's own) is never a client's to emit, whatever
+            # scopes.client_event_schemas lists and whichever scopes the caller holds.
+            floor = server_schema_decision(self.request.body)
+            if not floor:
+                self._hs_refuse(floor)
         granted = scopes_of(user)
         if not scope_allows(self._hs_scopes, method, granted):
             decision = scope_decision(self._hs_scopes, method, granted)

