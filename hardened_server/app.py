@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import signal
+import time
 from typing import Any
 
 from jupyter_server.serverapp import ServerApp, ServerWebApplication
@@ -512,6 +513,7 @@ class HardenedServerApp(ServerApp):
             # Bound the power-loss window when the server is idle, too.
             self._audit_sync = ioloop.PeriodicCallback(trail.sync, fsync.interval * 1000)
             self._audit_sync.start()
+        self.bind_identity_gauges()
         head = trail.head
         record_event(
             None,
@@ -531,6 +533,37 @@ class HardenedServerApp(ServerApp):
         else:
             self.log.warning("audit trail: no audit file (audit.enabled = false)")
         return trail
+
+    def bind_identity_gauges(self) -> None:
+        """``hardened_server_live_tokens`` and ``hardened_server_active_sessions`` read the
+        identity layer's stores at scrape time (counts only: no name or id becomes a label).
+        A store the identity provider does not have reads as NaN, not as a reassuring 0."""
+        provider = self.identity_provider
+        metrics = default_metrics()
+
+        def live_tokens() -> float:
+            store = getattr(provider, "token_store", None)
+            records = getattr(store, "list", None)
+            if not callable(records):
+                return float("nan")
+            now = time.time()
+            try:
+                return float(sum(1 for r in records() if not r.expired(now)))
+            except (OSError, ValueError):
+                return float("nan")
+
+        def active_sessions() -> float:
+            for name in ("session_store", "sessions"):
+                store = getattr(provider, name, None)
+                count = getattr(store, "active_count", None)
+                if callable(count):
+                    return float(count())
+                if store is not None and hasattr(store, "__len__"):
+                    return float(len(store))
+            return float("nan")
+
+        metrics.bind_live_tokens(live_tokens)
+        metrics.bind_active_sessions(active_sessions)
 
     def close_audit_trail(self) -> None:
         """Write the ``close`` record (and a last checkpoint) and release the file."""

@@ -549,6 +549,14 @@ class HardenedJupyterMixin(_Hardened):
     def _hs_token_authenticated(self) -> bool:
         return bool(self.token_authenticated)  # type: ignore[attr-defined]
 
+    def get_json_body(self) -> Any:
+        """Stock decodes the body as UTF-8 before parsing and lets the error escape: any
+        handler that reads JSON answered a non-UTF-8 body with 500. Bad input is a 400."""
+        try:
+            return super().get_json_body()  # type: ignore[misc]
+        except UnicodeDecodeError:
+            raise web.HTTPError(400, "Invalid JSON in body of request") from None
+
     @property
     def template_namespace(self) -> dict[str, Any]:
         """No template gets the start-up token (stock passes it to every page it renders)."""

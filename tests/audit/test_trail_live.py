@@ -441,6 +441,17 @@ def test_sensitive_allows_are_recorded_with_the_user(audited: Audited) -> None:
         _validator().validate(item)
 
 
+def test_a_body_that_is_not_utf8_is_a_400_not_a_500(audited: Audited) -> None:
+    """Stock get_json_body decodes before parsing and answered 500 (found by schemathesis)."""
+    r = requests.patch(
+        audited.url + "/api/sessions/00000000-0000-0000-0000-000000000000",
+        data=b"p\xec\x1f\xff",
+        headers=audited.auth(**{"Content-Type": "application/json"}),
+        timeout=20,
+    )
+    assert r.status_code == 400
+
+
 def test_forged_server_events_never_reach_the_event_logger(audited: Audited) -> None:
     """The two refused POSTs above left their refusal records and nothing else: no event of a
     jupyter_server schema, no audit event that the trail did not write itself."""
@@ -451,8 +462,41 @@ def test_forged_server_events_never_reach_the_event_logger(audited: Audited) -> 
     assert len(ours) == len(audited.decisions())
 
 
+def _stored_token(audited: Audited, scope: str) -> str:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hardened_server",
+            "token",
+            "create",
+            "--name",
+            scope.replace(":", "-"),
+            "--scope",
+            scope,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+        env={**audited.server.env, "PYTHONPATH": str(REPO)},
+    )
+    return out.stdout.strip()
+
+
 def test_metrics_parse_and_match_the_records(audited: Audited) -> None:
-    r = requests.get(audited.url + "/metrics", headers=audited.auth(), timeout=20)
+    """Scraped with a stored token that holds ``metrics:read`` only; one without it is refused
+    (and recorded). The decision counters equal the records in the file, rule by rule."""
+    reader = _stored_token(audited, "metrics:read")
+    other = _stored_token(audited, "contents:read")
+    refused = requests.get(
+        audited.url + "/metrics", timeout=20, headers={"Authorization": f"token {other}"}
+    )
+    assert refused.status_code == 403
+    assert audited.decisions()[-1]["rule_id"].startswith("HS-SCOPE-")
+    r = requests.get(
+        audited.url + "/metrics", headers={"Authorization": f"token {reader}"}, timeout=20
+    )
     assert r.status_code == 200
     families = {f.name: f for f in text_string_to_metric_families(r.text)}
     counted = {
@@ -462,6 +506,7 @@ def test_metrics_parse_and_match_the_records(audited: Audited) -> None:
     }
     recorded = collections.Counter((d["rule_id"], d["decision"]) for d in audited.decisions())
     assert counted == recorded
+    assert families["hardened_server_live_tokens"].samples[0].value == 2
     durations = families["hardened_server_request_duration_seconds"].samples
     assert {s.labels["route_class"] for s in durations if "route_class" in s.labels} >= {"api"}
     text = r.text
