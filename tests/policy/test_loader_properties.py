@@ -61,10 +61,6 @@ LIST_POOLS: dict[str, tuple[str, ...]] = {
 #: String fields whose validator accepts a narrower shape than printable text.
 STR_POOLS: dict[str, tuple[str, ...]] = {
     "tokens.store_file": ("", "/srv/hardened-server/tokens.json", "/var/lib/hs/t.json"),
-}
-
-# String fields whose text has a grammar of its own: valid values are drawn from here.
-STR_POOLS: dict[str, tuple[str, ...]] = {
     "audit.file": ("", "/var/log/jupyter/audit.jsonl", "~/audit/hs.jsonl"),
     "audit.fsync": ("always", "never", "interval:1", "interval:0.5"),
     "audit.signing_key": ("", "/etc/hardened-server/audit-key.pem", "~/keys/audit.pem"),
