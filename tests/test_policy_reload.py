@@ -15,14 +15,17 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 import websocket
 
 from hardened_server.cli import main
+from hardened_server.policy.loader import load_policy
 from hardened_server.policy.signing import load_private_key, sign_bytes, signature_path
 from tests.conftest import ServerProcess
+from tests.support.audit import audit_records
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(120)]
 
@@ -74,16 +77,13 @@ def allowed_origin(server: ServerProcess, origin: str) -> str | None:
     return r.headers.get("Access-Control-Allow-Origin")
 
 
-def reload_records(server: ServerProcess) -> list[str]:
-    """The server's reload records, applied and refused."""
-    return [
-        line
-        for line in server.log().splitlines()
-        if "policy reloaded (" in line or "policy reload (" in line
-    ]
+def reload_records(server: ServerProcess) -> list[dict[str, Any]]:
+    """The server's reload records in the audit trail, applied and refused."""
+    return [r for r in audit_records(server) if r.get("event_kind") == "policy_reloaded"]
 
 
-def sighup_and_wait(server: ServerProcess, timeout: float = 20) -> str:
+def sighup_and_wait(server: ServerProcess, timeout: float = 20) -> dict[str, Any]:
+    """SIGHUP, then the one reload record it leaves (a second one would be a failure)."""
     before = len(reload_records(server))
     assert server.proc is not None
     os.kill(server.proc.pid, signal.SIGHUP)
@@ -97,6 +97,10 @@ def sighup_and_wait(server: ServerProcess, timeout: float = 20) -> str:
             return records[-1]
         time.sleep(0.05)
     raise AssertionError("no reload record:\n" + server.log()[-3000:])
+
+
+def fingerprint_of(policy: Path) -> str:
+    return load_policy([policy]).fingerprint
 
 
 def test_signed_server_starts_with_the_signed_policy(
@@ -155,7 +159,12 @@ def test_cors_change_under_load_drops_nothing_and_applies_from_the_next_request(
         stop.set()
         for t in threads:
             t.join(15)
-    assert "policy reloaded (SIGHUP)" in record
+    # One audit record: applied, with the new fingerprint.
+    assert record["rule_id"] == "HS-POLICY-002"
+    assert record["decision"] == "allow"
+    assert record["policy_fingerprint"] == fingerprint_of(signed.policy)
+    assert f"fingerprint={fingerprint_of(signed.policy)}" in record["subject"]
+    assert "trigger=SIGHUP" in record["subject"]
     assert not failures, failures[:5]
     # The websocket opened under the old policy is still open.
     ws.ping(b"still-there")
@@ -177,11 +186,19 @@ def test_broken_policy_keeps_the_old_rule_and_leaves_one_record(
     sighup_and_wait(server)
     assert allowed_origin(server, B) == B
     # Signed (so only its content is wrong), not valid TOML.
+    in_force = fingerprint_of(signed.policy)
+    policy_records = len([r for r in audit_records(server) if r["rule_id"].startswith("HS-POLICY")])
     signed.write('[cors]\nallow_origins = ["https://c.example.com"\n', validate=False)
     record = sighup_and_wait(server)
-    assert "refused" in record
-    assert str(signed.policy) in record
-    assert "not valid TOML" in record
+    # Exactly one audit record for it (and no policy record of any other kind).
+    assert policy_records + 1 == len(
+        [r for r in audit_records(server) if r["rule_id"].startswith("HS-POLICY")]
+    )
+    assert record["rule_id"] == "HS-POLICY-003"
+    assert record["decision"] == "deny"
+    assert record["policy_fingerprint"] == in_force
+    assert str(signed.policy) in record["reason"]
+    assert "not valid TOML" in record["reason"]
     assert allowed_origin(server, B) == B
     assert allowed_origin(server, "https://c.example.com") is None
 
@@ -195,15 +212,15 @@ def test_tampered_or_unsigned_policy_keeps_the_old_rule(
     # Valid content, but changed after signing.
     signed.write(policy_text("https://evil.example"), sign=False)
     record = sighup_and_wait(server)
-    assert "refused" in record
-    assert "changed after signing" in record
+    assert record["decision"] == "deny"
+    assert "changed after signing" in record["reason"]
     assert allowed_origin(server, "https://evil.example") is None
     assert allowed_origin(server, B) == B
     # No signature at all.
     Path(f"{signed.policy}.sig").unlink()
     record = sighup_and_wait(server)
-    assert "refused" in record
-    assert "is not signed" in record
+    assert record["decision"] == "deny"
+    assert "is not signed" in record["reason"]
     assert allowed_origin(server, B) == B
 
 
@@ -213,9 +230,9 @@ def test_restart_only_key_is_reported_not_ignored(
     server, signed = deployment
     signed.write(policy_text(B) + "[terminals]\nenabled = true\n")
     record = sighup_and_wait(server)
-    assert "refused" in record
-    assert "terminals.enabled" in record
-    assert "restart" in record
+    assert record["decision"] == "deny"
+    assert "terminals.enabled" in record["reason"]
+    assert "restart" in record["reason"]
     assert (
         requests.get(server.url + "/api/terminals", headers=server.auth(), timeout=10).status_code
         == 404
@@ -261,14 +278,14 @@ def test_policy_file_change_is_picked_up_by_the_watcher(tmp_path: Path) -> None:
         assert allowed_origin(server, A) is None
         policy.write_text("[cors\n")
         deadline = time.monotonic() + 20
-        while not any("refused" in r for r in reload_records(server)):
+        while not any(r["decision"] == "deny" for r in reload_records(server)):
             assert time.monotonic() < deadline, server.log()[-2000:]
             time.sleep(0.1)
         time.sleep(1)  # five more checks of the unchanged broken file
         records = reload_records(server)
         assert len(records) == 2, records
-        assert "policy reloaded (file change)" in records[0]
-        assert "policy reload (file change) refused" in records[1]
+        assert [r["decision"] for r in records] == ["allow", "deny"]
+        assert all("trigger=file change" in r["subject"] for r in records)
         assert allowed_origin(server, B) == B
     finally:
         server.stop()

@@ -10,7 +10,8 @@ from 127.0.0.1: the address the server records must be the client's, never the p
 what the client claims in a header. Every request goes through nginx: TLS with the public name as
 SNI, login by the URL-token exchange, contents listed and saved, a kernel started and code run over
 a ``wss://`` websocket; then the refusals: a foreign Host (nginx drops it), a foreign TLS name (no
-handshake), a spoofed ``X-Forwarded-For``/``X-Real-IP``.
+handshake), a spoofed ``X-Forwarded-For``/``X-Real-IP``; and the audit trail names the client
+(127.0.0.2) in every record of the session.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from requests.adapters import HTTPAdapter
 
 from tests.conftest import REPO, ServerProcess, free_port
 from tests.support import tls
+from tests.support.audit import audit_records
 from tests.support.tls import make_pki
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -316,7 +318,7 @@ def _execute(ws: websocket.WebSocket, code: str) -> str:
 def test_kernel_executes_code_over_wss_through_nginx(
     client: Client, deployment: tuple[ServerProcess, Nginx]
 ) -> None:
-    _server, nginx = deployment
+    server, nginx = deployment
     r = client.send("POST", "/api/kernels", json={"name": "python3"})
     assert r.status_code == 201, r.text
     kernel = r.json()["id"]
@@ -335,6 +337,11 @@ def test_kernel_executes_code_over_wss_through_nginx(
             assert _execute(ws, "print(6 * 7)") == "42\n"
         finally:
             ws.close()
+        (started,) = wait_for(
+            lambda: [r for r in audit_records(server) if kernel in (r.get("subject") or "")]
+        )
+        assert started["event_kind"] == "kernel_started"
+        assert started["client_ip"] == CLIENT_IP
     finally:
         client.send("DELETE", f"/api/kernels/{kernel}")
 
@@ -371,7 +378,8 @@ def test_client_sent_forwarding_headers_are_not_believed(
     client: Client, deployment: tuple[ServerProcess, Nginx]
 ) -> None:
     """nginx overwrites X-Forwarded-For and X-Real-IP, and hardened-server believes only the
-    proxy: a denial provoked with spoofed headers is recorded with the real client address."""
+    proxy: a denial provoked with spoofed headers is recorded, in the decision log and in the
+    audit trail, with the real client's address and scheme."""
     server, _nginx = deployment
     marker = f"/api/contents/spoof-{uuid.uuid4().hex[:8]}"
     # A cross-site write (foreign Origin): refused and recorded with the client's address.
@@ -384,25 +392,42 @@ def test_client_sent_forwarding_headers_are_not_believed(
             "X-Forwarded-For": "6.6.6.6",
             "X-Real-IP": "7.7.7.7",
             "Forwarded": "for=8.8.8.8",
+            "X-Forwarded-Proto": "http",
         },
     )
     assert r.status_code == 403
-    records = wait_for_records(server, marker)
-    assert records, "no decision record for the denied request"
-    for record in records:
-        assert f"client={CLIENT_IP}" in record, record
-        assert "peer=127.0.0.1" in record, record
+    lines = wait_for(
+        lambda: [
+            line for line in server.log().splitlines() if "policy denial" in line and marker in line
+        ]
+    )
+    for line in lines:
+        assert f"client={CLIENT_IP}" in line, line
+        assert "peer=127.0.0.1" in line, line
         for spoofed in ("6.6.6.6", "7.7.7.7", "8.8.8.8"):
-            assert spoofed not in record
+            assert spoofed not in line
+    (record,) = wait_for(lambda: [r for r in audit_records(server) if r["path"] == marker])
+    assert record["decision"] == "deny"
+    assert record["client_ip"] == CLIENT_IP
+    assert record["scheme"] == "https"
 
 
-def wait_for_records(server: ServerProcess, needle: str, timeout: float = 10) -> list[str]:
+def test_audit_records_of_the_session_name_the_real_client(
+    client: Client, deployment: tuple[ServerProcess, Nginx]
+) -> None:
+    """Every record of what this client did through the proxy (login, contents, kernel, the
+    refusals above) carries its own address, never the proxy's or a spoofed one."""
+    server, _nginx = deployment
+    records = [r for r in audit_records(server) if r["route_class"] != "server"]
+    assert records, "no request records in the audit trail"
+    assert {r["client_ip"] for r in records} == {CLIENT_IP}
+
+
+def wait_for(find: Any, timeout: float = 10) -> list[Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = [
-            line for line in server.log().splitlines() if "policy denial" in line and needle in line
-        ]
+        found = find()
         if found:
             return found
         time.sleep(0.1)
-    return []
+    raise AssertionError("not recorded in time")
