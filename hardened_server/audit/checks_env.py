@@ -9,6 +9,7 @@ and the environment), so the audit and the start-up can never disagree.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -26,7 +27,7 @@ from hardened_server.audit.checks import (
     Location,
     check,
 )
-from hardened_server.audit.checks_facts import Facts, PathInfo
+from hardened_server.audit.checks_facts import Facts, PathInfo, path_info
 from hardened_server.audit.checks_policy import is_loopback_bind, where
 from hardened_server.policy.decisions import Rule
 from hardened_server.policy.errors import UnsafeStartup
@@ -799,3 +800,86 @@ def route_unmapped(facts: Facts) -> Iterator[Hit]:
 def route_init_failed(facts: Facts) -> Iterator[Hit]:
     if facts.routes_error:
         yield Hit(facts.routes_error.replace("\n", "; ")[:2000])
+
+
+# ---------------------------------------------------------------------------------------------
+# The audit trail's files
+
+
+def _audit_files(facts: Facts) -> list[PathInfo]:
+    """The audit file(s) the policy names: ``audit.file`` (and its rotated files), or the
+    default ``hardened-server-audit-<port>.jsonl`` files in the runtime directory."""
+    policy = facts.policy
+    if policy is None or not policy.audit.enabled:
+        return []
+    if policy.audit.file:
+        base = os.path.expanduser(policy.audit.file)
+        names = [base, *sorted(glob.glob(glob.escape(base) + ".[0-9]*"))]
+    elif facts.runtime_dir is not None:
+        pattern = os.path.join(glob.escape(facts.runtime_dir.path), "hardened-server-audit-*")
+        names = sorted(glob.glob(pattern)) or [
+            os.path.join(facts.runtime_dir.path, "hardened-server-audit-<port>.jsonl")
+        ]
+    else:
+        return []
+    return [path_info(n) for n in names]
+
+
+@check(
+    "HS-AUDIT-102",
+    ERROR,
+    "the audit file is inside the served root",
+    fix="set audit.file to a path outside the served root, or move JUPYTER_RUNTIME_DIR out of "
+    "it (hardened-server refuses to start: HS-AUDIT-001)",
+    doc="Inside the root, the contents API (or a path rule loosened later) could read, "
+    "rewrite or delete the evidence.",
+    tags=("audit", "paths"),
+)
+def audit_file_in_root(facts: Facts) -> Iterator[Hit]:
+    if not facts.root_dir:
+        return
+    for info in _audit_files(facts)[:1]:
+        directory = os.path.dirname(info.path)
+        rel = _inside(facts.root_dir, directory) if directory else None
+        if rel is not None or os.path.realpath(directory) == os.path.realpath(facts.root_dir):
+            key = "audit.file" if facts.policy and facts.policy.audit.file else None
+            yield Hit(
+                f"{info.path} is below the root {facts.root_dir}",
+                where(facts, key) if key else Location(file=info.path),
+            )
+
+
+@check(
+    "HS-AUDIT-103",
+    WARNING,
+    "the audit file can be read or written by other users",
+    fix="chmod 600 the audit files (the server creates them 0600 and tightens them at start)",
+    doc="Records name users, client addresses and refused paths; another local user must not "
+    "read them, let alone append forged lines.",
+    tags=("audit",),
+)
+def audit_file_open(facts: Facts) -> Iterator[Hit]:
+    for info in _audit_files(facts):
+        if info.exists and (info.group_or_world_readable or info.group_or_world_writable):
+            yield Hit(info.describe_mode(), Location(file=info.path))
+
+
+@check(
+    "HS-AUDIT-106",
+    ERROR,
+    "the audit signing key is missing or readable by others",
+    fix="point audit.signing_key at an Ed25519 private key (PEM) that only the server's user "
+    "can read (chmod 600)",
+    doc="A missing key stops the start-up (HS-AUDIT-002); a key others can read lets them sign "
+    "a rewritten trail.",
+    tags=("audit",),
+)
+def audit_key(facts: Facts) -> Iterator[Hit]:
+    policy = facts.policy
+    if policy is None or not policy.audit.enabled or not policy.audit.signing_key:
+        return
+    info = path_info(os.path.expanduser(policy.audit.signing_key))
+    if not info.exists:
+        yield Hit(f"{info.path} does not exist", where(facts, "audit.signing_key"))
+    elif info.group_or_world_readable or info.group_or_world_writable:
+        yield Hit(info.describe_mode(), Location(file=info.path))

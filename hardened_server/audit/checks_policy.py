@@ -1114,6 +1114,84 @@ def scopes_client_events(facts: Facts) -> Iterator[Hit]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Audit trail and metrics
+
+
+@check(
+    "HS-AUDIT-101",
+    WARNING,
+    "the audit trail is off",
+    fix="set audit.enabled = true (the default)",
+    doc="With no audit file, denials and sensitive allows (log-ins, tokens, file deletions, "
+    "kernels) leave only log lines: nothing hash-chained, nothing verify-log can check.",
+    tags=("audit",),
+)
+@_policy_check
+def audit_off(facts: Facts) -> Iterator[Hit]:
+    if facts.value("audit.enabled") is False:
+        yield Hit("audit.enabled = false", where(facts, "audit.enabled"))
+
+
+@check(
+    "HS-AUDIT-104",
+    WARNING,
+    "the audit file is never fsynced",
+    fix='set audit.fsync = "interval:1" (the default) or "always"',
+    doc="With fsync never, a power loss or kernel crash can take the last records (the last "
+    "seconds of an incident) with it; a killed process alone loses nothing.",
+    tags=("audit",),
+)
+@_policy_check
+def audit_no_fsync(facts: Facts) -> Iterator[Hit]:
+    if facts.value("audit.enabled") and facts.value("audit.fsync") == "never":
+        yield Hit('audit.fsync = "never"', where(facts, "audit.fsync"))
+
+
+@check(
+    "HS-AUDIT-105",
+    INFO,
+    "the audit trail has no signed checkpoints",
+    fix="give an Ed25519 key in audit.signing_key (`openssl genpkey -algorithm ed25519`)",
+    doc="The hash chain shows an edit in the middle of the file; without signatures, whoever "
+    "can write the file (the server's user, every kernel) can rewrite its tail and recompute "
+    "the hashes undetected, unless the head is anchored elsewhere (audit.stdout to a log "
+    "collector).",
+    tags=("audit",),
+)
+@_policy_check
+def audit_unsigned(facts: Facts) -> Iterator[Hit]:
+    if facts.value("audit.enabled") and not facts.value("audit.signing_key"):
+        yield Hit('audit.signing_key = ""', where(facts, "audit.signing_key"))
+
+
+@check(
+    "HS-METRICS-102",
+    WARNING,
+    "/metrics needs no metrics:read scope",
+    fix='map /metrics to "metrics:read" in scopes.routes, or remove the entry',
+    doc="scopes.routes replaces the shipped requirement of /metrics (metrics:read): with no "
+    "scope, or another one, every token and session of that kind reads request counts, "
+    "decision counts and user activity.",
+    tags=("metrics", "scopes"),
+)
+@_policy_check
+def metrics_unscoped(facts: Facts) -> Iterator[Hit]:
+    for pattern, methods in (facts.value("scopes.routes") or {}).items():
+        if not _matches(pattern, "/metrics"):
+            continue
+        for method in ("GET", "*"):
+            scopes = methods.get(method)
+            if scopes is None:
+                continue
+            if not scopes or not {"metrics:read", "admin"} & set(scopes):
+                shown = "+".join(scopes) or "no scope"
+                yield Hit(
+                    f"scopes.routes {pattern!r} {method} needs {shown}",
+                    where(facts, "scopes.routes"),
+                )
+
+
+# ---------------------------------------------------------------------------------------------
 # Limits
 
 _MIB = 1024 * 1024

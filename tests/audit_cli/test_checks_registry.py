@@ -82,7 +82,11 @@ def clean(
         (cfg_dir / "jupyter_server_config.json").write_text(json.dumps(data))
     files, merged, sources = read_config_files([str(cfg_dir)])
     env = dict(env or {})
-    texts = ([CLEAN_POLICY] if base_policy else []) + ([policy] if policy else [])
+    audit = ""
+    if base_policy:  # a clean deployment signs its audit trail with a private key
+        key = _signing_key(tmp, None)
+        audit = f'[audit]\nsigning_key = "{key}"\n'
+    texts = ([CLEAN_POLICY + audit] if base_policy else []) + ([policy] if policy else [])
     base: dict[str, Any] = {
         "env": env,
         "config_files": files,
@@ -96,6 +100,38 @@ def clean(
     }
     base.update(changes)
     return facts_for(texts, tmpdir=tmp, **base)
+
+
+def _signing_key(tmp: Path, mode: int | None = 0o600) -> Path:
+    """An Ed25519 private key file; ``mode=None`` keeps the mode of an existing one."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    path = tmp / "audit-key.pem"
+    if not path.exists():
+        path.write_bytes(
+            Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        os.chmod(path, 0o600)
+    if mode is not None:
+        os.chmod(path, mode)
+    return path
+
+
+def _audit_file(tmp: Path, where: str, mode: int = 0o600) -> Facts:
+    """An audit file written by the server's own writer, in ``root`` or next to it."""
+    from hardened_server.audit.chain import ChainedFileSink
+
+    directory = tmp / where
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "audit.jsonl"
+    ChainedFileSink(path, fsync="never").close()
+    _chmod(path, mode)
+    return clean(tmp, f'[audit]\nfile = "{path}"')
 
 
 def _chmod(path: Path, mode: int) -> Path:
@@ -179,6 +215,13 @@ Builder = Callable[[Path], Facts]
 
 # id -> facts on which the check fires
 FIRE: dict[str, Builder] = {
+    "HS-AUDIT-101": lambda t: clean(t, "[audit]\nenabled = false"),
+    "HS-AUDIT-102": lambda t: _audit_file(t, "root/.audit"),
+    "HS-AUDIT-103": lambda t: _audit_file(t, "log", mode=0o644),
+    "HS-AUDIT-104": lambda t: clean(t, '[audit]\nfsync = "never"'),
+    "HS-AUDIT-105": lambda t: clean(t, '[audit]\nsigning_key = ""'),
+    "HS-AUDIT-106": lambda t: (_signing_key(t, 0o644), clean(t))[1],
+    "HS-METRICS-102": lambda t: clean(t, '[scopes]\nroutes = { "/metrics" = { GET = [] } }'),
     "HS-SCOPE-101": lambda t: clean(t, '[scopes]\nroutes = { "/hello" = { GET = [] } }'),
     "HS-SCOPE-102": lambda t: clean(t, "[scopes]\nclient_event_schemas = "
                                        "[\"https://events.jupyter.org/jupyter_server/"
@@ -318,6 +361,13 @@ def _secret(t: Path) -> Path:
 
 # id -> facts on which the check stays quiet, where the clean deployment is not the telling case
 QUIET: dict[str, Builder] = {
+    "HS-AUDIT-101": lambda t: clean(t, "[audit]\nenabled = true"),
+    "HS-AUDIT-102": lambda t: _audit_file(t, "log"),
+    "HS-AUDIT-103": lambda t: _audit_file(t, "log", mode=0o600),
+    "HS-AUDIT-104": lambda t: clean(t, '[audit]\nfsync = "always"'),
+    "HS-METRICS-102": lambda t: clean(
+        t, '[scopes]\nroutes = { "/metrics" = { GET = "metrics:read" } }'
+    ),
     "HS-SCOPE-101": lambda t: clean(t, '[scopes]\nroutes = { "/hello" = { GET = '
                                        '"contents:read" } }'),
     "HS-SCOPE-102": lambda t: clean(t, "[scopes]\nclient_event_schemas = "
