@@ -26,6 +26,7 @@ from typing import Any
 import jsonschema
 import pytest
 import requests
+import websocket
 from prometheus_client.parser import text_string_to_metric_families
 
 from hardened_server.audit.events import SERVER_ONLY_PREFIX
@@ -37,6 +38,9 @@ pytestmark = [pytest.mark.live, pytest.mark.timeout(180)]
 POLICY = """
 [server]
 trusted_proxies = ["127.0.0.1/32"]
+
+[terminals]
+enabled = true
 
 [limits]
 max_url_bytes = 2048
@@ -175,6 +179,17 @@ def _cross_site(audited: Audited, client: str) -> Callable[[], requests.Response
     )
 
 
+def _out_of_scope(audited: Audited, client: str) -> Callable[[], requests.Response]:
+    """A stored token with contents:read only, used once before (its first use is a record of
+    its own, token_used), then sent to the kernels API."""
+    headers = {
+        "Authorization": f"token {_stored_token(audited, 'contents:read')}",
+        "X-Forwarded-For": client,
+    }
+    assert requests.get(audited.url + "/api/contents", headers=headers, timeout=20).ok
+    return _get(audited, "/api/kernels", headers=headers)
+
+
 def _no_xsrf(audited: Audited, client: str) -> Callable[[], requests.Response]:
     session = _login(audited, client)
     return lambda: session.post(
@@ -263,6 +278,7 @@ FAMILIES: list[tuple[str, str, str, int, str, Callable[[Audited, str], Callable[
         ),
     ),
     ("xsrf", "HS-XSRF-001", "deny", 403, "198.51.100.9", _no_xsrf),
+    ("scope", "HS-SCOPE-001", "deny", 403, "198.51.100.15", _out_of_scope),
     (
         "path",
         "HS-PATH-",
@@ -437,7 +453,17 @@ def test_sensitive_allows_are_recorded_with_the_user(audited: Audited) -> None:
     assert started[0]["subject"].startswith(f"kernel_id={kernel_id}")
     assert started[0]["user"]  # the name of the token's user (no other field of it)
     requests.delete(audited.url + f"/api/kernels/{kernel_id}", headers=headers, timeout=60)
-    for item in (*written, *renamed, *deleted, *started):
+
+    r, opened, _ = _fire(
+        audited, lambda: requests.post(audited.url + "/api/terminals", headers=headers, timeout=60)
+    )
+    assert r.status_code == 200, r.text
+    name = r.json()["name"]
+    assert [(x["event_kind"], x["subject"]) for x in opened] == [
+        ("terminal_opened", f"terminal={name}")
+    ]
+    requests.delete(audited.url + f"/api/terminals/{name}", headers=headers, timeout=60)
+    for item in (*written, *renamed, *deleted, *started, *opened):
         _validator().validate(item)
 
 
@@ -450,6 +476,33 @@ def test_a_body_that_is_not_utf8_is_a_400_not_a_500(audited: Audited) -> None:
         timeout=20,
     )
     assert r.status_code == 400
+
+
+def test_only_admins_receive_audit_events_on_the_event_bus(audited: Audited) -> None:
+    """/api/events/subscribe: a token with events:read (not admin) gets no audit event; the
+    owner (admin) gets the same denial as an event of the audit schema."""
+    url = f"ws://127.0.0.1:{audited.server.port}/api/events/subscribe"
+    reader = _stored_token(audited, "events:read")
+    plain = websocket.create_connection(url, header=[f"Authorization: token {reader}"], timeout=20)
+    admin = websocket.create_connection(
+        url, header=[f"Authorization: token {audited.token}"], timeout=20
+    )
+    try:
+        time.sleep(0.5)
+        requests.get(
+            audited.url + "/api/status/subscribed",
+            timeout=20,
+            headers=audited.auth(Host="evil.example"),
+        )
+        event = json.loads(admin.recv())
+        assert event["schema_id"] == SCHEMA_ID
+        assert event["path"] == "/api/status/subscribed"
+        plain.settimeout(2)
+        with pytest.raises(websocket.WebSocketTimeoutException):
+            plain.recv()
+    finally:
+        plain.close()
+        admin.close()
 
 
 def test_forged_server_events_never_reach_the_event_logger(audited: Audited) -> None:
@@ -506,7 +559,17 @@ def test_metrics_parse_and_match_the_records(audited: Audited) -> None:
     }
     recorded = collections.Counter((d["rule_id"], d["decision"]) for d in audited.decisions())
     assert counted == recorded
-    assert families["hardened_server_live_tokens"].samples[0].value == 2
+    listed = subprocess.run(
+        [sys.executable, "-m", "hardened_server", "token", "list", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+        env={**audited.server.env, "PYTHONPATH": str(REPO)},
+    )
+    live = len(json.loads(listed.stdout))
+    assert live >= 2
+    assert families["hardened_server_live_tokens"].samples[0].value == live
     durations = families["hardened_server_request_duration_seconds"].samples
     assert {s.labels["route_class"] for s in durations if "route_class" in s.labels} >= {"api"}
     text = r.text
