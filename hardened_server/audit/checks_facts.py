@@ -120,6 +120,9 @@ class RouteRecord:
     decorators: Mapping[str, tuple[str, ...]]  # method -> decorator names found
     authorization: Mapping[str, str]  # method -> "resource:action" or "n/a"
     csp: str
+    # method -> scopes the route map requires ("a+b", "none", "refused"), {"*": "unmapped"},
+    # {} for a public route
+    scopes: Mapping[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -133,6 +136,7 @@ class RouteRecord:
             "undecorated": list(self.undecorated),
             "decorators": {k: list(v) for k, v in self.decorators.items()},
             "authorization": dict(self.authorization),
+            "scopes": dict(self.scopes),
             "csp": self.csp,
         }
 
@@ -483,6 +487,7 @@ import inspect, json, sys
 from tornado.web import RequestHandler
 from hardened_server.app import HardenedServerApp, StartupRefused
 from hardened_server.enforcement.handlers import iter_handler_rules, undecorated_methods
+from hardened_server.policy.routemap import describe
 
 problems = []
 
@@ -561,6 +566,9 @@ for rule in iter_handler_rules(app.web_app.default_router):
         "authorization": {m: authorization(original, m, getattr(original, m.lower()))
                           for m in methods},
         "csp": compiled.csp[info.route_class.value],
+        "scopes": {} if info.public or not wrapped else describe(
+            compiled.route_scopes(pattern, cls._hs_handler, cls._hs_methods, cls._hs_declared),
+            methods),
     })
 print("ROUTES-JSON" + json.dumps({"routes": out, "problems": [
     [p.rule_id, str(p), p.fix] for p in problems]}))
@@ -617,6 +625,7 @@ def route_inventory(
                     decorators={k: tuple(v) for k, v in r["decorators"].items()},
                     authorization=dict(r["authorization"]),
                     csp=r["csp"],
+                    scopes=dict(r.get("scopes", {})),
                 )
                 for r in doc["routes"]
             )

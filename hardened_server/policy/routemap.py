@@ -194,6 +194,8 @@ BUILTIN_HANDLERS: Mapping[str, Mapping[str, Requirement]] = MappingProxyType(
         "jupyter_server.auth.login.LoginFormHandler": _NAV,
         "jupyter_server.auth.login.LoginHandler": _NAV,
         "jupyter_server.auth.logout.LogoutHandler": _NAV,
+        # public by default; if a policy takes /login off routes.public, it still only logs in
+        "hardened_server.enforcement.identity.HardenedLoginHandler": _NAV,
         "jupyter_server.base.handlers.TrailingSlashHandler": _NAV,
         "jupyter_server.base.handlers.RedirectWithParams": _NAV,
         "jupyter_server.base.handlers.Template404": _NAV,
@@ -364,6 +366,24 @@ class RouteMap:
         found = RouteScopes(pattern, handler, source, MappingProxyType(methods), implemented)
         self._cache[key] = found
         return found
+
+
+def describe(route: RouteScopes, methods: Iterable[str]) -> dict[str, str]:
+    """What each of ``methods`` needs, for people (``audit --routes``): ``contents:read``,
+    ``sessions:write+kernels:execute``, ``none`` (any logged-in principal), ``refused`` (a method
+    the map does not list), or ``{"*": "unmapped"}`` for a route the map does not know."""
+    if not route.mapped:
+        return {ANY_METHOD: "unmapped"}
+    out = {}
+    for method in methods:
+        if method not in METHODS:
+            continue
+        rule = route.methods.get(method)
+        if rule is None:
+            out[method] = "refused" if method in route.implemented else "n/a"
+        else:
+            out[method] = "+".join(sorted(rule.scopes)) or "none"
+    return out
 
 
 def scope_allows(route: RouteScopes, method: str, granted: frozenset[str]) -> bool:

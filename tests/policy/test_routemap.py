@@ -462,3 +462,18 @@ def test_hardened_authorizer_answers_from_the_table() -> None:
     assert authorizer.is_authorized(handler, nobody, "read", "api")  # any principal
     assert not authorizer.is_authorized(handler, reader, "read", "no-such-resource")
     assert has_scopes(SimpleNamespace(hs_scopes=frozenset({ADMIN})), frozenset({"terminals"}))
+
+
+def test_describe_says_what_each_method_needs_for_audit_routes() -> None:
+    from hardened_server.policy.routemap import describe
+
+    sessions = EMPTY.lookup("/api/sessions", SESSIONS, frozenset({"GET", "POST", "PUT"}))
+    assert describe(sessions, ["GET", "POST", "PUT", "DELETE", "OPTIONS"]) == {
+        "GET": "sessions:read",
+        "POST": "kernels:execute+sessions:write",
+        "PUT": "refused",
+        "DELETE": "n/a",
+    }
+    status = EMPTY.lookup("/api/status", "jupyter_server.services.api.handlers.APIStatusHandler")
+    assert describe(status, ["GET"]) == {"GET": "none"}
+    assert describe(EMPTY.lookup("/hello", "ext.H"), ["GET"]) == {"*": "unmapped"}
