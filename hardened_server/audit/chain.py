@@ -513,10 +513,11 @@ class ChainedFileSink:
                 raise AuditWriteError("audit sink is closed")
             if self._broken:
                 self._recover()
-            probe, _ = self._encode(body)
-            if self._size > 0 and self._size + len(probe) + 1 > self.max_bytes:
+            encoded = self._encode(body)
+            if self._size > 0 and self._size + len(encoded[0]) + 1 > self.max_bytes:
                 self._rotate()
-            return self._write(body)
+                encoded = None  # the rotation record took this seq: encode again
+            return self._write(body, encoded=encoded)
 
     def _encode(self, body: dict[str, Any]) -> tuple[bytes, str]:
         obj = {"v": FORMAT_VERSION, "seq": self._seq + 1, "prev": self._prev, **body}
@@ -524,12 +525,17 @@ class ChainedFileSink:
         obj["hash"] = digest
         return canonical_bytes(obj), digest
 
-    def _write(self, body: dict[str, Any], prefix: bytes = b"") -> ChainEntry:
+    def _write(
+        self,
+        body: dict[str, Any],
+        prefix: bytes = b"",
+        encoded: tuple[bytes, str] | None = None,
+    ) -> ChainEntry:
         """One ``os.write`` of one complete line. State advances only when every byte is on the
         file; a short or failed write marks the sink broken for recovery."""
         if self._fd is None:  # not an assert: it must hold under ``python -O`` too
             raise AuditWriteError(f"{self.path}: audit file is not open")
-        line, digest = self._encode(body)
+        line, digest = encoded if encoded is not None else self._encode(body)
         data = prefix + line + b"\n"
         written = 0
         try:

@@ -49,21 +49,30 @@ _OWN_RULE = re.compile(
 )
 
 
+_RULE_VALUES: frozenset[str] = frozenset(r.value for r in Rule) | {OTHER_RULE}
+_labels: dict[str, str] = {}  # rule id -> label, bounded by the ids the code defines
+
+
 def known_rule_ids() -> frozenset[str]:
     """The registered rule ids that may appear as a label value (plus ``other``); ids of
     hardened-server's own families are accepted too (see :func:`rule_label`)."""
-    return frozenset(r.value for r in Rule) | _extra_rule_ids | {OTHER_RULE}
+    return _RULE_VALUES | _extra_rule_ids
 
 
 def register_rule_ids(*rule_ids: str) -> None:
     """Allow further stable rule ids (an extension's own rules) as label values."""
     _extra_rule_ids.update(rule_ids)
+    _labels.clear()
 
 
 def rule_label(rule_id: str) -> str:
-    if rule_id in known_rule_ids() or _OWN_RULE.fullmatch(rule_id):
-        return rule_id
-    return OTHER_RULE
+    label = _labels.get(rule_id)
+    if label is None:
+        own = rule_id in _RULE_VALUES or rule_id in _extra_rule_ids
+        label = rule_id if own or _OWN_RULE.fullmatch(rule_id) else OTHER_RULE
+        if len(_labels) < 4096:  # never a memory sink, whatever callers pass
+            _labels[rule_id] = label
+    return label
 
 
 def _outcome_label(outcome: str) -> str:

@@ -25,7 +25,7 @@ import ipaddress
 import json
 import re
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cache
@@ -213,7 +213,9 @@ class DecisionRecord:
         return self.decision == "allow"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Every field is a str or None: a shallow dict is a copy (dataclasses.asdict's
+        # recursive deep copy was a fifth of the cost of a record).
+        return {name: getattr(self, name) for name in _RECORD_FIELDS}
 
     def to_json(self) -> str:
         """Canonical JSON (sorted keys, no spaces, ASCII only): one line, no raw control
@@ -224,6 +226,9 @@ class DecisionRecord:
     def from_dict(cls, data: dict[str, Any]) -> DecisionRecord:
         """Rebuild a record read back from a sink (validates like the constructor)."""
         return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+
+
+_RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(DecisionRecord))
 
 
 def build_decision_record(
