@@ -83,6 +83,9 @@ def toml_value(value: Any) -> str:
         return toml_string(value)
     if isinstance(value, tuple):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # scopes.routes: an inline table of inline tables
+        items = ", ".join(f"{toml_string(k)} = {toml_value(v)}" for k, v in value.items())
+        return "{" + (f" {items} " if items else "") + "}"
     raise AssertionError(f"a validated value of unexpected type: {value!r}")
 
 
