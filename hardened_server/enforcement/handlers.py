@@ -44,12 +44,13 @@ from tornado.routing import PathMatches, Rule, RuleRouter
 from tornado.websocket import WebSocketHandler
 
 from hardened_server.enforcement import gate
-from hardened_server.enforcement.bodies import check_json_body
+from hardened_server.enforcement.bodies import PARSED_ATTR, check_json_body
 from hardened_server.enforcement.events import event_mixins, server_schema_decision
 from hardened_server.enforcement.files import path_guard_mixins
 from hardened_server.enforcement.record import record_denial
 from hardened_server.enforcement.runtime import SETTINGS_KEY, PolicyRuntime, client_key
 from hardened_server.enforcement.trail import enter_request_context, set_context_user
+from hardened_server.policy.bodies import NOT_PARSED
 from hardened_server.policy.decisions import Decision, RouteClass
 from hardened_server.policy.decisions import Rule as RuleId
 from hardened_server.policy.headers import PAGE_EVAL
@@ -551,7 +552,14 @@ class HardenedJupyterMixin(_Hardened):
 
     def get_json_body(self) -> Any:
         """Stock decodes the body as UTF-8 before parsing and lets the error escape: any
-        handler that reads JSON answered a non-UTF-8 body with 500. Bad input is a 400."""
+        handler that reads JSON answered a non-UTF-8 body with 500. Bad input is a 400.
+
+        The body check in ``prepare`` (bodies.py) parsed it already: the handler gets that
+        value once (what parsing the same bytes again gives; the check never changes it). Any
+        further call parses afresh, as stock does."""
+        parsed = self.__dict__.pop(PARSED_ATTR, NOT_PARSED)
+        if parsed is not NOT_PARSED:
+            return parsed
         try:
             return super().get_json_body()  # type: ignore[misc]
         except UnicodeDecodeError:

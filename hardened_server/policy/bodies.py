@@ -51,8 +51,9 @@ def check(schema: Schema, value: Any, where: str = "body") -> str | None:
     ``items``, ``enum`` and ``check`` (a function returning a message or ``None``)."""
     types = schema.get("type")
     if types is not None:
-        names = (types,) if isinstance(types, str) else types
-        if not any(_TYPES[n](value) for n in names):
+        single = type(types) is str
+        fits = _TYPES[types](value) if single else any(_TYPES[n](value) for n in types)
+        if not fits:
             return f"{where} must be {_describe(types)}, not {_json_type(value)}"
     if "enum" in schema and value not in schema["enum"]:
         allowed = ", ".join(json.dumps(v) for v in schema["enum"])
@@ -292,14 +293,24 @@ def rule_for(class_names: Iterable[str], method: str) -> BodyRule | None:
 
 def check_body(rule: BodyRule, body: bytes) -> str | None:
     """``None`` if ``body`` fits ``rule``; otherwise the message of the 400."""
+    return parse_and_check_body(rule, body)[0]
+
+
+#: The second item of :func:`parse_and_check_body` when the body was empty or did not parse.
+NOT_PARSED: Any = object()
+
+
+def parse_and_check_body(rule: BodyRule, body: bytes) -> tuple[str | None, Any]:
+    """:func:`check_body`, and the parsed body (:data:`NOT_PARSED` if it is empty or no JSON),
+    so that the handler need not parse a 1 MiB notebook a second time."""
     raw = body.strip()
     if not raw:
-        return None if rule.optional else "a JSON body is required"
+        return (None if rule.optional else "a JSON body is required"), NOT_PARSED
     try:
         value = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
-        return "the body is not valid JSON"
+        return "the body is not valid JSON", NOT_PARSED
     if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(value):
         # "\ud800" parses to a string no file, log or kernel message can be written with
-        return "the body has a string with an unpaired surrogate (\\ud800-\\udfff)"
-    return check(rule.schema, value)
+        return "the body has a string with an unpaired surrogate (\\ud800-\\udfff)", value
+    return check(rule.schema, value), value

@@ -152,3 +152,22 @@ def test_any_bytes_get_a_verdict_never_an_exception(data: bytes) -> None:
     for rule in RULES.values():
         problem = check_body(rule, data)
         assert problem is None or isinstance(problem, str)
+
+
+def test_the_parsed_body_handed_to_the_handler_is_what_parsing_again_gives() -> None:
+    """The body check parses once and hands the value to the handler's get_json_body (a 1 MiB
+    notebook is not parsed twice): it must be exactly what json.loads of the body gives."""
+    from hardened_server.policy import bodies
+
+    rule = bodies.RULES[("jupyter_server.services.contents.handlers.ContentsHandler", "PUT")]
+    body = json.dumps(
+        {"type": "file", "format": "text", "content": "x\u00e9", "path": "a.txt"}
+    ).encode()
+    problem, value = bodies.parse_and_check_body(rule, b"  " + body + b"\n")
+    assert problem is None
+    assert value == json.loads(body)
+    assert bodies.parse_and_check_body(rule, b"   ")[1] is bodies.NOT_PARSED
+    bad = bodies.parse_and_check_body(rule, b"{not json")
+    assert bad[0] is not None
+    assert bad[1] is bodies.NOT_PARSED
+    assert bodies.check_body(rule, b"[]") == bodies.parse_and_check_body(rule, b"[]")[0]
