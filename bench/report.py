@@ -412,7 +412,8 @@ def render(results: dict[str, Any], notes: str | None = None) -> str:
         "## Login flood",
         "",
         f"{results.get('flood', {}).get('concurrency', '?')} concurrent wrong-password "
-        f"`POST /login` (valid `_xsrf`, same-origin headers) in a closed loop for "
+        f"`POST /login` (valid `_xsrf`, same-origin headers; both servers configured with "
+        f"the same argon2id password hash) in a closed loop for "
         f"{results.get('flood', {}).get('seconds', '?')} s, while one client sends "
         f"`GET /api/status` every 10 ms on its own connection (first second of the flood "
         f"skipped). Idle: the same probe for 3 s without the flood.",
@@ -423,10 +424,11 @@ def render(results: dict[str, Any], notes: str | None = None) -> str:
         "",
         "pytest-benchmark over the pure functions a request goes through "
         "(`bench/test_micro.py`; not part of `make test`). The full chain is the client "
-        "address (trusted proxies), route look-up, Host, Origin, Fetch Metadata, path and the "
-        f"header-set look-up in one call; target < {CHAIN_TARGET_US:.0f} µs per request. "
+        "address (trusted proxies), route look-up, Host, Origin, Fetch Metadata, path (with "
+        "the resolver the server uses), scope check, CSP and header-set look-ups in one call; "
+        f"target < {CHAIN_TARGET_US:.0f} µs per request. "
         "The enforcement chain runs the enforcement layer's own functions on a real tornado "
-        "request. *what-if* rows apply a proposed change inside the benchmark process only. "
+        "request. "
         "On a shared machine the min is the better estimate of the intrinsic cost, the median "
         "of what a request meets.",
         "",
