@@ -15,6 +15,7 @@ import json
 import sys
 from pathlib import Path
 
+from hardened_server.audit.record import EventKind
 from hardened_server.enforcement.record import record_event
 from hardened_server.enforcement.tokenstore import (
     TokenRecord,
@@ -115,7 +116,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         return _fail(exc)
     record_event(
         None,
-        "token.created",
+        EventKind.TOKEN_CREATED,
         rule_id=IdRule.TOKEN_CREATED,
         allowed=True,
         reason="token created with the CLI",
@@ -153,7 +154,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
         return _fail(exc)
     record_event(
         None,
-        "token.revoked",
+        EventKind.TOKEN_REVOKED,
         rule_id=IdRule.TOKEN_REVOKED,
         allowed=True,
         reason="token revoked with the CLI",
@@ -171,7 +172,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
         return _fail(exc)
     record_event(
         None,
-        "token.rotated",
+        EventKind.TOKEN_CREATED,
         rule_id=IdRule.TOKEN_ROTATED,
         allowed=True,
         reason="token rotated with the CLI",

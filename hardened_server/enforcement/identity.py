@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import html
 import math
 import typing as t
 import uuid
@@ -30,9 +31,11 @@ from pathlib import Path
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.auth.identity import PasswordIdentityProvider, User
 from jupyter_server.auth.login import LoginFormHandler
+from jupyter_server.auth.logout import LogoutHandler
 from tornado import web
 from traitlets import Unicode, default
 
+from hardened_server.audit.record import EventKind
 from hardened_server.enforcement.passwords import (
     hash_password_async,
     same_secret,
@@ -41,6 +44,7 @@ from hardened_server.enforcement.passwords import (
 )
 from hardened_server.enforcement.record import record_event
 from hardened_server.enforcement.runtime import client_key
+from hardened_server.enforcement.sessionstore import SessionStore
 from hardened_server.enforcement.tokenstore import (
     TokenRecord,
     TokenStore,
@@ -51,7 +55,7 @@ from hardened_server.enforcement.tokenstore import (
 )
 from hardened_server.policy.decisions import RouteClass
 from hardened_server.policy.identity import IdRule
-from hardened_server.policy.scopes import ADMIN
+from hardened_server.policy.scopes import ADMIN, has_scope
 from hardened_server.policy.throttle import LoginThrottle
 from hardened_server.policy.tokens import parse_authorization
 
@@ -81,11 +85,7 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
 
     _token_store: TokenStore | None = None
     _login_throttle: LoginThrottle | None = None
-
-    @default("cookie_options")
-    def _default_cookie_options(self) -> dict[str, str]:
-        # A cross-site POST does not carry the session cookie (CSRF defence in depth).
-        return {"samesite": "Lax"}
+    _sessions: SessionStore | None = None
 
     @default("token")
     def _token_default(self) -> str:
@@ -177,7 +177,7 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
         handler._hs_token_failed = True  # type: ignore[attr-defined]
         record_event(
             handler.request,
-            "auth.token_refused",
+            EventKind.LOGIN_FAILURE,
             rule_id=IdRule.TOKEN_REFUSED,
             allowed=False,
             reason=reason,
@@ -206,7 +206,7 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
             if first_use:
                 record_event(
                     handler.request,
-                    "token.used",
+                    EventKind.TOKEN_USED,
                     rule_id=IdRule.TOKEN_USED,
                     allowed=True,
                     reason="stored token accepted",
@@ -255,18 +255,108 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
         model["scopes"] = sorted(getattr(user, "hs_scopes", ()))
         return model
 
-    def user_from_cookie(self, cookie_value: str) -> User | None:
-        """Only the owner logs in with a browser (token or password): the cookie's user has
-        the owner's scopes."""
-        user = super().user_from_cookie(cookie_value)
-        return with_scopes(user, self.owner_scopes()) if user is not None else None
+    # -- sessions --------------------------------------------------------------------------------
+
+    @property
+    def sessions(self) -> SessionStore:
+        if self._sessions is None:
+            policy = self._policy()
+            idle, lifetime = (
+                (120, 720)
+                if policy is None
+                else (
+                    policy.sessions.idle_minutes,
+                    policy.sessions.lifetime_minutes,
+                )
+            )
+            self._sessions = SessionStore(idle * 60.0, lifetime * 60.0)
+        return self._sessions
+
+    def get_cookie_name(self, handler: web.RequestHandler) -> str:
+        """Stock's ``username-<host>`` over plain HTTP; over TLS (direct, or as a trusted
+        proxy says) ``__Host-username-<host>``: the browser then accepts it only with Secure,
+        ``Path=/`` and no Domain, so a sibling subdomain cannot plant or shadow it
+        (JupyterHub CVE-2024-28233)."""
+        if self.cookie_name:
+            return self.cookie_name
+        name = super().get_cookie_name(handler)
+        return "__Host-" + name if handler.request.protocol == "https" else name
+
+    def _cookie_options(self, handler: web.RequestHandler) -> dict[str, t.Any]:
+        options: dict[str, t.Any] = dict(self.cookie_options)
+        policy = self._policy()
+        options["samesite"] = policy.sessions.samesite if policy is not None else "Lax"
+        options["httponly"] = True
+        if handler.request.protocol == "https":
+            options["secure"] = True
+            options["path"] = "/"
+            options.pop("domain", None)
+        else:
+            options.setdefault("path", handler.base_url)  # type: ignore[attr-defined]
+        return options
 
     def set_login_cookie(self, handler: web.RequestHandler, user: User) -> None:
-        """Stock mints a new login cookie on every token-authenticated API call; a request
-        that authenticated with the Authorization header gets no cookie at all."""
+        """A new server-side session for ``user``; the cookie holds only its id (signed), and
+        is a browser-session cookie (no Expires: the server decides the lifetime). A request
+        that authenticated with the Authorization header gets no cookie at all (stock mints
+        one on every token-authenticated API call)."""
         if getattr(handler, "_hs_token_source", None) == "header":
             return
-        super().set_login_cookie(handler, user)
+        session = self.sessions.create(user)
+        handler._hs_session_id = session.id  # type: ignore[attr-defined]
+        handler.set_signed_cookie(  # type: ignore[attr-defined]
+            self.get_cookie_name(handler),
+            session.id,
+            expires_days=None,
+            **self._cookie_options(handler),
+        )
+
+    def _session_id(self, handler: web.RequestHandler) -> str | None:
+        raw = handler.get_signed_cookie(  # type: ignore[attr-defined]
+            self.get_cookie_name(handler), **self.get_secure_cookie_kwargs
+        )
+        if not raw:
+            return None
+        try:
+            return raw.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+
+    def get_user_cookie(self, handler: web.RequestHandler) -> User | None:
+        session_id = self._session_id(handler)
+        if session_id is None:
+            return None
+        session = self.sessions.get(session_id)
+        if session is None:
+            record_event(
+                handler.request,
+                EventKind.LOGIN_FAILURE,
+                rule_id=IdRule.SESSION_REFUSED,
+                allowed=False,
+                reason="expired, revoked or unknown session",
+                route_class=self._route_class(handler),
+            )
+            return None
+        handler._hs_session_id = session_id  # type: ignore[attr-defined]
+        return t.cast("User", session.user)
+
+    def persist_user_model(self, handler: web.RequestHandler) -> None:
+        """``PATCH /api/me`` changed the user in place, and the session holds that very
+        object: nothing to re-issue (stock re-signs the cookie)."""
+
+    def clear_login_cookie(self, handler: web.RequestHandler) -> None:
+        """Logout: the session is revoked on the server, then the cookie is cleared."""
+        session_id = getattr(handler, "_hs_session_id", None) or self._session_id(handler)
+        if session_id:
+            self.sessions.revoke(session_id)
+        options = self._cookie_options(handler)
+        handler.clear_cookie(  # type: ignore[attr-defined]
+            self.get_cookie_name(handler),
+            path=options["path"],
+            secure=options.get("secure", False),
+            samesite=options["samesite"],
+            httponly=True,
+        )
 
     # -- passwords -------------------------------------------------------------------------------
 
@@ -279,6 +369,10 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
     @default("login_handler_class")
     def _default_login_handler_class(self) -> type:
         return HardenedLoginHandler
+
+    @default("logout_handler_class")
+    def _default_logout_handler_class(self) -> type:
+        return HardenedLogoutHandler
 
     @property
     def login_throttle(self) -> LoginThrottle:
@@ -351,7 +445,7 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
             where = "memory"
         record_event(
             handler.request,
-            "auth.password_rehashed",
+            EventKind.LOGIN_SUCCESS,
             rule_id=IdRule.PASSWORD_REHASHED,
             allowed=True,
             reason=f"outdated password hash replaced ({where})",
@@ -388,7 +482,7 @@ class HardenedLoginHandler(LoginFormHandler):
         if wait > 0:
             record_event(
                 self.request,
-                "auth.login_throttled",
+                EventKind.LOGIN_FAILURE,
                 rule_id=IdRule.LOGIN_THROTTLED,
                 allowed=False,
                 reason="client is throttled; answered before hashing",
@@ -407,7 +501,7 @@ class HardenedLoginHandler(LoginFormHandler):
         if user is None:
             record_event(
                 self.request,
-                "auth.login_failed",
+                EventKind.LOGIN_FAILURE,
                 rule_id=IdRule.LOGIN_FAILED,
                 allowed=False,
                 reason="wrong password or token",
@@ -421,7 +515,7 @@ class HardenedLoginHandler(LoginFormHandler):
         self.current_user = user
         record_event(
             self.request,
-            "auth.login",
+            EventKind.LOGIN_SUCCESS,
             rule_id=IdRule.LOGIN_OK,
             allowed=True,
             reason="logged in with the login form",
@@ -430,3 +524,77 @@ class HardenedLoginHandler(LoginFormHandler):
         )
         provider.set_login_cookie(self, user)
         self._redirect_safe(self.get_argument("next", default=self.base_url))
+
+
+_LOGOUT_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Log out</title></head>
+<body><main>
+<h1>{title}</h1>
+{body}
+</main></body></html>
+"""
+
+
+class HardenedLogoutHandler(LogoutHandler):
+    """``GET /logout`` shows a form and changes nothing (a link, an ``<img>`` or a prefetch
+    must not log anyone out); ``POST /logout`` with the XSRF token revokes this session on the
+    server and clears the cookie. ``everywhere=1`` revokes every session of this server ("log
+    out everywhere"): with the session cookie and XSRF token, or with an ``admin`` token in
+    the Authorization header (``curl -X POST -H "Authorization: token ..." -d everywhere=1
+    .../logout``)."""
+
+    hs_route_scopes: t.ClassVar[dict[str, tuple[str, str]]] = {
+        "GET": ("navigation", "read"),
+        "POST": ("navigation", "read"),
+    }
+
+    def _page(self, title: str, body: str, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
+        self.finish(_LOGOUT_PAGE.format(title=html.escape(title), body=body))
+
+    @web.authenticated
+    def get(self) -> None:
+        action = html.escape(self.base_url + "logout", quote=True)
+        xsrf = self.xsrf_form_html()
+        self._page(
+            "Log out?",
+            f'<form method="post" action="{action}">{xsrf}'
+            '<button type="submit" name="everywhere" value="0">Log out</button> '
+            '<button type="submit" name="everywhere" value="1">'
+            "Log out everywhere (every browser)</button></form>",
+        )
+
+    @web.authenticated
+    def post(self) -> None:
+        provider = t.cast("HardenedIdentityProvider", self.identity_provider)
+        user = self.current_user
+        everywhere = self.get_body_argument("everywhere", "0") in ("1", "true", "yes", "on")
+        route_class = provider._route_class(self)
+        if everywhere:
+            if not has_scope(user, ADMIN):
+                raise web.HTTPError(403, "logging out everywhere needs the admin scope")
+            count = provider.sessions.revoke_all()
+            record_event(
+                self.request,
+                EventKind.LOGOUT,
+                rule_id=IdRule.LOGOUT_EVERYWHERE,
+                allowed=True,
+                reason=f"every session revoked ({count})",
+                user=getattr(user, "username", None),
+                route_class=route_class,
+            )
+        else:
+            record_event(
+                self.request,
+                EventKind.LOGOUT,
+                rule_id=IdRule.LOGOUT,
+                allowed=True,
+                reason="session revoked",
+                user=getattr(user, "username", None),
+                route_class=route_class,
+            )
+        if getattr(self, "_hs_token_source", None) != "header":
+            provider.clear_login_cookie(self)
+        login = html.escape(self.base_url + "login", quote=True)
+        self._page("Logged out", f'<p><a href="{login}">Log in again</a></p>')

@@ -33,6 +33,7 @@ from hardened_server.policy.model import (
     RoutesPolicy,
     ScopesPolicy,
     ServerPolicy,
+    SessionsPolicy,
     TerminalsPolicy,
     TokensPolicy,
 )
@@ -310,6 +311,11 @@ def build_policy(layers: Sequence[Layer], *, enforce_floors: bool = True) -> Pol
         login=LoginPolicy(
             free_attempts=v("login.free_attempts"),
             max_delay_seconds=v("login.max_delay_seconds"),
+        ),
+        sessions=SessionsPolicy(
+            idle_minutes=v("sessions.idle_minutes"),
+            lifetime_minutes=v("sessions.lifetime_minutes"),
+            samesite=v("sessions.samesite"),
         ),
         limits=LimitsPolicy(
             max_body_bytes=v("limits.max_body_bytes"),

@@ -61,6 +61,13 @@ class TokensPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionsPolicy:
+    idle_minutes: int
+    lifetime_minutes: int
+    samesite: str
+
+
+@dataclass(frozen=True, slots=True)
 class LoginPolicy:
     free_attempts: int
     max_delay_seconds: int
@@ -119,6 +126,7 @@ class Policy:
     tokens: TokensPolicy
     terminals: TerminalsPolicy
     login: LoginPolicy
+    sessions: SessionsPolicy
     limits: LimitsPolicy
     headers: HeadersPolicy
     audit: AuditPolicy

@@ -484,6 +484,37 @@ FIELDS_LIST: list[Field] = [
         minimum=1,
         maximum=3600,
     ),
+    # [sessions]
+    Field(
+        "sessions.idle_minutes",
+        "int",
+        "A login session (the cookie of a browser that logged in) ends after this many minutes "
+        "without a request. JupyterLab polls the server while a tab is open, so this counts "
+        "closed tabs and sleeping laptops.",
+        LOOSEN_IF_HIGHER,
+        "an integer from 1 to 10080",
+        minimum=1,
+        maximum=10080,
+    ),
+    Field(
+        "sessions.lifetime_minutes",
+        "int",
+        "A login session ends this many minutes after the login, however active it is "
+        "(absolute lifetime).",
+        LOOSEN_IF_HIGHER,
+        "an integer from 5 to 43200",
+        minimum=5,
+        maximum=43200,
+    ),
+    Field(
+        "sessions.samesite",
+        "enum",
+        "SameSite of the session cookie. 'Lax' sends it on top-level navigations from other "
+        "sites (a link to /lab works); 'Strict' never sends it cross-site (such a link lands "
+        "on the login page).",
+        LOOSEN_IF_CHANGED,
+        choices=("Lax", "Strict"),
+    ),
     # [terminals]
     Field(
         "terminals.enabled",

@@ -62,6 +62,14 @@ def test_printed_login_url_opens_lab_and_leaves_no_token_behind(tmp_path: Path) 
                 assert "JupyterLab" in page.title()
                 # The session cookie is HttpOnly: page script cannot read it.
                 assert "username-" not in page.evaluate("document.cookie")
+                # No page, page config or template carries the start-up token: an XSS in the
+                # front-end finds no long-lived credential (Lab runs on the cookie + XSRF).
+                token = url.split("token=")[1]
+                assert token not in page.content()
+                config = page.evaluate(
+                    "JSON.parse(document.getElementById('jupyter-config-data').textContent)"
+                )
+                assert config.get("token", "") == ""
             finally:
                 browser.close()
     finally:

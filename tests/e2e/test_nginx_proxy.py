@@ -249,7 +249,8 @@ def test_login_through_nginx_sets_only_secure_cookies(client: Client) -> None:
     """The server saw https (X-Forwarded-Proto from the trusted proxy), so every cookie it set
     is Secure, and HSTS is sent."""
     cookies = list(client.session.cookies)
-    assert any(c.name.startswith("username-") for c in cookies)
+    # https as the trusted proxy says: the session cookie is __Host- (Secure, Path=/, host-only)
+    assert any(c.name.startswith("__Host-username-") for c in cookies)
     assert {c.name for c in cookies} >= {"_xsrf"}
     for cookie in cookies:
         assert cookie.secure, f"cookie {cookie.name} is not Secure"

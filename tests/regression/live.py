@@ -215,6 +215,23 @@ class Live:
         assert r.status == 302, r
         return session_cookie(r)
 
+    def logout(self, cookie: str, everywhere: bool = False) -> Reply:
+        """``POST /logout`` as the logout page's form sends it (session cookie, its XSRF
+        token, our Origin)."""
+        xsrf = self.xsrf_for(cookie)
+        form = urllib.parse.urlencode({"_xsrf": xsrf, "everywhere": "1" if everywhere else "0"})
+        return self.req(
+            "POST",
+            "/logout",
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Origin": self.origin,
+                "Sec-Fetch-Site": "same-origin",
+            },
+            body=form,
+            cookie=f"{cookie}; _xsrf={xsrf}",
+        )
+
     def xsrf_for(self, cookie: str) -> str:
         """The ``_xsrf`` value the server hands this session (on a page it serves)."""
         for rel in ("/lab", "/view/visible/a.txt", "/login"):

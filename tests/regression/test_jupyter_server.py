@@ -560,12 +560,6 @@ def test_ghsa_5mrq_x3x5_8v8f_cookie_does_not_survive_password_change(
             stop_quickly(second.server)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GHSA-5mrq-x3x5-8v8f hardened: the cookie secret is not tied to the token, so a "
-    "session cookie survives a token change and restart (token store / session revocation, "
-    "issue 6)",
-)
 def test_ghsa_5mrq_x3x5_8v8f_hardened_cookie_does_not_survive_token_change(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:

@@ -143,13 +143,20 @@ def test_ghsa_7xx3_qp5w_fw96_cookie_requests_without_xsrf_refused(main: Live) ->
 def test_ghsa_cw7p_q79f_m2v7_token_requests_do_not_recreate_sessions(main: Live) -> None:
     """GHSA-cw7p-q79f-m2v7 / CVE-2021-41247 (JupyterHub 1.5.0): logout was incomplete because
     another open tab re-minted credentials. Here: a token-authenticated request never mints a
-    session cookie (stock mints one per API call), and the logout response clears the cookie."""
+    session cookie (stock mints one per API call), and the logout response clears the cookie.
+    Logout is a POST with the XSRF token: ``GET /logout`` only shows the form (a link or an
+    image cannot log anyone out)."""
     for rel in ("/api/status", "/api/contents", "/lab/api/settings", "/api/kernels"):
         reply = main.req("GET", rel, auth=True)
         cookies = reply.set_cookies()
         assert [n for n in cookies if n != "_xsrf"] == [], (rel, cookies)
     cookie = main.login_cookie()
-    logout = main.req("GET", "/logout", cookie=cookie)
+    form = main.req("GET", "/logout", cookie=cookie)
+    assert form.status == 200, form
+    assert 'method="post"' in form.body.decode(), form
+    assert main.req("GET", "/api/contents", cookie=cookie).status == 200  # still logged in
+    logout = main.logout(cookie)
+    assert logout.status == 200, logout
     name = cookie.split("=", 1)[0]
     cleared = [line for line in logout.headers.get_all("Set-Cookie") or []
                if str(line).startswith(name + "=")]
@@ -159,18 +166,18 @@ def test_ghsa_cw7p_q79f_m2v7_token_requests_do_not_recreate_sessions(main: Live)
                for c in cleared), cleared
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GHSA-cw7p-q79f-m2v7 hardened: logout only clears the browser's cookie; the "
-    "signed cookie value stays valid when replayed (server-side session revocation, issue 6)",
-)
 def test_ghsa_cw7p_q79f_m2v7_hardened_logged_out_cookie_is_dead(main: Live) -> None:
-    """GHSA-cw7p-q79f-m2v7, hardened: after ``/logout`` the previous cookie, replayed (by a
-    stale tab, or by whoever copied it), is refused."""
+    """GHSA-cw7p-q79f-m2v7, hardened: after logout the previous cookie, replayed (by a
+    stale tab, or by whoever copied it), is refused: the session is revoked on the server.
+    "Log out everywhere" does the same for every other browser's session."""
     cookie = main.login_cookie()
     assert main.req("GET", "/api/contents", cookie=cookie).status == 200  # control
-    main.req("GET", "/logout", cookie=cookie)
+    assert main.logout(cookie).status == 200
     assert main.req("GET", "/api/contents", cookie=cookie).status == 403
+    first, second = main.login_cookie(), main.login_cookie()
+    assert main.logout(first, everywhere=True).status == 200
+    for stale in (first, second):
+        assert main.req("GET", "/api/contents", cookie=stale).status == 403
 
 
 # -- CVE-2024-28233 ------------------------------------------------------------------------------
@@ -215,31 +222,37 @@ def cookie_attributes(reply: Reply) -> dict[str, str]:
     return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GHSA-7r3h-4ph8-w38g hardened: over TLS the session and _xsrf cookies carry no "
-    "__Host- prefix, so a sibling subdomain can still toss same-named cookies for the parent "
-    "domain (cookie hardening, issue 6)",
-)
 def test_ghsa_7r3h_4ph8_w38g_hardened_host_prefixed_cookies_over_tls(tls_live: Live) -> None:
     """GHSA-7r3h-4ph8-w38g / CVE-2024-28233, hardened (research: "implement ``__Host-``
-    cookies"): over TLS every cookie the server sets (session, ``_xsrf``) is ``__Host-``
-    prefixed, hence ``Secure``, ``Path=/`` and host-only, which a sibling subdomain cannot
-    overwrite; and each is ``SameSite``."""
+    cookies"): over TLS the session cookie is ``__Host-`` prefixed, hence ``Secure``,
+    ``Path=/`` and host-only, which a sibling subdomain cannot plant, overwrite or shadow;
+    every cookie the server sets is ``Secure``, ``SameSite`` and host-only.
+
+    The ``_xsrf`` cookie keeps its name: JupyterLab reads it by that exact name to send
+    ``X-XSRFToken`` (a ``__Host-_xsrf`` would break every write from Lab over TLS). A tossed
+    ``_xsrf`` gains nothing: the expected token is bound to the session
+    (``test_ghsa_7r3h_4ph8_w38g_tossed_xsrf_cookie_does_not_pass``), here over TLS too."""
     login = tls_live.req("GET", "/login")
     assert login.status == 200, login
     form_cookies = cookie_attributes(login)
     session = tls_live.login_cookie()
+    assert session.startswith("__Host-username-"), session
     page = tls_live.req("GET", "/view/visible/a.txt", cookie=session)
     assert page.status == 200, page
     page_cookies = cookie_attributes(page)
-    names = {*form_cookies, *page_cookies, session.split("=", 1)[0]}
-    for name in sorted(names):
-        assert name.startswith("__Host-"), names
+    assert set(form_cookies) | set(page_cookies) <= {"_xsrf", session.split("=", 1)[0]}
     for name, line in {**form_cookies, **page_cookies}.items():
         assert "; secure" in line, (name, line)
         assert "samesite=" in line, (name, line)
         assert "domain=" not in line, (name, line)
+    tossed = tls_live.raw(
+        "POST", tls_live.url("/api/contents/visible") + "?_xsrf=1",
+        cookie=session + "; _xsrf=1",
+        headers={"Origin": tls_live.origin, "Sec-Fetch-Site": "same-origin",
+                 "Content-Type": "application/json", "X-XSRFToken": "1"},
+        body=json.dumps({"type": "file"}),
+    )
+    assert tossed.status == 403, tossed
 
 
 # -- CVE-2026-33709 ------------------------------------------------------------------------------
