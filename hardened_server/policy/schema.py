@@ -187,8 +187,8 @@ def _scope(value: str) -> str:
 
 
 def _abs_path_or_empty(value: str) -> str:
-    if value and (not value.startswith("/") or "\x00" in value):
-        raise ItemError('an absolute path, or "" for the default')
+    if value and (not value.startswith("/") or not value.isascii() or not value.isprintable()):
+        raise ItemError('an absolute path (printable ASCII), or "" for the default')
     return value
 
 
@@ -456,7 +456,7 @@ FIELDS_LIST: list[Field] = [
         "outside the served root (refused at start-up otherwise). The serve option "
         "--token-store and the token commands' --store override it.",
         LOOSEN_IF_CHANGED,
-        'an absolute path, or ""',
+        'an absolute path (printable ASCII), or ""',
         item=_abs_path_or_empty,
     ),
     # [login]

@@ -245,7 +245,11 @@ def test_loopback_names_and_public_hostnames_are_allowed(gated: ServerProcess, h
 
 
 def _login_cookie(r: requests.Response) -> str:
-    cookies = [c for c in r.raw.headers.getlist("Set-Cookie") if c.startswith("username-")]
+    cookies = [
+        c
+        for c in r.raw.headers.getlist("Set-Cookie")
+        if c.startswith(("username-", "__Host-username-"))
+    ]
     assert len(cookies) == 1, r.headers
     return cookies[0]
 
@@ -267,6 +271,7 @@ def test_trusted_proxy_https_makes_the_login_cookie_secure_and_turns_hsts_on(
     )
     assert r.status_code == 302
     assert "Secure" in _login_cookie(r)
+    assert _login_cookie(r).startswith("__Host-")  # https as the trusted proxy says
     assert r.headers["Strict-Transport-Security"].startswith("max-age=")
 
 
