@@ -238,3 +238,49 @@ def login_throttle(facts: Facts) -> Iterator[Hit]:
         yield Hit(f"login.free_attempts = {free}", where(facts, "login.free_attempts"))
     if isinstance(delay, (int, float)) and delay < MIN_MAX_DELAY_SECONDS:
         yield Hit(f"login.max_delay_seconds = {delay}", where(facts, "login.max_delay_seconds"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Login sessions
+
+#: OWASP's session guidance: idle timeouts of minutes to a few hours, an absolute lifetime of a
+#: working day or so. Beyond these a forgotten browser stays logged in.
+MAX_IDLE_MINUTES = 240
+MAX_LIFETIME_MINUTES = 1440
+
+
+@check(
+    "HS-SESSION-104",
+    WARNING,
+    "login sessions stay alive without activity for long",
+    fix=f"sessions.idle_minutes <= {MAX_IDLE_MINUTES} (default 120)",
+    doc="An idle timeout ends the session of a browser left open on a shared or stolen "
+    "machine; JupyterLab polls while a tab is open, so only closed tabs and sleeping "
+    "laptops time out.",
+    tags=("sessions",),
+)
+def session_idle(facts: Facts) -> Iterator[Hit]:
+    if facts.policy is None:
+        return
+    idle = facts.value("sessions.idle_minutes")
+    if isinstance(idle, int) and idle > MAX_IDLE_MINUTES:
+        yield Hit(f"sessions.idle_minutes = {idle}", where(facts, "sessions.idle_minutes"))
+
+
+@check(
+    "HS-SESSION-105",
+    WARNING,
+    "login sessions have a long absolute lifetime",
+    fix=f"sessions.lifetime_minutes <= {MAX_LIFETIME_MINUTES} (default 720)",
+    doc="The absolute lifetime bounds what a stolen session cookie is worth, however busy "
+    "the session is.",
+    tags=("sessions",),
+)
+def session_lifetime(facts: Facts) -> Iterator[Hit]:
+    if facts.policy is None:
+        return
+    life = facts.value("sessions.lifetime_minutes")
+    if isinstance(life, int) and life > MAX_LIFETIME_MINUTES:
+        yield Hit(
+            f"sessions.lifetime_minutes = {life}", where(facts, "sessions.lifetime_minutes")
+        )

@@ -215,6 +215,8 @@ Builder = Callable[[Path], Facts]
 
 # id -> facts on which the check fires
 FIRE: dict[str, Builder] = {
+    "HS-SESSION-104": lambda t: clean(t, "[sessions]\nidle_minutes = 1440"),
+    "HS-SESSION-105": lambda t: clean(t, "[sessions]\nlifetime_minutes = 10080"),
     "HS-AUDIT-101": lambda t: clean(t, "[audit]\nenabled = false"),
     "HS-AUDIT-102": lambda t: _audit_file(t, "root/.audit"),
     "HS-AUDIT-103": lambda t: _audit_file(t, "log", mode=0o644),
@@ -361,6 +363,8 @@ def _secret(t: Path) -> Path:
 
 # id -> facts on which the check stays quiet, where the clean deployment is not the telling case
 QUIET: dict[str, Builder] = {
+    "HS-SESSION-104": lambda t: clean(t, "[sessions]\nidle_minutes = 30"),
+    "HS-SESSION-105": lambda t: clean(t, "[sessions]\nlifetime_minutes = 480"),
     "HS-AUDIT-101": lambda t: clean(t, "[audit]\nenabled = true"),
     "HS-AUDIT-102": lambda t: _audit_file(t, "log"),
     "HS-AUDIT-103": lambda t: _audit_file(t, "log", mode=0o600),
