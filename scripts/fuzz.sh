@@ -29,6 +29,7 @@ if [ "${FUZZ_HYPOTHESIS:-0}" = 1 ]; then
     echo "== Hypothesis properties, long profile"
     HYPOTHESIS_PROFILE=long "$PY" -m pytest -q -p no:cacheprovider \
         tests/policy/test_paths_properties.py tests/policy/test_gate_properties.py \
-        tests/policy/test_loader_properties.py tests/policy/test_csp_floors.py
+        tests/policy/test_loader_properties.py tests/policy/test_csp_floors.py \
+        tests/policy/test_bodies.py
 fi
 printf '%s\n' "== executions per second" "${summary[@]}"
