@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import functools
-import json
 from typing import Any
 
 from tornado import web
@@ -41,7 +40,7 @@ def check_json_body(handler: Any) -> None:
     if problem is None and rule.merges_config:
         section = handler.path_kwargs.get("section_name", "")
         current = handler.config_manager.write_config_manager.get(section)
-        problem = merge_conflict(current, json.loads(body))
+        problem = merge_conflict(current, value)
     if problem is not None:
         raise web.HTTPError(400, problem)
     if value is not NOT_PARSED:

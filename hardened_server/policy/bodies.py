@@ -48,7 +48,8 @@ def _describe(types: str | tuple[str, ...]) -> str:
 def check(schema: Schema, value: Any, where: str = "body") -> str | None:
     """The first way ``value`` does not fit ``schema``, as a message naming ``where``; ``None``
     if it fits. Keywords: ``type`` (a name or a tuple of names), ``properties``, ``required``,
-    ``items``, ``enum`` and ``check`` (a function returning a message or ``None``)."""
+    ``values`` (every value of an object), ``items``, ``enum`` and ``check`` (a function
+    returning a message or ``None``)."""
     types = schema.get("type")
     if types is not None:
         single = type(types) is str
@@ -67,6 +68,11 @@ def check(schema: Schema, value: Any, where: str = "body") -> str | None:
                 problem = check(sub, value[name], f"{where}.{name}")
                 if problem:
                     return problem
+    if isinstance(value, dict) and "values" in schema:
+        for name, item in value.items():
+            problem = check(schema["values"], item, f"{where}[{_key(name)}]")
+            if problem:
+                return problem
     if isinstance(value, list) and "items" in schema:
         for i, item in enumerate(value):
             problem = check(schema["items"], item, f"{where}[{i}]")
@@ -76,6 +82,12 @@ def check(schema: Schema, value: Any, where: str = "body") -> str | None:
     if custom is not None:
         return custom(value, where)
     return None
+
+
+def _key(name: str) -> str:
+    """A client-chosen key in a message: quoted, printable, short (messages are logged)."""
+    text = name if name.isascii() and name.isprintable() and len(name) <= 40 else "..."
+    return json.dumps(text)
 
 
 def _json_type(value: Any) -> str:
@@ -90,8 +102,43 @@ def _json_type(value: Any) -> str:
 STRING = {"type": "string"}
 OPT_STRING = {"type": ("string", "null")}
 
-#: A notebook as nbformat 4 needs it to be saved, signed or converted (nbformat's full schema is
-#: left to nbformat; this is what its writer and signer touch without checking).
+_MIME_BUNDLE: Schema = {"type": "object"}
+
+
+def _stream_has_text(output: Any, where: str) -> str | None:
+    if output.get("output_type") == "stream" and "text" not in output:
+        return f"{where} is a stream output and must have the field 'text'"
+    return None
+
+
+_OUTPUT: Schema = {
+    "type": "object",
+    "required": ("output_type",),
+    "properties": {
+        "output_type": {
+            "type": "string",
+            "enum": ("execute_result", "display_data", "stream", "error"),
+        },
+        "data": _MIME_BUNDLE,
+        "metadata": {"type": "object"},
+        "text": {"type": ("string", "array"), "items": STRING},
+        "traceback": {"type": "array", "items": STRING},
+    },
+    "check": _stream_has_text,
+}
+
+
+def _code_cell_has_outputs(cell: Any, where: str) -> str | None:
+    if cell.get("cell_type") == "code" and "outputs" not in cell:
+        return f"{where} is a code cell and must have the field 'outputs'"
+    return None
+
+
+#: A notebook as nbformat 4 needs it to be signed and written (found by fuzz/fuzz_bodies.py:
+#: a cell without metadata, a code cell without outputs, an output without output_type,
+#: non-object data or attachments and nbformat 3 or 99 are exceptions in nbformat's notary and
+#: writer, which the contents manager turns into 500). Full validation stays nbformat's (it
+#: reports, the save still happens).
 NOTEBOOK: Schema = {
     "type": "object",
     "required": ("cells", "metadata", "nbformat", "nbformat_minor"),
@@ -100,18 +147,19 @@ NOTEBOOK: Schema = {
             "type": "array",
             "items": {
                 "type": "object",
-                "required": ("cell_type", "source"),
+                "required": ("cell_type", "source", "metadata"),
                 "properties": {
-                    "cell_type": STRING,
+                    "cell_type": {"type": "string", "enum": ("code", "markdown", "raw")},
                     "source": {"type": ("string", "array"), "items": STRING},
                     "metadata": {"type": "object"},
-                    "outputs": {"type": "array", "items": {"type": "object"}},
-                    "attachments": {"type": ("object", "null")},
+                    "outputs": {"type": "array", "items": _OUTPUT},
+                    "attachments": {"type": ("object", "null"), "values": _MIME_BUNDLE},
                 },
+                "check": _code_cell_has_outputs,
             },
         },
         "metadata": {"type": "object"},
-        "nbformat": {"type": "integer"},
+        "nbformat": {"type": "integer", "enum": (4,)},
         "nbformat_minor": {"type": "integer"},
     },
 }
@@ -129,24 +177,30 @@ def _base64(value: Any, where: str) -> str | None:
 def _content_fits_type(model: Any, where: str) -> str | None:
     """``content`` of a contents model, by ``type`` and ``format`` (the contents manager
     dereferences it by type: a string for a text file, an object for a notebook)."""
-    content = model.get("content")
+    if "content" not in model:
+        return None  # the manager makes an empty one, or answers 400
+    if "type" not in model:
+        # the manager would take it from the path's extension (new()), and a string would then
+        # be a notebook: found by fuzz/fuzz_bodies.py
+        return f"{where}.type is required with content"
+    content, kind, fmt = model["content"], model["type"], model.get("format")
+    if kind in (None, ""):
+        return None  # the manager answers 400 ("Unhandled contents type")
+    if kind == "directory":
+        return None if content is None else f"{where}.content must be null for a directory"
     if content is None:
-        return None
-    kind, fmt = model.get("type"), model.get("format")
+        return f"{where}.content must not be null for a file or a notebook"
     if kind == "notebook":
         if fmt not in (None, "json"):
             return f"{where}.format must be 'json' for a notebook"
         return check(NOTEBOOK, content, f"{where}.content")
-    if kind == "file":
-        if fmt not in ("text", "base64"):
-            return f"{where}.format must be 'text' or 'base64' for a file with content"
-        problem = check(STRING, content, f"{where}.content")
-        if problem is None and fmt == "base64":
-            problem = _base64(content, f"{where}.content")
-        return problem
-    if kind == "directory":
-        return f"{where}.content must be null for a directory"
-    return None
+    # "file", and any other type: the handler turns an unknown type into "file"
+    if fmt not in ("text", "base64"):
+        return f"{where}.format must be 'text' or 'base64' for a file with content"
+    problem = check(STRING, content, f"{where}.content")
+    if problem is None and fmt == "base64":
+        problem = _base64(content, f"{where}.content")
+    return problem
 
 
 #: ``PUT /api/contents/<path>``: save or upload (api.yaml ``ContentsPut``).
@@ -295,6 +349,12 @@ def rule_for(class_names: Iterable[str], method: str) -> BodyRule | None:
     return None
 
 
+def parse_body(body: bytes) -> Any:
+    """The body as the handlers read it (``get_json_body``: stripped of ASCII whitespace, then
+    UTF-8 JSON). Call only on a body :func:`check_body` accepted and found non-empty."""
+    return json.loads(body.strip().decode("utf-8"))
+
+
 def check_body(rule: BodyRule, body: bytes) -> str | None:
     """``None`` if ``body`` fits ``rule``; otherwise the message of the 400."""
     return parse_and_check_body(rule, body)[0]
@@ -311,7 +371,7 @@ def parse_and_check_body(rule: BodyRule, body: bytes) -> tuple[str | None, Any]:
     if not raw:
         return (None if rule.optional else "a JSON body is required"), NOT_PARSED
     try:
-        value = json.loads(raw.decode("utf-8"))
+        value = parse_body(raw)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return "the body is not valid JSON", NOT_PARSED
     if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(value):
