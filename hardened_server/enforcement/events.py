@@ -65,9 +65,13 @@ def server_schema_decision(body: bytes) -> Decision:
     """The floor of ``POST /api/events``: a body naming a server schema is refused
     (``HS-EVENTS-001``), whatever the policy lists for clients. Anything else is left to the
     route map's client allow-list (``scopes.client_event_schemas``)."""
-    if is_server_schema(posted_schema_id(body)):
+    schema_id = posted_schema_id(body)
+    if is_server_schema(schema_id):
+        shown = json.dumps(str(schema_id)[:120])
         return deny(
-            EVENTS_SERVER_SCHEMA, "a client may not emit a server schema through /api/events"
+            EVENTS_SERVER_SCHEMA,
+            f"event schema {shown} is a server schema: no client may emit it, whatever "
+            "scopes.client_event_schemas lists",
         )
     return allow(EVENTS_SERVER_SCHEMA, "not a server schema")
 

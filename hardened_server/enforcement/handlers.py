@@ -314,7 +314,8 @@ class _Hardened:
             # scopes.client_event_schemas lists and whichever scopes the caller holds.
             floor = server_schema_decision(self.request.body)
             if not floor:
-                self._hs_refuse(floor)
+                self._hs_deny(floor)
+                raise web.HTTPError(403, floor.reason)
         granted = scopes_of(user)
         if not scope_allows(self._hs_scopes, method, granted):
             decision = scope_decision(self._hs_scopes, method, granted)
