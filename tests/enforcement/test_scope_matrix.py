@@ -127,6 +127,9 @@ REQUIRED: dict[str, dict[str, frozenset[str]]] = {
     "hardened_server.enforcement.cspreport.HardenedCSPReportHandler": {"POST": NONE},
     JS + "services.contents.handlers.NotebooksRedirectHandler": {ANY: NONE},
     JS + "auth.logout.LogoutHandler": {ANY: NONE},
+    # identity's logout: GET shows a form, POST (XSRF, or a header token) ends this principal's
+    # session(s); declared navigation by the handler itself
+    "hardened_server.enforcement.identity.HardenedLogoutHandler": {"GET": NONE, "POST": NONE},
     JS + "base.handlers.TrailingSlashHandler": {ANY: NONE},
     JS + "base.handlers.RedirectWithParams": {ANY: NONE},
     JS + "base.handlers.Template404": {ANY: NONE},
