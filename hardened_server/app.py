@@ -71,6 +71,7 @@ from hardened_server.policy.errors import PolicyError, UnsafeStartup
 from hardened_server.policy.identity import IdRule
 from hardened_server.policy.loader import load_policy, resolve_policy_path
 from hardened_server.policy.model import Policy
+from hardened_server.policy.paths import served_relative_path
 from hardened_server.policy.reload import (
     RELOAD_APPLIED,
     RELOAD_REFUSED,
@@ -230,6 +231,26 @@ def snapshot_settings(settings: dict[str, Any]) -> dict[str, Any]:
         for key in SECURITY_SETTINGS
         if key in settings
     }
+
+
+def token_store_problems(store_path: str, root_dir: str, policy: Policy) -> list[UnsafeStartup]:
+    """HS-ID-040 when the contents API could reach the token store: inside the served root and
+    not under a ``paths.deny`` glob (serving a home directory is fine: the shipped deny list
+    covers the runtime directory below it)."""
+    store = os.path.realpath(store_path)
+    rel = served_relative_path(root_dir, store, policy.paths)
+    if rel is None:
+        return []
+    return [
+        UnsafeStartup(
+            IdRule.TOKEN_STORE_SERVED,
+            f"the token store {store} is inside the served root {os.path.realpath(root_dir)} "
+            f"({rel!r}) and no paths.deny glob covers it",
+            setting="tokens.store_file / --token-store",
+            fix="put the token store outside the root directory (the default is the Jupyter "
+            "runtime directory), or cover it with a paths.deny glob",
+        )
+    ]
 
 
 class HardenedServerApp(ServerApp):
@@ -394,23 +415,11 @@ class HardenedServerApp(ServerApp):
 
     def _token_store_problems(self) -> list[UnsafeStartup]:
         """The token store holds only hashes, but it must not be reachable (or replaceable)
-        through the contents API: outside the served root."""
+        through the contents API: outside the served root, or under a ``paths.deny`` glob."""
         provider = self.identity_provider
         if not hasattr(provider, "token_store_path"):
             return []
-        store = os.path.realpath(provider.token_store_path())
-        root = os.path.realpath(self.root_dir)
-        if os.path.commonpath([store, root]) != root:
-            return []
-        return [
-            UnsafeStartup(
-                IdRule.TOKEN_STORE_SERVED,
-                f"the token store {store} is inside the served root {root}",
-                setting="tokens.store_file / --token-store",
-                fix="put the token store outside the root directory (the default is the "
-                "Jupyter runtime directory)",
-            )
-        ]
+        return token_store_problems(provider.token_store_path(), self.root_dir, self.policy)
 
     def server_info(self) -> dict[str, Any]:
         """The ``jpserver-<pid>.json`` file never holds the start-up token in clear (stock
@@ -500,6 +509,7 @@ class HardenedServerApp(ServerApp):
                 runtime_dir=self.runtime_dir,
                 port=self.port,
                 root_dir=self.root_dir,
+                paths=policy.paths,
                 event_logger=self.event_logger,
                 secrets=tuple(t for t in (provider.token,) if t),
                 source=policy.provenance.get("audit.file", ""),

@@ -31,7 +31,7 @@ from hardened_server.audit.checks_facts import Facts, PathInfo, path_info
 from hardened_server.audit.checks_policy import is_loopback_bind, where
 from hardened_server.policy.decisions import Rule
 from hardened_server.policy.errors import UnsafeStartup
-from hardened_server.policy.paths import PathPolicy
+from hardened_server.policy.paths import PathPolicy, served_relative_path
 from hardened_server.policy.routemap import RouteMap
 from hardened_server.policy.startup import StartupFacts, check_configuration
 
@@ -829,19 +829,19 @@ def _audit_files(facts: Facts) -> list[PathInfo]:
     "HS-AUDIT-102",
     ERROR,
     "the audit file is inside the served root",
-    fix="set audit.file to a path outside the served root, or move JUPYTER_RUNTIME_DIR out of "
-    "it (hardened-server refuses to start: HS-AUDIT-001)",
-    doc="Inside the root, the contents API (or a path rule loosened later) could read, "
-    "rewrite or delete the evidence.",
+    fix="set audit.file to a path outside the served root or under a paths.deny glob, or move "
+    "JUPYTER_RUNTIME_DIR out of it (hardened-server refuses to start: HS-AUDIT-001)",
+    doc="Inside the root and under no paths.deny glob, the contents API could read, rewrite "
+    "or delete the evidence.",
     tags=("audit", "paths"),
 )
 def audit_file_in_root(facts: Facts) -> Iterator[Hit]:
     if not facts.root_dir:
         return
+    policy = facts.policy or facts.default_policy
     for info in _audit_files(facts)[:1]:
-        directory = os.path.dirname(info.path)
-        rel = _inside(facts.root_dir, directory) if directory else None
-        if rel is not None or os.path.realpath(directory) == os.path.realpath(facts.root_dir):
+        # the same rule as the start-up refusal: inside the root and under no paths.deny glob
+        if served_relative_path(facts.root_dir, info.path, policy.paths) is not None:
             key = "audit.file" if facts.policy and facts.policy.audit.file else None
             yield Hit(
                 f"{info.path} is below the root {facts.root_dir}",

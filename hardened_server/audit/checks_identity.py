@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from hardened_server.audit.checks import ERROR, INFO, WARNING, Hit, Location, check
 from hardened_server.audit.checks_facts import Facts, PathInfo, path_info
 from hardened_server.audit.checks_policy import where
+from hardened_server.policy.paths import served_relative_path
 from hardened_server.policy.scopes import ADMIN
 
 #: jupyter_server's own event schemas and the audit trail's: the server emits them; a client
@@ -51,12 +52,6 @@ def _store_info(facts: Facts) -> PathInfo | None:
         return facts.token_store
     path = token_store_path(facts)
     return path_info(path) if path else None
-
-
-def _inside(path: str, root: str) -> bool:
-    real = os.path.realpath(path)
-    base = os.path.realpath(root)
-    return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
 
 
 def _live_records(facts: Facts) -> list[object]:
@@ -162,15 +157,22 @@ def token_store_mode(facts: Facts) -> Iterator[Hit]:
     ERROR,
     "the token store lies inside the served directory",
     fix="set tokens.store_file to a path outside the root directory (the default is the "
-    "Jupyter runtime directory)",
-    doc="A store inside the root can be overwritten through the contents API by anyone with "
-    "contents:write, who could then mint a token with every scope.",
+    "Jupyter runtime directory) or cover it with a paths.deny glob",
+    doc="A store inside the root and under no paths.deny glob can be overwritten through the "
+    "contents API by anyone with contents:write, who could then mint a token with every scope.",
     tags=("tokens", "paths"),
 )
 def token_store_inside_root(facts: Facts) -> Iterator[Hit]:
     path = token_store_path(facts)
-    if path and facts.root_dir and _inside(path, facts.root_dir):
-        yield Hit(f"{path} is inside {facts.root_dir}", where(facts, "tokens.store_file"))
+    if not path or not facts.root_dir:
+        return
+    policy = facts.policy or facts.default_policy
+    rel = served_relative_path(facts.root_dir, path, policy.paths)
+    if rel is not None:
+        yield Hit(
+            f"{path} is {rel!r} below {facts.root_dir}, under no paths.deny glob",
+            where(facts, "tokens.store_file"),
+        )
 
 
 @check(

@@ -28,6 +28,8 @@ from jupyter_server.base.call_context import CallContext
 
 from hardened_server.audit.trail import AuditTrail, open_audit_trail
 from hardened_server.policy.errors import UnsafeStartup
+from hardened_server.policy.model import PathsPolicy
+from hardened_server.policy.paths import served_relative_path
 
 if TYPE_CHECKING:
     from jupyter_events import EventLogger
@@ -125,11 +127,19 @@ def _inside(root: str, path: str) -> bool:
 
 
 def resolve_audit_file(
-    policy: AuditPolicy, *, runtime_dir: str, port: int, root_dir: str, source: str = ""
+    policy: AuditPolicy,
+    *,
+    runtime_dir: str,
+    port: int,
+    root_dir: str,
+    source: str = "",
+    paths: PathsPolicy | None = None,
 ) -> Path:
     """The audit file for ``policy`` (``audit.file`` or the default), refused when it lies
-    inside the served root: there the contents API (or a path rule loosened later) could read,
-    rewrite or delete the evidence."""
+    inside the served root where the contents API could read, rewrite or delete the evidence.
+    With ``paths`` (the policy's path rules), a file inside the root under a ``paths.deny``
+    glob is out of the API's reach and accepted (serving a home directory: the shipped deny
+    list covers the runtime directory); without it, anywhere inside the root is refused."""
     configured = bool(policy.file)
     path = (
         Path(os.path.expanduser(policy.file))
@@ -137,15 +147,19 @@ def resolve_audit_file(
         else default_audit_file(runtime_dir, port)
     )
     path = Path(os.path.abspath(path))
-    if root_dir and _inside(root_dir, str(path)):
+    if paths is not None:
+        inside = bool(root_dir) and served_relative_path(root_dir, str(path), paths) is not None
+    else:
+        inside = bool(root_dir) and _inside(root_dir, str(path))
+    if inside:
         where = f"audit.file ({source})" if configured and source else "audit.file"
         what = "audit.file" if configured else "the default audit file (in the runtime directory)"
         raise UnsafeStartup(
             AUDIT_FILE_IN_ROOT,
             f"{what} {path} is inside the served root {os.path.realpath(root_dir)}",
             setting=where,
-            fix="set audit.file to a path outside the served root (e.g. under /var/log), or "
-            "move JUPYTER_RUNTIME_DIR out of it, or serve a project directory (--root-dir)",
+            fix="set audit.file to a path outside the served root (e.g. under /var/log) or "
+            "under a paths.deny glob, or move JUPYTER_RUNTIME_DIR out of it",
         )
     return path
 
@@ -159,6 +173,7 @@ def open_trail_for(
     event_logger: EventLogger | None,
     secrets: tuple[str, ...] = (),
     source: str = "",
+    paths: PathsPolicy | None = None,
 ) -> AuditTrail:
     """Build the trail the ``[audit]`` section describes. Raises :class:`UnsafeStartup` when
     the file is inside the root or cannot be opened (a second writer, a damaged last record,
@@ -166,7 +181,12 @@ def open_trail_for(
     path = None
     if policy.enabled:
         path = resolve_audit_file(
-            policy, runtime_dir=runtime_dir, port=port, root_dir=root_dir, source=source
+            policy,
+            runtime_dir=runtime_dir,
+            port=port,
+            root_dir=root_dir,
+            source=source,
+            paths=paths,
         )
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     signing_key = os.path.expanduser(policy.signing_key) if policy.signing_key else None

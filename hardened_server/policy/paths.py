@@ -766,3 +766,29 @@ _VERB: Mapping[PathOp, str] = {
     PathOp.CHECKPOINT: "checkpointed",
     PathOp.TRUST: "trusted",
 }
+
+
+def served_relative_path(root: str, path: str, paths: PathsPolicy) -> str | None:
+    """``path`` relative to ``root`` (``/`` separators) when the contents and files APIs could
+    reach it under ``paths``: it resolves inside the root and no ``paths.deny`` glob covers it.
+    ``None`` when it lies outside the root, or inside it under a deny glob (which holds even
+    with ``allow_hidden = true`` and against ``paths.allow``).
+
+    This is the test for the server's own files (token store, audit trail): serving a home
+    directory puts the Jupyter runtime directory inside the root, where the shipped
+    ``.local/share/jupyter/runtime/**`` deny glob keeps it out of reach; moving the runtime
+    directory elsewhere below the root, or removing that glob, makes it reachable. The hidden
+    rule alone does not count: ``allow_hidden`` and ``paths.allow`` can lift it. The file need
+    not exist; its directory is resolved (a symlinked directory counts)."""
+    root_real = os.path.realpath(root)
+    real = os.path.join(os.path.realpath(os.path.dirname(path) or "."), os.path.basename(path))
+    try:
+        rel = os.path.relpath(real, root_real)
+    except ValueError:
+        return None
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        return None
+    rel = "." if rel == os.curdir else rel.replace(os.sep, "/")
+    if rel != "." and PathPolicy.from_paths_policy(paths).denied_by(rel) is not None:
+        return None
+    return rel

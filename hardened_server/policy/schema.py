@@ -452,8 +452,9 @@ FIELDS_LIST: list[Field] = [
         "tokens.store_file",
         "str",
         "The token store (hashes of the tokens `hardened-server token create` makes, mode "
-        "0600). Empty: hardened-server-tokens.json in the Jupyter runtime directory. Must be "
-        "outside the served root (refused at start-up otherwise). The serve option "
+        "0600). Empty: hardened-server-tokens.json in the Jupyter runtime directory. The "
+        "contents API must not reach it: outside the served root or under a paths.deny glob "
+        "(refused at start-up otherwise). The serve option "
         "--token-store and the token commands' --store override it.",
         LOOSEN_IF_CHANGED,
         'an absolute path (printable ASCII), or ""',
@@ -699,8 +700,9 @@ FIELDS_LIST: list[Field] = [
         "audit.file",
         "str",
         'The audit file (rotated files get .000001, .000002, ... appended). "": '
-        "hardened-server-audit-<port>.jsonl in the Jupyter runtime directory. A file inside "
-        "the served root is refused at start-up (the contents API must never reach it).",
+        "hardened-server-audit-<port>.jsonl in the Jupyter runtime directory. A file the "
+        "contents API could reach (inside the served root, under no paths.deny glob) is "
+        "refused at start-up.",
         LOOSEN_IF_CHANGED,
         'an absolute path (or starting with ~), or "" for the default',
         item=_audit_file,

@@ -549,3 +549,18 @@ def test_startup_refusals_agree_with_the_server(tmp_path):
     fired = {f.check_id for f in run_checks(facts, ["static"])}
     assert {"HS-CONF-103", "HS-CORS-106", "HS-PROXY-104", "HS-XSITE-101", "HS-TERM-102",
             "HS-TLS-103", "HS-AUTH-101"} <= fired
+
+
+def test_server_files_under_a_deny_glob_below_the_root_are_quiet(tmp_path):
+    """Serving a home directory: the runtime directory below it is covered by the shipped
+    `.local/share/jupyter/runtime/**` deny glob, so neither the token store nor the audit file
+    is reachable and neither check fires (the start-up refusals agree)."""
+    from hardened_server.enforcement.tokenstore import TokenStore
+
+    runtime = tmp_path / "root" / ".local/share/jupyter/runtime"
+    runtime.mkdir(parents=True)
+    store = runtime / "tokens.json"
+    TokenStore(store).create("ci-bot", ("contents:read",), 86400)
+    facts = clean(tmp_path, token_store=path_info(store), runtime=runtime)
+    assert _run("HS-TOKEN-109", facts) == []
+    assert _run("HS-AUDIT-102", facts) == []

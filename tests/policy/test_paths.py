@@ -634,3 +634,29 @@ def test_fuzz_dictionary_is_well_formed() -> None:
         assert line_re.fullmatch(line), line
         entries += 1
     assert entries >= 40
+
+
+# -- served_relative_path: may the contents API reach one of the server's own files? ----------
+
+
+def test_served_relative_path_outside_inside_and_denied(tmp_path):
+    from hardened_server.policy.loader import load_policy
+    from hardened_server.policy.paths import served_relative_path
+
+    paths = load_policy().paths
+    root = tmp_path / "home"
+    runtime = root / ".local/share/jupyter/runtime"
+    runtime.mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    assert served_relative_path(str(root), str(tmp_path / "elsewhere" / "t.json"), paths) is None
+    # below the root under the shipped deny glob: out of reach
+    assert served_relative_path(str(root), str(runtime / "t.json"), paths) is None
+    # below the root, hidden but under no deny glob: reachable (allow_hidden could lift it)
+    assert served_relative_path(str(root), str(root / ".rt" / "t.json"), paths) == ".rt/t.json"
+    assert served_relative_path(str(root), str(root / "t.json"), paths) == "t.json"
+    # a symlinked directory from outside into the root counts as inside
+    (tmp_path / "link").symlink_to(root / "work", target_is_directory=True)
+    (root / "work").mkdir()
+    assert served_relative_path(str(root), str(tmp_path / "link" / "a.jsonl"), paths) == (
+        "work/a.jsonl"
+    )

@@ -1,0 +1,62 @@
+"""Serving a home directory: the Jupyter runtime directory (token store, audit trail) lies below
+the root. The shipped ``.local/share/jupyter/runtime/**`` deny glob keeps those files out of the
+contents and files APIs, so the server starts; moving the runtime directory to a place no deny
+glob covers is refused (HS-ID-040 for the token store, HS-AUDIT-001 for the audit trail)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import ServerProcess
+
+RUNTIME = ".local/share/jupyter/runtime"
+
+
+def _home_server(workdir: Path, runtime_rel: str) -> ServerProcess:
+    workdir.mkdir(parents=True, exist_ok=True)
+    root = workdir / "root"
+    runtime = root / runtime_rel
+    runtime.mkdir(parents=True, exist_ok=True)
+    return ServerProcess(workdir, env={"JUPYTER_RUNTIME_DIR": str(runtime)})
+
+
+def test_serving_a_home_directory_starts_and_hides_the_runtime_files(tmp_path: Path) -> None:
+    server = _home_server(tmp_path / "home", RUNTIME).start()
+    try:
+        runtime = server.root / RUNTIME
+        # the server's own files exist below the root...
+        assert any(runtime.glob("hardened-server-audit-*.jsonl"))
+        # ...and neither API reaches them (nor lists the directory)
+        for path in (
+            f"/api/contents/{RUNTIME}",
+            f"/api/contents/{RUNTIME}/hardened-server-tokens.json",
+            f"/files/{RUNTIME}/hardened-server-audit-{server.port}.jsonl",
+        ):
+            r = requests.get(server.url + path, headers=server.auth(), timeout=10)
+            assert r.status_code in (403, 404), (path, r.status_code)
+        put = requests.put(
+            server.url + f"/api/contents/{RUNTIME}/hardened-server-tokens.json",
+            headers=server.auth(),
+            json={"type": "file", "format": "text", "content": "{}"},
+            timeout=10,
+        )
+        assert put.status_code in (403, 404)
+        assert not (runtime / "hardened-server-tokens.json").exists()
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("runtime_rel", ["runtime", "work/.runtime"])
+def test_a_runtime_directory_no_deny_glob_covers_is_refused(
+    tmp_path: Path, runtime_rel: str
+) -> None:
+    server = _home_server(tmp_path / "home", runtime_rel)
+    with pytest.raises(RuntimeError) as err:
+        server.start(timeout=60)
+    server.stop()
+    log = str(err.value)
+    assert "refusing to start" in log
+    assert "HS-ID-040" in log or "HS-AUDIT-001" in log
