@@ -137,6 +137,9 @@ def test_notebook_runs_code_and_shows_42(browser_server: ServerProcess, page: An
     )
     output = None
     for _attempt in range(3):  # a keystroke can land before the editor has focus
+        dialog = page.query_selector(".jp-Dialog")
+        # an unexpected dialog (an error from the server, a kernel prompt) is a finding: name it
+        assert dialog is None, f"JupyterLab shows a dialog: {dialog.inner_text()!r}"
         page.click(".jp-Notebook .jp-Cell .cm-content", timeout=120_000)
         page.keyboard.press("Shift+Enter")
         try:
