@@ -410,8 +410,26 @@ class HardenedServerApp(ServerApp):
         user_keys = frozenset(self.tornado_settings)
         problems = check_configuration(self._startup_facts(user_keys), self.policy)
         self._refuse(problems + self._token_store_problems())
+        self.apply_nbconvert_policy()
         super().init_webapp()
         self.harden_web_app()
+
+    def apply_nbconvert_policy(self) -> None:
+        """``nbconvert.sanitize_html`` onto ``HTMLExporter.sanitize_html``: the nbconvert
+        handlers build their exporter from this config on every request (HTMLExporter's
+        subclasses, slides included, inherit it). The policy decides; a Jupyter config value
+        that disagrees is overridden and named."""
+        wanted = self.policy.nbconvert.sanitize_html
+        section = self.config.get("HTMLExporter", {})
+        configured = section.get("sanitize_html") if "sanitize_html" in section else None
+        if configured is not None and bool(configured) != wanted:
+            self.log.warning(
+                "HTMLExporter.sanitize_html = %s in the Jupyter config is overridden by the "
+                "policy key nbconvert.sanitize_html = %s",
+                configured,
+                str(wanted).lower(),
+            )
+        self.config.HTMLExporter.sanitize_html = wanted
 
     def _token_store_problems(self) -> list[UnsafeStartup]:
         """The token store holds only hashes, but it must not be reachable (or replaceable)

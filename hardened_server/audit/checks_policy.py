@@ -1250,3 +1250,24 @@ def limit_websocket(facts: Facts) -> Iterator[Hit]:
     if isinstance(size, int) and size > 100 * _MIB:
         yield Hit(f"limits.websocket_max_message_bytes = {size} ({size // _MIB} MiB)",
                   where(facts, "limits.websocket_max_message_bytes"))
+
+
+# ---------------------------------------------------------------------------------------------
+# nbconvert
+
+
+@check(
+    "HS-NBC-101",
+    WARNING,
+    "notebooks are converted to HTML without sanitising",
+    fix="nbconvert.sanitize_html = true (the default)",
+    doc="The HTML export keeps the notebook's scripts and event handlers. The nbconvert route's "
+    "sandbox CSP still holds them in the browser, but a downloaded export opened from disk "
+    "has no CSP (GHSA-fcw5-x6j4-ccmp).",
+    tags=("csp", "nbconvert"),
+)
+def nbconvert_unsanitised(facts: Facts) -> Iterator[Hit]:
+    if facts.policy is None:
+        return
+    if not facts.policy.nbconvert.sanitize_html:
+        yield Hit("nbconvert.sanitize_html = false", where(facts, "nbconvert.sanitize_html"))

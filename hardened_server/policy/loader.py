@@ -28,6 +28,7 @@ from hardened_server.policy.model import (
     HeadersPolicy,
     LimitsPolicy,
     LoginPolicy,
+    NbconvertPolicy,
     PathsPolicy,
     Policy,
     RoutesPolicy,
@@ -308,6 +309,7 @@ def build_policy(layers: Sequence[Layer], *, enforce_floors: bool = True) -> Pol
             store_file=v("tokens.store_file"),
         ),
         terminals=TerminalsPolicy(enabled=v("terminals.enabled")),
+        nbconvert=NbconvertPolicy(sanitize_html=v("nbconvert.sanitize_html")),
         login=LoginPolicy(
             free_attempts=v("login.free_attempts"),
             max_delay_seconds=v("login.max_delay_seconds"),

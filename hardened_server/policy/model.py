@@ -74,6 +74,11 @@ class LoginPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class NbconvertPolicy:
+    sanitize_html: bool
+
+
+@dataclass(frozen=True, slots=True)
 class TerminalsPolicy:
     enabled: bool
 
@@ -125,6 +130,7 @@ class Policy:
     paths: PathsPolicy
     tokens: TokensPolicy
     terminals: TerminalsPolicy
+    nbconvert: NbconvertPolicy
     login: LoginPolicy
     sessions: SessionsPolicy
     limits: LimitsPolicy

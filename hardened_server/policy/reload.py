@@ -19,6 +19,7 @@ RELOAD_REFUSED = "HS-POLICY-003"
 #: Keys applied at start-up only, and why.
 RESTART_ONLY: dict[str, str] = {
     "terminals.enabled": "the terminal routes are registered (or not) at start-up",
+    "nbconvert.sanitize_html": "the exporters' configuration is set at start-up",
     "limits.max_body_bytes": "tornado's connection body limit is set when the server starts",
     "limits.max_header_bytes": "tornado's header buffer is sized when the server starts",
     "limits.max_url_bytes": "tornado's header buffer is sized when the server starts",

@@ -516,6 +516,20 @@ FIELDS_LIST: list[Field] = [
         LOOSEN_IF_CHANGED,
         choices=("Lax", "Strict"),
     ),
+    # [nbconvert]
+    Field(
+        "nbconvert.sanitize_html",
+        "bool",
+        "Convert notebooks to HTML (GET and POST /nbconvert/..., slides included) with "
+        "nbconvert's sanitize_html on: scripts, event handlers and javascript: URLs of the "
+        "notebook's outputs and Markdown are removed from the document, for untrusted "
+        "notebooks too. The nbconvert route class's sandbox CSP holds scripts in the browser "
+        "either way; sanitising also covers a downloaded file opened from disk, where no CSP "
+        "applies. Sets HTMLExporter.sanitize_html (a Jupyter config value that disagrees is "
+        "overridden, with a warning). Applied at start-up.",
+        LOOSEN_IF_FALSE,
+        "true or false",
+    ),
     # [terminals]
     Field(
         "terminals.enabled",

@@ -215,6 +215,7 @@ Builder = Callable[[Path], Facts]
 
 # id -> facts on which the check fires
 FIRE: dict[str, Builder] = {
+    "HS-NBC-101": lambda t: clean(t, "[nbconvert]\nsanitize_html = false"),
     "HS-SESSION-104": lambda t: clean(t, "[sessions]\nidle_minutes = 1440"),
     "HS-SESSION-105": lambda t: clean(t, "[sessions]\nlifetime_minutes = 10080"),
     "HS-AUDIT-101": lambda t: clean(t, "[audit]\nenabled = false"),

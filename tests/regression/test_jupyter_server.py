@@ -604,15 +604,11 @@ def test_ghsa_fcw5_x6j4_ccmp_nbconvert_output_is_sandboxed(main: Live) -> None:
     assert_sandboxed(download)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GHSA-fcw5-x6j4-ccmp hardened: nbconvert HTML is not sanitised by default (the "
-    "script output is served, only the sandbox CSP holds it) (issue 3)",
-)
 def test_ghsa_fcw5_x6j4_ccmp_hardened_nbconvert_sanitised_by_default(main: Live) -> None:
     """GHSA-fcw5-x6j4-ccmp, hardened: the CSP is one layer; the exporter's ``sanitize_html``
-    is forced for untrusted notebooks too, so the document carries no script of the
-    attacker's even where a CSP is ignored (a download opened from disk)."""
+    is on for untrusted notebooks too (policy key ``nbconvert.sanitize_html``, default true), so
+    the document carries no script of the attacker's even where a CSP is ignored (a download
+    opened from disk)."""
     for reply in (
         main.req("GET", "/nbconvert/html/x.ipynb", auth=True),
         main.req("GET", "/nbconvert/html/x.ipynb?download=true", auth=True),
