@@ -60,6 +60,7 @@ from hardened_server.enforcement.runtime import SETTINGS_KEY, PolicyRuntime
 from hardened_server.enforcement.sessions import HardenedSessionManager
 from hardened_server.enforcement.templates import trusted_script_hashes
 from hardened_server.enforcement.trail import (
+    AUDIT_FILE_IN_ROOT,
     audit_state,
     current_request,
     install,
@@ -431,6 +432,29 @@ class HardenedServerApp(ServerApp):
             )
         self.config.HTMLExporter.sanitize_html = wanted
 
+    def _served_file_problems(self, policy: Policy) -> list[UnsafeStartup]:
+        """On reload: a new ``paths`` section must not bring the token store or the open audit
+        file within the contents API's reach (serving a home directory and dropping the
+        runtime directory's deny glob would)."""
+        problems = []
+        provider = self.identity_provider
+        if hasattr(provider, "token_store_path"):
+            problems += token_store_problems(provider.token_store_path(), self.root_dir, policy)
+        trail = getattr(self, "audit_trail", None)
+        sink = getattr(trail, "file_sink", None)
+        audit_path = getattr(sink, "path", None)
+        if audit_path and served_relative_path(self.root_dir, audit_path, policy.paths):
+            problems.append(
+                UnsafeStartup(
+                    AUDIT_FILE_IN_ROOT,
+                    f"the audit file {audit_path} would be reachable through the contents API",
+                    setting="paths.deny",
+                    fix="keep a paths.deny glob over the audit file (the shipped default has "
+                    '".local/share/jupyter/runtime/**")',
+                )
+            )
+        return problems
+
     def _token_store_problems(self) -> list[UnsafeStartup]:
         """The token store holds only hashes, but it must not be reachable (or replaceable)
         through the contents API: outside the served root, or under a ``paths.deny`` glob."""
@@ -752,6 +776,7 @@ class HardenedServerApp(ServerApp):
                 raise PolicyReloadRefused("needs a restart to change: " + "; ".join(pending))
             problems = check_configuration(self._startup_facts(frozenset()), new)
             problems += check_routes(getattr(self, "_hs_route_facts", ()), new)
+            problems += self._served_file_problems(new)
             if problems:
                 raise PolicyReloadRefused(
                     "unsafe for this server: "

@@ -60,3 +60,46 @@ def test_a_runtime_directory_no_deny_glob_covers_is_refused(
     log = str(err.value)
     assert "refusing to start" in log
     assert "HS-ID-040" in log or "HS-AUDIT-001" in log
+
+
+def test_a_reload_that_would_expose_the_runtime_files_is_refused(tmp_path: Path) -> None:
+    """Serving a home directory, a reloaded policy that drops the runtime directory's deny glob
+    would put the token store and the open audit file within the contents API's reach: the
+    reload is refused (one record) and the old path rules stay in force."""
+    import os
+    import signal
+    import time
+
+    from tests.support.audit import audit_records
+
+    workdir = tmp_path / "home"
+    policy = tmp_path / "site.toml"
+    policy.write_text("[paths]\nallow_hidden = false\n")
+    server = _home_server(workdir, RUNTIME)
+    server.argv.append(f"--policy={policy}")
+    server.start()
+    try:
+        def reloads() -> list[dict]:
+            return [r for r in audit_records(server) if r.get("event_kind") == "policy_reloaded"]
+
+        before = len(reloads())
+        policy.write_text('[paths]\ndeny = [".ssh/**"]\n')
+        assert server.proc is not None
+        os.kill(server.proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while len(reloads()) == before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.3)
+        records = reloads()[before:]
+        assert len(records) == 1, records
+        assert records[0]["decision"] == "deny"
+        assert "HS-ID-040" in records[0]["reason"]
+        # the record's reason is capped; the log line names every problem
+        refusal = [line for line in server.log().splitlines() if "policy reload" in line]
+        assert any("HS-AUDIT-001" in line for line in refusal), refusal
+        r = requests.get(
+            server.url + f"/api/contents/{RUNTIME}", headers=server.auth(), timeout=10
+        )
+        assert r.status_code in (403, 404)
+    finally:
+        server.stop()
