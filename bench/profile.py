@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         "--hardened-patch",
         type=Path,
         default=None,
-        help="a bench/patches/ file applied to the hardened server (what-if)",
+        help="a jupyter_server_config.py what-if patch applied to the hardened server (what-if)",
     )
     args = p.parse_args(argv)
     only = [x for x in args.only.split(",") if x]

@@ -169,7 +169,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=[],
         metavar="NAME=FILE",
         help="also run hardened with FILE as its jupyter_server_config.py (a what-if "
-        "patch from bench/patches/), reported as hardened+NAME; repeatable",
+        "patch), reported as hardened+NAME; repeatable",
     )
     p.add_argument("--no-micro", action="store_true")
     p.add_argument(

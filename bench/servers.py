@@ -107,7 +107,7 @@ class Server:
         env = isolated_env(self.workdir / "jupyter", JUPYTER_TOKEN=self.token)
         if self.config_py is not None:
             # Both servers read jupyter_server_config.py from JUPYTER_CONFIG_DIR: a what-if
-            # patch (bench/patches/) is applied in-process without touching the package.
+            # patch (--variant) is applied in-process without touching the package.
             target = Path(env["JUPYTER_CONFIG_DIR"]) / "jupyter_server_config.py"
             target.write_text(self.config_py.read_text())
         env["PYTHONPATH"] = os.pathsep.join(
