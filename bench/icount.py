@@ -77,7 +77,7 @@ def chain():
     )
     assert pp.decide("dir200/notes-000.md", PathOp.READ, root=root, resolve=resolve)
     if hasattr(C, "route_scopes"):
-        from hardened_server.policy.routemap import scope_allows
+        from hardened_server.policy.scopemap import scope_allows
 
         assert scope_allows(
             C.route_scopes(

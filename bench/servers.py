@@ -31,7 +31,7 @@ def password_hash() -> str:
     read as ``PasswordIdentityProvider.hashed_password``) of a random password nobody sends:
     stock and hardened get the same one, so the login flood's wrong passwords are checked the
     way a configured server checks them (argon2 on stock's event loop, in hardened's pool)."""
-    from hardened_server.enforcement.passwords import hash_password
+    from hardened_server.enforcement.identity.passwords import hash_password
 
     return hash_password(secrets.token_urlsafe(24))
 

@@ -27,7 +27,7 @@ from hardened_server.policy.fetchmeta import cross_site_decision
 from hardened_server.policy.hosts import compile_host_allowlist, is_allowed_host
 from hardened_server.policy.loader import load_policy
 from hardened_server.policy.origins import normalize_origin
-from hardened_server.policy.routemap import scope_allows
+from hardened_server.policy.scopemap import scope_allows
 
 try:  # being written by another engineer: measured when present
     from hardened_server.policy import paths as _paths

@@ -58,8 +58,8 @@ if __name__ == "__main__":
         from tornado.web import create_signed_value, decode_signed_value
 
         from hardened_server.enforcement import gate
-        from hardened_server.enforcement.identity import HardenedIdentityProvider
-        from hardened_server.enforcement.tokenstore import (
+        from hardened_server.enforcement.identity.provider import HardenedIdentityProvider
+        from hardened_server.enforcement.identity.tokenstore import (
             FORMAT_VERSION,
             TokenStore,
             hash_token,
@@ -72,8 +72,8 @@ else:  # imported by the test suite: no atheris needed
     from tornado.web import create_signed_value, decode_signed_value
 
     from hardened_server.enforcement import gate
-    from hardened_server.enforcement.identity import HardenedIdentityProvider
-    from hardened_server.enforcement.tokenstore import (
+    from hardened_server.enforcement.identity.provider import HardenedIdentityProvider
+    from hardened_server.enforcement.identity.tokenstore import (
         FORMAT_VERSION,
         TokenStore,
         hash_token,

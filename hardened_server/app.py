@@ -39,13 +39,15 @@ from tornado import ioloop, web
 from traitlets import Bool, Float, List, Unicode, default
 
 from hardened_server import __version__
-from hardened_server.audit.chain import FsyncPolicy
-from hardened_server.audit.metrics import default_metrics
-from hardened_server.audit.record import EventKind
-from hardened_server.audit.scrub import ScrubLogFilter, install_log_scrubbing
-from hardened_server.audit.trail import AuditTrail
-from hardened_server.enforcement.authorizer import HardenedAuthorizer
+from hardened_server.enforcement.auditfile import (
+    AUDIT_FILE_IN_ROOT,
+    audit_state,
+    install,
+    open_trail_for,
+    uninstall,
+)
 from hardened_server.enforcement.contents import HardenedContentsManager
+from hardened_server.enforcement.context import current_request
 from hardened_server.enforcement.cspreport import replace_csp_report_handler
 from hardened_server.enforcement.gate import GateRefusalHandler, admit
 from hardened_server.enforcement.handlers import (
@@ -54,19 +56,12 @@ from hardened_server.enforcement.handlers import (
     wrap_handler,
     wrap_rules,
 )
-from hardened_server.enforcement.identity import HardenedIdentityProvider
-from hardened_server.enforcement.record import record_event
+from hardened_server.enforcement.identity.authorizer import HardenedAuthorizer
+from hardened_server.enforcement.identity.provider import HardenedIdentityProvider
+from hardened_server.enforcement.kernelsessions import HardenedSessionManager
+from hardened_server.enforcement.recorder import record_event
 from hardened_server.enforcement.runtime import SETTINGS_KEY, PolicyRuntime
-from hardened_server.enforcement.sessions import HardenedSessionManager
 from hardened_server.enforcement.templates import trusted_script_hashes
-from hardened_server.enforcement.trail import (
-    AUDIT_FILE_IN_ROOT,
-    audit_state,
-    current_request,
-    install,
-    open_trail_for,
-    uninstall,
-)
 from hardened_server.enforcement.transform import transform_for
 from hardened_server.policy.errors import PolicyError, UnsafeStartup
 from hardened_server.policy.identity import IdRule
@@ -78,7 +73,7 @@ from hardened_server.policy.reload import (
     RELOAD_REFUSED,
     restart_only_changes,
 )
-from hardened_server.policy.routes import classify_path
+from hardened_server.policy.routeclass import classify_path
 from hardened_server.policy.signing import KeyFileError, PolicyVerifier, signature_path
 from hardened_server.policy.startup import (
     SECURITY_SETTINGS,
@@ -88,6 +83,11 @@ from hardened_server.policy.startup import (
     check_drift,
     check_routes,
 )
+from hardened_server.trail.chain import FsyncPolicy
+from hardened_server.trail.metrics import default_metrics
+from hardened_server.trail.record import EventKind
+from hardened_server.trail.scrub import ScrubLogFilter, install_log_scrubbing
+from hardened_server.trail.writer import AuditTrail
 
 #: The rule id of the "policy loaded" record (a reload is recorded by the reload code).
 POLICY_LOADED_RULE = "HS-POLICY-001"

@@ -1,7 +1,7 @@
 """JupyterHub's single-user server extension under the policy: the identity provider, its
 OAuth callback and logout handlers, and :class:`HardenedSingleUserApp`.
 
-Run by ``hardened-server singleuser`` (:mod:`hardened_server.singleuser`, which checks the
+Run by ``hardened-server singleuser`` (:mod:`hardened_server.cli.singleuser`, which checks the
 hub's environment first). See that module for what is taken from the hub and what the policy
 does instead.
 """
@@ -19,16 +19,12 @@ from tornado.httputil import url_concat
 from traitlets import default
 
 from hardened_server.app import HardenedServerApp, StartupRefused
-from hardened_server.enforcement.record import record_event
+from hardened_server.enforcement.recorder import record_event
 from hardened_server.enforcement.runtime import SETTINGS_KEY, PolicyRuntime
 from hardened_server.policy.decisions import Rule
 from hardened_server.policy.errors import UnsafeStartup
 from hardened_server.policy.hosts import compile_host_allowlist, split_host_header
-from hardened_server.policy.model import Policy
-from hardened_server.policy.routemap import ANY_METHOD, Requirement
-from hardened_server.policy.scopes import ALL_SCOPES
-from hardened_server.policy.startup import StartupFacts
-from hardened_server.singleuser import (
+from hardened_server.policy.hub import (
     HUB_CALLBACK_NOT_PUBLIC,
     HUB_EXTENSION,
     HUB_LOGIN,
@@ -37,6 +33,10 @@ from hardened_server.singleuser import (
     HUB_PROFILE,
     OAUTH_CALLBACK_ROUTE,
 )
+from hardened_server.policy.model import Policy
+from hardened_server.policy.scopemap import ANY_METHOD, Requirement
+from hardened_server.policy.scopes import ALL_SCOPES
+from hardened_server.policy.startup import StartupFacts
 
 # Identity: the hub's OAuth, with hardened-server's scopes on the user.
 
@@ -49,11 +49,11 @@ try:  # jupyterhub is an optional dependency: `pip install 'hardened-server[jupy
     )
     from jupyterhub.utils import url_path_join
 except ImportError as exc:  # pragma: no cover - exercised by the refusal path only
-    _IMPORT_ERROR: ImportError | None = exc
+    IMPORT_ERROR: ImportError | None = exc
     HubOAuth = JupyterHubIdentityProvider = object  # type: ignore[assignment,misc]
     JupyterHubLogoutHandler = JupyterHubOAuthCallbackHandler = object  # type: ignore[assignment,misc]
 else:
-    _IMPORT_ERROR = None
+    IMPORT_ERROR = None
 
 
 def _policy_of(configurable: Any) -> Policy | None:
@@ -369,11 +369,11 @@ class HardenedSingleUserApp(HardenedServerApp):
         )
 
 
-def _disable_user_config(app: HardenedSingleUserApp) -> None:
+def disable_user_config(app: HardenedSingleUserApp) -> None:
     """``Spawner.disable_user_config`` ($JUPYTERHUB_DISABLE_USER_CONFIG): no config from the
     user's home, as ``jupyterhub-singleuser`` does (before any config file is read)."""
-    from jupyterhub.singleuser._disable_user_config import (
-        _disable_user_config as disable,
+    from jupyterhub.singleuser.disable_user_config import (
+        disable_user_config as disable,
     )
     from jupyterhub.utils import _bool_env
 

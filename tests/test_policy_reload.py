@@ -21,7 +21,7 @@ import pytest
 import requests
 import websocket
 
-from hardened_server.cli import main
+from hardened_server.cli.main import main
 from hardened_server.policy.loader import load_policy
 from hardened_server.policy.signing import load_private_key, sign_bytes, signature_path
 from tests.conftest import ServerProcess

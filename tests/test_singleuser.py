@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from hardened_server.singleuser import (
+from hardened_server.policy.hub import (
     HUB_CALLBACK_NOT_PUBLIC,
     HUB_ENV_MALFORMED,
     HUB_ENV_MISSING,

@@ -32,7 +32,7 @@ from hardened_server.audit.checks_policy import is_loopback_bind, where
 from hardened_server.policy.decisions import Rule
 from hardened_server.policy.errors import UnsafeStartup
 from hardened_server.policy.paths import PathPolicy, served_relative_path
-from hardened_server.policy.routemap import RouteMap
+from hardened_server.policy.scopemap import RouteMap
 from hardened_server.policy.startup import StartupFacts, check_configuration
 
 # ---------------------------------------------------------------------------------------------

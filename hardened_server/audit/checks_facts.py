@@ -487,7 +487,7 @@ import inspect, json, sys
 from tornado.web import RequestHandler
 from hardened_server.app import HardenedServerApp, StartupRefused
 from hardened_server.enforcement.handlers import iter_handler_rules, undecorated_methods
-from hardened_server.policy.routemap import describe
+from hardened_server.policy.scopemap import describe
 
 problems = []
 

@@ -42,7 +42,7 @@ def token_store_path(facts: Facts) -> str | None:
         return os.path.expanduser(str(configured))
     if facts.runtime_dir is None:
         return None
-    from hardened_server.enforcement.tokenstore import STORE_FILENAME
+    from hardened_server.enforcement.identity.tokenstore import STORE_FILENAME
 
     return os.path.join(facts.runtime_dir.path, STORE_FILENAME)
 
@@ -55,7 +55,7 @@ def _store_info(facts: Facts) -> PathInfo | None:
 
 
 def _live_records(facts: Facts) -> list[object]:
-    from hardened_server.enforcement.tokenstore import TokenStore, TokenStoreError
+    from hardened_server.enforcement.identity.tokenstore import TokenStore, TokenStoreError
 
     info = _store_info(facts)
     if info is None or not info.exists:

@@ -209,16 +209,9 @@ def _live(args: argparse.Namespace) -> Report:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "verify-log":
-        try:
-            from hardened_server.audit import trail
-        except ImportError:
-            trail = None  # type: ignore[assignment]
-        verify = getattr(trail, "main", None)
-        if verify is None:
-            _err("hardened-server audit verify-log: the audit trail has no verifier yet "
-                 "(hardened_server.audit.trail.main)")
-            return EXIT_USAGE
-        return int(verify(argv[1:]))
+        from hardened_server.trail.verify import main as verify_main
+
+        return int(verify_main(argv[1:]))
     try:
         args = build_parser().parse_args(argv)
         if args.token_refused is not None or any(

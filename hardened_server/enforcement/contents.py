@@ -76,12 +76,12 @@ from jupyter_server.services.contents.largefilemanager import AsyncLargeFileMana
 from tornado import web
 from traitlets import default, validate
 
-from hardened_server.audit.record import EventKind
-from hardened_server.enforcement.record import record_denial, record_event
-from hardened_server.enforcement.trail import current_request
+from hardened_server.enforcement.context import current_request
+from hardened_server.enforcement.recorder import record_denial, record_event
 from hardened_server.policy.decisions import Decision
 from hardened_server.policy.model import PathsPolicy, Policy
 from hardened_server.policy.paths import PathDecision, PathOp, PathPolicy, canonicalize
+from hardened_server.trail.record import EventKind
 
 __all__ = [
     "MISSING_MESSAGE",
@@ -130,7 +130,7 @@ def not_found(path: str) -> web.HTTPError:
 
 
 def _log_text(text: str, limit: int = 300) -> str:
-    """Like :func:`hardened_server.enforcement.record._safe`: nothing a client sent can start a
+    """Like :func:`hardened_server.enforcement.recorder._safe`: nothing a client sent can start a
     log line or hide in one."""
     return text[:limit].encode("unicode_escape", "backslashreplace").decode("ascii")
 
@@ -138,7 +138,7 @@ def _log_text(text: str, limit: int = 300) -> str:
 def record_path_denial(decision: PathDecision | Decision, op: PathOp | str, path: str) -> None:
     """Write down one refused path operation (the manager has no request to hand).
 
-    A log line in the shape of :func:`hardened_server.enforcement.record.record_denial`'s, and,
+    A log line in the shape of :func:`hardened_server.enforcement.recorder.record_denial`'s, and,
     during a request (the handler is in jupyter_server's ``CallContext``), that request's
     denial on the audit trail, once, with the operation and path as the subject.
     """

@@ -14,10 +14,10 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.services.security.handlers import CSPReportHandler
 from tornado import web
 
-from hardened_server.enforcement.record import record_csp_violation
+from hardened_server.enforcement.recorder import record_csp_violation
 from hardened_server.enforcement.runtime import RateLimiter, client_key
 from hardened_server.policy.cspreport import CSPReportError, parse_reports
-from hardened_server.policy.routes import classify_path
+from hardened_server.policy.routeclass import classify_path
 
 # Reports are a side channel, not a workload: 60 a minute per client, bursts of 120.
 _LIMITER = RateLimiter(60, 120)

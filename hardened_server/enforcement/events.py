@@ -10,7 +10,7 @@ Two pieces:
 
 * :func:`server_schema_decision`, called by the hardened mixin for ``POST /api/events`` right
   after the login gate and before the route map's client-schema allow-list: a POST naming a
-  server schema (ours, under :data:`~hardened_server.audit.events.SERVER_ONLY_PREFIX`, or
+  server schema (ours, under :data:`~hardened_server.trail.events.SERVER_ONLY_PREFIX`, or
   jupyter_server's own) is refused with 403 and recorded (``HS-EVENTS-001``), whatever the
   policy allows otherwise: a floor. (The EventLogger modifier installed with the schema refuses
   a forged emission of the audit schema as well, should this ever be bypassed.)
@@ -26,13 +26,13 @@ from typing import Any
 
 from jupyter_server.services.events.handlers import SubscribeWebsocket
 
-from hardened_server.audit.events import (
+from hardened_server.policy.decisions import Decision, allow, deny
+from hardened_server.policy.scopes import ADMIN, has_scope
+from hardened_server.trail.events import (
     JUPYTER_SERVER_SCHEMAS,
     is_server_only_schema,
     subscriber_may_receive,
 )
-from hardened_server.policy.decisions import Decision, allow, deny
-from hardened_server.policy.scopes import ADMIN, has_scope
 
 EVENTS_SERVER_SCHEMA = "HS-EVENTS-001"
 

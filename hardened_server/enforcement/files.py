@@ -42,7 +42,7 @@ from hardened_server.enforcement.contents import (
     record_path_denial,
     root_resolver,
 )
-from hardened_server.enforcement.record import record_denial
+from hardened_server.enforcement.recorder import record_denial
 from hardened_server.enforcement.runtime import SETTINGS_KEY
 from hardened_server.policy.model import Policy
 from hardened_server.policy.paths import PathDecision, PathOp, PathPolicy, is_within

@@ -50,9 +50,9 @@ from typing import Any, NamedTuple
 from tornado import httputil, web
 from tornado.httputil import HTTPServerRequest
 
-from hardened_server.enforcement.record import record_denial, record_ignored
+from hardened_server.enforcement.context import assign_request_id
+from hardened_server.enforcement.recorder import record_denial, record_ignored
 from hardened_server.enforcement.runtime import SETTINGS_KEY, Compiled, PolicyRuntime, client_key
-from hardened_server.enforcement.trail import assign_request_id
 from hardened_server.policy import fetchmeta
 from hardened_server.policy.cors import cors_decision, cors_headers, is_allowed_origin
 from hardened_server.policy.decisions import Decision, RouteClass, Rule, allow, deny
@@ -60,7 +60,7 @@ from hardened_server.policy.hosts import is_allowed_host
 from hardened_server.policy.origins import normalize_origin, referer_origin
 from hardened_server.policy.proxies import ClientAddress, client_address
 from hardened_server.policy.redirects import REDIRECT_NOT_A_PATH, redirect_decision, safe_redirect
-from hardened_server.policy.routes import classify_path
+from hardened_server.policy.routeclass import classify_path
 
 #: A redirect to the identity provider's own login endpoint (JupyterHub OAuth), see
 #: :func:`checked_location`.

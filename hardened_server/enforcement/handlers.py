@@ -45,26 +45,17 @@ from tornado.websocket import WebSocketHandler
 
 from hardened_server.enforcement import gate
 from hardened_server.enforcement.bodies import PARSED_ATTR, check_json_body
+from hardened_server.enforcement.context import enter_request_context, set_context_user
 from hardened_server.enforcement.events import event_mixins, server_schema_decision
 from hardened_server.enforcement.files import path_guard_mixins
-from hardened_server.enforcement.record import record_denial
+from hardened_server.enforcement.recorder import record_denial
 from hardened_server.enforcement.runtime import SETTINGS_KEY, PolicyRuntime, client_key
-from hardened_server.enforcement.trail import enter_request_context, set_context_user
 from hardened_server.policy.bodies import NOT_PARSED
 from hardened_server.policy.decisions import Decision, RouteClass
 from hardened_server.policy.decisions import Rule as RuleId
 from hardened_server.policy.headers import PAGE_EVAL
 from hardened_server.policy.hosts import is_allowed_host
-from hardened_server.policy.routemap import (
-    METHODS,
-    Requirement,
-    RouteScopes,
-    client_event_decision,
-    refusal_message,
-    scope_allows,
-    scope_decision,
-)
-from hardened_server.policy.routes import (
+from hardened_server.policy.routeclass import (
     KIND_API,
     KIND_FILES,
     KIND_KERNELSPEC,
@@ -74,6 +65,15 @@ from hardened_server.policy.routes import (
     KIND_WEBSOCKET,
     RouteInfo,
     relative_pattern,
+)
+from hardened_server.policy.scopemap import (
+    METHODS,
+    Requirement,
+    RouteScopes,
+    client_event_decision,
+    refusal_message,
+    scope_allows,
+    scope_decision,
 )
 from hardened_server.policy.scopes import scopes_of
 from hardened_server.policy.startup import RouteFact

@@ -26,8 +26,8 @@ from hardened_server.policy.headers import PAGE_EVAL, HeaderSet, compile_header_
 from hardened_server.policy.hosts import compile_host_allowlist
 from hardened_server.policy.model import LimitsPolicy, Policy
 from hardened_server.policy.proxies import TrustedProxies, compile_trusted
-from hardened_server.policy.routemap import METHODS, Requirement, RouteMap, RouteScopes
-from hardened_server.policy.routes import RouteInfo, route_info
+from hardened_server.policy.routeclass import RouteInfo, route_info
+from hardened_server.policy.scopemap import METHODS, Requirement, RouteMap, RouteScopes
 
 SETTINGS_KEY = "hardened_server"
 

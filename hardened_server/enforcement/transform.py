@@ -19,11 +19,11 @@ from tornado.httputil import HTTPHeaders, HTTPServerRequest
 from tornado.web import OutputTransform
 
 from hardened_server.enforcement.gate import checked_location
-from hardened_server.enforcement.record import record_denial
+from hardened_server.enforcement.recorder import record_denial
 from hardened_server.enforcement.runtime import PolicyRuntime
 from hardened_server.policy.decisions import RouteClass
 from hardened_server.policy.headers import PAGE_EVAL, REMOVED_HEADERS
-from hardened_server.policy.routes import classify_path
+from hardened_server.policy.routeclass import classify_path
 
 _ERROR_CLASS_FOR = frozenset({RouteClass.PAGE, RouteClass.STATIC})
 

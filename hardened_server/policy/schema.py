@@ -18,7 +18,7 @@ from hardened_server.policy import csp
 from hardened_server.policy.cors import DEFAULT_ALLOW_METHODS, compile_cors
 from hardened_server.policy.decisions import ROUTE_CLASSES
 from hardened_server.policy.origins import normalize_hostname, normalize_origin
-from hardened_server.policy.routemap import ANY_METHOD, METHODS
+from hardened_server.policy.scopemap import ANY_METHOD, METHODS
 from hardened_server.policy.scopes import KNOWN_SCOPES, SCOPES
 
 # How a change of value relates to the shipped default (rule 5: every loosening is visible).
@@ -209,7 +209,7 @@ def _audit_file(value: str) -> str:
 
 
 def _fsync_spec(value: str) -> str:
-    from hardened_server.audit.chain import FsyncPolicy
+    from hardened_server.trail.chain import FsyncPolicy
 
     try:
         FsyncPolicy.parse(value)

@@ -5,10 +5,10 @@ A principal is jupyter_server's ``User`` with a ``hs_scopes`` attribute (a froze
 below) set by the identity provider. A user object without it has *no* scope (fail closed): every
 identity path that authenticates must say what it grants. ``admin`` implies every other scope.
 
-The identity layer (``hardened_server.enforcement.identity`` and the token store) decides which
-scopes a request carries; the route map (:mod:`hardened_server.policy.routemap`: route ->
-(resource, action) -> required scopes) says what each route needs, and ``prepare()`` of every
-wrapped handler compares the two.
+The identity layer (``hardened_server.enforcement.identity``: the provider and the token store)
+decides which scopes a request carries; the route map (:mod:`hardened_server.policy.scopemap`:
+route -> (resource, action) -> required scopes) says what each route needs, and ``prepare()`` of
+every wrapped handler compares the two.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hardened_server.audit.scrub import (
+from hardened_server.trail.scrub import (
     REDACTED,
     ScrubLogFilter,
     escape_log_value,

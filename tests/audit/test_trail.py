@@ -28,16 +28,17 @@ from jupyter_events.schema import EventSchema
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from hardened_server.audit import chain as chain_module
-from hardened_server.audit import metrics as metrics_module
-from hardened_server.audit.chain import (
+from hardened_server.policy.decisions import ROUTE_CLASSES, Rule, allow, deny
+from hardened_server.trail import chain as chain_module
+from hardened_server.trail import metrics as metrics_module
+from hardened_server.trail.chain import (
     AuditLogBusy,
     AuditWriteError,
     ChainedFileSink,
     FsyncPolicy,
     rotated_files,
 )
-from hardened_server.audit.events import (
+from hardened_server.trail.events import (
     EventLoggerSink,
     ForgedAuditEvent,
     detach_server_only_listener,
@@ -47,8 +48,8 @@ from hardened_server.audit.events import (
     register_audit_schema,
     subscriber_may_receive,
 )
-from hardened_server.audit.metrics import OTHER_RULE, AuditMetrics, default_metrics
-from hardened_server.audit.record import (
+from hardened_server.trail.metrics import OTHER_RULE, AuditMetrics, default_metrics
+from hardened_server.trail.record import (
     SCHEMA_ID,
     DecisionRecord,
     EventKind,
@@ -58,9 +59,8 @@ from hardened_server.audit.record import (
     record_from_decision,
     redact_path,
 )
-from hardened_server.audit.trail import AuditTrail, StdoutSink, open_audit_trail, request_values
-from hardened_server.audit.verify import verify_log
-from hardened_server.policy.decisions import ROUTE_CLASSES, Rule, allow, deny
+from hardened_server.trail.verify import verify_log
+from hardened_server.trail.writer import AuditTrail, StdoutSink, open_audit_trail, request_values
 
 TOKEN = "6c1f0e2b9a8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a291817"
 REPO = Path(__file__).resolve().parents[2]
@@ -263,7 +263,7 @@ def test_second_writer_is_refused(tmp_path: Path) -> None:
             ChainedFileSink(path, fsync="never")
         code = (
             "import sys\n"
-            "from hardened_server.audit.chain import ChainedFileSink, AuditLogBusy\n"
+            "from hardened_server.trail.chain import ChainedFileSink, AuditLogBusy\n"
             "try:\n    ChainedFileSink(sys.argv[1], fsync='never')\n"
             "except AuditLogBusy:\n    sys.exit(3)\n"
         )
@@ -352,8 +352,8 @@ def test_damaged_last_record_is_not_extended(tmp_path: Path) -> None:
 CHILD = textwrap.dedent(
     """
     import sys, threading
-    from hardened_server.audit.chain import ChainedFileSink
-    from hardened_server.audit.record import build_decision_record
+    from hardened_server.trail.chain import ChainedFileSink
+    from hardened_server.trail.record import build_decision_record
 
     path, max_bytes, key = sys.argv[1], int(sys.argv[2]), sys.argv[3] or None
     sink = ChainedFileSink(path, fsync="never", max_bytes=max_bytes,

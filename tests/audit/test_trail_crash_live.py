@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from hardened_server.audit.chain import rotated_files
+from hardened_server.trail.chain import rotated_files
 from tests.conftest import REPO, ServerProcess
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(240)]

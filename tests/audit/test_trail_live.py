@@ -29,8 +29,8 @@ import requests
 import websocket
 from prometheus_client.parser import text_string_to_metric_families
 
-from hardened_server.audit.events import SERVER_ONLY_PREFIX
-from hardened_server.audit.record import SCHEMA_ID, decision_schema
+from hardened_server.trail.events import SERVER_ONLY_PREFIX
+from hardened_server.trail.record import SCHEMA_ID, decision_schema
 from tests.conftest import REPO, ServerProcess
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(180)]

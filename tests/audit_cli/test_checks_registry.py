@@ -124,7 +124,7 @@ def _signing_key(tmp: Path, mode: int | None = 0o600) -> Path:
 
 def _audit_file(tmp: Path, where: str, mode: int = 0o600) -> Facts:
     """An audit file written by the server's own writer, in ``root`` or next to it."""
-    from hardened_server.audit.chain import ChainedFileSink
+    from hardened_server.trail.chain import ChainedFileSink
 
     directory = tmp / where
     directory.mkdir(parents=True, exist_ok=True)
@@ -149,7 +149,7 @@ def _token_file(tmp: Path, mode: int) -> Facts:
 def _store(tmp: Path, *, mode: int = 0o600, scopes: tuple[str, ...] = ("contents:read",),
            lifetime: float | None = 30 * 86400, inside_root: bool = False) -> Facts:
     """A real token store written by the server's own code, with one token."""
-    from hardened_server.enforcement.tokenstore import TokenStore
+    from hardened_server.enforcement.identity.tokenstore import TokenStore
 
     (tmp / "root").mkdir(exist_ok=True)
     path = (tmp / "root" if inside_root else tmp / "runtime") / "tokens.json"
@@ -556,7 +556,7 @@ def test_server_files_under_a_deny_glob_below_the_root_are_quiet(tmp_path):
     """Serving a home directory: the runtime directory below it is covered by the shipped
     `.local/share/jupyter/runtime/**` deny glob, so neither the token store nor the audit file
     is reachable and neither check fires (the start-up refusals agree)."""
-    from hardened_server.enforcement.tokenstore import TokenStore
+    from hardened_server.enforcement.identity.tokenstore import TokenStore
 
     runtime = tmp_path / "root" / ".local/share/jupyter/runtime"
     runtime.mkdir(parents=True)

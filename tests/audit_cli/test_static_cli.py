@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-import types
 from pathlib import Path
 
 import jsonschema
@@ -173,13 +172,10 @@ def test_bad_policy_is_a_finding_not_a_crash(env):
 
 
 def test_verify_log_is_delegated_to_the_trail(monkeypatch):
-    seen = []
-    fake = types.ModuleType("hardened_server.audit.trail")
-    fake.main = lambda argv: seen.append(argv) or 7  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "hardened_server.audit.trail", fake)
-    import hardened_server.audit as pkg
+    import hardened_server.trail.verify as verify
 
-    monkeypatch.setattr(pkg, "trail", fake, raising=False)
+    seen = []
+    monkeypatch.setattr(verify, "main", lambda argv: seen.append(argv) or 7)
     assert main(["verify-log", "--log", "x.jsonl"]) == 7
     assert seen == [["--log", "x.jsonl"]]
 

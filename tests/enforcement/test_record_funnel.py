@@ -1,4 +1,4 @@
-"""The one record funnel (hardened_server/enforcement/record.py) without a server: one record per
+"""The one record funnel (hardened_server/enforcement/recorder.py) without a server: one record per
 decision, events with no request, callers' event names, fail-closed, the start-up path checks."""
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ import pytest
 from tornado import web
 from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 
-from hardened_server.audit.chain import AuditWriteError
-from hardened_server.audit.trail import AuditTrail, open_audit_trail
-from hardened_server.enforcement import trail as trail_state
-from hardened_server.enforcement.record import record_denial, record_event, record_ignored
+from hardened_server.enforcement import auditfile as trail_state
+from hardened_server.enforcement import context
+from hardened_server.enforcement.recorder import record_denial, record_event, record_ignored
 from hardened_server.policy.decisions import Rule, allow, deny
 from hardened_server.policy.errors import UnsafeStartup
 from hardened_server.policy.loader import load_policy
+from hardened_server.trail.chain import AuditWriteError
+from hardened_server.trail.writer import AuditTrail, open_audit_trail
 
 
 @pytest.fixture
@@ -161,12 +162,12 @@ def test_audit_file_inside_the_served_root_is_refused(tmp_path: Path) -> None:
 def test_request_ids_come_from_a_trusted_proxy_only() -> None:
     request = _request()
     request.headers["X-Request-ID"] = "nginx-abc123"
-    assert trail_state.assign_request_id(request, from_trusted_proxy=True) == "nginx-abc123"
+    assert context.assign_request_id(request, from_trusted_proxy=True) == "nginx-abc123"
     other = _request()
     other.headers["X-Request-ID"] = "chosen-by-client"
-    rid = trail_state.assign_request_id(other, from_trusted_proxy=False)
+    rid = context.assign_request_id(other, from_trusted_proxy=False)
     assert rid != "chosen-by-client"
     assert len(rid) == 32
     bad = _request()
     bad.headers["X-Request-ID"] = "line\nbreak"
-    assert trail_state.assign_request_id(bad, from_trusted_proxy=True) != "line\nbreak"
+    assert context.assign_request_id(bad, from_trusted_proxy=True) != "line\nbreak"

@@ -129,7 +129,10 @@ REQUIRED: dict[str, dict[str, frozenset[str]]] = {
     JS + "auth.logout.LogoutHandler": {ANY: NONE},
     # identity's logout: GET shows a form, POST (XSRF, or a header token) ends this principal's
     # session(s); declared navigation by the handler itself
-    "hardened_server.enforcement.identity.HardenedLogoutHandler": {"GET": NONE, "POST": NONE},
+    "hardened_server.enforcement.identity.provider.HardenedLogoutHandler": {
+        "GET": NONE,
+        "POST": NONE,
+    },
     JS + "base.handlers.TrailingSlashHandler": {ANY: NONE},
     JS + "base.handlers.RedirectWithParams": {ANY: NONE},
     JS + "base.handlers.Template404": {ANY: NONE},
@@ -204,7 +207,7 @@ def tokens(server: ServerProcess) -> dict[str, str]:
     rest straight into the same store (one interpreter start each would cost seconds)."""
     from pathlib import Path
 
-    from hardened_server.enforcement.tokenstore import STORE_FILENAME, TokenStore
+    from hardened_server.enforcement.identity.tokenstore import STORE_FILENAME, TokenStore
 
     out = {}
     first, *rest = TOKENS.items()

@@ -21,7 +21,7 @@ from hardened_server.enforcement.handlers import (
     undecorated_methods,
     wrap_handler,
 )
-from hardened_server.policy.routes import KIND_API, KIND_FILES, KIND_PLAIN, KIND_STATIC
+from hardened_server.policy.routeclass import KIND_API, KIND_FILES, KIND_PLAIN, KIND_STATIC
 
 JUPYTER_CLASSES = [
     base.JupyterHandler,

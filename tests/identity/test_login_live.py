@@ -19,7 +19,7 @@ import argon2
 import pytest
 import requests
 
-from hardened_server.enforcement.passwords import PREFIX, hash_password, verify_password
+from hardened_server.enforcement.identity.passwords import PREFIX, hash_password, verify_password
 from hardened_server.policy.throttle import LoginThrottle
 from tests.conftest import ServerProcess
 from tests.regression.live import WITHOUT_FRONTENDS

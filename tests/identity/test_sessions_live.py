@@ -14,7 +14,7 @@ from http.cookies import SimpleCookie
 
 import pytest
 
-from hardened_server.enforcement.sessionstore import SessionStore
+from hardened_server.enforcement.identity.sessions import SessionStore
 from tests.regression.live import WS_UPGRADE, Live, Reply, Spec, launched
 from tests.support.tls import make_pki
 

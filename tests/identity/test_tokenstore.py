@@ -14,7 +14,7 @@ from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
 
-from hardened_server.enforcement.tokenstore import (
+from hardened_server.enforcement.identity.tokenstore import (
     PREFIX,
     TokenStore,
     TokenStoreError,

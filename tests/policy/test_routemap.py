@@ -27,7 +27,7 @@ from hardened_server.policy.loader import (
     parse_layer,
     unscoped_entries,
 )
-from hardened_server.policy.routemap import (
+from hardened_server.policy.scopemap import (
     BUILTIN_HANDLERS,
     BUILTIN_PATTERNS,
     METHODS,
@@ -138,7 +138,7 @@ def test_a_session_write_needs_kernels_execute_too() -> None:
 
 def test_metrics_are_found_by_pattern_whatever_handler_serves_them() -> None:
     """hardened-server's audit trail serves /metrics with its own handler."""
-    route = EMPTY.lookup("/metrics", "hardened_server.audit.metrics.SomeMetricsHandler")
+    route = EMPTY.lookup("/metrics", "hardened_server.trail.metrics.SomeMetricsHandler")
     assert route.source == SOURCE_BUILTIN
     assert route.rule_for("GET").scopes == frozenset({"metrics:read"})  # type: ignore[union-attr]
 
@@ -447,7 +447,7 @@ def test_authorizer_refuses_unknown_resources_unless_the_route_is_policy_mapped(
 def test_hardened_authorizer_answers_from_the_table() -> None:
     from types import SimpleNamespace
 
-    from hardened_server.enforcement.authorizer import HardenedAuthorizer
+    from hardened_server.enforcement.identity.authorizer import HardenedAuthorizer
 
     authorizer = HardenedAuthorizer()
     reader = SimpleNamespace(hs_scopes=frozenset({"contents:read"}))
@@ -465,7 +465,7 @@ def test_hardened_authorizer_answers_from_the_table() -> None:
 
 
 def test_describe_says_what_each_method_needs_for_audit_routes() -> None:
-    from hardened_server.policy.routemap import describe
+    from hardened_server.policy.scopemap import describe
 
     sessions = EMPTY.lookup("/api/sessions", SESSIONS, frozenset({"GET", "POST", "PUT"}))
     assert describe(sessions, ["GET", "POST", "PUT", "DELETE", "OPTIONS"]) == {

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hardened_server.cli import main
+from hardened_server.cli.main import main
 from hardened_server.policy.errors import PolicyError
 from hardened_server.policy.loader import load_policy
 from hardened_server.policy.signing import (

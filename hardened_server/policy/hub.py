@@ -1,4 +1,7 @@
-"""``hardened-server singleuser``: hardened-server as JupyterHub's single-user server.
+"""The hub environment a single-user server needs, checked before anything is imported.
+
+``hardened-server singleuser`` (:mod:`hardened_server.cli.singleuser`): hardened-server as
+JupyterHub's single-user server.
 
     hardened-server singleuser [--policy FILE]... [--allow-root] [--ServerApp.x=y ...]
 
@@ -25,8 +28,9 @@ JupyterHub's own server extension (``jupyterhub.singleuser.extension``, enabled 
   before it creates a socket, and it refuses to start when the extension did not link or its
   identity provider is not in place.
 
-The hub-facing classes are in :mod:`hardened_server.hub`; this module checks the environment
-first, so that a refusal costs no jupyter_server import.
+The hub-facing classes are in :mod:`hardened_server.hub`; this module is pure (it reads a
+mapping), so that the command checks the environment first and a refusal costs no
+jupyter_server import.
 
 Audit: a hub login (the OAuth callback) is a ``login_success`` event with the hub user name, a
 hub user the hub says may not use this server a ``login_failure``, the logout a ``logout``.
@@ -35,12 +39,10 @@ hub user the hub says may not use this server a ``login_failure``, the logout a 
 from __future__ import annotations
 
 import json
-import os
-import sys
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
-from hardened_server.policy.errors import PolicyError, UnsafeStartup
+from hardened_server.policy.errors import UnsafeStartup
 
 #: The shipped profile layered under every ``--policy`` file (``policies/jupyterhub.toml``).
 HUB_PROFILE = "jupyterhub"
@@ -136,39 +138,3 @@ def check_hub_environment(environ: Mapping[str, str]) -> list[UnsafeStartup]:
             )
         )
     return problems
-
-
-def main(argv: Sequence[str]) -> int:
-    """``hardened-server singleuser ARGS``: 0 after a clean stop, 2 when refused."""
-    problems = check_hub_environment(os.environ)
-    if problems:
-        sys.stderr.write(
-            "hardened-server singleuser: refusing to start\n"
-            + "\n".join(str(p) for p in problems)
-            + "\n"
-        )
-        return EXIT_REFUSED
-    # Imported only now: a refusal above costs no jupyter_server import.
-    from hardened_server.app import StartupRefused
-    from hardened_server.hub import _IMPORT_ERROR, HardenedSingleUserApp, _disable_user_config
-
-    if _IMPORT_ERROR is not None:
-        sys.stderr.write(
-            "hardened-server singleuser: refusing to start\n"
-            f"[{HUB_EXTENSION}] JupyterHub is not installed ({_IMPORT_ERROR})\n"
-            "  fix: pip install 'hardened-server[jupyterhub]' (the same jupyterhub version as "
-            "the hub)\n"
-        )
-        return EXIT_REFUSED
-    try:
-        app = HardenedSingleUserApp.instance()
-        _disable_user_config(app)
-        app.initialize(list(argv))
-        app.start()
-    except PolicyError as exc:
-        sys.stderr.write(f"hardened-server singleuser: bad policy\n{exc}\n")
-        return EXIT_REFUSED
-    except StartupRefused as exc:
-        sys.stderr.write(f"hardened-server singleuser: refusing to start\n{exc}\n")
-        return EXIT_REFUSED
-    return 0

@@ -5,7 +5,7 @@
     trail.decision(decision, route_class=..., method=..., path=request.uri, ...)
 
 Sinks, in order: Prometheus counters (cannot fail), the hash-chained file
-(:class:`~hardened_server.audit.chain.ChainedFileSink`, the evidence), a JSON-lines stream on
+(:class:`~hardened_server.trail.chain.ChainedFileSink`, the evidence), a JSON-lines stream on
 stdout for container log collectors (:class:`StdoutSink`; it ships the chain line, so the
 collector holds an off-host copy of every ``seq``/``hash``, which is what makes tail removal on
 the host detectable), and jupyter_server's EventLogger (:class:`EventLoggerSink`).
@@ -23,7 +23,8 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from hardened_server.audit.chain import (
+from hardened_server.policy.decisions import Decision
+from hardened_server.trail.chain import (
     DEFAULT_CHECKPOINT_EVERY,
     DEFAULT_MAX_BYTES,
     AuditWriteError,
@@ -32,19 +33,16 @@ from hardened_server.audit.chain import (
     RecordKind,
     canonical_bytes,
 )
-from hardened_server.audit.events import EventLoggerSink
-from hardened_server.audit.metrics import AuditMetrics, default_metrics
-from hardened_server.audit.record import (
+from hardened_server.trail.events import EventLoggerSink
+from hardened_server.trail.metrics import AuditMetrics, default_metrics
+from hardened_server.trail.record import (
     SCHEMA_ID,
     DecisionRecord,
     build_decision_record,
     record_from_decision,
 )
-from hardened_server.audit.scrub import escape_log_value
-
-# hardened_server/audit/cli.py dispatches ``audit verify-log`` to ``trail.main``.
-from hardened_server.audit.verify import VerifyResult, main, verify_log
-from hardened_server.policy.decisions import Decision
+from hardened_server.trail.scrub import escape_log_value
+from hardened_server.trail.verify import VerifyResult, verify_log
 
 if TYPE_CHECKING:
     from jupyter_events import EventLogger
@@ -55,7 +53,6 @@ __all__ = [
     "AuditWriteError",
     "StdoutSink",
     "VerifyResult",
-    "main",
     "open_audit_trail",
     "request_values",
     "verify_log",
@@ -169,7 +166,7 @@ class AuditTrail:
 
     def decision(self, decision: Decision, **request_values: Any) -> ChainEntry | None:
         """Record a policy :class:`Decision`; ``request_values`` are
-        :func:`~hardened_server.audit.record.build_decision_record`'s request fields."""
+        :func:`~hardened_server.trail.record.build_decision_record`'s request fields."""
         request_values.setdefault("policy_fingerprint", self.policy_fingerprint)
         request_values.setdefault("secrets", self.secrets)
         return self.record(record_from_decision(decision, **request_values))

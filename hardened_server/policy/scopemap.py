@@ -195,7 +195,7 @@ BUILTIN_HANDLERS: Mapping[str, Mapping[str, Requirement]] = MappingProxyType(
         "jupyter_server.auth.login.LoginHandler": _NAV,
         "jupyter_server.auth.logout.LogoutHandler": _NAV,
         # public by default; if a policy takes /login off routes.public, it still only logs in
-        "hardened_server.enforcement.identity.HardenedLoginHandler": _NAV,
+        "hardened_server.enforcement.identity.provider.HardenedLoginHandler": _NAV,
         "jupyter_server.base.handlers.TrailingSlashHandler": _NAV,
         "jupyter_server.base.handlers.RedirectWithParams": _NAV,
         "jupyter_server.base.handlers.Template404": _NAV,

@@ -1,35 +1,26 @@
 """The running server's audit trail: opened at start-up, consulted by the one record funnel.
 
-:mod:`hardened_server.enforcement.record` is the only writer: every ``record_*`` call builds one
-:class:`~hardened_server.audit.record.DecisionRecord` from the request and hands it to the
-:class:`~hardened_server.audit.trail.AuditTrail` installed here (hash-chained file, stdout,
+:mod:`hardened_server.enforcement.recorder` is the only writer: every ``record_*`` call builds one
+:class:`~hardened_server.trail.record.DecisionRecord` from the request and hands it to the
+:class:`~hardened_server.trail.writer.AuditTrail` installed here (hash-chained file, stdout,
 jupyter_server's EventLogger, Prometheus counters). This module holds the process-wide state
 (:class:`AuditState`), resolves the ``[audit]`` policy section into a trail
-(:func:`open_trail_for`), and carries the request id and the user through jupyter_server's
-``CallContext`` so that code with no request at hand (the contents manager, the kernel manager)
-still records who asked.
-
-Request ids: a fresh random id per request, set before routing (:func:`assign_request_id`); an
-``X-Request-ID`` is believed only from a trusted proxy (nginx's ``$request_id``), so a client
-cannot make its records collide with someone else's.
+(:func:`open_trail_for`) and refuses an audit file the contents API could reach. The request id
+and the user that each record carries come from :mod:`hardened_server.enforcement.context`.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from jupyter_server.base.call_context import CallContext
-
-from hardened_server.audit.trail import AuditTrail, open_audit_trail
 from hardened_server.policy.errors import UnsafeStartup
 from hardened_server.policy.model import PathsPolicy
 from hardened_server.policy.paths import served_relative_path
+from hardened_server.trail.writer import AuditTrail, open_audit_trail
 
 if TYPE_CHECKING:
     from jupyter_events import EventLogger
@@ -40,33 +31,19 @@ if TYPE_CHECKING:
 __all__ = [
     "AUDIT_FILE_IN_ROOT",
     "AUDIT_OPEN_FAILED",
-    "HS_REQUEST_ID",
-    "HS_USER",
     "AuditState",
-    "assign_request_id",
     "audit_state",
-    "current_request",
     "default_audit_file",
-    "enter_request_context",
     "install",
     "open_trail_for",
-    "request_id_of",
     "resolve_audit_file",
-    "set_context_user",
     "uninstall",
-    "user_name",
 ]
-
-#: CallContext names (jupyter_server's own is ``JUPYTER_HANDLER``).
-HS_REQUEST_ID = "HS_REQUEST_ID"
-HS_USER = "HS_USER"
 
 AUDIT_FILE_IN_ROOT = "HS-AUDIT-001"
 AUDIT_OPEN_FAILED = "HS-AUDIT-002"
 
 DEFAULT_NAME = "hardened-server-audit-{port}.jsonl"
-
-_PROXY_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 @dataclass
@@ -209,52 +186,3 @@ def open_trail_for(
             fix="run `hardened-server audit verify-log` on it and move it aside, stop the other "
             "server writing it, or correct audit.signing_key",
         ) from None
-
-
-# -- request id, user, CallContext -------------------------------------------------------------
-
-
-def assign_request_id(request: Any, *, from_trusted_proxy: bool) -> str:
-    """Give ``request`` its id (once). A trusted proxy's ``X-Request-ID`` is kept so the
-    record matches the proxy's access log; anybody else's is ignored."""
-    rid: str | None = getattr(request, "hs_request_id", None)
-    if rid:
-        return rid
-    supplied = request.headers.get("X-Request-ID", "") if from_trusted_proxy else ""
-    rid = supplied if _PROXY_REQUEST_ID.fullmatch(supplied or "") else uuid.uuid4().hex
-    request.hs_request_id = rid
-    return rid
-
-
-def request_id_of(request: Any) -> str:
-    return assign_request_id(request, from_trusted_proxy=False)
-
-
-def user_name(user: Any) -> str | None:
-    """The name only (never the whole user model: no display name, avatar or scopes)."""
-    if user is None:
-        return None
-    if isinstance(user, str):
-        return user or None
-    name = getattr(user, "username", None) or getattr(user, "name", None)
-    return name if isinstance(name, str) and name else None
-
-
-def enter_request_context(handler: Any) -> None:
-    """At the start of ``prepare``: the handler, the request id (and later the user) in
-    jupyter_server's ``CallContext``, so managers called by the handler can record them. The
-    context is the handler's own task's: nothing leaks into the next request."""
-    CallContext.set(CallContext.JUPYTER_HANDLER, handler)
-    CallContext.set(HS_REQUEST_ID, request_id_of(handler.request))
-
-
-def set_context_user(request: Any, user: Any) -> None:
-    name = user_name(user)
-    request.hs_user = name
-    CallContext.set(HS_USER, name)
-
-
-def current_request() -> Any:
-    """The request of the handler running in this context, if any."""
-    handler = CallContext.get(CallContext.JUPYTER_HANDLER)
-    return getattr(handler, "request", None)

@@ -378,8 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(func=cmd_policy_schema)
     ref = psub.add_parser("reference", help="the policy reference (Markdown)")
     ref.set_defaults(func=cmd_policy_reference)
-    from hardened_server.tokencli import add_parser as add_token_parser
-    from hardened_server.tokencli import add_password_parser
+    from hardened_server.cli.tokens import add_parser as add_token_parser
+    from hardened_server.cli.tokens import add_password_parser
 
     add_token_parser(sub)
     add_password_parser(sub)
@@ -391,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] == "serve":
         return cmd_serve(argv[1:])
     if argv and argv[0] == "singleuser":
-        from hardened_server.singleuser import main as singleuser_main
+        from hardened_server.cli.singleuser import main as singleuser_main
 
         return singleuser_main(argv[1:])
     if argv and argv[0] == "audit":

@@ -4,7 +4,7 @@ Why a chain. A local audit file is writable by the account the server runs as, a
 notebook kernel (research notes §2.12). A chain does not stop an edit, it makes one *evident*:
 each line carries the SHA-256 of the previous line's canonical bytes (``prev``) and a sequence
 number (``seq``), so editing, deleting or reordering a record breaks the chain at a place
-:func:`hardened_server.audit.verify.verify_log` can name. What a chain alone cannot show is the
+:func:`hardened_server.trail.verify.verify_log` can name. What a chain alone cannot show is the
 removal or rewriting of the *tail* (the last records of the live file): that is what the optional
 Ed25519 checkpoints (an attacker without the private key cannot re-sign a rewritten chain) and an
 external anchor (the stdout sink shipping each line's ``seq``/``hash`` to a collector, or
@@ -17,7 +17,7 @@ The format (one canonical JSON object per line: sorted keys, no spaces, ASCII on
 * ``hash`` is SHA-256 over the canonical bytes of the object *without* ``hash``;
   ``prev`` is the previous record's ``hash`` (64 zeros for the first record of a chain).
 * kinds: ``genesis`` (first record of a chain: ``chain_id``, signing set-up), ``decision``
-  (``schema`` and ``event``, a :class:`~hardened_server.audit.record.DecisionRecord`),
+  (``schema`` and ``event``, a :class:`~hardened_server.trail.record.DecisionRecord`),
   ``checkpoint`` (Ed25519 signature over ``chain_id``, ``seq`` and ``prev``), ``rotation``
   (first record of every file after the first: name, size, SHA-256 and last ``seq`` of the file
   it follows), ``resume`` (first record written by a restarted server; names the torn line a
@@ -55,7 +55,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from hardened_server.audit.record import SCHEMA_ID, DecisionRecord, format_time
+from hardened_server.trail.record import SCHEMA_ID, DecisionRecord, format_time
 
 try:  # POSIX only; without it a second writer process is not detected.
     import fcntl

@@ -15,18 +15,18 @@ import json
 import sys
 from pathlib import Path
 
-from hardened_server.audit.record import EventKind
-from hardened_server.enforcement.record import record_event
-from hardened_server.enforcement.tokenstore import (
+from hardened_server.enforcement.identity.tokenstore import (
     TokenRecord,
     TokenStore,
     TokenStoreError,
     default_store_path,
     parse_duration,
 )
+from hardened_server.enforcement.recorder import record_event
 from hardened_server.policy.identity import IdRule
 from hardened_server.policy.loader import load_policy
 from hardened_server.policy.scopes import SCOPES
+from hardened_server.trail.record import EventKind
 
 EXIT_USAGE = 1
 EXIT_REFUSED = 2
@@ -209,7 +209,7 @@ def read_password() -> str | None:
 
 
 def cmd_password(_args: argparse.Namespace) -> int:
-    from hardened_server.enforcement.passwords import hash_password
+    from hardened_server.enforcement.identity.passwords import hash_password
 
     password = read_password()
     if password is None:

@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterator
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
-from hardened_server.audit.record import DecisionRecord, EventKind
 from hardened_server.policy.decisions import ROUTE_CLASSES, Rule
+from hardened_server.trail.record import DecisionRecord, EventKind
 
 __all__ = [
     "OTHER_RULE",

@@ -16,7 +16,7 @@ its inputs in two ways, on purpose:
 What never reaches a record: the query string and fragment (``?token=``, ``#access_token=``),
 the scheme/host/userinfo of an absolute-form request target (``http://user:pass@host/``),
 cookies and headers. The free-text fields ``reason`` and ``subject`` go through
-:func:`hardened_server.audit.scrub.scrub`.
+:func:`hardened_server.trail.scrub.scrub`.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from hardened_server.audit.scrub import scrub
 from hardened_server.policy.decisions import ROUTE_CLASSES, Decision
+from hardened_server.trail.scrub import scrub
 
 __all__ = [
     "NO_REQUEST",
@@ -100,7 +100,7 @@ def decision_schema() -> dict[str, Any]:
 
     Returns a fresh-looking but shared dict: callers must not mutate it (jupyter_events'
     ``register_event_schema`` does not)."""
-    text = resources.files("hardened_server.audit").joinpath("schemas", SCHEMA_RESOURCE)
+    text = resources.files("hardened_server.trail").joinpath("schemas", SCHEMA_RESOURCE)
     schema: dict[str, Any] = json.loads(text.read_text(encoding="utf-8"))
     return schema
 
@@ -172,7 +172,7 @@ def _clip(text: str, limit: int) -> str:
 @dataclass(frozen=True, slots=True)
 class DecisionRecord:
     """One policy decision as recorded by every sink. Field names and meaning are the schema's
-    (``hardened_server/audit/schemas/policy_decision.v1.json``); never rename one, add a ``v2``
+    (``hardened_server/trail/schemas/policy_decision.v1.json``); never rename one, add a ``v2``
     schema instead."""
 
     time: str

@@ -8,8 +8,8 @@
   authenticate with a token it learned).
 * Two kinds of token: the start-up token (``JUPYTER_TOKEN``, the token file, or the generated one
   in the login URL), which carries the owner's scopes (``tokens.owner_scopes``), and stored
-  tokens (``hst_<id>_<secret>``, :mod:`hardened_server.enforcement.tokenstore`), each with its
-  own scopes and expiry, accepted from the header only. Both are compared in constant time.
+  tokens (``hst_<id>_<secret>``, :mod:`hardened_server.enforcement.identity.tokenstore`), each
+  with its own scopes and expiry, accepted from the header only. Both are compared in constant time.
 * A header-authenticated request never mints a cookie (stock mints one on every API call).
 * Password change at the login page is off by default (a token holder could persist a
   password into the config file).
@@ -35,17 +35,14 @@ from jupyter_server.auth.logout import LogoutHandler
 from tornado import web
 from traitlets import Unicode, default
 
-from hardened_server.audit.record import EventKind
-from hardened_server.enforcement.passwords import (
+from hardened_server.enforcement.identity.passwords import (
     hash_password_async,
     same_secret,
     verify_password,
     verify_password_async,
 )
-from hardened_server.enforcement.record import record_event
-from hardened_server.enforcement.runtime import client_key
-from hardened_server.enforcement.sessionstore import SessionStore
-from hardened_server.enforcement.tokenstore import (
+from hardened_server.enforcement.identity.sessions import SessionStore
+from hardened_server.enforcement.identity.tokenstore import (
     TokenRecord,
     TokenStore,
     atomic_write,
@@ -53,11 +50,14 @@ from hardened_server.enforcement.tokenstore import (
     looks_like_stored_token,
     parse_token_id,
 )
+from hardened_server.enforcement.recorder import record_event
+from hardened_server.enforcement.runtime import client_key
 from hardened_server.policy.decisions import RouteClass
 from hardened_server.policy.identity import IdRule
 from hardened_server.policy.scopes import ADMIN, has_scope
 from hardened_server.policy.throttle import LoginThrottle
 from hardened_server.policy.tokens import parse_authorization
+from hardened_server.trail.record import EventKind
 
 _QUERY_TOKEN_METHODS = frozenset({"GET", "HEAD"})
 

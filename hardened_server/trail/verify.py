@@ -1,6 +1,6 @@
 """``verify_log``: is this audit trail the one the server wrote, and if not, where does it break?
 
-The verifier walks the chain (see :mod:`hardened_server.audit.chain`) across rotated files in
+The verifier walks the chain (see :mod:`hardened_server.trail.chain`) across rotated files in
 the order given and stops at the FIRST problem, named by the record number (``seq``) at which
 the chain breaks:
 
@@ -43,7 +43,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from hardened_server.audit.chain import (
+from hardened_server.trail.chain import (
     FORMAT_VERSION,
     GENESIS_PREV,
     RecordKind,
@@ -54,7 +54,7 @@ from hardened_server.audit.chain import (
     record_hash,
     verify_checkpoint_signature,
 )
-from hardened_server.audit.record import SCHEMA_ID, DecisionRecord
+from hardened_server.trail.record import SCHEMA_ID, DecisionRecord
 
 __all__ = ["FileReport", "Problem", "ProblemKind", "TornTail", "VerifyResult", "main", "verify_log"]
 

@@ -3,7 +3,7 @@
 ``@authorized`` handlers (and handlers that call ``self.authorizer.is_authorized`` themselves:
 the kernel and terminal websockets, jupyter_lsp, the events websocket, ``GET /api/me``'s
 permission query) ask ``is_authorized(handler, user, action, resource)``. The answer comes from
-the same table the route map resolves through (:data:`~hardened_server.policy.routemap.
+the same table the route map resolves through (:data:`~hardened_server.policy.scopemap.
 RESOURCE_SCOPES`), so an ``@authorized`` route and ``prepare()`` cannot disagree; a resource the
 table does not know is refused unless the operator mapped the handler's route in
 ``scopes.routes`` (an extension's own resource name). Stock ``AllowAllAuthorizer`` says yes to
@@ -20,7 +20,7 @@ from typing import Any
 
 from jupyter_server.auth.authorizer import Authorizer
 
-from hardened_server.policy.routemap import RouteScopes, authorizer_scopes
+from hardened_server.policy.scopemap import RouteScopes, authorizer_scopes
 from hardened_server.policy.scopes import has_scopes
 
 

@@ -24,8 +24,8 @@ import logging
 from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING, Any
 
-from hardened_server.audit.chain import ChainEntry
-from hardened_server.audit.record import SCHEMA_ID, DecisionRecord, decision_schema
+from hardened_server.trail.chain import ChainEntry
+from hardened_server.trail.record import SCHEMA_ID, DecisionRecord, decision_schema
 
 if TYPE_CHECKING:
     from jupyter_events import EventLogger

@@ -7,8 +7,8 @@ failure through :func:`record_event`. Each call writes
 
 * one log line (as before: nothing raw from the client at the start of a line, no query string,
   cookie or Authorization value), and
-* one :class:`~hardened_server.audit.record.DecisionRecord` on the audit trail installed at
-  start-up (:mod:`hardened_server.enforcement.trail`): the hash-chained file, stdout, the
+* one :class:`~hardened_server.trail.record.DecisionRecord` on the audit trail installed at
+  start-up (:mod:`hardened_server.enforcement.auditfile`): the hash-chained file, stdout, the
   EventLogger and the Prometheus counters.
 
 **Exactly one record per decision.** A denial can pass through two layers (the path guard of a
@@ -27,20 +27,22 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from jupyter_server.base.call_context import CallContext
 from tornado import web
 from tornado.httputil import HTTPServerRequest
 
-from hardened_server.audit.chain import AuditWriteError
-from hardened_server.audit.record import (
+from hardened_server.enforcement import auditfile as trail_state
+from hardened_server.enforcement import context
+from hardened_server.policy.decisions import Decision, RouteClass
+from hardened_server.policy.routeclass import classify_path
+from hardened_server.trail.chain import AuditWriteError
+from hardened_server.trail.record import (
     EVENT_KINDS,
     NO_REQUEST,
     RECORD_ROUTE_CLASSES,
     EventKind,
 )
-from hardened_server.audit.scrub import escape_log_value
-from hardened_server.enforcement import trail as trail_state
-from hardened_server.policy.decisions import Decision, RouteClass
-from hardened_server.policy.routes import classify_path
+from hardened_server.trail.scrub import escape_log_value
 
 log = logging.getLogger("hardened_server.decisions")
 audit_log = logging.getLogger("hardened_server.audit")
@@ -79,14 +81,14 @@ def _route_class(request: Any, route_class: str) -> str:
 
 def _user_of(request: Any, user: Any) -> str | None:
     if user is not None:
-        return trail_state.user_name(user)
+        return context.user_name(user)
     if request is None:
         return None
     name = getattr(request, "hs_user", None)
     if name is not None:
         return str(name)
-    if trail_state.current_request() is request:
-        value = trail_state.CallContext.get(trail_state.HS_USER)
+    if context.current_request() is request:
+        value = CallContext.get(context.HS_USER)
         return value if isinstance(value, str) else None
     return None
 
@@ -153,7 +155,7 @@ def _to_trail(
             path=request.path or "",
             client_ip=request.remote_ip,
             scheme=_scheme(request),
-            request_id=trail_state.request_id_of(request),
+            request_id=context.request_id_of(request),
         )
     else:
         values.update(method="NONE", path="", client_ip=None, scheme=None, request_id=None)
@@ -296,7 +298,7 @@ def record_event(
         _safe(request.method or "") if request is not None else "-",
         _safe(request.path or "") if request is not None else "-",
         _safe(request.remote_ip or "") if request is not None else "-",
-        _safe(trail_state.user_name(user) or "-"),
+        _safe(context.user_name(user) or "-"),
         _safe(reason),
     )
     _to_trail(
