@@ -372,8 +372,8 @@ class HardenedSingleUserApp(HardenedServerApp):
 def disable_user_config(app: HardenedSingleUserApp) -> None:
     """``Spawner.disable_user_config`` ($JUPYTERHUB_DISABLE_USER_CONFIG): no config from the
     user's home, as ``jupyterhub-singleuser`` does (before any config file is read)."""
-    from jupyterhub.singleuser.disable_user_config import (
-        disable_user_config as disable,
+    from jupyterhub.singleuser._disable_user_config import (
+        _disable_user_config as disable,
     )
     from jupyterhub.utils import _bool_env
 
