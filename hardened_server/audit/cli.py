@@ -126,7 +126,7 @@ def _read_token(args: argparse.Namespace) -> str | None:
 
 
 def _static(args: argparse.Namespace) -> Report:
-    from hardened_server.audit.checks_facts import gather_facts
+    from hardened_server.audit.facts import gather_facts
 
     start = time.perf_counter()
     extensions = args.extensions or bool(args.extension)

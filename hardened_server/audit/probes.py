@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
-from hardened_server.audit import checks_live as L
 from hardened_server.audit.checks import Check, Finding, Location, registry, sort_findings
+from hardened_server.audit.checks import live as L
 from hardened_server.policy import csp as csp_mod
 
 EVIL_ORIGIN = "https://evil.example"

@@ -1,7 +1,7 @@
 """Every static, route and extension check of ``hardened-server audit``: one case where it fires
 and one where it stays quiet, from the registry (a meta-test keeps the tables complete).
 
-The checks are pure functions of :class:`~hardened_server.audit.checks_facts.Facts`; each case
+The checks are pure functions of :class:`~hardened_server.audit.facts.Facts`; each case
 builds real facts (policy files written to disk and loaded by the loader, Jupyter config files read
 by the audit's own reader, real file modes), then runs only the check's kind.
 """
@@ -25,7 +25,7 @@ from hardened_server.audit.checks import (
     registry,
     run_checks,
 )
-from hardened_server.audit.checks_facts import (
+from hardened_server.audit.facts import (
     BanditIssue,
     ExtensionInfo,
     Facts,
@@ -538,7 +538,7 @@ def test_weak_token_value_never_appears_in_findings(tmp_path):
 def test_startup_refusals_agree_with_the_server(tmp_path):
     """The audit's refusal checks are the server's own start-up function: every UnsafeStartup
     the server would raise for these facts has an audit finding."""
-    from hardened_server.audit.checks_env import startup_problems
+    from hardened_server.audit.checks.env import startup_problems
 
     facts = clean(tmp_path, config={"ServerApp": {
         "disable_check_xsrf": True, "allow_origin": "*", "trust_xheaders": True,

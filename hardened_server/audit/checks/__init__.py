@@ -2,7 +2,7 @@
 
 Every check has a **stable id**, one **severity**, a one-line **title**, a **fix** (the policy key
 or setting to change) and a short **doc** saying why it matters. A check is a small pure
-function over :class:`~hardened_server.audit.checks_facts.Facts` (what the audit learnt about a
+function over :class:`~hardened_server.audit.facts.Facts` (what the audit learnt about a
 configuration) that yields :class:`Hit` s; the runner turns hits into :class:`Finding` s. Live
 checks (black-box, :mod:`hardened_server.audit.probes`) are registered here too, without a
 function: the probes report findings against their ids, so the SARIF rules, the HTML report and
@@ -38,7 +38,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from hardened_server.audit.checks_facts import Facts
+    from hardened_server.audit.facts import Facts
 
 
 class Severity(IntEnum):
@@ -210,10 +210,10 @@ def declare(
 
 
 _MODULES = (
-    "hardened_server.audit.checks_policy",
-    "hardened_server.audit.checks_env",
-    "hardened_server.audit.checks_identity",
-    "hardened_server.audit.checks_live",
+    "hardened_server.audit.checks.policy",
+    "hardened_server.audit.checks.env",
+    "hardened_server.audit.checks.identity",
+    "hardened_server.audit.checks.live",
 )
 
 

@@ -22,7 +22,7 @@ from hardened_server.audit.checks import (
     Location,
     check,
 )
-from hardened_server.audit.checks_facts import Facts, default_profile_path
+from hardened_server.audit.facts import Facts, default_profile_path
 from hardened_server.policy import csp
 from hardened_server.policy.decisions import ROUTE_CLASSES, RouteClass
 

@@ -12,8 +12,8 @@ import time
 from collections.abc import Iterator
 
 from hardened_server.audit.checks import ERROR, INFO, WARNING, Hit, Location, check
-from hardened_server.audit.checks_facts import Facts, PathInfo, path_info
-from hardened_server.audit.checks_policy import where
+from hardened_server.audit.checks.policy import where
+from hardened_server.audit.facts import Facts, PathInfo, path_info
 from hardened_server.policy.paths import served_relative_path
 from hardened_server.policy.scopes import ADMIN
 
