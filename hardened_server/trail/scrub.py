@@ -289,7 +289,7 @@ def _as_secret_tuple(secrets: Iterable[str]) -> tuple[str, ...]:
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     """Remove every credential from ``text`` (a log message, a URL, a header dump).
 
-    Handled, each with a test in ``tests/audit/test_scrub.py``:
+    Handled, each with a test in ``tests/trail/test_scrub.py``:
 
     * query/fragment parameters whose name contains a :data:`SENSITIVE_NAME_MARKERS` entry,
       case-insensitively and after percent-decoding the name (``?TOKEN=``, ``#access_token=``,

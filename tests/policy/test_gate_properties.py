@@ -46,7 +46,7 @@ from hardened_server.policy.proxies import (
     compile_trusted,
 )
 from hardened_server.policy.redirects import safe_redirect
-from tests.strategies import (
+from tests.support.strategies import (
     GATE_REDIRECT_PAYLOADS,
     GATE_REDIRECT_TOKENS,
     GATE_TRUSTED_CIDRS,

@@ -1,7 +1,7 @@
 """Example tests of the policy loader: files -> validated layers -> one effective ``Policy``.
 
 Each test pins one behaviour a policy author or reviewer relies on. The invariants over generated
-layerings are in ``test_loader_properties.py``; the command line in ``tests/test_cli_policy.py``.
+layerings are in ``test_loader_properties.py``; the command line in ``tests/cli/test_main.py``.
 """
 
 from __future__ import annotations

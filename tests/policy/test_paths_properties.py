@@ -1,9 +1,9 @@
 """Hypothesis properties of the path policy: the invariants the example tests only sample.
 
-The resolver is :class:`tests.strategies.PathFakeFS`, a pure stand-in for ``os.path.realpath``
-with the symlinks that matter (into ``.ssh``, to ``/etc``, to ``..``, to the sibling
-``<root>secret``, a loop, the root under another name). Oracles are written independently of the
-module under test: ``posixpath.commonpath`` for containment, an ``fnmatch``-per-segment matcher
+The resolver is :class:`tests.support.strategies.PathFakeFS`, a pure stand-in for
+``os.path.realpath`` with the symlinks that matter (into ``.ssh``, to ``/etc``, to ``..``, to the
+sibling ``<root>secret``, a loop, the root under another name). Oracles are written independently of
+the module under test: ``posixpath.commonpath`` for containment, an ``fnmatch``-per-segment matcher
 for deny globs.
 
 The last tests run the containment properties against a deliberately broken, string-prefix
@@ -37,7 +37,7 @@ from hardened_server.policy.paths import (
     canonicalize,
     is_within,
 )
-from tests.strategies import (
+from tests.support.strategies import (
     PathFakeFS,
     path_clean_texts,
     path_default_links,

@@ -489,7 +489,7 @@ def test_ghsa_24qx_w28j_9m6p_origin_allow_list_is_not_a_prefix_match(loose: Live
     ``re.match`` (a prefix), so ``https://trusted.example.com.evil.com`` passed CORS (ACAO
     reflected; with credentials the attacker reads cookie-authenticated API responses), the
     origin check (API, websockets), the /files Referer check and login ``next``. hardened-server
-    refuses ``ServerApp.allow_origin_pat`` (tests/test_startup_refusals.py); its own
+    refuses ``ServerApp.allow_origin_pat`` (tests/test_app_refusals_live.py); its own
     ``cors.allow_origins`` (exact) and ``cors.allow_origin_patterns`` (full match) are tested
     here with credentials on, against look-alike origins and with positive controls."""
     cookie = loose.login_cookie()

@@ -25,8 +25,8 @@ import requests
 
 from hardened_server.audit.cli import main as audit_main
 from hardened_server.audit.report import report_schema, sarif_schema
-from tests.audit_cli.fake_jupyter import TLS_WEAK, WEAK, FakeJupyter, self_signed
-from tests.audit_cli.support import StockServer, ids, make_root, run_audit
+from tests.audit.fake_jupyter import TLS_WEAK, WEAK, FakeJupyter, self_signed
+from tests.audit.support import StockServer, ids, make_root, run_audit
 from tests.conftest import ServerProcess
 
 pytestmark = pytest.mark.live

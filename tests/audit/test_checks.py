@@ -451,8 +451,8 @@ NON_LIVE = sorted(c.id for c in registry().values() if c.kind != KIND_LIVE)
 
 def test_every_check_has_a_fire_case():
     """Meta-test: the tables cover the registry exactly (a new check needs a fire case here,
-    or in the live table of test_live_audit.py)."""
-    from tests.audit_cli.test_live_audit import LIVE_FIRE, LIVE_QUIET
+    or in the live table of test_probes_live.py)."""
+    from tests.audit.test_probes_live import LIVE_FIRE, LIVE_QUIET
 
     registered = set(registry())
     covered = set(FIRE) | set(LIVE_FIRE)
