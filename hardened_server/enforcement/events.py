@@ -10,10 +10,11 @@ Two pieces:
 
 * :func:`server_schema_decision`, called by the hardened mixin for ``POST /api/events`` right
   after the login gate and before the route map's client-schema allow-list: a POST naming a
-  server schema (ours, under :data:`~hardened_server.trail.events.SERVER_ONLY_PREFIX`, or
-  jupyter_server's own) is refused with 403 and recorded (``HS-EVENTS-001``), whatever the
-  policy allows otherwise: a floor. (The EventLogger modifier installed with the schema refuses
-  a forged emission of the audit schema as well, should this ever be bypassed.)
+  server schema (ours or jupyter_server's own: the one list is
+  :mod:`hardened_server.policy.eventschemas`) is refused with 403 and recorded
+  (``HS-EVENTS-001``), whatever the policy allows otherwise: a floor. (The EventLogger
+  modifier installed with the schema refuses a forged emission of the audit schema as well,
+  should this ever be bypassed.)
 * :class:`EventsSubscribeFilterMixin`, put in front of ``SubscribeWebsocket`` by
   :func:`event_mixins`: a subscriber without the ``admin`` scope never receives a server-only
   event; decided per event, so a scope revoked mid-stream stops the stream.
@@ -27,29 +28,11 @@ from typing import Any
 from jupyter_server.services.events.handlers import SubscribeWebsocket
 
 from hardened_server.policy.decisions import Decision, allow, deny
+from hardened_server.policy.eventschemas import is_server_schema
 from hardened_server.policy.scopes import ADMIN, has_scope
-from hardened_server.trail.events import (
-    JUPYTER_SERVER_SCHEMAS,
-    is_server_only_schema,
-    subscriber_may_receive,
-)
+from hardened_server.trail.events import subscriber_may_receive
 
 EVENTS_SERVER_SCHEMA = "HS-EVENTS-001"
-
-#: jupyter_server's own schemas live under this URI (``JUPYTER_SERVER_EVENTS_URI``).
-JUPYTER_SERVER_EVENTS_PREFIX = "https://events.jupyter.org/jupyter_server/"
-
-
-def is_server_schema(schema_id: object) -> bool:
-    """Ours (server-only) or jupyter_server's own: never emitted by a client."""
-    if not isinstance(schema_id, str):
-        return False
-    return (
-        is_server_only_schema(schema_id)
-        or schema_id in JUPYTER_SERVER_SCHEMAS
-        or schema_id.startswith(JUPYTER_SERVER_EVENTS_PREFIX)
-    )
-
 
 def posted_schema_id(body: bytes) -> object:
     """The ``schema_id`` of a ``POST /api/events`` body, or ``None`` if the body is not a JSON

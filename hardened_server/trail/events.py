@@ -24,6 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING, Any
 
+from hardened_server.policy.eventschemas import is_server_schema, is_trail_schema
 from hardened_server.trail.chain import ChainEntry
 from hardened_server.trail.record import SCHEMA_ID, DecisionRecord, decision_schema
 
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
     from jupyter_events import EventLogger
 
 __all__ = [
-    "JUPYTER_SERVER_SCHEMAS",
-    "SERVER_ONLY_PREFIX",
     "EventLoggerSink",
     "ForgedAuditEvent",
     "detach_server_only_listener",
@@ -44,18 +43,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("hardened_server.audit")
-
-#: Every schema under this prefix is ours and server-only.
-SERVER_ONLY_PREFIX = "https://events.hardened-server.invalid/"
-
-#: jupyter_server's own schemas: emitted by the server, never legitimately by a client.
-JUPYTER_SERVER_SCHEMAS: frozenset[str] = frozenset(
-    {
-        "https://events.jupyter.org/jupyter_server/contents_service/v1",
-        "https://events.jupyter.org/jupyter_server/gateway_client/v1",
-        "https://events.jupyter.org/jupyter_server/kernel_actions/v1",
-    }
-)
 
 _EMITTING: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "hardened_server_audit_emitting", default=False
@@ -69,20 +56,17 @@ class ForgedAuditEvent(PermissionError):
 
 
 def is_server_only_schema(schema_id: str) -> bool:
-    """True for the audit schemas: clients may not emit them and non-admin subscribers may not
-    receive them."""
-    return isinstance(schema_id, str) and schema_id.startswith(SERVER_ONLY_PREFIX)
+    """True for the audit schemas (:func:`hardened_server.policy.eventschemas.is_trail_schema`):
+    clients may not emit them and non-admin subscribers may not receive them."""
+    return is_trail_schema(schema_id)
 
 
 def may_client_emit(schema_id: str, allowed: Collection[str] = ()) -> bool:
     """Whether ``POST /api/events`` may emit ``schema_id``: only schemas on the deployment's
-    allow-list, and never a server-only or a jupyter_server core schema (whose events the
-    server emits itself; a client-emitted one is a forgery). Default: nothing."""
-    return (
-        schema_id in allowed
-        and not is_server_only_schema(schema_id)
-        and schema_id not in JUPYTER_SERVER_SCHEMAS
-    )
+    allow-list, and never a server schema (the trail's or jupyter_server's, whose events the
+    server emits itself; a client-emitted one is a forgery): the same answer as the request
+    floor ``HS-EVENTS-001``. Default: nothing."""
+    return schema_id in allowed and not is_server_schema(schema_id)
 
 
 def subscriber_may_receive(schema_id: str, *, is_admin: bool) -> bool:

@@ -33,6 +33,7 @@ from importlib import resources
 from typing import Any
 
 from hardened_server.policy.decisions import ROUTE_CLASSES, Decision
+from hardened_server.policy.eventschemas import DECISION_SCHEMA_ID
 from hardened_server.trail.scrub import scrub
 
 __all__ = [
@@ -49,7 +50,8 @@ __all__ = [
     "redact_path",
 ]
 
-SCHEMA_ID = "https://events.hardened-server.invalid/policy_decision/v1"
+#: The decision record's schema id; its one home is :mod:`hardened_server.policy.eventschemas`.
+SCHEMA_ID = DECISION_SCHEMA_ID
 SCHEMA_VERSION = "1"  # jupyter_events wants a string (an int is coerced with a warning)
 SCHEMA_RESOURCE = "policy_decision.v1.json"
 

@@ -487,6 +487,17 @@ def test_check_stays_quiet(check_id, tmp_path):
     assert _run(check_id, builder(tmp_path)) == []
 
 
+def test_scope_102_fires_on_the_audit_trails_own_schema(tmp_path):
+    """HS-SCOPE-102 once looked for ``https://hardened-server.`` and never saw the trail's own
+    schema id: letting clients post it would let them forge audit records. The audit now asks
+    the same list as the request floor (:mod:`hardened_server.policy.eventschemas`)."""
+    from hardened_server.policy.eventschemas import DECISION_SCHEMA_ID
+
+    facts = clean(tmp_path, f'[scopes]\nclient_event_schemas = ["{DECISION_SCHEMA_ID}"]')
+    findings = _run("HS-SCOPE-102", facts)
+    assert [f.evidence for f in findings] == [f"{DECISION_SCHEMA_ID} is a server schema"]
+
+
 def test_clean_deployment_fires_nothing(tmp_path):
     facts = clean(tmp_path)
     assert run_checks(facts, ["static", "routes", "extensions"]) == []

@@ -29,7 +29,7 @@ import requests
 import websocket
 from prometheus_client.parser import text_string_to_metric_families
 
-from hardened_server.trail.events import SERVER_ONLY_PREFIX
+from hardened_server.policy.eventschemas import TRAIL_SCHEMA_PREFIX
 from hardened_server.trail.record import SCHEMA_ID, decision_schema
 from tests.conftest import REPO, ServerProcess
 
@@ -511,7 +511,7 @@ def test_forged_server_events_never_reach_the_event_logger(audited: Audited) -> 
     lines = [json.loads(x) for x in audited.events.read_text().splitlines()]
     forged = [e for e in lines if e.get("path") == "forged.ipynb"]
     assert forged == []
-    ours = [e for e in lines if e.get("__schema__", "").startswith(SERVER_ONLY_PREFIX)]
+    ours = [e for e in lines if e.get("__schema__", "").startswith(TRAIL_SCHEMA_PREFIX)]
     assert len(ours) == len(audited.decisions())
 
 

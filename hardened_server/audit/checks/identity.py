@@ -14,16 +14,10 @@ from collections.abc import Iterator
 from hardened_server.audit.checks import ERROR, INFO, WARNING, Hit, Location, check
 from hardened_server.audit.checks.policy import where
 from hardened_server.audit.facts import Facts, PathInfo, path_info
+from hardened_server.policy.eventschemas import is_server_schema
 from hardened_server.policy.paths import served_relative_path
 from hardened_server.policy.scopes import ADMIN
 
-#: jupyter_server's own event schemas and the audit trail's: the server emits them; a client
-#: that could post one would forge a server event.
-SERVER_EVENT_SCHEMA_PREFIXES = (
-    "https://events.jupyter.org/jupyter_server/",
-    "https://events.jupyter.org/hardened_server/",
-    "https://hardened-server.",
-)
 #: A login throttle looser than these lets an online guesser go faster than we document.
 MAX_FREE_ATTEMPTS = 10
 MIN_MAX_DELAY_SECONDS = 30
@@ -108,7 +102,7 @@ def server_event_schemas(facts: Facts) -> Iterator[Hit]:
     if facts.policy is None:
         return
     for schema in facts.value("scopes.client_event_schemas") or ():
-        if str(schema).startswith(SERVER_EVENT_SCHEMA_PREFIXES):
+        if is_server_schema(str(schema)):
             yield Hit(f"{schema} is a server schema", where(facts, "scopes.client_event_schemas"))
 
 
