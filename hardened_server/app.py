@@ -64,6 +64,7 @@ from hardened_server.enforcement.runtime import SETTINGS_KEY, PolicyRuntime
 from hardened_server.enforcement.templates import trusted_script_hashes
 from hardened_server.enforcement.transform import transform_for
 from hardened_server.policy.errors import PolicyError, UnsafeStartup
+from hardened_server.policy.fsync import FsyncPolicy
 from hardened_server.policy.identity import IdRule
 from hardened_server.policy.loader import load_policy, resolve_policy_path
 from hardened_server.policy.model import Policy
@@ -83,7 +84,6 @@ from hardened_server.policy.startup import (
     check_drift,
     check_routes,
 )
-from hardened_server.trail.chain import FsyncPolicy
 from hardened_server.trail.metrics import default_metrics
 from hardened_server.trail.record import EventKind
 from hardened_server.trail.scrub import ScrubLogFilter, install_log_scrubbing

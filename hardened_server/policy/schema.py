@@ -17,6 +17,7 @@ from typing import Any
 from hardened_server.policy import csp
 from hardened_server.policy.cors import DEFAULT_ALLOW_METHODS, compile_cors
 from hardened_server.policy.decisions import ROUTE_CLASSES
+from hardened_server.policy.fsync import FsyncPolicy
 from hardened_server.policy.origins import normalize_hostname, normalize_origin
 from hardened_server.policy.scopemap import ANY_METHOD, METHODS
 from hardened_server.policy.scopes import KNOWN_SCOPES, SCOPES
@@ -209,8 +210,6 @@ def _audit_file(value: str) -> str:
 
 
 def _fsync_spec(value: str) -> str:
-    from hardened_server.trail.chain import FsyncPolicy
-
     try:
         FsyncPolicy.parse(value)
     except ValueError:

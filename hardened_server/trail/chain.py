@@ -55,6 +55,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from hardened_server.policy.fsync import FsyncPolicy
 from hardened_server.trail.record import SCHEMA_ID, DecisionRecord, format_time
 
 try:  # POSIX only; without it a second writer process is not detected.
@@ -70,7 +71,6 @@ __all__ = [
     "AuditWriteError",
     "ChainEntry",
     "ChainedFileSink",
-    "FsyncPolicy",
     "RecordKind",
     "canonical_bytes",
     "checkpoint_message",
@@ -189,35 +189,6 @@ def rotated_files(path: str | os.PathLike[str]) -> list[str]:
                 if m and entry.name == f"{active.name}.{m.group(1)}":
                     found.append((int(m.group(1)), str(entry)))
     return [name for _, name in sorted(found)]
-
-
-# -- fsync policy --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class FsyncPolicy:
-    """``always`` (fsync after every record: survives power loss, slowest), ``interval:<s>``
-    (fsync when at least ``s`` seconds passed since the last one, and on rotation/close; call
-    :meth:`ChainedFileSink.sync` from a timer to bound the window when idle), ``never`` (the
-    kernel decides; a process crash loses nothing, a power loss may)."""
-
-    mode: str
-    interval: float = 0.0
-
-    @classmethod
-    def parse(cls, spec: str) -> FsyncPolicy:
-        if spec in ("always", "never"):
-            return cls(spec)
-        if spec.startswith("interval:"):
-            try:
-                seconds = float(spec.partition(":")[2])
-            except ValueError:
-                seconds = -1.0
-            if seconds > 0 and seconds == seconds and seconds != float("inf"):
-                return cls("interval", seconds)
-        raise ValueError(
-            f"fsync policy must be 'always', 'never' or 'interval:<seconds>': {spec!r}"
-        )
 
 
 # -- the writer ----------------------------------------------------------------------------------

@@ -29,13 +29,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from hardened_server.policy.decisions import ROUTE_CLASSES, Rule, allow, deny
+from hardened_server.policy.fsync import FsyncPolicy
 from hardened_server.trail import chain as chain_module
 from hardened_server.trail import metrics as metrics_module
 from hardened_server.trail.chain import (
     AuditLogBusy,
     AuditWriteError,
     ChainedFileSink,
-    FsyncPolicy,
     rotated_files,
 )
 from hardened_server.trail.events import (
