@@ -11,7 +11,7 @@ SERVE_ARGS ?=
 # jupyter_server refuses to run as root; on a root-only machine (a container, CI) say so once.
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: serve test lint bandit setup system-deps docs fuzz bench clean
+.PHONY: serve test lint bandit typecheck setup system-deps docs fuzz bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,10 +38,14 @@ lint: $(STAMP)
 bandit: $(STAMP)
 	$(VENV)/bin/bandit -q -c pyproject.toml -r hardened_server -ll
 
+# mypy over hardened_server/ (configuration: [tool.mypy] in pyproject.toml).
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
 docs: $(STAMP)
 	$(VENV)/bin/hardened-server policy reference > docs/policy-reference.md
 
-test: $(STAMP) $(SYSTEM_STAMP) lint bandit
+test: $(STAMP) $(SYSTEM_STAMP) lint bandit typecheck
 	$(PY) -m pytest
 
 # atheris harnesses for FUZZ_SECONDS each (default 60), printing exec/s; then the long
@@ -50,6 +54,6 @@ fuzz: $(STAMP)
 	PY=$(PY) bash scripts/fuzz.sh
 
 clean:
-	rm -rf $(VENV) build dist .hypothesis
+	rm -rf $(VENV) build dist .hypothesis .mypy_cache
 
 include bench/Makefile.inc

@@ -14,6 +14,7 @@ import datetime
 import json
 import sys
 from pathlib import Path
+from typing import Literal
 
 from hardened_server.enforcement.identity.tokenstore import (
     TokenRecord,
@@ -51,7 +52,7 @@ def _describe(rec: TokenRecord) -> str:
     )
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     token = sub.add_parser(
         "token", help="create, list, revoke and rotate stored API tokens (hashes in a 0600 file)"
     )
@@ -166,7 +167,9 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 def cmd_rotate(args: argparse.Namespace) -> int:
     try:
-        lifetime = "keep" if args.expires is None else parse_duration(args.expires)
+        lifetime: float | Literal["keep"] | None = (
+            "keep" if args.expires is None else parse_duration(args.expires)
+        )
         secret, rec = _store(args).rotate(args.id, lifetime)
     except TokenStoreError as exc:
         return _fail(exc)
@@ -186,7 +189,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
 # -- hardened-server password --------------------------------------------------------------------
 
 
-def add_password_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_password_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pw = sub.add_parser(
         "password",
         help="print an argon2id hash of a password read from the terminal (asked twice) or "

@@ -61,7 +61,7 @@ from hardened_server.trail.record import SCHEMA_ID, DecisionRecord, format_time
 try:  # POSIX only; without it a second writer process is not detected.
     import fcntl
 except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # optional module: None means "no flock here"
 
 __all__ = [
     "FORMAT_VERSION",
@@ -487,7 +487,8 @@ class ChainedFileSink:
             encoded = self._encode(body)
             if self._size > 0 and self._size + len(encoded[0]) + 1 > self.max_bytes:
                 self._rotate()
-                encoded = None  # the rotation record took this seq: encode again
+                # the rotation record took this seq: encode again
+                return self._write(body, encoded=None)
             return self._write(body, encoded=encoded)
 
     def _encode(self, body: dict[str, Any]) -> tuple[bytes, str]:

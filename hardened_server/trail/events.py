@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Callable, Collection, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from hardened_server.policy.eventschemas import is_server_schema, is_trail_schema
@@ -48,7 +48,9 @@ _EMITTING: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "hardened_server_audit_emitting", default=False
 )
 
-Listener = Callable[..., Awaitable[None]]
+# jupyter_events types a listener as a coroutine function (EventLogger.add_listener); an
+# ``async def`` is one.
+Listener = Callable[..., Coroutine[Any, Any, None]]
 
 
 class ForgedAuditEvent(PermissionError):

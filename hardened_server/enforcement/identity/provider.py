@@ -50,6 +50,7 @@ from hardened_server.enforcement.identity.tokenstore import (
     looks_like_stored_token,
     parse_token_id,
 )
+from hardened_server.enforcement.marks import mark
 from hardened_server.enforcement.recorder import record_event
 from hardened_server.enforcement.runtime import client_key
 from hardened_server.policy.decisions import RouteClass
@@ -59,12 +60,21 @@ from hardened_server.policy.throttle import LoginThrottle
 from hardened_server.policy.tokens import parse_authorization
 from hardened_server.trail.record import EventKind
 
+if t.TYPE_CHECKING:
+    from jupyter_server.base.handlers import AuthenticatedHandler
+
 _QUERY_TOKEN_METHODS = frozenset({"GET", "HEAD"})
+
+
+def _jupyter_handler(handler: web.RequestHandler) -> AuthenticatedHandler:
+    """The provider's hooks are typed with tornado's base class, but jupyter_server calls them
+    only from its own handlers (``AuthenticatedHandler.get_current_user`` and subclasses)."""
+    return t.cast("AuthenticatedHandler", handler)
 
 
 def with_scopes(user: User, scopes: t.Iterable[str]) -> User:
     """Attach the scopes contract (:mod:`hardened_server.policy.scopes`) to a user."""
-    user.hs_scopes = frozenset(scopes)  # type: ignore[attr-defined]
+    mark(user, hs_scopes=frozenset(scopes))
     return user
 
 
@@ -174,7 +184,7 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
         return str(route.route_class) if route is not None else ""
 
     def _refused_token(self, handler: web.RequestHandler, reason: str, **extra: t.Any) -> None:
-        handler._hs_token_failed = True  # type: ignore[attr-defined]
+        mark(handler, _hs_token_failed=True)
         record_event(
             handler.request,
             EventKind.LOGIN_FAILURE,
@@ -225,17 +235,18 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
             user = self.owner_user(handler)
         # Remember where the token came from: only a URL token (a navigation) is exchanged
         # for a session cookie; a header token authenticates this request and nothing more.
-        handler._hs_token_source = source  # type: ignore[attr-defined]
+        mark(handler, _hs_token_source=source)
         return user
 
     async def _get_user(self, handler: web.RequestHandler) -> User | None:
         """The token (header, or URL on a navigation) first, then the login cookie. A header
         token never mints a cookie; a URL token is exchanged for a session."""
-        if getattr(handler, "_jupyter_current_user", None):
-            return t.cast("User", handler._jupyter_current_user)  # type: ignore[attr-defined]
+        current = getattr(handler, "_jupyter_current_user", None)
+        if current:
+            return t.cast("User", current)
         token_user = await self.get_user_token(handler)
         if token_user is not None:
-            handler._token_authenticated = True  # type: ignore[attr-defined]
+            mark(handler, _token_authenticated=True)
             if getattr(handler, "_hs_token_source", None) == "url":
                 self.set_login_cookie(handler, token_user)
             return token_user
@@ -247,7 +258,7 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
             if handler.get_cookie(cookie_name) is not None:
                 self.clear_login_cookie(handler)
             return None
-        return t.cast("User", cookie_user)
+        return cookie_user
 
     def identity_model(self, user: User) -> dict[str, t.Any]:
         """``GET /api/me`` also says which scopes this request carries (the caller's own)."""
@@ -292,7 +303,7 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
             options["path"] = "/"
             options.pop("domain", None)
         else:
-            options.setdefault("path", handler.base_url)  # type: ignore[attr-defined]
+            options.setdefault("path", _jupyter_handler(handler).base_url)
         return options
 
     def set_login_cookie(self, handler: web.RequestHandler, user: User) -> None:
@@ -303,8 +314,8 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
         if getattr(handler, "_hs_token_source", None) == "header":
             return
         session = self.sessions.create(user)
-        handler._hs_session_id = session.id  # type: ignore[attr-defined]
-        handler.set_signed_cookie(  # type: ignore[attr-defined]
+        mark(handler, _hs_session_id=session.id)
+        handler.set_signed_cookie(
             self.get_cookie_name(handler),
             session.id,
             expires_days=None,
@@ -312,7 +323,7 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
         )
 
     def _session_id(self, handler: web.RequestHandler) -> str | None:
-        raw = handler.get_signed_cookie(  # type: ignore[attr-defined]
+        raw = handler.get_signed_cookie(
             self.get_cookie_name(handler), **self.get_secure_cookie_kwargs
         )
         if not raw:
@@ -337,7 +348,7 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
                 route_class=self._route_class(handler),
             )
             return None
-        handler._hs_session_id = session_id  # type: ignore[attr-defined]
+        mark(handler, _hs_session_id=session_id)
         return t.cast("User", session.user)
 
     def persist_user_model(self, handler: web.RequestHandler) -> None:
@@ -350,7 +361,7 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
         if session_id:
             self.sessions.revoke(session_id)
         options = self._cookie_options(handler)
-        handler.clear_cookie(  # type: ignore[attr-defined]
+        handler.clear_cookie(
             self.get_cookie_name(handler),
             path=options["path"],
             secure=options.get("secure", False),

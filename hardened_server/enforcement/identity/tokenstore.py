@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from hardened_server.policy.scopes import KNOWN_SCOPES, SCOPES
 
@@ -327,7 +327,7 @@ class TokenStore:
         return record
 
     def rotate(
-        self, token_id: str, lifetime: float | str | None = "keep"
+        self, token_id: str, lifetime: float | Literal["keep"] | None = "keep"
     ) -> tuple[str, TokenRecord]:
         """A new secret for an existing token (same id, name and scopes); the old secret stops
         working at once. The lifetime is the one given, else the token's original lifetime
@@ -337,10 +337,11 @@ class TokenStore:
             if old is None:
                 raise TokenStoreError(f"no token with id {token_id!r} (see `token list`)")
             now = self.clock()
+            span: float | None
             if lifetime == "keep":
                 span = None if old.expires is None else max(old.expires - old.created, 1.0)
             else:
-                span = lifetime  # type: ignore[assignment]
+                span = lifetime
             secret = f"{PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
             record = replace(
                 old,
