@@ -30,7 +30,8 @@ import logging
 import os
 import signal
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from jupyter_server.serverapp import ServerApp, ServerWebApplication
 from jupyter_server.serverapp import aliases as server_aliases
@@ -59,6 +60,7 @@ from hardened_server.enforcement.handlers import (
 from hardened_server.enforcement.identity.authorizer import HardenedAuthorizer
 from hardened_server.enforcement.identity.provider import HardenedIdentityProvider
 from hardened_server.enforcement.kernelsessions import HardenedSessionManager
+from hardened_server.enforcement.marks import mark
 from hardened_server.enforcement.recorder import record_event
 from hardened_server.enforcement.runtime import SETTINGS_KEY, PolicyRuntime
 from hardened_server.enforcement.templates import trusted_script_hashes
@@ -88,6 +90,9 @@ from hardened_server.trail.metrics import default_metrics
 from hardened_server.trail.record import EventKind
 from hardened_server.trail.scrub import ScrubLogFilter, install_log_scrubbing
 from hardened_server.trail.writer import AuditTrail
+
+if TYPE_CHECKING:
+    from tornado.platform.asyncio import BaseAsyncIOLoop
 
 #: The rule id of the "policy loaded" record (a reload is recorded by the reload code).
 POLICY_LOADED_RULE = "HS-POLICY-001"
@@ -142,13 +147,13 @@ class HardenedWebApplication(ServerWebApplication):
         with contextlib.suppress(ValueError):  # a route class outside the fixed label set
             default_metrics().observe_request(str(route_class), request.request_time())
 
-    def add_handlers(self, host_pattern: str, host_handlers: list[Any]) -> None:
+    def add_handlers(self, host_pattern: str, host_handlers: Sequence[Any]) -> None:
         super().add_handlers(host_pattern, host_handlers)
         self.hardened_route_facts.extend(
             wrap_rules(self.default_router, self.settings.get("base_url", "/"))
         )
 
-    def get_handler_delegate(  # type: ignore[override]
+    def get_handler_delegate(
         self, request: Any, target_class: type[web.RequestHandler], *args: Any, **kwargs: Any
     ) -> Any:
         if not getattr(target_class, "_hs_wrapped", False) and not issubclass(
@@ -180,7 +185,7 @@ def _recorded_kernel_start(start_kernel: Any) -> Any:
         )
         return kernel_id
 
-    start._hs_recorded = True  # type: ignore[attr-defined]
+    mark(start, _hs_recorded=True)
     return start
 
 
@@ -198,7 +203,7 @@ def _recorded_terminal_create(create: Any) -> Any:
         )
         return model
 
-    created._hs_recorded = True  # type: ignore[attr-defined]
+    mark(created, _hs_recorded=True)
     return created
 
 
@@ -260,8 +265,8 @@ class HardenedServerApp(ServerApp):
     name = "hardened-server"
     version = __version__
     description = "Jupyter Server with one policy engine in front of every route."
-    aliases = aliases  # type: ignore[assignment]
-    flags = flags  # type: ignore[assignment]
+    aliases = aliases
+    flags = flags
 
     policy_files = List(
         Unicode(),
@@ -402,8 +407,8 @@ class HardenedServerApp(ServerApp):
             trust_xheaders=bool(self.trust_xheaders),
         )
 
-    @staticmethod
-    def _refuse(problems: list[UnsafeStartup]) -> None:
+    def _refuse(self, problems: list[UnsafeStartup]) -> None:
+        """Stop start-up on any problem (the single-user app adjusts the list first)."""
         if problems:
             raise StartupRefused(problems)
 
@@ -476,12 +481,13 @@ class HardenedServerApp(ServerApp):
         # settings["token"] into its page config): the browser works on the session cookie.
         app.settings["token"] = ""
         app.__class__ = HardenedWebApplication
+        hardened = cast("HardenedWebApplication", app)  # what the line above made it
         runtime = PolicyRuntime(self.policy, self.base_url)
         app.settings[SETTINGS_KEY] = runtime
         for rule in iter_handler_rules(app.default_router):
             rule.target = replace_csp_report_handler(rule.target)
-        app.hardened_route_facts = []  # type: ignore[attr-defined]
-        app.hardened_route_facts.extend(wrap_rules(app.default_router, self.base_url))  # type: ignore[attr-defined]
+        hardened.hardened_route_facts = []
+        hardened.hardened_route_facts.extend(wrap_rules(app.default_router, self.base_url))
         app.add_transform(transform_for(runtime))
         limits = self.policy.limits
         app.settings.update(
@@ -725,7 +731,8 @@ class HardenedServerApp(ServerApp):
         signal handling), between two requests, never inside one."""
         if not hasattr(signal, "SIGHUP"):
             return
-        loop = ioloop.IOLoop.current().asyncio_loop  # type: ignore[attr-defined]
+        # Since tornado 5 every IOLoop is an asyncio one (tornado.platform.asyncio).
+        loop = cast("BaseAsyncIOLoop", ioloop.IOLoop.current()).asyncio_loop
         try:
             loop.add_signal_handler(signal.SIGHUP, self.reload_policy, "SIGHUP")
         except (NotImplementedError, RuntimeError, ValueError) as exc:  # not the main thread

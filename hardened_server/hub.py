@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import urllib.parse
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from jupyter_server.auth.decorator import allow_unauthenticated
 from tornado import web
@@ -19,6 +19,7 @@ from tornado.httputil import url_concat
 from traitlets import default
 
 from hardened_server.app import HardenedServerApp, StartupRefused
+from hardened_server.enforcement.marks import mark
 from hardened_server.enforcement.recorder import record_event
 from hardened_server.enforcement.runtime import SETTINGS_KEY, PolicyRuntime
 from hardened_server.policy.decisions import Rule
@@ -50,8 +51,8 @@ try:  # jupyterhub is an optional dependency: `pip install 'hardened-server[jupy
     from jupyterhub.utils import url_path_join
 except ImportError as exc:  # pragma: no cover - exercised by the refusal path only
     IMPORT_ERROR: ImportError | None = exc
-    HubOAuth = JupyterHubIdentityProvider = object  # type: ignore[assignment,misc]
-    JupyterHubLogoutHandler = JupyterHubOAuthCallbackHandler = object  # type: ignore[assignment,misc]
+    HubOAuth = JupyterHubIdentityProvider = object
+    JupyterHubLogoutHandler = JupyterHubOAuthCallbackHandler = object
 else:
     IMPORT_ERROR = None
 
@@ -67,7 +68,7 @@ def _policy_of(configurable: Any) -> Policy | None:
     return None
 
 
-class HardenedHubOAuth(HubOAuth):  # type: ignore[misc,valid-type]
+class HardenedHubOAuth(HubOAuth):
     """The hub's OAuth client, with the policy's ``tokens.url_tokens = "never"`` honoured (the
     hub otherwise reads ``?token=`` on websocket handshakes, and everywhere when
     ``$JUPYTERHUB_ALLOW_TOKEN_IN_URL`` is set), and the access token of a fresh login kept on
@@ -80,7 +81,7 @@ class HardenedHubOAuth(HubOAuth):  # type: ignore[misc,valid-type]
         return str(super()._get_token_url(handler))
 
     def set_cookie(self, handler: web.RequestHandler, access_token: str) -> None:
-        handler._hs_new_token = access_token  # type: ignore[attr-defined]
+        mark(handler, _hs_new_token=access_token)
         super().set_cookie(handler, access_token)
 
 
@@ -104,7 +105,7 @@ def _record(
     )
 
 
-class HardenedOAuthCallbackHandler(JupyterHubOAuthCallbackHandler):  # type: ignore[misc,valid-type]
+class HardenedOAuthCallbackHandler(JupyterHubOAuthCallbackHandler):
     """The hub's OAuth callback (``/oauth_callback``, public in the ``jupyterhub`` profile:
     the browser has no cookie yet). A completed login is recorded with the hub user name."""
 
@@ -130,7 +131,7 @@ class HardenedOAuthCallbackHandler(JupyterHubOAuthCallbackHandler):  # type: ign
             )
 
 
-class HardenedHubLogoutHandler(JupyterHubLogoutHandler):  # type: ignore[misc,valid-type]
+class HardenedHubLogoutHandler(JupyterHubLogoutHandler):
     """Clears this server's hub cookie and sends the browser to the hub's logout."""
 
     hs_route_scopes: ClassVar[dict[str, Requirement]] = {ANY_METHOD: ("navigation", "read")}
@@ -143,7 +144,7 @@ class HardenedHubLogoutHandler(JupyterHubLogoutHandler):  # type: ignore[misc,va
         super().get()
 
 
-class HubIdentityProvider(JupyterHubIdentityProvider):  # type: ignore[misc,valid-type]
+class HubIdentityProvider(JupyterHubIdentityProvider):
     """JupyterHub's identity provider with hardened-server's contract on top.
 
     * A user the hub admits (its ``access:servers`` check against
@@ -170,7 +171,7 @@ class HubIdentityProvider(JupyterHubIdentityProvider):  # type: ignore[misc,vali
         hub_user = getattr(handler, "_cached_hub_user", None)
         if hub_user and not getattr(handler, "_hs_hub_refused", False):
             # Authenticated by the hub, but its scopes do not include this server.
-            handler._hs_hub_refused = True  # type: ignore[attr-defined]
+            mark(handler, _hs_hub_refused=True)
             _record(
                 handler,
                 "login_failure",
@@ -290,7 +291,7 @@ class HardenedSingleUserApp(HardenedServerApp):
         facts = super()._startup_facts(user_tornado_settings)
         return replace(facts, token="", token_generated=False, has_password=False)
 
-    def _refuse(self, problems: list[UnsafeStartup]) -> None:  # type: ignore[override]
+    def _refuse(self, problems: list[UnsafeStartup]) -> None:
         problems = [p for p in problems if p.rule_id != Rule.START_NO_AUTH]
         if not isinstance(self.identity_provider, HubIdentityProvider):
             problems.append(
@@ -319,7 +320,9 @@ class HardenedSingleUserApp(HardenedServerApp):
     def harden_web_app(self) -> None:
         super().harden_web_app()
         runtime: PolicyRuntime = self.web_app.settings[SETTINGS_KEY]
-        runtime.external_redirects = self.identity_provider.hs_external_redirects
+        # _refuse stopped start-up unless the hub's provider is the one in place.
+        provider = cast("HubIdentityProvider", self.identity_provider)
+        runtime.external_redirects = provider.hs_external_redirects
         self._warn_public_host()
 
     def _warn_public_host(self) -> None:
