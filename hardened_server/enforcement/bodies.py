@@ -32,7 +32,8 @@ def check_json_body(handler: Any) -> None:
     assumes; nothing for routes and methods without a rule, or an answered request."""
     if getattr(handler, "_finished", False):
         return
-    rule = _rule(type(handler), handler.request.method or "")
+    handler_class: type = type(handler)
+    rule = _rule(handler_class, handler.request.method or "")
     if rule is None:
         return
     body = handler.request.body or b""

@@ -432,7 +432,8 @@ class HardenedContentsManager(AsyncLargeFileManager):
     def _visible(self, path: str) -> bool:
         return self._refused(path, PathOp.READ) is None
 
-    def exists(self, path: str) -> bool:  # sync, as in FileContentsManager (stock get calls it)
+    # Sync, as in FileContentsManager, which precedes AsyncContentsManager (async) in the MRO.
+    def exists(self, path: str) -> bool:  # type: ignore[override]  # stock get calls it sync
         return self._visible(path) and bool(super().exists(path))
 
     async def file_exists(self, path: str) -> bool:
@@ -447,7 +448,7 @@ class HardenedContentsManager(AsyncLargeFileManager):
         fire. See the module docstring."""
         return False
 
-    def resolve_path(self, path: str) -> str | None:
+    def resolve_path(self, path: str) -> str | None:  # type: ignore[override]  # sync, as exists
         """``/api/resolvePath``: the API path of an existing, allowed path, else ``None``."""
         if not path.startswith(("~", "/")) and self._refused(path, PathOp.RESOLVE) is not None:
             return None

@@ -23,7 +23,7 @@ Two pieces:
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_server.services.events.handlers import SubscribeWebsocket
 
@@ -59,15 +59,20 @@ def server_schema_decision(body: bytes) -> Decision:
     return allow(EVENTS_SERVER_SCHEMA, "not a server schema")
 
 
-class EventsSubscribeFilterMixin:
-    """In front of jupyter_server's ``SubscribeWebsocket``."""
+# Mixed in before SubscribeWebsocket (event_mixins): to the type checker it is one.
+if TYPE_CHECKING:
+    _SubscribeWebsocketBase = SubscribeWebsocket
+else:
+    _SubscribeWebsocketBase = object
 
-    current_user: Any
+
+class EventsSubscribeFilterMixin(_SubscribeWebsocketBase):
+    """In front of jupyter_server's ``SubscribeWebsocket``."""
 
     async def event_listener(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
         if not subscriber_may_receive(schema_id, is_admin=has_scope(self.current_user, ADMIN)):
             return
-        await super().event_listener(logger, schema_id, data)  # type: ignore[misc]
+        await super().event_listener(logger, schema_id, data)
 
 
 def event_mixins(cls: type) -> tuple[type, ...]:

@@ -29,7 +29,7 @@ ones included, the mixin.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from jupyter_server.base.handlers import AuthenticatedFileHandler
 from jupyter_server.files.handlers import FilesHandler
@@ -71,12 +71,15 @@ def _identity(path: str) -> str:
     return path
 
 
-class PathGuardMixin:
-    """``validate_absolute_path`` asks the path policy first (404 on refusal), then tornado."""
+# Mixed in before a StaticFileHandler subclass (path_guard_mixins): to the type checker it is one.
+if TYPE_CHECKING:
+    _StaticFileHandlerBase = web.StaticFileHandler
+else:
+    _StaticFileHandlerBase = object
 
-    settings: dict[str, Any]
-    request: Any
-    path: str | None
+
+class PathGuardMixin(_StaticFileHandlerBase):
+    """``validate_absolute_path`` asks the path policy first (404 on refusal), then tornado."""
 
     # -- which policy, which op --------------------------------------------------------------
 
@@ -118,7 +121,7 @@ class PathGuardMixin:
         """
         if absolute_path:
             self._pg_guard(root, absolute_path)
-        return super().validate_absolute_path(root, absolute_path)  # type: ignore[misc]
+        return super().validate_absolute_path(root, absolute_path)
 
     def _pg_guard(self, root: Any, absolute_path: str) -> None:
         matched = self._pg_matching_root(root, absolute_path)
@@ -150,7 +153,7 @@ class PathGuardMixin:
                 return base
         return None
 
-    def _pg_refuse(self, decision: PathDecision | None, op: PathOp, path: str) -> None:
+    def _pg_refuse(self, decision: PathDecision | None, op: PathOp, path: str) -> NoReturn:
         if decision is not None:
             deny = getattr(self, "_hs_deny", None)  # the wrapped handler's audit hook
             if callable(deny):
@@ -231,7 +234,9 @@ def is_attachment_only(name: str, content_type: str) -> bool:
     )
 
 
-class HardenedFileHandler(PathGuardMixin, AuthenticatedFileHandler):
+class HardenedFileHandler(  # type: ignore[misc]  # the mixin's validate_absolute_path: str here
+    PathGuardMixin, AuthenticatedFileHandler
+):
     """``/files``: the path policy (``read``), and user files never run as active content."""
 
     def _pg_names(self) -> tuple[str, str]:

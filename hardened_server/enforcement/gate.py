@@ -51,6 +51,7 @@ from tornado import httputil, web
 from tornado.httputil import HTTPServerRequest
 
 from hardened_server.enforcement.context import assign_request_id
+from hardened_server.enforcement.marks import mark
 from hardened_server.enforcement.recorder import record_denial, record_ignored
 from hardened_server.enforcement.runtime import SETTINGS_KEY, Compiled, PolicyRuntime, client_key
 from hardened_server.policy import fetchmeta
@@ -136,8 +137,7 @@ def resolve_client(request: HTTPServerRequest, compiled: Compiled) -> ClientAddr
         own = {k: v for k, v in request.headers.items() if k.lower() not in _CLIENT_HEADERS}
         own[compiled.trusted.client_header] = peer
         client = client_address(peer, own, compiled.trusted, scheme=request.protocol)
-    request.hs_peer_ip = peer  # type: ignore[attr-defined]
-    request.hs_client = client  # type: ignore[attr-defined]
+    mark(request, hs_peer_ip=peer, hs_client=client)
     # The audit record's id: a trusted proxy's X-Request-ID (its access log has it), else ours.
     assign_request_id(request, from_trusted_proxy=bool(client.trusted_hops or client.malformed))
     request.remote_ip = client.ip
@@ -269,7 +269,7 @@ class GateRefusalHandler(web.RequestHandler):
         self._refusal = refusal
         self._base_url = base_url
         # Whatever the method, the answer is the refusal (not tornado's 405).
-        self.SUPPORTED_METHODS = (self.request.method or "GET",)  # type: ignore[misc]
+        self.SUPPORTED_METHODS = (self.request.method or "GET",)
 
     def check_xsrf_cookie(self) -> None:
         """Nothing to protect: the request is refused anyway."""

@@ -25,7 +25,7 @@ import inspect
 import json
 import urllib.parse
 from collections.abc import Awaitable, Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from jupyter_client.kernelspec import NoSuchKernel
 from jupyter_server.auth.decorator import allow_unauthenticated
@@ -48,6 +48,7 @@ from hardened_server.enforcement.bodies import PARSED_ATTR, check_json_body
 from hardened_server.enforcement.context import enter_request_context, set_context_user
 from hardened_server.enforcement.events import event_mixins, server_schema_decision
 from hardened_server.enforcement.files import path_guard_mixins
+from hardened_server.enforcement.marks import mark
 from hardened_server.enforcement.recorder import record_denial
 from hardened_server.enforcement.runtime import SETTINGS_KEY, PolicyRuntime, client_key
 from hardened_server.policy.bodies import NOT_PARSED
@@ -139,7 +140,18 @@ def undecorated_methods(cls: type[web.RequestHandler]) -> tuple[str, ...]:
     return tuple(missing)
 
 
-class _Hardened:
+# The mixins go first in the MRO of a subclass of the handler they harden (wrap_handler), so
+# their super() calls reach that handler. At run time they derive from object; to the type
+# checker they derive from the class they are mixed into.
+if TYPE_CHECKING:
+    _RequestHandlerBase = web.RequestHandler
+    _JupyterHandlerBase = JupyterHandler
+    _WebSocketHandlerBase = WebSocketHandler
+else:
+    _RequestHandlerBase = _JupyterHandlerBase = _WebSocketHandlerBase = object
+
+
+class _Hardened(_RequestHandlerBase):
     """What the Jupyter and the plain mixins share: the login gate, the rate limit, the
     cross-site and origin checks, the session-bound XSRF token and the redirect validator.
     The rules themselves live in :mod:`hardened_server.enforcement.gate` and the pure policy
@@ -155,10 +167,6 @@ class _Hardened:
     _hs_declared: ClassVar[dict[str, Requirement] | None] = None
     _hs_client_events: ClassVar[bool] = False
 
-    request: Any
-    application: Any
-    settings: Any
-
     def __init__(self, application: Any, request: Any, **kwargs: Any) -> None:
         runtime: PolicyRuntime = application.settings[SETTINGS_KEY]
         compiled = runtime.current
@@ -172,9 +180,12 @@ class _Hardened:
         self._hs_xsite: Decision | None = None
         self._hs_retry_after: int | None = None
         # The output transform reads the route class off the request (it never sees us).
-        request.hs_route_class = self._hs_route.route_class
-        request.hs_unsafe_eval = self._hs_route.unsafe_eval
-        super().__init__(application, request, **kwargs)  # type: ignore[call-arg]
+        mark(
+            request,
+            hs_route_class=self._hs_route.route_class,
+            hs_unsafe_eval=self._hs_route.unsafe_eval,
+        )
+        super().__init__(application, request, **kwargs)
 
     # -- decisions -----------------------------------------------------------------------------
 
@@ -348,7 +359,7 @@ class _Hardened:
 
     def _hs_supplied_xsrf(self) -> str | None:
         return (
-            self.get_argument("_xsrf", None)  # type: ignore[attr-defined]
+            self.get_argument("_xsrf", None)
             or self.request.headers.get("X-Xsrftoken")
             or self.request.headers.get("X-Csrftoken")
         )
@@ -362,7 +373,7 @@ class _Hardened:
         if not supplied:
             return Decision(False, gate.XSRF_MISSING, "no _xsrf argument or X-XSRFToken header")
         try:
-            web.RequestHandler.check_xsrf_cookie(self)  # type: ignore[arg-type]
+            web.RequestHandler.check_xsrf_cookie(self)
         except web.HTTPError:
             return Decision(False, gate.XSRF_MISMATCH, "XSRF token does not match its cookie")
         return Decision(True, gate.XSRF_BOUND, "anonymous double-submit token")
@@ -374,7 +385,7 @@ class _Hardened:
         not (a tossed or stale one is overwritten on the next page). Anonymous: tornado's."""
         expected = self._hs_expected_xsrf()
         if expected is None:
-            anonymous: bytes = super().xsrf_token  # type: ignore[misc]
+            anonymous: bytes = super().xsrf_token
             self._hs_harden_xsrf_cookie()
             return anonymous
         token: bytes | None = getattr(self, "_hs_xsrf_token", None)
@@ -382,12 +393,12 @@ class _Hardened:
             token = gate.encode_xsrf(expected)
             self._hs_xsrf_token = token
             name = self.settings.get("xsrf_cookie_name", "_xsrf")
-            if gate.decode_xsrf(self.get_cookie(name)) != expected:  # type: ignore[attr-defined]
+            if gate.decode_xsrf(self.get_cookie(name)) != expected:
                 kwargs = dict(self.settings.get("xsrf_cookie_kwargs") or {})
                 kwargs.setdefault("samesite", "Strict")
                 if self.request.protocol == "https":
                     kwargs.setdefault("secure", True)
-                self.set_cookie(name, token, **kwargs)  # type: ignore[attr-defined]
+                self.set_cookie(name, token, **kwargs)
         return token
 
     def _hs_harden_xsrf_cookie(self) -> None:
@@ -395,7 +406,7 @@ class _Hardened:
         ``xsrf_cookie_kwargs``; give the one this response sets SameSite=Strict and, over TLS
         (direct or through a trusted proxy), Secure."""
         jar = getattr(self, "_new_cookie", None)
-        name = self.settings.get("xsrf_cookie_name", "_xsrf")  # type: ignore[attr-defined]
+        name = self.settings.get("xsrf_cookie_name", "_xsrf")
         if jar is None or name not in jar:
             return
         morsel = jar[name]
@@ -437,7 +448,7 @@ class _Hardened:
         )
         if not decision:
             self._hs_deny(decision)
-        super().redirect(target, permanent=permanent, status=status)  # type: ignore[misc]
+        super().redirect(target, permanent=permanent, status=status)
 
     # -- errors --------------------------------------------------------------------------------
 
@@ -447,14 +458,14 @@ class _Hardened:
         extension handlers override ``finish`` with a signature ``send_error`` cannot call
         (jupyterlab_server's LicensesHandler makes every error response hang)."""
         if self._hs_retry_after is not None:
-            self.set_header("Retry-After", str(self._hs_retry_after))  # type: ignore[attr-defined]
+            self.set_header("Retry-After", str(self._hs_retry_after))
             if status_code == 429:
                 # A flooding client gets the gate's short answer: no error page rendered from
                 # a template for every refused attempt.
                 gate.write_refusal_body(self, 429, self._hs_route.route_class == RouteClass.API)
                 return
         if self._hs_route.route_class != RouteClass.API:
-            super().write_error(status_code, **kwargs)  # type: ignore[misc]
+            super().write_error(status_code, **kwargs)
             return
         message = httputil.responses.get(status_code, "Unknown HTTP Error")
         reply: dict[str, Any] = {"message": message, "reason": None}
@@ -464,7 +475,7 @@ class _Hardened:
             if isinstance(exc, NoSuchKernel):
                 # POST /api/kernels {"name": "<no such spec>"}: jupyter_server lets it escape.
                 exc = web.HTTPError(400, "no kernel spec by that name (GET /api/kernelspecs)")
-                self.set_status(400)  # type: ignore[attr-defined]
+                self.set_status(400)
             cause = getattr(exc, "__cause__", None)
             if (
                 isinstance(exc, web.HTTPError)
@@ -475,7 +486,7 @@ class _Hardened:
                 # A handler's catch-all (jupyter_server's sessions handler wraps every
                 # exception in a 500) must not turn a refusal of bad input into a server error.
                 exc = cause
-                self.set_status(cause.status_code)  # type: ignore[attr-defined]
+                self.set_status(cause.status_code)
                 message = httputil.responses.get(cause.status_code, message)
                 reply["message"] = message
             if isinstance(exc, web.HTTPError):
@@ -483,8 +494,8 @@ class _Hardened:
                 reply["reason"] = exc.reason
             else:
                 reply["message"] = "Unhandled error"
-        self.set_header("Content-Type", "application/json")  # type: ignore[attr-defined]
-        web.RequestHandler.finish(self, json.dumps(reply))  # type: ignore[arg-type]
+        self.set_header("Content-Type", "application/json")
+        web.RequestHandler.finish(self, json.dumps(reply))
 
     async def _hs_current_user(self) -> Any:
         provider = self.application.settings["identity_provider"]
@@ -494,7 +505,7 @@ class _Hardened:
         return user
 
 
-class HardenedJupyterMixin(_Hardened):
+class HardenedJupyterMixin(_Hardened, _JupyterHandlerBase):
     """First in the MRO of every wrapped ``JupyterHandler`` subclass."""
 
     _jupyter_current_user: Any
@@ -533,23 +544,23 @@ class HardenedJupyterMixin(_Hardened):
         (exact or full-match pattern), never reflected otherwise (stock reflects any Origin on
         token-authenticated requests). Preflights are answered from ``cors.*`` alone."""
         for name, value in gate.cors_response_headers(self.request, self._hs_compiled):
-            self.set_header(name, value)  # type: ignore[attr-defined]
+            self.set_header(name, value)
 
     @allow_unauthenticated
     def options(self, *args: Any, **kwargs: Any) -> Any:
         """CORS preflight on API routes: the headers ``set_cors_headers`` chose, and 204. Stock
         advertises every method and reflects Origin when ``authorization`` is requested."""
         if self._hs_route.route_class != RouteClass.API:
-            return super().options(*args, **kwargs)  # type: ignore[misc]
+            return super().options(*args, **kwargs)
         if "Origin" in self.request.headers:
             decision = gate.preflight_decision(self.request, self._hs_compiled)
             if not decision:
                 self._hs_deny(decision)
-        self.set_status(204)  # type: ignore[attr-defined]
-        return self.finish()  # type: ignore[attr-defined]
+        self.set_status(204)
+        return self.finish()
 
     def _hs_token_authenticated(self) -> bool:
-        return bool(self.token_authenticated)  # type: ignore[attr-defined]
+        return bool(self.token_authenticated)
 
     def get_json_body(self) -> Any:
         """Stock decodes the body as UTF-8 before parsing and lets the error escape: any
@@ -562,14 +573,14 @@ class HardenedJupyterMixin(_Hardened):
         if parsed is not NOT_PARSED:
             return parsed
         try:
-            return super().get_json_body()  # type: ignore[misc]
+            return super().get_json_body()
         except UnicodeDecodeError:
             raise web.HTTPError(400, "Invalid JSON in body of request") from None
 
     @property
     def template_namespace(self) -> dict[str, Any]:
         """No template gets the start-up token (stock passes it to every page it renders)."""
-        namespace = dict(super().template_namespace)  # type: ignore[misc]
+        namespace = dict(super().template_namespace)
         namespace["token"] = ""
         return namespace
 
@@ -587,11 +598,11 @@ class HardenedJupyterMixin(_Hardened):
             raise web.HTTPError(403)
         if not await self._hs_gate():
             return
-        result = super().prepare(*args, **kwargs)  # type: ignore[misc]
+        result = super().prepare(*args, **kwargs)
         if inspect.isawaitable(result):
             await result
         check_json_body(self)  # 400 for a JSON body the handler would choke on (bodies.py)
-        if not self._finished and self._hs_url_token_used():  # type: ignore[attr-defined]
+        if not self._finished and self._hs_url_token_used():
             self._hs_strip_url_token()
 
     def _hs_url_token_used(self) -> bool:
@@ -612,7 +623,7 @@ class HardenedJupyterMixin(_Hardened):
             if k != "token"
         ]
         target = self.request.path + ("?" + urllib.parse.urlencode(query) if query else "")
-        self.request.hs_no_referrer = True
+        mark(self.request, hs_no_referrer=True)
         self.redirect(target)
 
 
@@ -640,19 +651,19 @@ class HardenedPlainMixin(_Hardened):
         if self.request.method not in ("GET", "HEAD", "OPTIONS"):
             # tornado's own call came before the user was known (see check_xsrf_cookie)
             self.check_xsrf_cookie()
-        result = super().prepare(*args, **kwargs)  # type: ignore[misc]
+        result = super().prepare(*args, **kwargs)
         if inspect.isawaitable(result):
             await result
 
 
-class NoDelayWebSocketMixin:
+class NoDelayWebSocketMixin(_WebSocketHandlerBase):
     """Kernel messages are small frames answered by small frames: with Nagle's algorithm on
     (neither tornado nor jupyter_server turns it off) each one waits for the peer's delayed
     ACK, about 40 ms a round trip. Measured in bench/: 20 -> 100 round trips a second."""
 
     def open(self, *args: Any, **kwargs: Any) -> Any:
-        self.set_nodelay(True)  # type: ignore[attr-defined]
-        return super().open(*args, **kwargs)  # type: ignore[misc]
+        self.set_nodelay(True)
+        return super().open(*args, **kwargs)
 
 
 def _declared_scopes(cls: type) -> dict[str, Requirement] | None:
