@@ -23,7 +23,7 @@ def free_port() -> int:
 
 
 def isolated_env(base: Path, **extra: str) -> dict[str, str]:
-    """Private JUPYTER_CONFIG/RUNTIME/DATA dirs (as tests/conftest.py does): a developer's own
+    """Private JUPYTER_CONFIG/RUNTIME/DATA dirs (as tests/support/server.py does): a developer's own
     configuration never leaks in; the installed packages' extension config still loads."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
     for name in ("config", "runtime", "data"):

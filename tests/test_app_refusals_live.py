@@ -24,18 +24,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import REPO, ServerProcess
+from tests.conftest import REPO
+from tests.support.server import WITHOUT_FRONTENDS, ServerProcess
 
 pytestmark = pytest.mark.live
 
 DRIFT_EXTENSION = REPO / "tests" / "fixtures" / "ext_drift"
-
-WITHOUT_FRONTENDS = (
-    "--ServerApp.jpserver_extensions=jupyterlab=False",
-    "--ServerApp.jpserver_extensions=notebook_shim=False",
-    "--ServerApp.jpserver_extensions=jupyter_lsp=False",
-    "--ServerApp.jpserver_extensions=jupyter_server_terminals=False",
-)
 
 XSRF_OFF = {"ServerApp": {"tornado_settings": {"xsrf_cookies": False}}}
 

@@ -24,8 +24,8 @@ import websocket
 from hardened_server.cli.main import main
 from hardened_server.policy.loader import load_policy
 from hardened_server.policy.signing import load_private_key, sign_bytes, signature_path
-from tests.conftest import ServerProcess
 from tests.support.audit import audit_records
+from tests.support.server import ServerProcess
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(120)]
 

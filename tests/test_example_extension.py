@@ -19,7 +19,8 @@ import pytest
 import requests
 
 from hardened_server.enforcement.handlers import iter_handler_rules
-from tests.conftest import REPO, ServerProcess, root_flag, strong_token
+from tests.conftest import REPO
+from tests.support.server import ServerProcess, root_flag, strong_token
 
 pytestmark = pytest.mark.live
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import requests
+
+pytestmark = pytest.mark.live
 
 
 def test_unauthenticated_api_contents_is_403_with_json_body(live_server):

@@ -26,8 +26,8 @@ import requests
 from hardened_server.audit.cli import main as audit_main
 from hardened_server.audit.report import report_schema, sarif_schema
 from tests.audit.fake_jupyter import TLS_WEAK, WEAK, FakeJupyter, self_signed
-from tests.audit.support import StockServer, ids, make_root, run_audit
-from tests.conftest import ServerProcess
+from tests.audit.support import ids, run_audit
+from tests.support.server import ServerProcess, StockServer, make_root
 
 pytestmark = pytest.mark.live
 
@@ -154,8 +154,8 @@ def scenarios(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenarios]:
     tls_token = secrets.token_hex(32)
     started = time.perf_counter()
     try:
-        stock.start()
-        loose.start()
+        stock.start(wait=False)
+        loose.start(wait=False)
         hardened.start(wait=False)
         hardened_tls.start(wait=False)
         stock.wait_ready()
@@ -356,7 +356,7 @@ def test_token_on_the_command_line_is_refused(capsys):
 
 
 def test_unreachable_url_is_a_usage_error(capsys):
-    from tests.conftest import free_port
+    from tests.support.server import free_port
 
     assert audit_main(["--url", f"http://127.0.0.1:{free_port()}/", "--no-websocket"]) == 2
     assert "cannot reach" in capsys.readouterr().err

@@ -25,7 +25,8 @@ from hardened_server.policy.hub import (
     REQUIRED_ENV,
     check_hub_environment,
 )
-from tests.conftest import REPO, free_port, isolated_env, root_flag
+from tests.conftest import REPO
+from tests.support.server import free_port, isolated_env, root_flag
 
 
 def hub_env(port: int) -> dict[str, str]:
@@ -127,6 +128,7 @@ def run_refused(
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
+@pytest.mark.live
 def test_without_the_hub_environment_it_exits_2_without_a_socket(tmp_path: Path) -> None:
     port = free_port()
     env = {"JUPYTERHUB_SERVICE_URL": f"http://127.0.0.1:{port}/user/alice/"}

@@ -22,7 +22,8 @@ import requests
 from hardened_server.enforcement.runtime import compile_policy
 from hardened_server.policy.decisions import ROUTE_CLASSES
 from hardened_server.policy.loader import load_policy
-from tests.conftest import REPO, ServerProcess
+from tests.conftest import REPO
+from tests.support.server import ServerProcess
 from tests.support.tls import make_pki
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]

@@ -35,7 +35,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import REPO, free_port, isolated_env, root_flag
+from tests.conftest import REPO
+from tests.support.server import free_port, isolated_env, root_flag
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

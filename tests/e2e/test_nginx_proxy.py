@@ -33,9 +33,10 @@ import requests
 import websocket
 from requests.adapters import HTTPAdapter
 
-from tests.conftest import REPO, ServerProcess, free_port
+from tests.conftest import REPO
 from tests.support import tls
 from tests.support.audit import audit_records
+from tests.support.server import ServerProcess, free_port
 from tests.support.tls import make_pki
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ServerProcess, chromium_path
+from tests.conftest import chromium_path
 from tests.e2e.test_lab_login import CHROMIUM_ARGS
+from tests.support.server import ServerProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 

@@ -29,7 +29,7 @@ import pytest
 import requests
 import websocket
 
-from tests.conftest import ServerProcess
+from tests.support.server import ServerProcess
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(120)]
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ServerProcess
+from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.live
 

@@ -26,8 +26,8 @@ import pytest
 import requests
 
 from hardened_server.policy.scopes import ADMIN, SCOPES
-from tests.conftest import ServerProcess
 from tests.support.routes import dump_routes, sample_path
+from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.live
 

@@ -34,8 +34,8 @@ from pathlib import Path
 import jupyter_server
 import pytest
 
-from tests.conftest import ServerProcess
-from tests.regression.live import Live, Spec, launched
+from tests.support.live import Live, Spec, launched
+from tests.support.server import ServerProcess
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(300)]
 

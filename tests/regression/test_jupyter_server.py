@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.regression.live import (
+from tests.support.live import (
     EVIL,
     WS_UPGRADE,
     Listener,
@@ -29,7 +29,6 @@ from tests.regression.live import (
     launched,
     location_problem,
     restart_on_same_port,
-    stop_quickly,
 )
 
 pytestmark = pytest.mark.live
@@ -548,7 +547,7 @@ def test_ghsa_5mrq_x3x5_8v8f_cookie_does_not_survive_password_change(
     with launched(tmp_path_factory, _password_spec(first_pw), name="pw") as (first,):
         cookie = first.login_cookie(password=first_pw)
         assert first.req("GET", "/api/contents", cookie=cookie).status == 200  # control
-        stop_quickly(first.server)
+        first.server.stop_quickly()
         second = restart_on_same_port(first.server, _password_spec(second_pw), token="")
         try:
             assert second.req("GET", "/api/contents", cookie=cookie).status == 403
@@ -557,7 +556,7 @@ def test_ghsa_5mrq_x3x5_8v8f_cookie_does_not_survive_password_change(
             assert (page.header("Location") or "").startswith(second.url("/login")), page
             assert second.login_cookie(password=second_pw)  # the new password works
         finally:
-            stop_quickly(second.server)
+            second.server.stop_quickly()
 
 
 def test_ghsa_5mrq_x3x5_8v8f_hardened_cookie_does_not_survive_token_change(
@@ -569,12 +568,12 @@ def test_ghsa_5mrq_x3x5_8v8f_hardened_cookie_does_not_survive_token_change(
     with launched(tmp_path_factory, spec, name="tok") as (first,):
         cookie = first.login_cookie()
         assert first.req("GET", "/api/contents", cookie=cookie).status == 200  # control
-        stop_quickly(first.server)
+        first.server.stop_quickly()
         second = restart_on_same_port(first.server, spec, token=secrets.token_hex(32))
         try:
             assert second.req("GET", "/api/contents", cookie=cookie).status == 403
         finally:
-            stop_quickly(second.server)
+            second.server.stop_quickly()
 
 
 # -- JS-13 ----------------------------------------------------------------------------------------

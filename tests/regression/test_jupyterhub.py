@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.regression.live import (
+from tests.support.live import (
     Live,
     Reply,
     Spec,

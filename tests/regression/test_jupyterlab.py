@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.regression.live import (
+from tests.support.live import (
     WS_UPGRADE,
     Listener,
     Live,

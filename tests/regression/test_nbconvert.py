@@ -15,7 +15,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from tests.regression.live import (
+from tests.support.live import (
     Live,
     Spec,
     active_markers,

@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.regression.live import (
+from tests.support.live import (
     EVIL,
     Live,
     Spec,

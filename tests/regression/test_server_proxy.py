@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.regression.live import WS_UPGRADE, Listener, Live, Spec, launched
+from tests.support.live import WS_UPGRADE, Listener, Live, Spec, launched
 from tests.support.routes import dump_routes, sample_path
 
 pytestmark = pytest.mark.live

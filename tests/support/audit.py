@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import ServerProcess
+from tests.support.server import ServerProcess
 
 
 def audit_file(server: ServerProcess) -> Path:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ServerProcess
+from tests.support.server import ServerProcess
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(180)]
 

@@ -22,7 +22,8 @@ import pytest
 import requests
 
 from hardened_server.trail.chain import rotated_files
-from tests.conftest import REPO, ServerProcess
+from tests.conftest import REPO
+from tests.support.server import ServerProcess
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(240)]
 

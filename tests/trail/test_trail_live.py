@@ -31,7 +31,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hardened_server.policy.eventschemas import TRAIL_SCHEMA_PREFIX
 from hardened_server.trail.record import SCHEMA_ID, decision_schema
-from tests.conftest import REPO, ServerProcess
+from tests.conftest import REPO
+from tests.support.server import ServerProcess
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(180)]
 

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import ServerProcess
+from tests.support.server import ServerProcess
+
+pytestmark = pytest.mark.live
 
 RUNTIME = ".local/share/jupyter/runtime"
 

@@ -21,8 +21,9 @@ import requests
 
 from hardened_server.enforcement.identity.passwords import PREFIX, hash_password, verify_password
 from hardened_server.policy.throttle import LoginThrottle
-from tests.conftest import ServerProcess
-from tests.regression.live import WITHOUT_FRONTENDS
+from tests.support.server import WITHOUT_FRONTENDS, ServerProcess
+
+pytestmark = pytest.mark.live
 
 PASSWORD = "correct horse battery staple"
 

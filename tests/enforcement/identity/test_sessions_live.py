@@ -15,8 +15,10 @@ from http.cookies import SimpleCookie
 import pytest
 
 from hardened_server.enforcement.identity.sessions import SessionStore
-from tests.regression.live import WS_UPGRADE, Live, Reply, Spec, launched
+from tests.support.live import WS_UPGRADE, Live, Reply, Spec, launched
 from tests.support.tls import make_pki
+
+pytestmark = pytest.mark.live
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import ServerProcess
-from tests.regression.live import WITHOUT_FRONTENDS
+from tests.support.server import WITHOUT_FRONTENDS, ServerProcess
+
+pytestmark = pytest.mark.live
 
 
 @pytest.fixture(scope="module")

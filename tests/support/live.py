@@ -1,13 +1,15 @@
-"""Plumbing for the advisory regression tests (research §3): servers, raw requests, checks.
+"""Raw HTTP against live servers, and the checks the advisory regression tests make.
 
-Every test in this package replays a published advisory as black-box HTTP against a real
-``hardened-server serve`` on 127.0.0.1. Requests go out through :mod:`http.client` with the
-request target exactly as written (no client-side normalisation of ``//``, ``..``, ``%2E`` or
-``\\``), which is what the advisories' ``curl --path-as-is`` reproductions need.
+The tests in ``tests/regression/`` replay published advisories (research §3) as black-box HTTP
+against a real ``hardened-server serve`` on 127.0.0.1; ``tests/hostile/`` and the identity tests
+use the same client. Requests go out through :mod:`http.client` with the request target exactly
+as written (no client-side normalisation of ``//``, ``..``, ``%2E`` or ``\\``), which is what the
+advisories' ``curl --path-as-is`` reproductions need.
 
-Servers are started per module, several at once (:func:`launched`), because each start is a
-fresh interpreter importing jupyter_server (seconds of CPU); a module asks only for what its
-advisories need (``base_url`` ``/`` and ``/jp/``, a loosened policy, JupyterLab or not).
+Servers are started per module, several at once (:func:`launched`, over the launcher in
+``tests/support/server.py``), because each start is a fresh interpreter importing
+jupyter_server (seconds of CPU); a module asks only for what its advisories need (``base_url``
+``/`` and ``/jp/``, a loosened policy, JupyterLab or not).
 """
 
 from __future__ import annotations
@@ -17,35 +19,28 @@ import contextlib
 import html.parser
 import http.client
 import json
-import os
 import re
-import signal
 import socket
 import ssl
-import subprocess
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import ServerProcess
+from tests.support.server import (
+    ServerProcess,
+    Spec,
+    launched_servers,
+    restart_server_on_same_port,
+)
 
 EVIL = "evil.example"
-
-#: Server extensions that a module testing only jupyter_server's own routes does not need; each
-#: costs about half of a start.
-WITHOUT_FRONTENDS = (
-    "--ServerApp.jpserver_extensions=jupyterlab=False",
-    "--ServerApp.jpserver_extensions=notebook_shim=False",
-    "--ServerApp.jpserver_extensions=jupyter_lsp=False",
-    "--ServerApp.jpserver_extensions=jupyter_server_terminals=False",
-)
 
 #: Upgrade headers of a websocket handshake (RFC 6455 sample key).
 WS_UPGRADE = {
@@ -274,105 +269,19 @@ def session_cookie(reply: Reply) -> str:
 # -- starting servers --------------------------------------------------------------------------
 
 
-@dataclass
-class Spec:
-    """One server for a module: base_url, extra arguments, a policy and files to lay out
-    (``setup(root, workdir)``) before it starts."""
-
-    base: str = "/"
-    args: Sequence[str] = ()
-    policy: str | None = None
-    setup: Callable[[Path, Path], None] | None = None
-    frontends: bool = False
-    token: str | None = None
-    env: Mapping[str, str] = field(default_factory=dict)
-    tls_ca: Path | None = None  # the server speaks TLS with a certificate from this CA
-
-
-def prepare(workdir: Path, spec: Spec) -> ServerProcess:
-    args = [f"--ServerApp.base_url={spec.base}", *spec.args]
-    if not spec.frontends:
-        args = [*WITHOUT_FRONTENDS, *args]
-    if spec.policy is not None:
-        policy = workdir / "policy.toml"
-        policy.write_text(spec.policy)
-        args.insert(0, f"--policy={policy}")
-    server = ServerProcess(workdir, args, token=spec.token, env=dict(spec.env))
-    if spec.setup is not None:
-        spec.setup(server.root, workdir)
-    return server
-
-
-def wait_ready(
-    server: ServerProcess, base: str, timeout: float = 120, tls_ca: Path | None = None
-) -> None:
-    deadline = time.monotonic() + timeout
-    target = base + "api/status"
-    tls = ssl.create_default_context(cafile=str(tls_ca)) if tls_ca else None
-    while time.monotonic() < deadline:
-        assert server.proc is not None
-        if server.proc.poll() is not None:
-            raise RuntimeError(f"server exited with {server.proc.returncode}:\n{server.log()}")
-        with contextlib.suppress(OSError, http.client.HTTPException):
-            conn = connect(server.port, 2, tls)
-            try:
-                headers = {"Authorization": f"token {server.token}"} if server.token else {}
-                conn.request("GET", target, headers=headers)
-                if conn.getresponse().status in (200, 403):
-                    return
-            finally:
-                conn.close()
-        time.sleep(0.1)
-    raise RuntimeError(f"server did not start in {timeout}s:\n{server.log()}")
-
-
-def stop_quickly(server: ServerProcess, grace: float = 2.0) -> None:
-    """SIGTERM to the server's process group, SIGKILL after ``grace`` seconds: a graceful
-    jupyter_server shutdown can take several seconds that these tests do not need (kernels
-    started here exit with their parent)."""
-    proc = server.proc
-    if proc is not None and proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-    server.stop()  # closes the log file
-
-
 @contextlib.contextmanager
 def launched(
     factory: pytest.TempPathFactory, *specs: Spec, name: str = "reg"
 ) -> Iterator[list[Live]]:
     """Start every spec at once, wait for all, stop them all on exit."""
-    started: list[ServerProcess] = []
-    try:
-        for spec in specs:
-            started.append(prepare(factory.mktemp(name), spec).start(wait=False))
-        for spec, server in zip(specs, started, strict=True):
-            wait_ready(server, spec.base, tls_ca=spec.tls_ca)
+    with launched_servers(factory, *specs, name=name) as started:
         yield [Live(s, spec.base, spec.tls_ca) for s, spec in zip(started, specs, strict=True)]
-    finally:
-        for server in started:
-            stop_quickly(server)
 
 
 def restart_on_same_port(previous: ServerProcess, spec: Spec, token: str | None) -> Live:
-    """A new server in the same work directory (same runtime dir: same cookie secret file) on
-    the same port (the session cookie's name carries Host, port included)."""
-    spec = Spec(**{**spec.__dict__, "token": token, "setup": None})
-    server = prepare(previous.workdir, spec)
-    server.port = previous.port
-    server.url = previous.url
-    server.argv = [a if not a.startswith("--port=") else f"--port={previous.port}"
-                   for a in server.argv]
-    server.log_path = previous.workdir / f"server-{previous.port}-restart.log"
-    server.start(wait=False)
-    wait_ready(server, spec.base)
-    return Live(server, spec.base)
+    """A new server in the same work directory on the same port (see
+    :func:`tests.support.server.restart_server_on_same_port`)."""
+    return Live(restart_server_on_same_port(previous, spec, token), spec.base)
 
 
 # -- what the advisories check -----------------------------------------------------------------
