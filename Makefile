@@ -1,6 +1,7 @@
 # hardened-server: two commands on a fresh machine.
 #   make serve   set up .venv and run the server on the shipped default policy
 #   make test    set up everything the suite needs and run it (CI runs this with CI=true)
+#   make test-fast  the inner loop: lint, then every test but the live and end-to-end ones
 
 PYTHON ?= python3
 VENV   := .venv
@@ -11,7 +12,7 @@ SERVE_ARGS ?=
 # jupyter_server refuses to run as root; on a root-only machine (a container, CI) say so once.
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: serve test lint bandit typecheck setup system-deps docs fuzz bench clean
+.PHONY: serve test test-fast lint bandit typecheck setup system-deps docs fuzz bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +48,11 @@ docs: $(STAMP)
 
 test: $(STAMP) $(SYSTEM_STAMP) lint bandit typecheck
 	$(PY) -m pytest
+
+# No server is started (tests that start one carry the live or e2e marker: tests/conftest.py
+# fails those that do not), no browser, nginx or hub.
+test-fast: $(STAMP) lint
+	$(PY) -m pytest -m "not live and not e2e"
 
 # atheris harnesses for FUZZ_SECONDS each (default 60), printing exec/s; then the long
 # Hypothesis profile. Not part of make test (which replays the corpora).
