@@ -42,10 +42,18 @@ from hardened_server.policy.loader import (
     loosening_verb,
     loosenings,
     read_layer,
+    shipped_policy,
     shipped_profiles,
     unscoped_entries,
 )
-from hardened_server.policy.schema import FIELDS, describe_allowed, json_schema
+from hardened_server.policy.schema import (
+    FIELDS,
+    SCHEMA,
+    Kind,
+    Schema,
+    describe_allowed,
+    json_schema,
+)
 from hardened_server.policy.signing import (
     KeyFileError,
     PolicyVerifier,
@@ -133,7 +141,7 @@ def cmd_policy_explain(args: argparse.Namespace) -> int:
 
 def _explain_one(policy: Any, key: str) -> None:
     field = FIELDS[key]
-    default = build_policy([default_layer()]).values.get(key)
+    default = shipped_policy().values.get(key)
     value = policy.values.get(key)
     _out(f"{key} = {_fmt(value) if key in policy.values else '(not set)'}")
     _out(f"  set by: {policy.provenance.get(key, '(not set by any layer)')}")
@@ -141,7 +149,7 @@ def _explain_one(policy: Any, key: str) -> None:
     verb = loosening_verb(key, value, default)
     if verb:
         _out(f"  {verb} relative to the shipped default")
-        unscoped = unscoped_entries(value) if field.kind == "routemap" else []
+        unscoped = unscoped_entries(value) if field.kind == Kind.ROUTEMAP else []
         for entry in unscoped:
             _out(f"    {entry}: any logged-in user, no scope")
     _out(f"  allowed: {describe_allowed(field)}")
@@ -247,9 +255,10 @@ def cmd_policy_schema(_args: argparse.Namespace) -> int:
     return 0
 
 
-def reference_markdown() -> str:
+def reference_markdown(*, schema: Schema = SCHEMA) -> str:
     """The policy reference, generated from the schema and the default profile."""
-    default = build_policy([default_layer()])
+    default = build_policy([default_layer(schema=schema)], schema=schema)
+    fields = schema.fields
     lines = [
         "# Policy reference",
         "",
@@ -268,7 +277,7 @@ def reference_markdown() -> str:
     ]
     section = None
     groups_done: set[str] = set()
-    for key, field in FIELDS.items():
+    for key, field in fields.items():
         top = key.split(".")[0]
         if top != section:
             section = top
@@ -277,9 +286,9 @@ def reference_markdown() -> str:
             if field.group in groups_done:
                 continue
             groups_done.add(field.group)
-            members = [f for f in FIELDS.values() if f.group == field.group]
+            members = [f for f in fields.values() if f.group == field.group]
             lines += [f"### `{field.group}.*`", ""]
-            if field.kind == "directive":
+            if field.kind == Kind.DIRECTIVE:
                 lines += [
                     f"CSP directives of the `{field.group.split('.')[1]}` route class. Each "
                     "key is a directive name ("
@@ -313,8 +322,10 @@ def reference_markdown() -> str:
             f"- allowed: {describe_allowed(field)}",
             f"- default: `{_fmt(default.values.get(key))}`",
             f"- loosens when: {field.loosen}",
-            "",
         ]
+        if field.restart:
+            lines.append(f"- reload: needs a restart: {field.restart}")
+        lines.append("")
     return "\n".join(lines)
 
 

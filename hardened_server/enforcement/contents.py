@@ -279,13 +279,12 @@ def _compile_path_policy(paths: PathsPolicy) -> PathPolicy:
     return PathPolicy.from_paths_policy(paths)
 
 
-@functools.lru_cache(maxsize=1)
 def default_paths_policy() -> PathsPolicy:
     """``[paths]`` of the shipped default profile: what a manager without a hardened parent uses
     (never "no policy")."""
-    from hardened_server.policy.loader import load_policy
+    from hardened_server.policy.loader import shipped_policy
 
-    return load_policy().paths
+    return shipped_policy().paths
 
 
 def paths_policy_of(app: Any) -> PathsPolicy:

@@ -9,6 +9,7 @@ bad values are errors that name the file, the key, the value and what is allowed
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import os
@@ -22,33 +23,14 @@ from typing import Any
 from hardened_server.policy import csp
 from hardened_server.policy.decisions import ROUTE_CLASSES
 from hardened_server.policy.errors import PolicyError
-from hardened_server.policy.model import (
-    AuditPolicy,
-    CorsPolicy,
-    HeadersPolicy,
-    LimitsPolicy,
-    LoginPolicy,
-    NbconvertPolicy,
-    PathsPolicy,
-    Policy,
-    RoutesPolicy,
-    ScopesPolicy,
-    ServerPolicy,
-    SessionsPolicy,
-    TerminalsPolicy,
-    TokensPolicy,
-)
+from hardened_server.policy.model import Policy
 from hardened_server.policy.schema import (
     FIELDS,
-    LOOSEN_IF_FALSE,
-    LOOSEN_IF_GROWS,
-    LOOSEN_IF_HIGHER,
-    LOOSEN_IF_LOWER,
-    LOOSEN_IF_SHRINKS,
-    LOOSEN_IF_TRUE,
-    LOOSEN_IF_UNSCOPED,
-    TABLES,
+    SCHEMA,
     ItemError,
+    Kind,
+    Loosen,
+    Schema,
     describe_allowed,
     validate_value,
 )
@@ -87,9 +69,10 @@ class Layer:
     values: Mapping[str, Any]  # flat "section.key" -> validated value
 
 
-def parse_layer(source: str, document: Mapping[str, Any]) -> Layer:
+def parse_layer(source: str, document: Mapping[str, Any], *, schema: Schema = SCHEMA) -> Layer:
     """Validate one parsed TOML document (pure: used by the loader and by the properties)."""
     flat: dict[str, Any] = {}
+    fields, tables = schema.fields, schema.tables
 
     def walk(prefix: str, table: Mapping[str, Any]) -> None:
         for name, value in table.items():
@@ -104,8 +87,8 @@ def parse_layer(source: str, document: Mapping[str, Any]) -> Layer:
                     value=value,
                     fix="write nested keys as [table] headers or bare (unquoted) dotted keys",
                 )
-            if key in FIELDS:
-                field = FIELDS[key]
+            if key in fields:
+                field = fields[key]
                 try:
                     flat[key] = validate_value(field, value)
                 except ItemError as exc:
@@ -117,7 +100,7 @@ def parse_layer(source: str, document: Mapping[str, Any]) -> Layer:
                         allowed=describe_allowed(field),
                         fix=f"set {key} to {describe_allowed(field) or 'a valid value'}",
                     ) from None
-            elif key in TABLES:
+            elif key in tables:
                 if not isinstance(value, Mapping):
                     raise PolicyError(
                         source,
@@ -130,12 +113,12 @@ def parse_layer(source: str, document: Mapping[str, Any]) -> Layer:
                 walk(key, value)
             else:
                 known = (
-                    [k for k in (*FIELDS, *TABLES) if k.startswith(prefix)] if prefix else TABLES
+                    [k for k in (*fields, *tables) if k.startswith(prefix)] if prefix else tables
                 )
                 suggestion = difflib.get_close_matches(key, list(known), n=1)
                 siblings = sorted(
                     k[len(prefix) + 1 :].split(".")[0] if prefix else k.split(".")[0]
-                    for k in (*FIELDS, *TABLES)
+                    for k in (*fields, *tables)
                     if (k.startswith(prefix + ".") if prefix else True)
                 )
                 raise PolicyError(
@@ -153,7 +136,7 @@ def parse_layer(source: str, document: Mapping[str, Any]) -> Layer:
     return Layer(source, MappingProxyType(flat))
 
 
-def layer_from_bytes(source: str, data: bytes) -> Layer:
+def layer_from_bytes(source: str, data: bytes, *, schema: Schema = SCHEMA) -> Layer:
     """Parse and validate the bytes of one policy file (pure: what :func:`read_layer` does once
     the file is read; the fuzz harness drives it directly). Raises :class:`PolicyError` only."""
     try:
@@ -171,7 +154,7 @@ def layer_from_bytes(source: str, data: bytes) -> Layer:
             "is nested too deeply to be a policy file",
             fix="policy values are flat lists of strings; remove the nesting",
         ) from None
-    return parse_layer(source, document)
+    return parse_layer(source, document, schema=schema)
 
 
 #: ``verifier(source, path, data)`` checks a policy file's bytes before they are parsed (a
@@ -189,7 +172,9 @@ def is_shipped_profile(path: Path) -> bool:
         return False
 
 
-def read_layer(path: str | os.PathLike[str], *, verifier: Verifier | None = None) -> Layer:
+def read_layer(
+    path: str | os.PathLike[str], *, verifier: Verifier | None = None, schema: Schema = SCHEMA
+) -> Layer:
     """One policy file. The bytes are read once; ``verifier`` (if any) checks exactly those
     bytes, and exactly those bytes are parsed."""
     source = os.fspath(path)
@@ -205,12 +190,12 @@ def read_layer(path: str | os.PathLike[str], *, verifier: Verifier | None = None
         raise PolicyError(source, "", f"cannot be read ({exc.strerror})") from None
     if verifier is not None and not is_shipped_profile(resolved):
         verifier(source, resolved, data)
-    return layer_from_bytes(source, data)
+    return layer_from_bytes(source, data, schema=schema)
 
 
-def default_layer() -> Layer:
+def default_layer(*, schema: Schema = SCHEMA) -> Layer:
     path = profiles_dir() / f"{DEFAULT_PROFILE}.toml"
-    return read_layer(path)
+    return read_layer(path, schema=schema)
 
 
 def _canonical(value: Any) -> Any:
@@ -226,7 +211,9 @@ def fingerprint_of(values: Mapping[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
 
 
-def build_policy(layers: Sequence[Layer], *, enforce_floors: bool = True) -> Policy:
+def build_policy(
+    layers: Sequence[Layer], *, enforce_floors: bool = True, schema: Schema = SCHEMA
+) -> Policy:
     """Merge layers key by key (later wins) and build the frozen model. The first layer must
     set every non-CSP key (the shipped default does; a test keeps it so)."""
     values: dict[str, Any] = {}
@@ -236,7 +223,7 @@ def build_policy(layers: Sequence[Layer], *, enforce_floors: bool = True) -> Pol
             values[key] = value
             provenance[key] = layer.source
     sources = tuple(layer.source for layer in layers)
-    missing = [k for k, f in FIELDS.items() if f.kind != "directive" and k not in values]
+    missing = [k for k, f in schema.fields.items() if f.kind != Kind.DIRECTIVE and k not in values]
     if missing:
         raise PolicyError(
             sources[0] if sources else "<no policy>",
@@ -272,87 +259,8 @@ def build_policy(layers: Sequence[Layer], *, enforce_floors: bool = True) -> Pol
                 "its floor (SECURITY.md, CSP per route class)",
             )
 
-    def v(key: str) -> Any:
-        return values[key]
-
     policy = Policy(
-        server=ServerPolicy(
-            public_hostnames=v("server.public_hostnames"),
-            trusted_proxies=v("server.trusted_proxies"),
-            client_header=v("server.client_header"),
-            allow_insecure_remote=v("server.allow_insecure_remote"),
-        ),
-        routes=RoutesPolicy(
-            public=v("routes.public"),
-            accept_undecorated=v("routes.accept_undecorated"),
-            unsafe_eval=v("routes.unsafe_eval"),
-        ),
-        scopes=ScopesPolicy(
-            routes=MappingProxyType(dict(v("scopes.routes"))),
-            client_event_schemas=v("scopes.client_event_schemas"),
-        ),
-        cors=CorsPolicy(
-            allow_origins=v("cors.allow_origins"),
-            allow_credentials=v("cors.allow_credentials"),
-            allow_origin_patterns=v("cors.allow_origin_patterns"),
-            allow_methods=v("cors.allow_methods"),
-            allow_headers=v("cors.allow_headers"),
-            max_age=v("cors.max_age"),
-        ),
-        paths=PathsPolicy(
-            allow_hidden=v("paths.allow_hidden"), deny=v("paths.deny"), allow=v("paths.allow")
-        ),
-        tokens=TokensPolicy(
-            url_tokens=v("tokens.url_tokens"),
-            min_entropy_bits=v("tokens.min_entropy_bits"),
-            owner_scopes=v("tokens.owner_scopes"),
-            store_file=v("tokens.store_file"),
-        ),
-        terminals=TerminalsPolicy(enabled=v("terminals.enabled")),
-        nbconvert=NbconvertPolicy(sanitize_html=v("nbconvert.sanitize_html")),
-        login=LoginPolicy(
-            free_attempts=v("login.free_attempts"),
-            max_delay_seconds=v("login.max_delay_seconds"),
-        ),
-        sessions=SessionsPolicy(
-            idle_minutes=v("sessions.idle_minutes"),
-            lifetime_minutes=v("sessions.lifetime_minutes"),
-            samesite=v("sessions.samesite"),
-        ),
-        limits=LimitsPolicy(
-            max_body_bytes=v("limits.max_body_bytes"),
-            max_header_bytes=v("limits.max_header_bytes"),
-            max_url_bytes=v("limits.max_url_bytes"),
-            websocket_max_message_bytes=v("limits.websocket_max_message_bytes"),
-            websocket_ping_interval_seconds=v("limits.websocket_ping_interval_seconds"),
-            websocket_ping_timeout_seconds=v("limits.websocket_ping_timeout_seconds"),
-            unauthenticated_requests_per_minute=v("limits.unauthenticated_requests_per_minute"),
-            unauthenticated_burst=v("limits.unauthenticated_burst"),
-        ),
-        headers=HeadersPolicy(
-            referrer_policy=v("headers.referrer_policy"),
-            x_frame_options=v("headers.x_frame_options"),
-            cross_origin_opener_policy=v("headers.cross_origin_opener_policy"),
-            cross_origin_resource_policy=v("headers.cross_origin_resource_policy"),
-            permissions_policy=v("headers.permissions_policy"),
-            hsts_max_age=v("headers.hsts_max_age"),
-            hsts_include_subdomains=v("headers.hsts_include_subdomains"),
-            csp_report=v("headers.csp_report"),
-            csp_template_hashes=v("headers.csp_template_hashes"),
-            cache_control=MappingProxyType(
-                {rc: v(f"headers.cache_control.{rc}") for rc in ROUTE_CLASSES}
-            ),
-        ),
-        audit=AuditPolicy(
-            enabled=v("audit.enabled"),
-            file=v("audit.file"),
-            fsync=v("audit.fsync"),
-            max_bytes=v("audit.max_bytes"),
-            signing_key=v("audit.signing_key"),
-            checkpoint_every=v("audit.checkpoint_every"),
-            stdout=v("audit.stdout"),
-            fail_closed=v("audit.fail_closed"),
-        ),
+        **schema.build_sections(values),
         csp=MappingProxyType(csp_classes),
         values=MappingProxyType(values),
         provenance=MappingProxyType(provenance),
@@ -360,6 +268,14 @@ def build_policy(layers: Sequence[Layer], *, enforce_floors: bool = True) -> Pol
         fingerprint=fingerprint_of(values),
     )
     return policy
+
+
+@functools.cache
+def shipped_policy() -> Policy:
+    """The shipped default profile as a policy: what code that needs a default value with no
+    policy at hand reads (``shipped_policy().sessions.idle_minutes``), so that a default number
+    lives in ``policies/default.toml`` only. Built once per process (frozen, shared)."""
+    return build_policy([default_layer()])
 
 
 def load_policy(
@@ -387,19 +303,19 @@ def loosens(key: str, value: Any, default: Any) -> bool:
     if value == default:
         return False
     rule = FIELDS[key].loosen
-    if rule == LOOSEN_IF_TRUE:
+    if rule == Loosen.IF_TRUE:
         return bool(value)
-    if rule == LOOSEN_IF_FALSE:
+    if rule == Loosen.IF_FALSE:
         return not value
-    if rule == LOOSEN_IF_GROWS:
+    if rule == Loosen.IF_GROWS:
         return bool(set(value or ()) - set(default or ()))
-    if rule == LOOSEN_IF_SHRINKS:
+    if rule == Loosen.IF_SHRINKS:
         return bool(set(default or ()) - set(value or ()))
-    if rule == LOOSEN_IF_HIGHER:
+    if rule == Loosen.IF_HIGHER:
         return value > default
-    if rule == LOOSEN_IF_LOWER:
+    if rule == Loosen.IF_LOWER:
         return value < default
-    if rule == LOOSEN_IF_UNSCOPED:
+    if rule == Loosen.IF_UNSCOPED:
         # Every added or changed entry opens a route the default refuses (or changes what one
         # needs): always shown; loosening_verb tells a review from a loosening.
         return True
@@ -422,12 +338,12 @@ def loosening_verb(key: str, value: Any, default: Any) -> str:
     if not loosens(key, value, default):
         return ""
     rule = FIELDS[key].loosen
-    if rule == LOOSEN_IF_UNSCOPED:
+    if rule == Loosen.IF_UNSCOPED:
         added = {p: m for p, m in (value or {}).items() if (default or {}).get(p) != m}
         if unscoped_entries(added):
             return "LOOSENED"
         return "CHANGED (review: may loosen)"
-    if rule == "changed":
+    if rule == Loosen.IF_CHANGED:
         return "CHANGED (review: may loosen)"
     return "LOOSENED"
 
@@ -435,7 +351,7 @@ def loosening_verb(key: str, value: Any, default: Any) -> str:
 def loosenings(policy: Policy) -> list[tuple[str, Any, Any, str]]:
     """Every key whose effective value loosens (or changes) the shipped default:
     ``(key, value, default, source)``."""
-    default = build_policy([default_layer()])
+    default = shipped_policy()
     out = []
     for key in sorted(set(policy.values) | set(default.values)):
         value = policy.values.get(key)

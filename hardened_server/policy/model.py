@@ -2,6 +2,11 @@
 
 Built only by :mod:`hardened_server.policy.loader` from validated layers; nothing at request time
 mutates it. A reload builds a new ``Policy`` and swaps the reference.
+
+The section classes (``ServerPolicy`` ... ``AuditPolicy``) are declared, key by key, in
+:mod:`hardened_server.policy.schema` (the one declaration of a key) and re-exported here;
+``Policy`` holds one of each (``tests/policy/test_schema.py`` keeps its attributes and
+:data:`~hardened_server.policy.schema.SECTIONS` in step) plus the compiled CSP per route class.
 """
 
 from __future__ import annotations
@@ -11,114 +16,38 @@ from dataclasses import dataclass
 from typing import Any
 
 from hardened_server.policy.csp import Directives
+from hardened_server.policy.schema import (
+    AuditPolicy,
+    CorsPolicy,
+    HeadersPolicy,
+    LimitsPolicy,
+    LoginPolicy,
+    NbconvertPolicy,
+    PathsPolicy,
+    RoutesPolicy,
+    ScopesPolicy,
+    ServerPolicy,
+    SessionsPolicy,
+    TerminalsPolicy,
+    TokensPolicy,
+)
 
-
-@dataclass(frozen=True, slots=True)
-class ServerPolicy:
-    public_hostnames: tuple[str, ...]
-    trusted_proxies: tuple[str, ...]
-    client_header: str
-    allow_insecure_remote: bool
-
-
-@dataclass(frozen=True, slots=True)
-class RoutesPolicy:
-    public: tuple[str, ...]
-    accept_undecorated: tuple[str, ...]
-    unsafe_eval: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ScopesPolicy:
-    # route pattern -> method (or "*") -> scopes all needed (empty: none)
-    routes: Mapping[str, Mapping[str, tuple[str, ...]]]
-    client_event_schemas: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class CorsPolicy:
-    allow_origins: tuple[str, ...]
-    allow_credentials: bool
-    allow_origin_patterns: tuple[str, ...]
-    allow_methods: tuple[str, ...]
-    allow_headers: tuple[str, ...]
-    max_age: int
-
-
-@dataclass(frozen=True, slots=True)
-class PathsPolicy:
-    allow_hidden: bool
-    deny: tuple[str, ...]
-    allow: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class TokensPolicy:
-    url_tokens: str
-    min_entropy_bits: int
-    owner_scopes: tuple[str, ...]
-    store_file: str
-
-
-@dataclass(frozen=True, slots=True)
-class SessionsPolicy:
-    idle_minutes: int
-    lifetime_minutes: int
-    samesite: str
-
-
-@dataclass(frozen=True, slots=True)
-class LoginPolicy:
-    free_attempts: int
-    max_delay_seconds: int
-
-
-@dataclass(frozen=True, slots=True)
-class NbconvertPolicy:
-    sanitize_html: bool
-
-
-@dataclass(frozen=True, slots=True)
-class TerminalsPolicy:
-    enabled: bool
-
-
-@dataclass(frozen=True, slots=True)
-class LimitsPolicy:
-    max_body_bytes: int
-    max_header_bytes: int
-    max_url_bytes: int
-    websocket_max_message_bytes: int
-    websocket_ping_interval_seconds: int
-    websocket_ping_timeout_seconds: int
-    unauthenticated_requests_per_minute: int
-    unauthenticated_burst: int
-
-
-@dataclass(frozen=True, slots=True)
-class AuditPolicy:
-    enabled: bool
-    file: str
-    fsync: str
-    max_bytes: int
-    signing_key: str
-    checkpoint_every: int
-    stdout: bool
-    fail_closed: bool
-
-
-@dataclass(frozen=True, slots=True)
-class HeadersPolicy:
-    referrer_policy: str
-    x_frame_options: str
-    cross_origin_opener_policy: str
-    cross_origin_resource_policy: str
-    permissions_policy: str
-    hsts_max_age: int
-    hsts_include_subdomains: bool
-    csp_report: bool
-    csp_template_hashes: bool
-    cache_control: Mapping[str, str]
+__all__ = [
+    "AuditPolicy",
+    "CorsPolicy",
+    "HeadersPolicy",
+    "LimitsPolicy",
+    "LoginPolicy",
+    "NbconvertPolicy",
+    "PathsPolicy",
+    "Policy",
+    "RoutesPolicy",
+    "ScopesPolicy",
+    "ServerPolicy",
+    "SessionsPolicy",
+    "TerminalsPolicy",
+    "TokensPolicy",
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,17 +1,37 @@
-"""Every policy key: its type, what values it accepts, what it means, and which way loosens it.
+"""Every policy key: its type, what values it accepts, what it means, which way loosens it, and
+whether a reload can apply it. This module is the one place a key is declared.
 
-This table is the single source for validation, the JSON Schema export (``policy schema``), the
-generated reference (``docs/policy-reference.md``) and ``policy explain``. Values themselves are
-not here: the shipped default profile (``policies/default.toml``) sets every key, so what a
-server does with no ``--policy`` is reviewable as a file.
+Each ``[section]`` of a policy file is a frozen dataclass below (``ServerPolicy`` ...
+``AuditPolicy``), and each of its attributes *is* the declaration of one key: the annotation is
+the type the rest of the code reads (``policy.server.public_hostnames``), the :func:`key` call
+says everything else. From these classes come, with nothing to keep in step by hand:
+
+- :data:`FIELDS` (``"section.key"`` -> :class:`Field`): validation in the loader, the JSON Schema
+  export (``policy schema``), the generated reference (``policy reference`` ->
+  ``docs/policy-reference.md``) and ``policy explain``;
+- the typed model (:class:`hardened_server.policy.model.Policy` holds one instance per section;
+  the loader builds every section from :data:`SCHEMA` generically);
+- the keys a live reload cannot apply (:attr:`Schema.restart_only`, read by
+  :mod:`hardened_server.policy.reload`).
+
+Adding a key: one attribute here, its value in ``policies/default.toml`` (which sets every key,
+so what a server does with no ``--policy`` is reviewable as a file), the code that reads it and
+its test; then regenerate the reference. ``tests/policy/test_schema.py`` adds a key in-test and
+follows it through the loader, the model, the reference and the restart-only set.
+
+Values themselves are not here: the shipped default profile holds them, and code that needs a
+default with no policy at hand asks :func:`hardened_server.policy.loader.shipped_policy`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 from hardened_server.policy import csp
@@ -22,17 +42,33 @@ from hardened_server.policy.origins import normalize_hostname, normalize_origin
 from hardened_server.policy.scopemap import ANY_METHOD, METHODS
 from hardened_server.policy.scopes import KNOWN_SCOPES, SCOPES
 
-# How a change of value relates to the shipped default (rule 5: every loosening is visible).
-LOOSEN_IF_TRUE = "true"  # bool: true is looser
-LOOSEN_IF_FALSE = "false"  # bool: false is looser
-LOOSEN_IF_GROWS = "grows"  # list: an added entry is looser
-LOOSEN_IF_SHRINKS = "shrinks"  # list: a removed entry is looser
-LOOSEN_IF_HIGHER = "higher"  # int: a higher number is looser
-LOOSEN_IF_LOWER = "lower"  # int: a lower number is looser
-LOOSEN_IF_CHANGED = "changed"  # anything else: any change may loosen; review it
-# scopes.routes: every entry opens a route the default refuses (a change to review); an entry
-# that needs no scope at all for some method is a loosening.
-LOOSEN_IF_UNSCOPED = "unscoped"
+
+class Kind(StrEnum):
+    """What a key's value is (and how the loader validates it)."""
+
+    BOOL = "bool"
+    INT = "int"
+    STR = "str"  # free text, checked by the key's item validator
+    ENUM = "enum"  # one of Field.choices
+    LIST = "list"  # of strings, each checked (and normalised) by the item validator
+    DIRECTIVE = "directive"  # a CSP directive: a list of sources, or false to remove it
+    ROUTEMAP = "routemap"  # scopes.routes: {pattern = {METHOD = scope | [scopes]}}
+
+
+class Loosen(StrEnum):
+    """How a change of value relates to the shipped default (rule 5: every loosening is
+    visible in ``policy explain`` and the audit)."""
+
+    IF_TRUE = "true"  # bool: true is looser
+    IF_FALSE = "false"  # bool: false is looser
+    IF_GROWS = "grows"  # list: an added entry is looser
+    IF_SHRINKS = "shrinks"  # list: a removed entry is looser
+    IF_HIGHER = "higher"  # int: a higher number is looser
+    IF_LOWER = "lower"  # int: a lower number is looser
+    IF_CHANGED = "changed"  # anything else: any change may loosen; review it
+    # scopes.routes: every entry opens a route the default refuses (a change to review); an
+    # entry that needs no scope at all for some method is a loosening.
+    IF_UNSCOPED = "unscoped"
 
 
 class ItemError(ValueError):
@@ -41,10 +77,12 @@ class ItemError(ValueError):
 
 @dataclass(frozen=True)
 class Field:
+    """One key of the table, as :data:`FIELDS` lists it."""
+
     key: str
-    kind: str  # bool | int | str | enum | list | directive | routemap
+    kind: Kind
     doc: str
-    loosen: str = LOOSEN_IF_CHANGED
+    loosen: Loosen = Loosen.IF_CHANGED
     allowed: str = ""  # human description of the allowed values
     choices: tuple[str, ...] = ()
     minimum: int | None = None
@@ -52,6 +90,54 @@ class Field:
     item: Callable[[str], str] | None = None  # validates (and may normalise) one string
     json_pattern: str | None = None
     group: str = ""  # fields documented together in the reference (csp directives)
+    restart: str = ""  # non-empty: a reload cannot apply a change (this says why)
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """What :func:`key` records on a section attribute (its ``dataclasses.Field`` metadata)."""
+
+    kind: Kind
+    doc: str
+    loosen: Loosen
+    allowed: str
+    choices: tuple[str, ...]
+    minimum: int | None
+    maximum: int | None
+    item: Callable[[str], str] | None
+    restart: str
+    per_route_class: bool
+
+
+_SPEC = "hardened_server.policy.schema"
+
+
+def key(
+    kind: Kind,
+    doc: str,
+    loosen: Loosen = Loosen.IF_CHANGED,
+    allowed: str = "",
+    *,
+    choices: tuple[str, ...] = (),
+    minimum: int | None = None,
+    maximum: int | None = None,
+    item: Callable[[str], str] | None = None,
+    restart: str = "",
+    per_route_class: bool = False,
+) -> Any:
+    """Declare the section attribute it is assigned to as a policy key.
+
+    ``restart``: why a reload cannot apply a change (the reload is then refused as a whole).
+    ``per_route_class``: one key per route class (``section.name.<class>``, documented as one
+    group; ``{route_class}`` in ``doc`` names the class), read as a mapping class -> value.
+
+    Returns a ``dataclasses.field`` with no default (every key is set by the default profile):
+    typed ``Any`` so that the attribute keeps its annotation for a type checker.
+    """
+    spec = _Spec(
+        kind, doc, loosen, allowed, choices, minimum, maximum, item, restart, per_route_class
+    )
+    return dataclasses.field(metadata={_SPEC: spec})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -218,6 +304,7 @@ def _fsync_spec(value: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# The sections: one attribute per key.
 
 _REFERRER = (
     "no-referrer",
@@ -226,299 +313,333 @@ _REFERRER = (
     "strict-origin-when-cross-origin",
 )
 
-FIELDS_LIST: list[Field] = [
-    # [server]
-    Field(
-        "server.public_hostnames",
-        "list",
+
+@dataclass(frozen=True, slots=True)
+class ServerPolicy:
+    """The ``[server]`` table."""
+
+    public_hostnames: tuple[str, ...] = key(
+        Kind.LIST,
         "Host names (besides loopback names and addresses) that may appear in the Host header. "
         "Always checked, whatever address the server binds to: a foreign Host gets 403 "
         "(DNS rebinding).",
-        LOOSEN_IF_GROWS,
+        Loosen.IF_GROWS,
         "DNS names or IP addresses, no scheme, port or wildcard",
         item=_hostname,
-    ),
-    Field(
-        "server.trusted_proxies",
-        "list",
+    )
+
+    trusted_proxies: tuple[str, ...] = key(
+        Kind.LIST,
         "Networks of reverse proxies whose X-Forwarded-*/Forwarded headers are believed. From "
         "any other peer those headers are ignored.",
-        LOOSEN_IF_GROWS,
+        Loosen.IF_GROWS,
         "CIDR networks such as 10.0.0.0/8 or 127.0.0.1/32",
         item=_cidr,
-    ),
-    Field(
-        "server.client_header",
-        "enum",
+    )
+
+    client_header: str = key(
+        Kind.ENUM,
         "The one forwarding header that names the client when the peer is a trusted proxy: "
         "'x-forwarded-for' (nginx, configurable-http-proxy, Caddy, Traefik; walked from the "
         "right, the right-most untrusted hop is the client), 'forwarded' (RFC 7239, walked the "
         "same way) or 'x-real-ip' (only if every trusted proxy overwrites it: CHP and Caddy "
         "pass a client's X-Real-IP through). The others are never read. Scheme and host come "
         "from the same hop (X-Forwarded-Proto/-Host, or proto=/host= of Forwarded).",
-        LOOSEN_IF_CHANGED,
+        Loosen.IF_CHANGED,
         choices=("x-forwarded-for", "forwarded", "x-real-ip"),
-    ),
-    Field(
-        "server.allow_insecure_remote",
-        "bool",
+    )
+
+    allow_insecure_remote: bool = key(
+        Kind.BOOL,
         "Allow binding to a non-loopback address with neither TLS (--certfile/--keyfile) nor "
         "server.trusted_proxies. Off: such a start-up is refused, because tokens and cookies "
         "would cross the network in clear.",
-        LOOSEN_IF_TRUE,
+        Loosen.IF_TRUE,
         "true or false",
-    ),
-    # [routes]
-    Field(
-        "routes.public",
-        "list",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RoutesPolicy:
+    """The ``[routes]`` table."""
+
+    public: tuple[str, ...] = key(
+        Kind.LIST,
         "Route patterns (tornado regular expressions as registered, relative to base_url) that "
         "may be reached without authentication. Every other route requires a logged-in user, "
         "whatever its handler's decorators say; an undecorated handler method on a route not "
         "listed here stops the server at start-up.",
-        LOOSEN_IF_GROWS,
+        Loosen.IF_GROWS,
         'regular expressions starting with \'/\', e.g. "/login" or "/static/(.*)"',
         item=_route_pattern,
-    ),
-    Field(
-        "routes.accept_undecorated",
-        "list",
+    )
+
+    accept_undecorated: tuple[str, ...] = key(
+        Kind.LIST,
         "Route patterns whose handler methods carry no authentication decorator but were "
         "reviewed and authenticate in their own code. The start-up check accepts them; the "
         "policy's login gate still applies (they are not public unless routes.public lists "
         "them).",
-        LOOSEN_IF_GROWS,
+        Loosen.IF_GROWS,
         "regular expressions starting with '/', exactly as the start-up error prints them",
         item=_route_pattern,
-    ),
-    Field(
-        "routes.unsafe_eval",
-        "list",
+    )
+
+    unsafe_eval: tuple[str, ...] = key(
+        Kind.LIST,
         "Page routes (patterns as registered) whose front-end needs 'unsafe-eval' in "
         "script-src: JupyterLab 4 and Notebook 7 compile JSON schemas with new Function. Every "
         "other page (the login page included) gets the page CSP without it. Empty: no route "
         "may evaluate strings as code (those front-ends then lose their settings-dependent "
         "plugins).",
-        LOOSEN_IF_GROWS,
+        Loosen.IF_GROWS,
         "regular expressions starting with '/', exactly as `hardened-server audit --routes` "
         "prints them",
         item=_route_pattern,
-    ),
-    # [scopes]
-    Field(
-        "scopes.routes",
-        "routemap",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ScopesPolicy:
+    """The ``[scopes]`` table."""
+
+    routes: Mapping[str, Mapping[str, tuple[str, ...]]] = key(
+        Kind.ROUTEMAP,
         "Scopes required by routes the built-in route map does not know (extension routes), "
         "or a stricter requirement for one it does. Keys are route patterns as registered "
         "(relative to base_url, exactly as the start-up warning and `hardened-server audit "
-        "--routes` print them); values map an HTTP method (or \"*\" for every method not "
+        '--routes` print them); values map an HTTP method (or "*" for every method not '
         "listed; HEAD follows GET) to a scope or a list of scopes that are all needed. A route "
         "no table maps is refused (403, HS-SCOPE-002) for every user. An empty list lets any "
         "logged-in user through with no scope: a loosening. For handlers that also call "
         "jupyter_server's Authorizer (@authorized), both checks apply, so an entry can only "
         "tighten those.",
-        LOOSEN_IF_UNSCOPED,
+        Loosen.IF_UNSCOPED,
         'a table such as { "/hello/(.*)" = { GET = "contents:read", POST = '
         '["contents:write", "kernels:execute"] } }; scopes: ' + ", ".join(SCOPES),
-    ),
-    Field(
-        "scopes.client_event_schemas",
-        "list",
+    )
+
+    client_event_schemas: tuple[str, ...] = key(
+        Kind.LIST,
         "Event schema ids a client may emit with POST /api/events (with the events:write "
         "scope). Any other schema id, the server's own (contents, kernel actions, the audit "
         "trail) included, is refused with 403 (HS-SCOPE-003). JupyterLab and Notebook 7 emit "
         "none by themselves.",
-        LOOSEN_IF_GROWS,
-        "schema id URIs, e.g. \"https://events.example.org/my-extension/click/v1\"",
+        Loosen.IF_GROWS,
+        'schema id URIs, e.g. "https://events.example.org/my-extension/click/v1"',
         item=_event_schema_id,
-    ),
-    # [cors]
-    Field(
-        "cors.allow_origins",
-        "list",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CorsPolicy:
+    """The ``[cors]`` table."""
+
+    allow_origins: tuple[str, ...] = key(
+        Kind.LIST,
         "Origins allowed to make cross-origin requests (Access-Control-Allow-Origin is sent "
         "only for these, compared exactly after normalisation). Never '*'. 'null' only if "
         "listed.",
-        LOOSEN_IF_GROWS,
+        Loosen.IF_GROWS,
         "origins of the form https://host[:port] or http://host[:port], or null",
         item=_origin,
-    ),
-    Field(
-        "cors.allow_credentials",
-        "bool",
+    )
+
+    allow_credentials: bool = key(
+        Kind.BOOL,
         "Send Access-Control-Allow-Credentials: true to listed origins (cookies cross origins).",
-        LOOSEN_IF_TRUE,
+        Loosen.IF_TRUE,
         "true or false",
-    ),
-    Field(
-        "cors.allow_origin_patterns",
-        "list",
+    )
+
+    allow_origin_patterns: tuple[str, ...] = key(
+        Kind.LIST,
         "Regular expressions an origin must match in full (after normalisation, so "
         "https://A.example.com:443 is matched as https://a.example.com) to be treated like a "
         "listed origin. Each must start with a literal https:// or http:// and must not match "
         "a canary origin (too broad). Every entry is a loosening; prefer cors.allow_origins.",
-        LOOSEN_IF_GROWS,
+        Loosen.IF_GROWS,
         "full-match regular expressions starting with https:// or http://, "
         'e.g. "https://[a-z0-9-]+\\\\.dashboards\\\\.example\\\\.org"',
         item=_origin_pattern,
-    ),
-    Field(
-        "cors.allow_methods",
-        "list",
+    )
+
+    allow_methods: tuple[str, ...] = key(
+        Kind.LIST,
         "Methods a listed origin may use cross-origin (Access-Control-Allow-Methods of a "
         "preflight answer; other methods get no CORS headers).",
-        LOOSEN_IF_GROWS,
+        Loosen.IF_GROWS,
         "any of " + ", ".join(DEFAULT_ALLOW_METHODS),
         item=_cors_method,
-    ),
-    Field(
-        "cors.allow_headers",
-        "list",
+    )
+
+    allow_headers: tuple[str, ...] = key(
+        Kind.LIST,
         "Request headers a listed origin may send (Access-Control-Allow-Headers of a preflight "
         "answer, lower-case); the CORS-safelisted ones are always allowed. Never '*'.",
-        LOOSEN_IF_GROWS,
+        Loosen.IF_GROWS,
         'HTTP header names, e.g. "authorization", "content-type", "x-xsrftoken"',
         item=_cors_header,
-    ),
-    Field(
-        "cors.max_age",
-        "int",
+    )
+
+    max_age: int = key(
+        Kind.INT,
         "Seconds a browser may cache a preflight answer (Access-Control-Max-Age). A longer "
         "cache keeps a removed origin's access alive longer.",
-        LOOSEN_IF_HIGHER,
+        Loosen.IF_HIGHER,
         "an integer from 0 to 86400",
         minimum=0,
         maximum=86400,
-    ),
-    # [paths]
-    Field(
-        "paths.allow_hidden",
-        "bool",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PathsPolicy:
+    """The ``[paths]`` table."""
+
+    allow_hidden: bool = key(
+        Kind.BOOL,
         "Allow access to hidden files and directories (names starting with '.'). paths.deny "
         "holds even when this is true.",
-        LOOSEN_IF_TRUE,
+        Loosen.IF_TRUE,
         "true or false",
-    ),
-    Field(
-        "paths.deny",
-        "list",
+    )
+
+    deny: tuple[str, ...] = key(
+        Kind.LIST,
         "Globs (relative to the served root, '**' for any depth) that are never served, listed, "
         "written or renamed, hidden files allowed or not.",
-        LOOSEN_IF_SHRINKS,
+        Loosen.IF_SHRINKS,
         "globs with '/' separators, relative to the root",
         item=_path_glob,
-    ),
-    Field(
-        "paths.allow",
-        "list",
+    )
+
+    allow: tuple[str, ...] = key(
+        Kind.LIST,
         'Exceptions to the hidden-file rule (never to paths.deny), e.g. ".jupyter/lab/**".',
-        LOOSEN_IF_GROWS,
+        Loosen.IF_GROWS,
         "globs with '/' separators, relative to the root",
         item=_path_glob,
-    ),
-    # [tokens]
-    Field(
-        "tokens.url_tokens",
-        "enum",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TokensPolicy:
+    """The ``[tokens]`` table."""
+
+    url_tokens: str = key(
+        Kind.ENUM,
         "Whether a ?token= in a URL is accepted: 'navigation-exchange' accepts it only on a "
         "top-level page navigation, exchanges it for a session and redirects to the same URL "
         "without it; 'never' refuses URL tokens entirely.",
-        LOOSEN_IF_CHANGED,
+        Loosen.IF_CHANGED,
         choices=("navigation-exchange", "never"),
-    ),
-    Field(
-        "tokens.min_entropy_bits",
-        "int",
+    )
+
+    min_entropy_bits: int = key(
+        Kind.INT,
         "Least estimated entropy of a configured token (JUPYTER_TOKEN, token file or config); "
         "a weaker token stops the server at start-up.",
-        LOOSEN_IF_LOWER,
+        Loosen.IF_LOWER,
         "an integer from 128 to 512",
         minimum=128,
         maximum=512,
-    ),
-    Field(
-        "tokens.owner_scopes",
-        "list",
+    )
+
+    owner_scopes: tuple[str, ...] = key(
+        Kind.LIST,
         "Scopes of the server's owner: whoever holds the start-up token (JUPYTER_TOKEN, the "
         "token file or the generated one in the login URL) or the password, and their "
         "sessions. 'admin' implies every scope. Stored tokens (`hardened-server token "
         "create`) carry their own scopes.",
-        LOOSEN_IF_GROWS,
+        Loosen.IF_GROWS,
         "scope names: " + ", ".join(SCOPES),
         item=_scope,
-    ),
-    Field(
-        "tokens.store_file",
-        "str",
+    )
+
+    store_file: str = key(
+        Kind.STR,
         "The token store (hashes of the tokens `hardened-server token create` makes, mode "
         "0600). Empty: hardened-server-tokens.json in the Jupyter runtime directory. The "
         "contents API must not reach it: outside the served root or under a paths.deny glob "
         "(refused at start-up otherwise). The serve option "
         "--token-store and the token commands' --store override it.",
-        LOOSEN_IF_CHANGED,
+        Loosen.IF_CHANGED,
         'an absolute path (printable ASCII), or ""',
         item=_abs_path_or_empty,
-    ),
-    # [login]
-    Field(
-        "login.free_attempts",
-        "int",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LoginPolicy:
+    """The ``[login]`` table."""
+
+    free_attempts: int = key(
+        Kind.INT,
         "Login attempts a client (and, separately, the account) may make without delay. Every "
         "attempt is counted before the password is checked and forgiven on success; after "
         "these, attempt n waits 2^(n - free_attempts) seconds after the previous one (capped "
         "by login.max_delay_seconds): a throttled client is answered 429 at once, before any "
         "hashing; a throttled account's attempts are held (asyncio sleep) until their turn. "
         "Counts are forgotten after 15 minutes without an attempt.",
-        LOOSEN_IF_HIGHER,
+        Loosen.IF_HIGHER,
         "an integer from 1 to 100",
         minimum=1,
         maximum=100,
-    ),
-    Field(
-        "login.max_delay_seconds",
-        "int",
+    )
+
+    max_delay_seconds: int = key(
+        Kind.INT,
         "Longest delay login throttling imposes between two attempts of one client or on the "
         "account.",
-        LOOSEN_IF_LOWER,
+        Loosen.IF_LOWER,
         "an integer from 1 to 3600",
         minimum=1,
         maximum=3600,
-    ),
-    # [sessions]
-    Field(
-        "sessions.idle_minutes",
-        "int",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SessionsPolicy:
+    """The ``[sessions]`` table."""
+
+    idle_minutes: int = key(
+        Kind.INT,
         "A login session (the cookie of a browser that logged in) ends after this many minutes "
         "without a request. JupyterLab polls the server while a tab is open, so this counts "
         "closed tabs and sleeping laptops.",
-        LOOSEN_IF_HIGHER,
+        Loosen.IF_HIGHER,
         "an integer from 1 to 10080",
         minimum=1,
         maximum=10080,
-    ),
-    Field(
-        "sessions.lifetime_minutes",
-        "int",
+    )
+
+    lifetime_minutes: int = key(
+        Kind.INT,
         "A login session ends this many minutes after the login, however active it is "
         "(absolute lifetime).",
-        LOOSEN_IF_HIGHER,
+        Loosen.IF_HIGHER,
         "an integer from 5 to 43200",
         minimum=5,
         maximum=43200,
-    ),
-    Field(
-        "sessions.samesite",
-        "enum",
+    )
+
+    samesite: str = key(
+        Kind.ENUM,
         "SameSite of the session cookie. 'Lax' sends it on top-level navigations from other "
         "sites (a link to /lab works); 'Strict' never sends it cross-site (such a link lands "
         "on the login page).",
-        LOOSEN_IF_CHANGED,
+        Loosen.IF_CHANGED,
         choices=("Lax", "Strict"),
-    ),
-    # [nbconvert]
-    Field(
-        "nbconvert.sanitize_html",
-        "bool",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NbconvertPolicy:
+    """The ``[nbconvert]`` table."""
+
+    sanitize_html: bool = key(
+        Kind.BOOL,
         "Convert notebooks to HTML (GET and POST /nbconvert/..., slides included) with "
         "nbconvert's sanitize_html on: scripts, event handlers and javascript: URLs of the "
         "notebook's outputs and Markdown are removed from the document, for untrusted "
@@ -526,303 +647,447 @@ FIELDS_LIST: list[Field] = [
         "either way; sanitising also covers a downloaded file opened from disk, where no CSP "
         "applies. Sets HTMLExporter.sanitize_html (a Jupyter config value that disagrees is "
         "overridden, with a warning). Applied at start-up.",
-        LOOSEN_IF_FALSE,
+        Loosen.IF_FALSE,
         "true or false",
-    ),
-    # [terminals]
-    Field(
-        "terminals.enabled",
-        "bool",
+        restart="the exporters' configuration is set at start-up",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalsPolicy:
+    """The ``[terminals]`` table."""
+
+    enabled: bool = key(
+        Kind.BOOL,
         "Allow terminals (a shell as the server's user over a websocket). Off: the terminal "
         "extension is not enabled and --ServerApp.terminals_enabled=True is refused.",
-        LOOSEN_IF_TRUE,
+        Loosen.IF_TRUE,
         "true or false",
-    ),
-    # [limits]
-    Field(
-        "limits.max_body_bytes",
-        "int",
+        restart="the terminal routes are registered (or not) at start-up",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsPolicy:
+    """The ``[limits]`` table."""
+
+    max_body_bytes: int = key(
+        Kind.INT,
         "Largest request body accepted, in bytes. A Content-Length above it is answered 413 "
         "as soon as the headers arrive, before any of the body is read; a chunked body is cut "
         "off when it grows past it. Stock jupyter_server buffers up to 512 MiB before "
         "authentication. Uploads through the contents API are chunked by JupyterLab (one "
         "request per chunk), so large files still upload.",
-        LOOSEN_IF_HIGHER,
+        Loosen.IF_HIGHER,
         "an integer from 65536 to 536870912",
+        restart="tornado's connection body limit is set when the server starts",
         minimum=65536,
         maximum=536870912,
-    ),
-    Field(
-        "limits.max_header_bytes",
-        "int",
+    )
+
+    max_header_bytes: int = key(
+        Kind.INT,
         "Largest total size of the request header fields, in bytes; more is answered 431. "
         "Header blocks beyond twice this size (plus limits.max_url_bytes) are not read at all: "
         "the connection is closed.",
-        LOOSEN_IF_HIGHER,
+        Loosen.IF_HIGHER,
         "an integer from 4096 to 1048576",
+        restart="tornado's header buffer is sized when the server starts",
         minimum=4096,
         maximum=1048576,
-    ),
-    Field(
-        "limits.max_url_bytes",
-        "int",
+    )
+
+    max_url_bytes: int = key(
+        Kind.INT,
         "Longest request target (path and query), in bytes; longer is answered 414.",
-        LOOSEN_IF_HIGHER,
+        Loosen.IF_HIGHER,
         "an integer from 1024 to 1048576",
+        restart="tornado's header buffer is sized when the server starts",
         minimum=1024,
         maximum=1048576,
-    ),
-    Field(
-        "limits.websocket_max_message_bytes",
-        "int",
+    )
+
+    websocket_max_message_bytes: int = key(
+        Kind.INT,
         "Largest websocket message a client may send (kernel channels, terminals, extension "
         "websockets); a larger one closes the connection.",
-        LOOSEN_IF_HIGHER,
+        Loosen.IF_HIGHER,
         "an integer from 65536 to 1073741824",
+        restart="a security setting of the web application",
         minimum=65536,
         maximum=1073741824,
-    ),
-    Field(
-        "limits.websocket_ping_interval_seconds",
-        "int",
+    )
+
+    websocket_ping_interval_seconds: int = key(
+        Kind.INT,
         "Seconds between the server's websocket pings; a peer that stops answering is "
         "closed (see limits.websocket_ping_timeout_seconds), so dead connections do not keep "
         "kernels' channels open.",
-        LOOSEN_IF_HIGHER,
+        Loosen.IF_HIGHER,
         "an integer from 1 to 3600",
+        restart="a security setting of the web application",
         minimum=1,
         maximum=3600,
-    ),
-    Field(
-        "limits.websocket_ping_timeout_seconds",
-        "int",
+    )
+
+    websocket_ping_timeout_seconds: int = key(
+        Kind.INT,
         "Seconds without an answer to pings after which a websocket is closed.",
-        LOOSEN_IF_HIGHER,
+        Loosen.IF_HIGHER,
         "an integer from 1 to 86400",
+        restart="a security setting of the web application",
         minimum=1,
         maximum=86400,
-    ),
-    Field(
-        "limits.unauthenticated_requests_per_minute",
-        "int",
+    )
+
+    unauthenticated_requests_per_minute: int = key(
+        Kind.INT,
         "Sustained rate of unauthenticated requests one client may make (a token bucket in "
         "memory, keyed by the client address the trusted-proxy rules believe; IPv6 clients by "
         "their /64). A request that presented credentials which failed (a wrong token or "
         "password, an invalid login cookie) costs 10. Over the limit: 429 with Retry-After. "
         "Authenticated requests are never limited.",
-        LOOSEN_IF_HIGHER,
+        Loosen.IF_HIGHER,
         "an integer from 1 to 1000000",
         minimum=1,
         maximum=1000000,
-    ),
-    Field(
-        "limits.unauthenticated_burst",
-        "int",
+    )
+
+    unauthenticated_burst: int = key(
+        Kind.INT,
         "How many unauthenticated requests one client may make at once before "
         "limits.unauthenticated_requests_per_minute applies (the bucket's size).",
-        LOOSEN_IF_HIGHER,
+        Loosen.IF_HIGHER,
         "an integer from 10 to 1000000",
         minimum=10,
         maximum=1000000,
-    ),
-    # [headers]
-    Field(
-        "headers.referrer_policy",
-        "enum",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class HeadersPolicy:
+    """The ``[headers]`` table."""
+
+    referrer_policy: str = key(
+        Kind.ENUM,
         "Referrer-Policy on every response.",
-        LOOSEN_IF_CHANGED,
+        Loosen.IF_CHANGED,
         choices=_REFERRER,
-    ),
-    Field(
-        "headers.x_frame_options",
-        "enum",
+    )
+
+    x_frame_options: str = key(
+        Kind.ENUM,
         "X-Frame-Options for browsers that ignore CSP frame-ancestors.",
-        LOOSEN_IF_CHANGED,
+        Loosen.IF_CHANGED,
         choices=("DENY", "SAMEORIGIN"),
-    ),
-    Field(
-        "headers.cross_origin_opener_policy",
-        "enum",
+    )
+
+    cross_origin_opener_policy: str = key(
+        Kind.ENUM,
         "Cross-Origin-Opener-Policy on every response.",
-        LOOSEN_IF_CHANGED,
+        Loosen.IF_CHANGED,
         choices=("same-origin", "same-origin-allow-popups", "unsafe-none"),
-    ),
-    Field(
-        "headers.cross_origin_resource_policy",
-        "enum",
+    )
+
+    cross_origin_resource_policy: str = key(
+        Kind.ENUM,
         "Cross-Origin-Resource-Policy on every response (stops cross-site <script>/<img> "
         "inclusion of our responses).",
-        LOOSEN_IF_CHANGED,
+        Loosen.IF_CHANGED,
         choices=("same-origin", "same-site", "cross-origin"),
-    ),
-    Field(
-        "headers.permissions_policy",
-        "str",
+    )
+
+    permissions_policy: str = key(
+        Kind.STR,
         "Permissions-Policy on every response: powerful browser features denied.",
-        LOOSEN_IF_CHANGED,
+        Loosen.IF_CHANGED,
         "a Permissions-Policy header value",
         item=_header_text,
-    ),
-    Field(
-        "headers.hsts_max_age",
-        "int",
+    )
+
+    hsts_max_age: int = key(
+        Kind.INT,
         "Strict-Transport-Security max-age in seconds, sent when the request arrived over TLS "
         "(directly or through a trusted proxy). 0 sends no HSTS.",
-        LOOSEN_IF_LOWER,
+        Loosen.IF_LOWER,
         "an integer from 0 to 63072000",
         minimum=0,
         maximum=63072000,
-    ),
-    Field(
-        "headers.hsts_include_subdomains",
-        "bool",
+    )
+
+    hsts_include_subdomains: bool = key(
+        Kind.BOOL,
         "Add includeSubDomains to Strict-Transport-Security.",
-        LOOSEN_IF_FALSE,
+        Loosen.IF_FALSE,
         "true or false",
-    ),
-    Field(
-        "headers.csp_template_hashes",
-        "bool",
+    )
+
+    csp_template_hashes: bool = key(
+        Kind.BOOL,
         "Allow the inline scripts of the installed front-end templates (jupyter_server, "
         "JupyterLab, Notebook 7) by their SHA-256 hash, computed at start-up from the template "
         "files: the one inline script of those pages runs, an injected one does not. Off: "
         "those scripts are blocked (they only remove ?token= from the address bar, which the "
         "server already does with a redirect).",
-        LOOSEN_IF_TRUE,
+        Loosen.IF_TRUE,
         "true or false",
-    ),
-    Field(
-        "headers.csp_report",
-        "bool",
+    )
+
+    csp_report: bool = key(
+        Kind.BOOL,
         "Add report-uri <base_url>api/security/csp-report to every CSP.",
-        LOOSEN_IF_CHANGED,
+        Loosen.IF_CHANGED,
         "true or false",
-    ),
-    # [audit]
-    Field(
-        "audit.enabled",
-        "bool",
+    )
+
+    cache_control: Mapping[str, str] = key(
+        Kind.STR,
+        "Cache-Control forced on responses of the '{route_class}' route class; an empty "
+        "string leaves the handler's own value.",
+        Loosen.IF_CHANGED,
+        'a Cache-Control header value, or ""',
+        item=_header_text,
+        per_route_class=True,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPolicy:
+    """The ``[audit]`` table."""
+
+    enabled: bool = key(
+        Kind.BOOL,
         "Write the audit trail: one hash-chained JSON-lines record per policy denial and per "
         "sensitive allow (log-in, token, file write/rename/delete, kernel start, terminal, "
         "policy load). Off: no audit file (records still go to the log line, the EventLogger "
         "and /metrics), so nothing tamper-evident is left behind.",
-        LOOSEN_IF_FALSE,
+        Loosen.IF_FALSE,
         "true or false",
-    ),
-    Field(
-        "audit.file",
-        "str",
+    )
+
+    file: str = key(
+        Kind.STR,
         'The audit file (rotated files get .000001, .000002, ... appended). "": '
         "hardened-server-audit-<port>.jsonl in the Jupyter runtime directory. A file the "
         "contents API could reach (inside the served root, under no paths.deny glob) is "
         "refused at start-up.",
-        LOOSEN_IF_CHANGED,
+        Loosen.IF_CHANGED,
         'an absolute path (or starting with ~), or "" for the default',
         item=_audit_file,
-    ),
-    Field(
-        "audit.fsync",
-        "str",
+    )
+
+    fsync: str = key(
+        Kind.STR,
         "When the audit file is fsynced: 'always' (after every record: survives power loss), "
         "'interval:<seconds>' (at most that many seconds of records lost on power loss), "
         "'never' (the kernel decides). A killed process loses no written record in any mode: "
         "each record is one write on an O_APPEND descriptor.",
-        LOOSEN_IF_CHANGED,
+        Loosen.IF_CHANGED,
         "'always', 'never' or 'interval:<seconds>'",
         item=_fsync_spec,
-    ),
-    Field(
-        "audit.max_bytes",
-        "int",
+    )
+
+    max_bytes: int = key(
+        Kind.INT,
         "Size at which the audit file is rotated (renamed with a numeric suffix); the chain "
         "continues across files (the first record of a new file names the last one's hash).",
-        LOOSEN_IF_CHANGED,
+        Loosen.IF_CHANGED,
         "an integer from 65536 to 1099511627776",
         minimum=65536,
         maximum=1 << 40,
-    ),
-    Field(
-        "audit.signing_key",
-        "str",
+    )
+
+    signing_key: str = key(
+        Kind.STR,
         "Ed25519 private key (PEM, PKCS#8, unencrypted, readable by the server only) for signed "
         "checkpoints: without it, whoever can write the audit file can rewrite its tail "
         'undetected. "": no signatures.',
-        LOOSEN_IF_CHANGED,
+        Loosen.IF_CHANGED,
         'an absolute path (or starting with ~), or "" for none',
         item=_audit_file,
-    ),
-    Field(
-        "audit.checkpoint_every",
-        "int",
+    )
+
+    checkpoint_every: int = key(
+        Kind.INT,
         "Records between two signed checkpoints (with audit.signing_key); a checkpoint is also "
         "written at rotation and at shutdown.",
-        LOOSEN_IF_HIGHER,
+        Loosen.IF_HIGHER,
         "an integer from 1 to 1000000",
         minimum=1,
         maximum=1000000,
-    ),
-    Field(
-        "audit.stdout",
-        "bool",
+    )
+
+    stdout: bool = key(
+        Kind.BOOL,
         "Also write every chain line to standard output (one JSON object per line) for a "
         "container log collector: an off-host copy of every record's hash.",
-        LOOSEN_IF_CHANGED,
+        Loosen.IF_CHANGED,
         "true or false",
-    ),
-    Field(
-        "audit.fail_closed",
-        "bool",
+    )
+
+    fail_closed: bool = key(
+        Kind.BOOL,
         "When an audit record cannot be written (disk full, file removed), refuse the request "
         "that needed it with 503 instead of carrying on unrecorded. Denials stay denials "
         "either way.",
-        LOOSEN_IF_FALSE,
+        Loosen.IF_FALSE,
         "true or false",
-    ),
-]
-
-for _rc in ROUTE_CLASSES:
-    FIELDS_LIST.append(
-        Field(
-            f"headers.cache_control.{_rc}",
-            "str",
-            f"Cache-Control forced on responses of the '{_rc}' route class; an empty string "
-            "leaves the handler's own value.",
-            LOOSEN_IF_CHANGED,
-            'a Cache-Control header value, or ""',
-            item=_header_text,
-            group="headers.cache_control",
-        )
     )
 
-for _rc in ROUTE_CLASSES:
-    for _directive in csp.DIRECTIVES:
-        FIELDS_LIST.append(
-            Field(
-                f"csp.{_rc}.{_directive}",
-                "directive",
-                f"CSP directive {_directive} for the '{_rc}' route class.",
-                LOOSEN_IF_CHANGED,
-                "a list of CSP source tokens; false removes the directive; "
-                "true only for upgrade-insecure-requests",
-                group=f"csp.{_rc}",
-            )
-        )
 
-FIELDS: dict[str, Field] = {f.key: f for f in FIELDS_LIST}
-# Every table a policy file may contain (so that "csp" and "csp.page" are walked, not rejected).
-TABLES: frozenset[str] = frozenset(
-    ".".join(key.split(".")[:i]) for key in FIELDS for i in range(1, key.count(".") + 1)
+# ---------------------------------------------------------------------------------------------
+# The table: the sections in the order the reference documents them, then the CSP directives.
+
+
+@dataclass(frozen=True)
+class Section:
+    """A ``[name]`` table of a policy file and the dataclass its keys are declared on (the type
+    of :class:`hardened_server.policy.model.Policy`'s attribute of the same name)."""
+
+    name: str
+    model: type[Any]
+    restart: str = ""  # non-empty: no key of the section can follow a reload (this says why)
+
+
+SECTIONS: tuple[Section, ...] = (
+    Section("server", ServerPolicy),
+    Section("routes", RoutesPolicy),
+    Section("scopes", ScopesPolicy),
+    Section("cors", CorsPolicy),
+    Section("paths", PathsPolicy),
+    Section("tokens", TokensPolicy),
+    Section("login", LoginPolicy),
+    Section("sessions", SessionsPolicy),
+    Section("nbconvert", NbconvertPolicy),
+    Section("terminals", TerminalsPolicy),
+    Section("limits", LimitsPolicy),
+    Section("headers", HeadersPolicy),
+    Section(
+        "audit",
+        AuditPolicy,
+        restart="the audit trail (file, fsync, rotation, signing, fail-closed) is opened at "
+        "start-up",
+    ),
 )
+
+
+def _csp_fields() -> list[Field]:
+    """``csp.<route class>.<directive>``: compiled by the loader into ``Policy.csp`` (with the
+    floors of :mod:`hardened_server.policy.csp`), not read key by key."""
+    return [
+        Field(
+            f"csp.{rc}.{directive}",
+            Kind.DIRECTIVE,
+            f"CSP directive {directive} for the '{rc}' route class.",
+            Loosen.IF_CHANGED,
+            "a list of CSP source tokens; false removes the directive; "
+            "true only for upgrade-insecure-requests",
+            group=f"csp.{rc}",
+        )
+        for rc in ROUTE_CLASSES
+        for directive in csp.DIRECTIVES
+    ]
+
+
+def _section_fields(section: Section) -> list[Field]:
+    out: list[Field] = []
+    for attr in dataclasses.fields(section.model):
+        spec = attr.metadata.get(_SPEC)
+        if not isinstance(spec, _Spec):
+            raise TypeError(f"{section.model.__name__}.{attr.name} is not declared with key()")
+        name = f"{section.name}.{attr.name}"
+        restart = spec.restart or section.restart
+
+        def make(
+            key: str, doc: str, group: str = "", spec: _Spec = spec, restart: str = restart
+        ) -> Field:
+            return Field(
+                key,
+                spec.kind,
+                doc,
+                spec.loosen,
+                spec.allowed,
+                spec.choices,
+                spec.minimum,
+                spec.maximum,
+                spec.item,
+                group=group,
+                restart=restart,
+            )
+
+        if spec.per_route_class:
+            out.extend(
+                make(f"{name}.{rc}", spec.doc.format(route_class=rc), group=name)
+                for rc in ROUTE_CLASSES
+            )
+        else:
+            out.append(make(name, spec.doc))
+    return out
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The table derived from the sections: what the loader, the reference, ``policy explain``
+    and the reload read. Built once (:data:`SCHEMA`); a test builds one with an extra key."""
+
+    sections: tuple[Section, ...]
+    fields: Mapping[str, Field]
+    # Every table a policy file may contain (so that "csp" and "csp.page" are walked, not
+    # rejected).
+    tables: frozenset[str]
+
+    @classmethod
+    def of(cls, sections: tuple[Section, ...]) -> Schema:
+        listed = [f for s in sections for f in _section_fields(s)] + _csp_fields()
+        fields = {f.key: f for f in listed}
+        if len(fields) != len(listed):
+            raise ValueError("a policy key is declared twice")
+        tables = frozenset(
+            ".".join(k.split(".")[:i]) for k in fields for i in range(1, k.count(".") + 1)
+        )
+        return cls(sections, MappingProxyType(fields), tables)
+
+    @property
+    def restart_only(self) -> Mapping[str, str]:
+        """Keys applied at start-up only, and why (a reload that changes one is refused)."""
+        return {k: f.restart for k, f in self.fields.items() if f.restart}
+
+    def build_sections(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Section name -> its frozen dataclass, from the flat effective values (every key
+        set). A mapping (scopes.routes, a per-route-class key) is made read-only."""
+        out: dict[str, Any] = {}
+        for section in self.sections:
+            kwargs: dict[str, Any] = {}
+            for attr in dataclasses.fields(section.model):
+                name = f"{section.name}.{attr.name}"
+                spec = attr.metadata[_SPEC]
+                if spec.per_route_class:
+                    value: Any = MappingProxyType(
+                        {rc: values[f"{name}.{rc}"] for rc in ROUTE_CLASSES}
+                    )
+                else:
+                    value = values[name]
+                    if isinstance(value, Mapping):
+                        value = MappingProxyType(dict(value))
+                kwargs[attr.name] = value
+            out[section.name] = section.model(**kwargs)
+        return out
+
+
+SCHEMA: Schema = Schema.of(SECTIONS)
+FIELDS: Mapping[str, Field] = SCHEMA.fields
+FIELDS_LIST: list[Field] = list(FIELDS.values())
+TABLES: frozenset[str] = SCHEMA.tables
 
 
 def validate_value(field: Field, value: Any) -> Any:
     """Return the normalised value for ``field`` or raise ``ItemError`` saying what is wrong."""
     kind = field.kind
-    if kind == "bool":
+    if kind == Kind.BOOL:
         if not isinstance(value, bool):
             raise ItemError(f"expected true or false, got {type(value).__name__}")
         return value
-    if kind == "int":
+    if kind == Kind.INT:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ItemError(f"expected an integer, got {type(value).__name__}")
         if field.minimum is not None and value < field.minimum:
@@ -830,15 +1095,15 @@ def validate_value(field: Field, value: Any) -> Any:
         if field.maximum is not None and value > field.maximum:
             raise ItemError(f"{value} is above the maximum {field.maximum}")
         return value
-    if kind == "enum":
+    if kind == Kind.ENUM:
         if value not in field.choices:
             raise ItemError("not one of the allowed values")
         return value
-    if kind == "str":
+    if kind == Kind.STR:
         if not isinstance(value, str):
             raise ItemError(f"expected a string, got {type(value).__name__}")
         return field.item(value) if field.item else value
-    if kind == "list":
+    if kind == Kind.LIST:
         if not isinstance(value, list):
             raise ItemError(f"expected a list of strings, got {type(value).__name__}")
         out: list[str] = []
@@ -852,9 +1117,9 @@ def validate_value(field: Field, value: Any) -> Any:
             if norm not in out:
                 out.append(norm)
         return tuple(out)
-    if kind == "routemap":
+    if kind == Kind.ROUTEMAP:
         return _route_scopes(value)
-    if kind == "directive":
+    if kind == Kind.DIRECTIVE:
         directive = field.key.rsplit(".", 1)[1]
         if value is False:
             return None
@@ -883,33 +1148,31 @@ def json_schema() -> dict[str, Any]:
 
     def leaf(field: Field) -> dict[str, Any]:
         doc = {"description": field.doc}
-        if field.kind == "bool":
+        if field.kind == Kind.BOOL:
             return {**doc, "type": "boolean"}
-        if field.kind == "int":
+        if field.kind == Kind.INT:
             out: dict[str, Any] = {**doc, "type": "integer"}
             if field.minimum is not None:
                 out["minimum"] = field.minimum
             if field.maximum is not None:
                 out["maximum"] = field.maximum
             return out
-        if field.kind == "enum":
+        if field.kind == Kind.ENUM:
             return {**doc, "enum": list(field.choices)}
-        if field.kind == "str":
+        if field.kind == Kind.STR:
             return {**doc, "type": "string"}
-        if field.kind == "list":
+        if field.kind == Kind.LIST:
             # no uniqueItems: the loader folds duplicates (after normalisation) instead
             return {**doc, "type": "array", "items": {"type": "string"}}
-        if field.kind == "directive":
+        if field.kind == Kind.DIRECTIVE:
             sources = {"type": "array", "items": {"type": "string"}}
             return {**doc, "oneOf": [{"type": "boolean"}, sources]}
-        if field.kind == "routemap":
+        if field.kind == Kind.ROUTEMAP:
             scope = {"enum": list(SCOPES)}
             methods = {
                 "type": "object",
                 "propertyNames": {"enum": [*METHODS, ANY_METHOD]},
-                "additionalProperties": {
-                    "oneOf": [scope, {"type": "array", "items": scope}]
-                },
+                "additionalProperties": {"oneOf": [scope, {"type": "array", "items": scope}]},
             }
             return {**doc, "type": "object", "additionalProperties": methods}
         raise AssertionError(field.kind)  # pragma: no cover

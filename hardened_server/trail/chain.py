@@ -56,6 +56,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from hardened_server.policy.fsync import FsyncPolicy
+from hardened_server.policy.loader import shipped_policy
 from hardened_server.trail.record import SCHEMA_ID, DecisionRecord, format_time
 
 try:  # POSIX only; without it a second writer process is not detected.
@@ -85,8 +86,6 @@ log = logging.getLogger("hardened_server.audit")
 
 FORMAT_VERSION = 1
 GENESIS_PREV = "0" * 64
-DEFAULT_MAX_BYTES = 16 * 1024 * 1024
-DEFAULT_CHECKPOINT_EVERY = 256
 _MAX_LINE = 1024 * 1024  # a longer "last line" is not a record of ours: refuse to extend
 _ROTATED = re.compile(r"\.(\d{6,})$")
 
@@ -314,11 +313,19 @@ class ChainedFileSink:
         self,
         path: str | os.PathLike[str],
         *,
-        max_bytes: int = DEFAULT_MAX_BYTES,
-        fsync: str = "interval:1",
+        max_bytes: int | None = None,
+        fsync: str | None = None,
         signing_key_path: str | os.PathLike[str] | None = None,
-        checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+        checkpoint_every: int | None = None,
     ) -> None:
+        # Not given: the shipped default profile's audit.max_bytes, audit.fsync and
+        # audit.checkpoint_every (policies/default.toml holds the numbers, not this module).
+        shipped = shipped_policy().audit
+        max_bytes = shipped.max_bytes if max_bytes is None else max_bytes
+        fsync = shipped.fsync if fsync is None else fsync
+        checkpoint_every = (
+            shipped.checkpoint_every if checkpoint_every is None else checkpoint_every
+        )
         if max_bytes < 4096:
             raise ValueError("max_bytes must be at least 4096")
         if checkpoint_every < 1:

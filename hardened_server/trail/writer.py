@@ -25,8 +25,6 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from hardened_server.policy.decisions import Decision
 from hardened_server.trail.chain import (
-    DEFAULT_CHECKPOINT_EVERY,
-    DEFAULT_MAX_BYTES,
     AuditWriteError,
     ChainedFileSink,
     ChainEntry,
@@ -194,10 +192,10 @@ class AuditTrail:
 def open_audit_trail(
     *,
     path: str | os.PathLike[str] | None = None,
-    fsync: str = "interval:1",
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    fsync: str | None = None,
+    max_bytes: int | None = None,
     signing_key_path: str | os.PathLike[str] | None = None,
-    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+    checkpoint_every: int | None = None,
     stdout: bool = False,
     event_logger: EventLogger | None = None,
     metrics: bool = True,

@@ -55,6 +55,8 @@ from hardened_server.enforcement.recorder import record_event
 from hardened_server.enforcement.runtime import client_key
 from hardened_server.policy.decisions import RouteClass
 from hardened_server.policy.identity import IdRule
+from hardened_server.policy.loader import shipped_policy
+from hardened_server.policy.model import Policy
 from hardened_server.policy.scopes import ADMIN, has_scope
 from hardened_server.policy.throttle import LoginThrottle
 from hardened_server.policy.tokens import parse_authorization
@@ -109,26 +111,27 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
 
     # -- policy ----------------------------------------------------------------------------------
 
-    def _policy(self) -> t.Any:
-        return getattr(self.parent, "policy", None)
+    def _policy(self) -> Policy:
+        """The parent app's policy; with no hardened parent (a bare provider, a test), the
+        shipped default profile's: never "no policy", and no default number copied here."""
+        policy = getattr(self.parent, "policy", None)
+        return policy if isinstance(policy, Policy) else shipped_policy()
 
     def _url_tokens_allowed(self) -> bool:
-        policy = self._policy()
-        return policy is None or policy.tokens.url_tokens != "never"
+        return self._policy().tokens.url_tokens != "never"
 
     def owner_scopes(self) -> frozenset[str]:
         """What the owner (start-up token, password) may do: ``tokens.owner_scopes``."""
-        policy = self._policy()
-        return frozenset(policy.tokens.owner_scopes) if policy is not None else frozenset({ADMIN})
+        return frozenset(self._policy().tokens.owner_scopes)
 
     # -- the token store -------------------------------------------------------------------------
 
     def token_store_path(self) -> Path:
         if self.token_store_file:
             return Path(self.token_store_file)
-        policy = self._policy()
-        if policy is not None and policy.tokens.store_file:
-            return Path(policy.tokens.store_file)
+        store_file = self._policy().tokens.store_file
+        if store_file:
+            return Path(store_file)
         return default_store_path()
 
     @property
@@ -271,16 +274,10 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
     @property
     def sessions(self) -> SessionStore:
         if self._sessions is None:
-            policy = self._policy()
-            idle, lifetime = (
-                (120, 720)
-                if policy is None
-                else (
-                    policy.sessions.idle_minutes,
-                    policy.sessions.lifetime_minutes,
-                )
+            sessions = self._policy().sessions
+            self._sessions = SessionStore(
+                sessions.idle_minutes * 60.0, sessions.lifetime_minutes * 60.0
             )
-            self._sessions = SessionStore(idle * 60.0, lifetime * 60.0)
         return self._sessions
 
     def get_cookie_name(self, handler: web.RequestHandler) -> str:
@@ -295,8 +292,7 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
 
     def _cookie_options(self, handler: web.RequestHandler) -> dict[str, t.Any]:
         options: dict[str, t.Any] = dict(self.cookie_options)
-        policy = self._policy()
-        options["samesite"] = policy.sessions.samesite if policy is not None else "Lax"
+        options["samesite"] = self._policy().sessions.samesite
         options["httponly"] = True
         if handler.request.protocol == "https":
             options["secure"] = True
@@ -388,16 +384,10 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
     @property
     def login_throttle(self) -> LoginThrottle:
         if self._login_throttle is None:
-            policy = self._policy()
-            free, max_delay = (
-                (5, 60)
-                if policy is None
-                else (
-                    policy.login.free_attempts,
-                    policy.login.max_delay_seconds,
-                )
+            login = self._policy().login
+            self._login_throttle = LoginThrottle(
+                login.free_attempts, float(login.max_delay_seconds)
             )
-            self._login_throttle = LoginThrottle(free, float(max_delay))
         return self._login_throttle
 
     def passwd_check(self, password: str) -> bool:
