@@ -96,7 +96,8 @@ def _effective(d: dict[str, tuple[str, ...]], *chain: str) -> tuple[str, ...] | 
     return None
 
 
-_BROAD_SCHEMES = {"http", "https", "data", "blob", "filesystem"}
+# ws: and wss: match http(s) URLs under CSP3 scheme-part matching (#match-schemes)
+_BROAD_SCHEMES = {"http", "https", "data", "blob", "filesystem", "ws", "wss"}
 
 
 def _is_broad_script_source(token: str) -> bool:

@@ -25,7 +25,7 @@ import json
 import ssl
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urljoin, urlsplit
@@ -212,16 +212,6 @@ class Client:
 # ---------------------------------------------------------------------------------------------
 
 
-def _effective(directives: Mapping[str, tuple[str, ...]], name: str) -> tuple[str, ...] | None:
-    if name in directives:
-        return directives[name]
-    return directives.get("default-src")
-
-
-def _nonce_or_hash(sources: Iterable[str]) -> bool:
-    return any(s.startswith(("'nonce-", "'sha256-", "'sha384-", "'sha512-")) for s in sources)
-
-
 class LiveAudit:
     def __init__(
         self,
@@ -387,18 +377,18 @@ class LiveAudit:
         else:
             directives = csp_mod.parse(csp_values[0])
             text = csp_values[0]
-            scripts = _effective(directives, "script-src")
+            scripts = csp_mod.effective(directives, "script-src")
             if scripts is None:
                 self.report(L.CSP_SCRIPTS_OPEN, f"CSP {text!r} has neither script-src nor "
                             "default-src", path, route=route)
             else:
-                if "'unsafe-inline'" in scripts and not _nonce_or_hash(scripts):
+                if "'unsafe-inline'" in scripts and not csp_mod.has_nonce_or_hash(scripts):
                     self.report(L.CSP_UNSAFE_INLINE, f"script-src {' '.join(scripts)}", path,
                                 route=route)
                 if "'unsafe-eval'" in scripts:
                     chk = L.CSP_EVAL_PAGE if page and r.status < 400 else L.CSP_EVAL_ELSEWHERE
                     self.report(chk, f"script-src {' '.join(scripts)}", path, route=route)
-            objects = _effective(directives, "object-src")
+            objects = csp_mod.effective(directives, "object-src")
             if objects != ("'none'",):
                 self.report(L.CSP_OBJECT, "object-src "
                             f"{' '.join(objects) if objects else '(not set, no default-src)'}",

@@ -498,6 +498,18 @@ def test_scope_102_fires_on_the_audit_trails_own_schema(tmp_path):
     assert [f.evidence for f in findings] == [f"{DECISION_SCHEMA_ID} is a server schema"]
 
 
+@pytest.mark.parametrize(
+    ("source", "fires"),
+    [("wss:", True), ("ws:", True), ("https://*", True), ("https://*.example.com", False)],
+)
+def test_csp_109_agrees_with_the_loaders_floor(tmp_path, source, fires):
+    """HS-CSP-109 and the loader's floor ask the same question (csp.is_broad_script_source):
+    the audit once flagged *.example.com, which the loader accepts, and the loader once
+    accepted wss:, which matches every https: URL (CSP3 scheme-part matching)."""
+    facts = clean(tmp_path, f"[csp.page]\nscript-src = [\"'self'\", \"{source}\"]")
+    assert bool(_run("HS-CSP-109", facts)) is fires
+
+
 def test_clean_deployment_fires_nothing(tmp_path):
     facts = clean(tmp_path)
     assert run_checks(facts, ["static", "routes", "extensions"]) == []

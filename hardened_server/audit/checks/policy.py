@@ -88,32 +88,8 @@ def where(facts: Facts, key: str) -> Location:
 # CSP helpers
 
 SANDBOXED_CLASSES = (RouteClass.FILES, RouteClass.NBCONVERT, RouteClass.KERNELSPEC)
-FALLBACK = {
-    "script-src-elem": ("script-src", "default-src"),
-    "script-src-attr": ("script-src", "default-src"),
-    "script-src": ("default-src",),
-    "style-src": ("default-src",),
-    "object-src": ("default-src",),
-    "img-src": ("default-src",),
-    "font-src": ("default-src",),
-    "connect-src": ("default-src",),
-    "media-src": ("default-src",),
-    "frame-src": ("child-src", "default-src"),
-    "worker-src": ("child-src", "script-src", "default-src"),
-    "manifest-src": ("default-src",),
-    "child-src": ("default-src",),
-}
-FETCH_DIRECTIVES = (*FALLBACK, "default-src")
-
-
-def effective(directives: csp.Directives, name: str) -> tuple[str | None, tuple[str, ...] | None]:
-    """(the directive that applies, its sources) following CSP3's fallback list."""
-    if name in directives:
-        return name, tuple(directives[name])
-    for fb in FALLBACK.get(name, ()):
-        if fb in directives:
-            return fb, tuple(directives[fb])
-    return None, None
+# The CSP3 fallback list (csp.effective_directive), nonce/hash and broad-source answers live
+# in hardened_server/policy/csp.py, shared with the loader's floors and the live probes.
 
 
 def _classes(facts: Facts) -> Iterator[tuple[str, csp.Directives]]:
@@ -124,10 +100,6 @@ def _classes(facts: Facts) -> Iterator[tuple[str, csp.Directives]]:
 
 def _is_sandboxed(directives: csp.Directives) -> bool:
     return "sandbox" in directives and "allow-same-origin" not in directives["sandbox"]
-
-
-def _has_nonce_or_hash(sources: tuple[str, ...]) -> bool:
-    return any(s.startswith(("'nonce-", "'sha256-", "'sha384-", "'sha512-")) for s in sources)
 
 
 def _policy_check(func):  # type: ignore[no-untyped-def]
@@ -161,8 +133,8 @@ def csp_unsafe_inline(facts: Facts) -> Iterator[Hit]:
         if _is_sandboxed(d):
             continue
         for name in ("script-src", "script-src-elem", "script-src-attr"):
-            used, sources = effective(d, name)
-            if sources and csp.CSP.UNSAFE_INLINE in sources and not _has_nonce_or_hash(sources):
+            used, sources = csp.effective_directive(d, name)
+            if sources and csp.CSP.UNSAFE_INLINE in sources and not csp.has_nonce_or_hash(sources):
                 yield Hit(
                     f"route class {rc!r}: {used} {' '.join(sources)}",
                     where(facts, f"csp.{rc}.{used}"),
@@ -185,7 +157,7 @@ def csp_unsafe_eval_elsewhere(facts: Facts) -> Iterator[Hit]:
     for rc, d in _classes(facts):
         if rc == RouteClass.PAGE or _is_sandboxed(d):
             continue
-        used, sources = effective(d, "script-src")
+        used, sources = csp.effective_directive(d, "script-src")
         if sources and csp.CSP.UNSAFE_EVAL in sources:
             yield Hit(
                 f"route class {rc!r}: {used} {' '.join(sources)}",
@@ -214,7 +186,7 @@ def csp_unsafe_eval_page(facts: Facts) -> Iterator[Hit]:
             where(facts, "routes.unsafe_eval"),
         )
     d = facts.policy.csp.get(RouteClass.PAGE, {})  # type: ignore[union-attr]
-    used, sources = effective(d, "script-src")
+    used, sources = csp.effective_directive(d, "script-src")
     if sources and csp.CSP.UNSAFE_EVAL in sources:
         yield Hit(f"route class 'page': {used} {' '.join(sources)}",
                   where(facts, f"csp.page.{used}"))
@@ -234,7 +206,7 @@ def csp_scripts_unrestricted(facts: Facts) -> Iterator[Hit]:
     for rc, d in _classes(facts):
         if _is_sandboxed(d):
             continue
-        used, _sources = effective(d, "script-src")
+        used, _sources = csp.effective_directive(d, "script-src")
         if used is None:
             yield Hit(
                 f"route class {rc!r} has neither script-src nor default-src",
@@ -256,7 +228,7 @@ def csp_scripts_unrestricted(facts: Facts) -> Iterator[Hit]:
 @_policy_check
 def csp_object_src(facts: Facts) -> Iterator[Hit]:
     for rc, d in _classes(facts):
-        used, sources = effective(d, "object-src")
+        used, sources = csp.effective_directive(d, "object-src")
         if sources != (csp.CSP.NONE,):
             shown = f"{used} {' '.join(sources or ())}" if used else "no object-src, no default-src"
             yield Hit(
@@ -322,14 +294,6 @@ def csp_frame_ancestors_broad(facts: Facts) -> Iterator[Hit]:
                       where(facts, f"csp.{rc}.frame-ancestors"))
 
 
-_BROAD_SCHEMES = ("*", "http:", "https:", "data:", "blob:", "filesystem:", "ws:", "wss:")
-
-
-def _is_broad(source: str) -> bool:
-    low = source.lower()
-    return low in _BROAD_SCHEMES or low.startswith("*") or "://*" in low
-
-
 @check(
     "HS-CSP-109",
     ERROR,
@@ -347,8 +311,8 @@ def csp_broad_script_sources(facts: Facts) -> Iterator[Hit]:
         if _is_sandboxed(d):
             continue
         for name in ("script-src", "object-src"):
-            used, sources = effective(d, name)
-            broad = [s for s in sources or () if _is_broad(s)]
+            used, sources = csp.effective_directive(d, name)
+            broad = [s for s in sources or () if csp.is_broad_script_source(s)]
             if broad:
                 yield Hit(f"route class {rc!r}: {used} allows {' '.join(broad)}",
                           where(facts, f"csp.{rc}.{used}"))
@@ -366,7 +330,7 @@ def csp_broad_script_sources(facts: Facts) -> Iterator[Hit]:
 @_policy_check
 def csp_wildcard_fetch(facts: Facts) -> Iterator[Hit]:
     for rc, d in _classes(facts):
-        for name in FETCH_DIRECTIVES:
+        for name in csp.FETCH_DIRECTIVES:
             if name in ("script-src", "object-src", "script-src-elem", "script-src-attr"):
                 continue
             sources = d.get(name, ())
