@@ -161,7 +161,7 @@ def scenarios(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenarios]:
         stock.wait_ready()
         loose.wait_ready()
         hardened.wait_ready()
-        _wait_tls(hardened_tls, cert)
+        hardened_tls.wait_ready(90, base="/", tls_ca=cert)
         ready = time.perf_counter() - started
         sys.stdout.write(f"\n[timing] four servers ready in {ready:.1f} s\n")
         with FakeJupyter(WEAK, weak_token) as fake, FakeJupyter(
@@ -181,23 +181,6 @@ def scenarios(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenarios]:
         loose.stop()
         hardened.stop()
         hardened_tls.stop()
-
-
-def _wait_tls(server: ServerProcess, cert: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert server.proc is not None
-        if server.proc.poll() is not None:
-            raise RuntimeError(f"server exited:\n{server.log()}")
-        try:
-            r = requests.get(server.url + "/api/status", headers=server.auth(), timeout=2,
-                             verify=str(cert))
-            if r.status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"TLS server did not start:\n{server.log()}")
 
 
 # -- the two servers side by side ------------------------------------------------------------------
