@@ -97,6 +97,21 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+def is_loopback_bind(ip: str) -> bool:
+    """Whether the server's listen address (``ServerApp.ip``) is reachable from this machine
+    only: ``localhost`` or a loopback address (``127.0.0.0/8``, ``::1``, bracketed or not).
+    Anything else counts as remote: ``""`` (all interfaces), ``0.0.0.0``, ``::``, a host name
+    (it may resolve anywhere). The one answer for the start-up refusal
+    (:func:`hardened_server.policy.startup.check_configuration`) and the audit's checks
+    (``hardened_server/audit/checks/policy.py``, ``.../env.py``)."""
+    if ip == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(ip.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def is_allowed_host(host_header: str | None, allowed: frozenset[str]) -> Decision:
     """Decide on the Host header of a request (``allowed`` from :func:`compile_host_allowlist`).
 

@@ -7,13 +7,13 @@ configuration would undo the policy. The application gathers the facts
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from hardened_server.policy.decisions import Rule
 from hardened_server.policy.errors import UnsafeStartup
+from hardened_server.policy.hosts import is_loopback_bind
 from hardened_server.policy.model import Policy
 from hardened_server.policy.tokens import estimate_entropy_bits
 
@@ -81,15 +81,6 @@ class RouteFact:
     pattern: str  # relative to base_url
     handler: str  # module.qualname of the original handler class
     undecorated: tuple[str, ...] = field(default=())  # HTTP methods with no auth decorator
-
-
-def _is_loopback_bind(ip: str) -> bool:
-    if ip in ("localhost",):
-        return True
-    try:
-        return ipaddress.ip_address(ip.strip("[]")).is_loopback
-    except ValueError:
-        return False  # "" (all interfaces), "0.0.0.0", a host name: treated as remote
 
 
 def check_configuration(facts: StartupFacts, policy: Policy) -> list[UnsafeStartup]:
@@ -193,7 +184,7 @@ def check_configuration(facts: StartupFacts, policy: Policy) -> list[UnsafeStart
         )
     if (
         not facts.sock
-        and not _is_loopback_bind(facts.ip)
+        and not is_loopback_bind(facts.ip)
         and not facts.has_tls
         and not policy.server.trusted_proxies
         and not policy.server.allow_insecure_remote

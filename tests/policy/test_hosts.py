@@ -13,6 +13,7 @@ from hardened_server.policy.hosts import (
     LOOPBACK_NAMES,
     compile_host_allowlist,
     is_allowed_host,
+    is_loopback_bind,
     is_loopback_host,
     split_host_header,
 )
@@ -125,3 +126,16 @@ def test_is_loopback_host() -> None:
     assert not is_loopback_host("localhost")  # a name, handled by the allow-list
     assert not is_loopback_host("127.example")
     assert not is_loopback_host("10.0.0.1")
+
+
+@pytest.mark.parametrize("ip", ["localhost", "127.0.0.1", "127.0.0.2", "::1", "[::1]"])
+def test_a_loopback_bind(ip: str) -> None:
+    """The one answer for the start-up refusal of a cleartext remote bind and the audit."""
+    assert is_loopback_bind(ip)
+
+
+@pytest.mark.parametrize(
+    "ip", ["", "0.0.0.0", "::", "10.0.0.1", "jupyter.example.org", "LOCALHOST", "127.example"]
+)
+def test_everything_else_is_a_remote_bind(ip: str) -> None:
+    assert not is_loopback_bind(ip)

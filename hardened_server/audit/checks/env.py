@@ -27,10 +27,11 @@ from hardened_server.audit.checks import (
     Location,
     check,
 )
-from hardened_server.audit.checks.policy import is_loopback_bind, where
+from hardened_server.audit.checks.policy import where
 from hardened_server.audit.facts import Facts, PathInfo, path_info
 from hardened_server.policy.decisions import Rule
 from hardened_server.policy.errors import UnsafeStartup
+from hardened_server.policy.hosts import is_loopback_bind
 from hardened_server.policy.paths import PathPolicy, served_relative_path
 from hardened_server.policy.scopemap import RouteMap
 from hardened_server.policy.startup import StartupFacts, check_configuration

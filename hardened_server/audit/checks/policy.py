@@ -25,6 +25,7 @@ from hardened_server.audit.checks import (
 from hardened_server.audit.facts import Facts, default_profile_path
 from hardened_server.policy import csp
 from hardened_server.policy.decisions import ROUTE_CLASSES, RouteClass
+from hardened_server.policy.hosts import is_loopback_bind
 
 # ---------------------------------------------------------------------------------------------
 # Locating a policy key in the file that set it
@@ -589,15 +590,6 @@ def cors_patterns(facts: Facts) -> Iterator[Hit]:
 
 # ---------------------------------------------------------------------------------------------
 # Hosts, proxies, TLS
-
-
-def is_loopback_bind(ip: str) -> bool:
-    if ip in ("localhost",):
-        return True
-    try:
-        return ipaddress.ip_address(ip.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @check(
