@@ -20,8 +20,8 @@ from hardened_server.enforcement.identity.tokenstore import (
     TokenRecord,
     TokenStore,
     TokenStoreError,
-    default_store_path,
     parse_duration,
+    store_path_for,
 )
 from hardened_server.enforcement.recorder import record_event
 from hardened_server.policy.identity import IdRule
@@ -35,9 +35,8 @@ EXIT_REFUSED = 2
 
 def store_path(store: str | None, policy_files: list[str]) -> Path:
     if store:
-        return Path(store)
-    configured = load_policy(policy_files).tokens.store_file
-    return Path(configured) if configured else default_store_path()
+        return store_path_for(store)
+    return store_path_for(configured=load_policy(policy_files).tokens.store_file)
 
 
 def _when(ts: float | None) -> str:

@@ -26,19 +26,19 @@ LONG_LIVED_SECONDS = 90 * 86400
 
 
 def token_store_path(facts: Facts) -> str | None:
-    """Where the server keeps its token store under this configuration."""
+    """Where the server keeps its token store under this configuration (the server's own
+    answer, :func:`hardened_server.enforcement.identity.tokenstore.store_path_for`)."""
     if facts.token_store is not None:
         return facts.token_store.path
     if facts.policy is None:
         return None
-    configured = facts.value("tokens.store_file")
-    if configured:
-        return os.path.expanduser(str(configured))
-    if facts.runtime_dir is None:
+    configured = str(facts.value("tokens.store_file") or "")
+    if not configured and facts.runtime_dir is None:
         return None
-    from hardened_server.enforcement.identity.tokenstore import STORE_FILENAME
+    from hardened_server.enforcement.identity.tokenstore import store_path_for
 
-    return os.path.join(facts.runtime_dir.path, STORE_FILENAME)
+    runtime = facts.runtime_dir.path if facts.runtime_dir is not None else None
+    return os.fspath(store_path_for(configured=configured, runtime_dir=runtime))
 
 
 def _store_info(facts: Facts) -> PathInfo | None:

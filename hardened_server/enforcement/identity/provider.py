@@ -46,9 +46,9 @@ from hardened_server.enforcement.identity.tokenstore import (
     TokenRecord,
     TokenStore,
     atomic_write,
-    default_store_path,
     looks_like_stored_token,
     parse_token_id,
+    store_path_for,
 )
 from hardened_server.enforcement.marks import mark
 from hardened_server.enforcement.recorder import record_event
@@ -127,12 +127,9 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
     # -- the token store -------------------------------------------------------------------------
 
     def token_store_path(self) -> Path:
-        if self.token_store_file:
-            return Path(self.token_store_file)
-        store_file = self._policy().tokens.store_file
-        if store_file:
-            return Path(store_file)
-        return default_store_path()
+        return store_path_for(
+            self.token_store_file, configured=self._policy().tokens.store_file
+        )
 
     @property
     def token_store(self) -> TokenStore:

@@ -140,10 +140,26 @@ def parse_duration(text: str) -> float | None:
     return float(int(match.group(1)) * _UNITS[match.group(2)])
 
 
-def default_store_path() -> Path:
-    from jupyter_core.paths import jupyter_runtime_dir
+def store_path_for(
+    override: str | os.PathLike[str] | None = None,
+    *,
+    configured: str = "",
+    runtime_dir: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Where the token store lives: ``override`` (``serve --token-store``, the token commands'
+    ``--store``), else the policy's ``tokens.store_file``, else :data:`STORE_FILENAME` in
+    ``runtime_dir`` (jupyter_core's ``jupyter_runtime_dir()`` when not given). The one answer
+    for the server's identity provider, ``hardened-server token`` and the audit's HS-TOKEN
+    checks, so the audit reads the file the server writes."""
+    if override:
+        return Path(override)
+    if configured:
+        return Path(configured)
+    if runtime_dir is None:
+        from jupyter_core.paths import jupyter_runtime_dir
 
-    return Path(jupyter_runtime_dir()) / STORE_FILENAME
+        runtime_dir = jupyter_runtime_dir()
+    return Path(runtime_dir) / STORE_FILENAME
 
 
 def _fsync_dir(directory: Path) -> None:

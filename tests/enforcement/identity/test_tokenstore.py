@@ -16,12 +16,14 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invaria
 
 from hardened_server.enforcement.identity.tokenstore import (
     PREFIX,
+    STORE_FILENAME,
     TokenStore,
     TokenStoreError,
     atomic_write,
     check_scopes,
     parse_duration,
     parse_token_id,
+    store_path_for,
 )
 from hardened_server.policy.scopes import SCOPES
 
@@ -237,3 +239,17 @@ def test_arbitrary_strings_never_authenticate(
     assume(not text.startswith(PREFIX) or len(text) > 3)
     store = TokenStore(tmp_path_factory.getbasetemp() / "arbitrary.json")
     assert store.authenticate(text) is None
+
+
+def test_the_store_path_is_the_override_then_the_policy_then_the_runtime_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One answer for the server, ``hardened-server token`` and the audit (HS-TOKEN-1xx)."""
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "rt"))
+    assert store_path_for() == tmp_path / "rt" / STORE_FILENAME
+    assert store_path_for(runtime_dir="/run/x") == Path("/run/x") / STORE_FILENAME
+    assert store_path_for(configured="/srv/tokens.json", runtime_dir="/run/x") == Path(
+        "/srv/tokens.json"
+    )
+    assert store_path_for("/opt/t.json", configured="/srv/tokens.json") == Path("/opt/t.json")
+    assert store_path_for("", configured="") == tmp_path / "rt" / STORE_FILENAME
