@@ -28,12 +28,12 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from hardened_server import __version__
+from hardened_server.fsutil import atomic_write
 from hardened_server.policy.errors import PolicyError
 from hardened_server.policy.loader import (
     build_policy,
@@ -177,21 +177,6 @@ def _write_new(path: str, data: bytes, mode: int) -> None:
         fh.write(data)
 
 
-def _write_atomic(path: str, data: bytes) -> None:
-    """Replace ``path`` in one rename: a reader sees the old file or the new one, never half."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".hs-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def cmd_policy_keygen(args: argparse.Namespace) -> int:
     private_pem, public_pem = generate_keypair()
     public_path = args.path + ".pub"
@@ -224,7 +209,7 @@ def cmd_policy_sign(args: argparse.Namespace) -> int:
             status = EXIT_REFUSED
             continue
         sig = signature_path(path)
-        _write_atomic(os.fspath(sig), sign_bytes(data, key).encode("ascii"))
+        atomic_write(os.fspath(sig), sign_bytes(data, key).encode("ascii"), 0o644)
         _out(f"{path}: signed -> {sig}")
     return status
 

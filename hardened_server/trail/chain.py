@@ -55,6 +55,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from hardened_server.fsutil import fsync_dir
 from hardened_server.policy.fsync import FsyncPolicy
 from hardened_server.policy.loader import shipped_policy
 from hardened_server.trail.record import SCHEMA_ID, DecisionRecord, format_time
@@ -589,7 +590,7 @@ class ChainedFileSink:
         fd = _open_for_append(self.path)
         self._fd, self._size, self._file_hash = fd, 0, hashlib.sha256()
         if self.fsync_policy.mode != "never":
-            _fsync_dir(os.path.dirname(self.path))
+            fsync_dir(os.path.dirname(self.path))
         self._write_rotation(target, prev_tail)
 
     def _recover(self) -> None:
@@ -604,15 +605,6 @@ class ChainedFileSink:
             with contextlib.suppress(OSError):
                 os.close(self._fd)  # closing releases the flock
             self._fd = None
-
-
-def _fsync_dir(directory: str) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory or ".", os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def iter_lines(data: bytes) -> Iterator[tuple[int, bytes, bool]]:

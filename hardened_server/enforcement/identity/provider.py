@@ -45,7 +45,6 @@ from hardened_server.enforcement.identity.sessions import SessionStore
 from hardened_server.enforcement.identity.tokenstore import (
     TokenRecord,
     TokenStore,
-    atomic_write,
     looks_like_stored_token,
     parse_token_id,
     store_path_for,
@@ -53,6 +52,7 @@ from hardened_server.enforcement.identity.tokenstore import (
 from hardened_server.enforcement.marks import mark
 from hardened_server.enforcement.recorder import record_event
 from hardened_server.enforcement.runtime import client_key
+from hardened_server.fsutil import atomic_write
 from hardened_server.policy.decisions import RouteClass
 from hardened_server.policy.identity import IdRule
 from hardened_server.policy.loader import shipped_policy

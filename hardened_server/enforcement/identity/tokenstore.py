@@ -7,11 +7,12 @@ without holding it), ``secret`` is 256 random bits (43 base64url characters). Th
 nothing, and a 256-bit random secret needs no slow hash. The presented token's hash is compared
 with ``hmac.compare_digest``.
 
-The file (JSON, mode 0600) is written atomically: a temporary file in the same directory,
-``fsync``, ``os.replace``, then the directory is synced, so a reader sees the old file or the new
-one, never half of one. Writers (the ``hardened-server token`` commands and the running server,
-which records ``last_used``) serialise on an advisory lock (``<file>.lock``) and always re-read
-the file under it, so a revocation by the CLI is never overwritten by the server's bookkeeping.
+The file (JSON, mode 0600) is written atomically (:func:`hardened_server.fsutil.atomic_write`): a
+temporary file in the same directory, ``fsync``, ``os.replace``, then the directory is synced, so a
+reader sees the old file or the new one, never half of one. Writers (the ``hardened-server token``
+commands and the running server, which records ``last_used``) serialise on an advisory lock
+(``<file>.lock``) and always re-read the file under it, so a revocation by the CLI is never
+overwritten by the server's bookkeeping.
 
 The running server re-reads the file when its identity (inode, size, mtime) changes, which it
 checks with one ``os.stat`` per stored-token request: a ``token revoke`` is in force for the next
@@ -32,13 +33,13 @@ import logging
 import os
 import re
 import secrets
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from hardened_server.fsutil import atomic_write
 from hardened_server.policy.scopes import KNOWN_SCOPES, SCOPES
 
 log = logging.getLogger("hardened_server.tokens")
@@ -160,34 +161,6 @@ def store_path_for(
 
         runtime_dir = jupyter_runtime_dir()
     return Path(runtime_dir) / STORE_FILENAME
-
-
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write ``data`` to ``path`` so that no reader ever sees a partial file: a temporary file
-    in the same directory (created 0600), fsync, rename over, fsync the directory."""
-    directory = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(directory)
 
 
 def _record_from(entry: Any) -> TokenRecord:

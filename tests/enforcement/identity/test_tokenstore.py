@@ -19,12 +19,12 @@ from hardened_server.enforcement.identity.tokenstore import (
     STORE_FILENAME,
     TokenStore,
     TokenStoreError,
-    atomic_write,
     check_scopes,
     parse_duration,
     parse_token_id,
     store_path_for,
 )
+from hardened_server.fsutil import atomic_write
 from hardened_server.policy.scopes import SCOPES
 
 
