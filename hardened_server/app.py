@@ -59,6 +59,7 @@ from hardened_server.enforcement.handlers import (
 )
 from hardened_server.enforcement.identity.authorizer import HardenedAuthorizer
 from hardened_server.enforcement.identity.provider import HardenedIdentityProvider
+from hardened_server.enforcement.inventory import is_wrapped, route_inventory
 from hardened_server.enforcement.kernelsessions import HardenedSessionManager
 from hardened_server.enforcement.marks import mark
 from hardened_server.enforcement.recorder import record_event
@@ -156,9 +157,7 @@ class HardenedWebApplication(ServerWebApplication):
     def get_handler_delegate(
         self, request: Any, target_class: type[web.RequestHandler], *args: Any, **kwargs: Any
     ) -> Any:
-        if not getattr(target_class, "_hs_wrapped", False) and not issubclass(
-            target_class, GateRefusalHandler
-        ):
+        if not is_wrapped(target_class) and not issubclass(target_class, GateRefusalHandler):
             # Reached only by a rule inserted behind add_handlers' back: never public.
             target_class = wrap_handler(target_class, UNREGISTERED)
         return super().get_handler_delegate(request, target_class, *args, **kwargs)
@@ -677,20 +676,10 @@ class HardenedServerApp(ServerApp):
     def unmapped_routes(self) -> list[tuple[str, str]]:
         """(pattern, handler) of every non-public route the route map does not know: every
         request to it is refused (HS-SCOPE-002) until ``scopes.routes`` maps it."""
-        runtime: PolicyRuntime = self.web_app.settings[SETTINGS_KEY]
-        compiled = runtime.current
-        out = []
-        for rule in iter_handler_rules(self.web_app.default_router):
-            cls = rule.target
-            if not getattr(cls, "_hs_wrapped", False):
-                continue
-            if compiled.route(cls._hs_pattern, cls._hs_kinds).public:
-                continue
-            scopes = compiled.route_scopes(
-                cls._hs_pattern, cls._hs_handler, cls._hs_methods, cls._hs_declared
-            )
-            if not scopes.mapped and (cls._hs_pattern, cls._hs_handler) not in out:
-                out.append((cls._hs_pattern, cls._hs_handler))
+        out: list[tuple[str, str]] = []
+        for entry in route_inventory(self.web_app):
+            if entry.unmapped and (entry.pattern, entry.handler) not in out:
+                out.append((entry.pattern, entry.handler))
         return out
 
     def warn_unmapped_routes(self) -> None:

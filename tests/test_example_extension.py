@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from hardened_server.enforcement.handlers import iter_handler_rules
+from hardened_server.enforcement.inventory import original_handler
 from tests.conftest import REPO
 from tests.support.server import ServerProcess, root_flag, strong_token
 
@@ -252,7 +253,7 @@ def test_wrapped_extension_handler_is_still_a_subclass_of_the_original(
         served = targets[0]
         assert served is not HelloHandler
         assert issubclass(served, HelloHandler)
-        assert served._hs_original is HelloHandler
+        assert original_handler(served) is HelloHandler
         assert served.__qualname__ == HelloHandler.__qualname__
         facts = [f for f in app.route_facts() if f.pattern == "/hello"]
         assert [(f.handler, f.undecorated) for f in facts] == [

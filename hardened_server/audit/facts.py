@@ -19,8 +19,9 @@ What is read, and what is deliberately not:
   file and the policy files (``stat`` only);
 * enabled server extensions (``ServerApp.jpserver_extensions``) and where their code is
   (``importlib.util.find_spec``: found, not imported);
-* with ``--routes``: the route inventory of a :class:`~hardened_server.app.HardenedServerApp`
-  initialised (never started) in a fresh interpreter;
+* with ``--routes``: the route inventory (:mod:`hardened_server.audit.inventory`) of a
+  :class:`~hardened_server.app.HardenedServerApp` initialised (never started) in a fresh
+  interpreter;
 * with ``--extensions``: bandit's medium and high findings over the extensions' code.
 """
 
@@ -31,8 +32,6 @@ import importlib.util
 import json
 import os
 import stat
-import subprocess
-import sys
 import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
@@ -480,99 +479,8 @@ def default_profile_path() -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Route inventory: a HardenedServerApp initialised in a fresh interpreter, never started.
-
-_ROUTES_SCRIPT = r"""
-import inspect, json, sys
-from tornado.web import RequestHandler
-from hardened_server.app import HardenedServerApp, StartupRefused
-from hardened_server.enforcement.handlers import iter_handler_rules, undecorated_methods
-from hardened_server.policy.scopemap import describe
-
-problems = []
-
-class AuditedApp(HardenedServerApp):
-    def verify_after_extensions(self):
-        try:
-            super().verify_after_extensions()
-        except StartupRefused as exc:
-            problems.extend(exc.problems)
-
-def decorator_names(method):
-    names, layer, seen = [], method, 0
-    if hasattr(method, "__allow_unauthenticated"):
-        names.append("allow_unauthenticated")
-    while layer is not None and seen < 16:
-        code = getattr(layer, "__code__", None)
-        if code is not None:
-            fn = code.co_filename.replace("\\", "/")
-            qual = getattr(code, "co_qualname", code.co_name)
-            if fn.endswith(("tornado/web.py", "jupyter_server/auth/decorator.py")):
-                name = qual.split(".<locals>")[0]
-                if name not in names:
-                    names.append(name)
-        layer, seen = getattr(layer, "__wrapped__", None), seen + 1
-    return names
-
-def authorization(cls, http_method, method):
-    from jupyter_server.auth.utils import HTTP_METHOD_TO_AUTH_ACTION
-    layer, seen = method, 0
-    while layer is not None and seen < 16:
-        code = getattr(layer, "__code__", None)
-        if code is not None and getattr(code, "co_qualname", "").startswith("authorized."):
-            try:
-                cv = inspect.getclosurevars(layer).nonlocals
-            except (TypeError, ValueError):
-                cv = {}
-            resource = cv.get("resource") or getattr(cls, "auth_resource", None) or "?"
-            action = cv.get("action")
-            if not isinstance(action, str):
-                action = HTTP_METHOD_TO_AUTH_ACTION.get(http_method, "?")
-            return f"{resource}:{action}"
-        layer, seen = getattr(layer, "__wrapped__", None), seen + 1
-    return "n/a"
-
-app = AuditedApp()
-try:
-    app.initialize(argv=sys.argv[1:], new_httpserver=False)
-except StartupRefused as exc:
-    print("ROUTES-JSON" + json.dumps({"error": str(exc), "problems": [
-        [p.rule_id, str(p), p.fix] for p in exc.problems]}))
-    sys.exit(0)
-runtime = app.web_app.settings["hardened_server"]
-compiled = runtime.current
-out = []
-for rule in iter_handler_rules(app.web_app.default_router):
-    cls = rule.target
-    original = getattr(cls, "_hs_original", cls)
-    wrapped = getattr(cls, "_hs_wrapped", False)
-    pattern = getattr(cls, "_hs_pattern", "?")
-    kinds = getattr(cls, "_hs_kinds", frozenset())
-    info = compiled.route(pattern, kinds)
-    mixin = cls.__mro__[1].__name__ if wrapped and len(cls.__mro__) > 1 else ""
-    methods = [m for m in original.SUPPORTED_METHODS
-               if getattr(original, m.lower(), None) not in (None,
-                   RequestHandler._unimplemented_method)]
-    out.append({
-        "pattern": pattern,
-        "handler": f"{original.__module__}.{original.__qualname__}",
-        "mixin": mixin,
-        "route_class": info.route_class.value,
-        "public": info.public,
-        "kinds": sorted(kinds),
-        "methods": methods,
-        "undecorated": list(undecorated_methods(original)),
-        "decorators": {m: decorator_names(getattr(original, m.lower())) for m in methods},
-        "authorization": {m: authorization(original, m, getattr(original, m.lower()))
-                          for m in methods},
-        "csp": compiled.csp[info.route_class.value],
-        "scopes": {} if info.public or not wrapped else describe(
-            compiled.route_scopes(pattern, cls._hs_handler, cls._hs_methods, cls._hs_declared),
-            methods),
-    })
-print("ROUTES-JSON" + json.dumps({"routes": out, "problems": [
-    [p.rule_id, str(p), p.fix] for p in problems]}))
-"""
+# Route inventory: a HardenedServerApp initialised in a fresh interpreter, never started
+# (:mod:`hardened_server.audit.inventory`).
 
 
 def route_inventory(
@@ -583,6 +491,8 @@ def route_inventory(
     env: Mapping[str, str],
     timeout: float = 120,
 ) -> tuple[tuple[RouteRecord, ...] | None, tuple[tuple[str, str, str], ...], str | None]:
+    from hardened_server.audit.inventory import run_inventory
+
     argv = [f"--policy={p}" for p in policy_files]
     if root_dir:
         argv.append(f"--root-dir={root_dir}")
@@ -598,42 +508,27 @@ def route_inventory(
     with tempfile.TemporaryDirectory(prefix="hs-audit-runtime-") as runtime:
         # Initialising writes a cookie secret into the runtime directory: never the real one.
         child_env["JUPYTER_RUNTIME_DIR"] = runtime
-        proc = subprocess.run(  # noqa: S603 - our own interpreter, a fixed script
-            [sys.executable, "-c", _ROUTES_SCRIPT, *argv],
-            env=child_env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
+        found = run_inventory(argv, child_env, timeout=timeout)
+    if found.routes is None:
+        return None, found.problems, found.error
+    records = tuple(
+        RouteRecord(
+            pattern=r["pattern"],
+            handler=r["handler"],
+            mixin=r["mixin"],
+            route_class=r["route_class"],
+            public=r["public"],
+            kinds=tuple(r["kinds"]),
+            methods=tuple(r["methods"]),
+            undecorated=tuple(r["undecorated"]),
+            decorators={k: tuple(v) for k, v in r["decorators"].items()},
+            authorization=dict(r["authorization"]),
+            csp=r["csp"],
+            scopes=dict(r.get("scopes", {})),
         )
-    for line in proc.stdout.splitlines():
-        if line.startswith("ROUTES-JSON"):
-            doc = json.loads(line[len("ROUTES-JSON"):])
-            problems = tuple(tuple(p) for p in doc.get("problems", []))
-            if "error" in doc:
-                return None, problems, doc["error"]  # type: ignore[return-value]
-            records = tuple(
-                RouteRecord(
-                    pattern=r["pattern"],
-                    handler=r["handler"],
-                    mixin=r["mixin"],
-                    route_class=r["route_class"],
-                    public=r["public"],
-                    kinds=tuple(r["kinds"]),
-                    methods=tuple(r["methods"]),
-                    undecorated=tuple(r["undecorated"]),
-                    decorators={k: tuple(v) for k, v in r["decorators"].items()},
-                    authorization=dict(r["authorization"]),
-                    csp=r["csp"],
-                    scopes=dict(r.get("scopes", {})),
-                )
-                for r in doc["routes"]
-            )
-            return records, problems, None  # type: ignore[return-value]
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-8:]
-    return None, (), f"the application could not be initialised (exit {proc.returncode}): " + (
-        " | ".join(tail)
+        for r in found.routes
     )
+    return records, found.problems, None
 
 
 # ---------------------------------------------------------------------------------------------

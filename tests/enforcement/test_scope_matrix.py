@@ -294,7 +294,7 @@ def matrix(
         handler = route["handler"]
         assert handler in REQUIRED, f"no expectation for {handler} on {route['pattern']!r}"
         # A handler implementing none of them (the 404 catch-all) still answers a GET.
-        methods = [m for m in MATRIX_METHODS if m in route["methods"]] or ["GET"]
+        methods = [m for m in MATRIX_METHODS if m in route["served_methods"]] or ["GET"]
         for name, secret in tokens.items():
             for method in methods:
                 if (handler, method) in ACTS_WITHOUT_BODY and may(TOKENS[name], handler, method):

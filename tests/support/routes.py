@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 from typing import Any
+
+from hardened_server.audit.inventory import run_inventory
 
 try:  # Python 3.11+: the regex parser lives here
     from re import _parser as sre_parse  # type: ignore[attr-defined]
@@ -27,49 +26,16 @@ SAMPLE_GROUPS = {
     "language_server": "pylsp",
 }
 
-DUMP = r"""
-import json, sys
-from tornado.web import RequestHandler
-from hardened_server.app import HardenedServerApp
-from hardened_server.enforcement.handlers import iter_handler_rules, undecorated_methods
-app = HardenedServerApp()
-app.initialize(argv=sys.argv[1:], new_httpserver=False)
-compiled = app.web_app.settings["hardened_server"].current
-out = []
-for rule in iter_handler_rules(app.web_app.default_router):
-    cls = rule.target
-    info = compiled.route(cls._hs_pattern, cls._hs_kinds)
-    original = cls._hs_original
-    out.append({
-        "pattern": cls._hs_pattern,
-        "handler": f"{original.__module__}.{original.__qualname__}",
-        "kinds": sorted(cls._hs_kinds),
-        "route_class": info.route_class.value,
-        "public": info.public,
-        "methods": [m for m in cls.SUPPORTED_METHODS
-                    if getattr(cls, m.lower()) is not RequestHandler._unimplemented_method],
-        "is_subclass": issubclass(cls, original),
-    })
-print("ROUTES-JSON" + json.dumps(out))
-"""
-
 
 def dump_routes(argv: list[str], env: dict[str, str], cwd: str) -> list[dict[str, Any]]:
     """Initialise (not start) a HardenedServerApp with ``argv`` in a fresh interpreter and
-    return its route inventory, read off the application's own rules."""
-    proc = subprocess.run(
-        [sys.executable, "-c", DUMP, *argv],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    for line in proc.stdout.splitlines():
-        if line.startswith("ROUTES-JSON"):
-            return json.loads(line[len("ROUTES-JSON") :])
-    raise RuntimeError(f"route dump failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return its route inventory, read off the application's own rules: each route is
+    :meth:`hardened_server.enforcement.inventory.RouteEntry.as_dict` (``served_methods`` are
+    the methods the served class answers, ``is_subclass`` that it subclasses the original)."""
+    found = run_inventory(argv, env, cwd=cwd)
+    if found.routes is None or found.problems:
+        raise RuntimeError(f"route dump failed: {found.error or found.problems}")
+    return found.routes
 
 
 def _shortest(parsed: Any, groups: dict[int, str], names: dict[int, str]) -> str:
