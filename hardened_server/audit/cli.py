@@ -26,7 +26,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from hardened_server.audit.checks import (
     KIND_EXTENSIONS,
@@ -48,7 +48,7 @@ FAIL_LEVELS = ("info", "warning", "error", "critical", "none")
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise _UsageError(message)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from hardened_server.audit.checks import ERROR, INFO, WARNING, Hit, Location, check
 from hardened_server.audit.checks.policy import where
@@ -17,6 +18,9 @@ from hardened_server.audit.facts import Facts, PathInfo, path_info
 from hardened_server.policy.eventschemas import is_server_schema
 from hardened_server.policy.paths import served_relative_path
 from hardened_server.policy.scopes import ADMIN
+
+if TYPE_CHECKING:
+    from hardened_server.enforcement.identity.tokenstore import TokenRecord
 
 #: A login throttle looser than these lets an online guesser go faster than we document.
 MAX_FREE_ATTEMPTS = 10
@@ -48,7 +52,7 @@ def _store_info(facts: Facts) -> PathInfo | None:
     return path_info(path) if path else None
 
 
-def _live_records(facts: Facts) -> list[object]:
+def _live_records(facts: Facts) -> list[TokenRecord]:
     from hardened_server.enforcement.identity.tokenstore import TokenStore, TokenStoreError
 
     info = _store_info(facts)
@@ -182,11 +186,11 @@ def token_store_inside_root(facts: Facts) -> Iterator[Hit]:
 def long_lived_tokens(facts: Facts) -> Iterator[Hit]:
     info = _store_info(facts)
     for rec in _live_records(facts):
-        lifetime = None if rec.expires is None else rec.expires - rec.created  # type: ignore[attr-defined]
+        lifetime = None if rec.expires is None else rec.expires - rec.created
         if lifetime is None or lifetime > LONG_LIVED_SECONDS:
             what = "never expires" if lifetime is None else f"lives {int(lifetime // 86400)} days"
             yield Hit(
-                f"token {rec.id} ({rec.name!r}) {what}",  # type: ignore[attr-defined]
+                f"token {rec.id} ({rec.name!r}) {what}",
                 Location(file=info.path if info else None),
             )
 
@@ -204,9 +208,9 @@ def long_lived_tokens(facts: Facts) -> Iterator[Hit]:
 def admin_tokens(facts: Facts) -> Iterator[Hit]:
     info = _store_info(facts)
     for rec in _live_records(facts):
-        if ADMIN in rec.scopes:  # type: ignore[attr-defined]
+        if ADMIN in rec.scopes:
             yield Hit(
-                f"token {rec.id} ({rec.name!r}) has admin",  # type: ignore[attr-defined]
+                f"token {rec.id} ({rec.name!r}) has admin",
                 Location(file=info.path if info else None),
             )
 

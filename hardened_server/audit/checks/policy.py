@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from hardened_server.audit.facts import Facts, default_profile_path
 from hardened_server.policy import csp
 from hardened_server.policy.decisions import ROUTE_CLASSES, RouteClass
 from hardened_server.policy.hosts import is_loopback_bind
+from hardened_server.policy.model import Policy
 
 # ---------------------------------------------------------------------------------------------
 # Locating a policy key in the file that set it
@@ -93,17 +94,23 @@ SANDBOXED_CLASSES = (RouteClass.FILES, RouteClass.NBCONVERT, RouteClass.KERNELSP
 # in hardened_server/policy/csp.py, shared with the loader's floors and the live probes.
 
 
-def _classes(facts: Facts) -> Iterator[tuple[str, csp.Directives]]:
+def _policy(facts: Facts) -> Policy:
+    """The loaded policy: a check under ``@_policy_check`` runs only when there is one."""
     assert facts.policy is not None
+    return facts.policy
+
+
+def _classes(facts: Facts) -> Iterator[tuple[str, csp.Directives]]:
+    policy = _policy(facts)
     for rc in ROUTE_CLASSES:
-        yield rc, facts.policy.csp.get(rc, {})
+        yield rc, policy.csp.get(rc, {})
 
 
 def _is_sandboxed(directives: csp.Directives) -> bool:
     return "sandbox" in directives and "allow-same-origin" not in directives["sandbox"]
 
 
-def _policy_check(func):  # type: ignore[no-untyped-def]
+def _policy_check(func: Callable[[Facts], Iterator[Hit]]) -> Callable[[Facts], Iterator[Hit]]:
     """Policy checks are quiet when the policy does not load (HS-CONF-107 reports that)."""
 
     def wrapper(facts: Facts) -> Iterator[Hit]:
@@ -180,13 +187,13 @@ def csp_unsafe_eval_elsewhere(facts: Facts) -> Iterator[Hit]:
 )
 @_policy_check
 def csp_unsafe_eval_page(facts: Facts) -> Iterator[Hit]:
-    routes = facts.policy.routes.unsafe_eval  # type: ignore[union-attr]
+    routes = _policy(facts).routes.unsafe_eval
     if routes:
         yield Hit(
             f"'unsafe-eval' granted on {len(routes)} page route(s): {', '.join(routes)}",
             where(facts, "routes.unsafe_eval"),
         )
-    d = facts.policy.csp.get(RouteClass.PAGE, {})  # type: ignore[union-attr]
+    d = _policy(facts).csp.get(RouteClass.PAGE, {})
     used, sources = csp.effective_directive(d, "script-src")
     if sources and csp.CSP.UNSAFE_EVAL in sources:
         yield Hit(f"route class 'page': {used} {' '.join(sources)}",
@@ -354,7 +361,7 @@ def csp_wildcard_fetch(facts: Facts) -> Iterator[Hit]:
 @_policy_check
 def csp_sandbox_missing(facts: Facts) -> Iterator[Hit]:
     for rc in SANDBOXED_CLASSES:
-        d = facts.policy.csp.get(rc, {})  # type: ignore[union-attr]
+        d = _policy(facts).csp.get(rc, {})
         if "sandbox" not in d:
             yield Hit(f"route class {rc.value!r} has no sandbox directive",
                       where(facts, f"csp.{rc.value}.sandbox"),
@@ -373,7 +380,7 @@ def csp_sandbox_missing(facts: Facts) -> Iterator[Hit]:
 @_policy_check
 def csp_sandbox_same_origin(facts: Facts) -> Iterator[Hit]:
     for rc in SANDBOXED_CLASSES:
-        flags = facts.policy.csp.get(rc, {}).get("sandbox")  # type: ignore[union-attr]
+        flags = _policy(facts).csp.get(rc, {}).get("sandbox")
         if flags is not None and "allow-same-origin" in flags:
             yield Hit(f"route class {rc.value!r}: sandbox {' '.join(flags)}",
                       where(facts, f"csp.{rc.value}.sandbox"))
@@ -395,7 +402,7 @@ _ESCAPE_FLAGS = ("allow-top-navigation", "allow-top-navigation-to-custom-protoco
 @_policy_check
 def csp_sandbox_escape(facts: Facts) -> Iterator[Hit]:
     for rc in SANDBOXED_CLASSES:
-        flags = facts.policy.csp.get(rc, {}).get("sandbox") or ()  # type: ignore[union-attr]
+        flags = _policy(facts).csp.get(rc, {}).get("sandbox") or ()
         bad = [f for f in flags if f in _ESCAPE_FLAGS]
         if bad:
             yield Hit(f"route class {rc.value!r}: sandbox {' '.join(bad)}",
@@ -831,7 +838,7 @@ _PRIVATE_CLASSES = ("page", "api", "files", "nbconvert", "kernelspec")
 def cache_control(facts: Facts) -> Iterator[Hit]:
     for rc in _PRIVATE_CLASSES:
         key = f"headers.cache_control.{rc}"
-        if key not in facts.policy.values:  # type: ignore[union-attr]
+        if key not in _policy(facts).values:
             continue
         value = facts.value(key) or ""
         if "no-store" not in value.lower():
