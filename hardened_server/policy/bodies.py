@@ -80,7 +80,8 @@ def check(schema: Schema, value: Any, where: str = "body") -> str | None:
                 return problem
     custom = schema.get("check")
     if custom is not None:
-        return custom(value, where)
+        custom_problem: str | None = custom(value, where)
+        return custom_problem
     return None
 
 

@@ -312,9 +312,11 @@ def loosens(key: str, value: Any, default: Any) -> bool:
     if rule == Loosen.IF_SHRINKS:
         return bool(set(default or ()) - set(value or ()))
     if rule == Loosen.IF_HIGHER:
-        return value > default
+        higher: bool = value > default
+        return higher
     if rule == Loosen.IF_LOWER:
-        return value < default
+        lower: bool = value < default
+        return lower
     if rule == Loosen.IF_UNSCOPED:
         # Every added or changed entry opens a route the default refuses (or changes what one
         # needs): always shown; loosening_verb tells a review from a loosening.

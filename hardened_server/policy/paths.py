@@ -445,8 +445,8 @@ def _contained(root: _Split, candidate: _Split) -> bool:
     (root_drive, root_parts), (cand_drive, cand_parts) = root, candidate
     if _CASE_FOLDING_OS:
         root_drive, cand_drive = os.path.normcase(root_drive), os.path.normcase(cand_drive)
-        root_parts = [os.path.normcase(p) for p in root_parts]
-        cand_parts = [os.path.normcase(p) for p in cand_parts]
+        root_parts = tuple(os.path.normcase(p) for p in root_parts)
+        cand_parts = tuple(os.path.normcase(p) for p in cand_parts)
     n = len(root_parts)
     return root_drive == cand_drive and len(cand_parts) >= n and cand_parts[:n] == root_parts
 
