@@ -1,7 +1,7 @@
 # hardened-server: two commands on a fresh machine.
 #   make serve   set up .venv and run the server on the shipped default policy
 #   make test    set up everything the suite needs and run it (CI runs this with CI=true)
-#   make test-fast  the inner loop: lint, then every test but the live and end-to-end ones
+#   make test-fast  the inner loop: lint and typecheck, then every test but the live and e2e ones
 
 PYTHON ?= python3
 VENV   := .venv
@@ -51,7 +51,7 @@ test: $(STAMP) $(SYSTEM_STAMP) lint bandit typecheck
 
 # No server is started (tests that start one carry the live or e2e marker: tests/conftest.py
 # fails those that do not), no browser, nginx or hub.
-test-fast: $(STAMP) lint
+test-fast: $(STAMP) lint typecheck
 	$(PY) -m pytest -m "not live and not e2e"
 
 # atheris harnesses for FUZZ_SECONDS each (default 60), printing exec/s; then the long
