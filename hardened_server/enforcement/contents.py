@@ -59,7 +59,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import logging
 import os
 import re
 import shutil
@@ -77,7 +76,13 @@ from tornado import web
 from traitlets import default, validate
 
 from hardened_server.enforcement.context import current_request
-from hardened_server.enforcement.recorder import record_denial, record_event
+from hardened_server.enforcement.pathpolicy import (
+    RootResolver,
+    default_paths_policy,
+    path_policy_for,
+    record_path_denial,
+)
+from hardened_server.enforcement.recorder import record_event
 from hardened_server.policy.decisions import Decision
 from hardened_server.policy.model import PathsPolicy, Policy
 from hardened_server.policy.paths import PathDecision, PathOp, PathPolicy, canonicalize
@@ -86,16 +91,9 @@ from hardened_server.trail.record import EventKind
 __all__ = [
     "MISSING_MESSAGE",
     "HardenedContentsManager",
-    "RootResolver",
-    "default_paths_policy",
     "display_path",
     "not_found",
-    "path_policy_for",
-    "record_path_denial",
-    "root_resolver",
 ]
-
-log = logging.getLogger("hardened_server.decisions")
 
 # Stock AsyncFileContentsManager.get's message for a path that does not exist. Every refusal and
 # every "missing" answer of this manager uses it, so the two cannot be told apart.
@@ -129,32 +127,6 @@ def not_found(path: str) -> web.HTTPError:
     return web.HTTPError(404, MISSING_MESSAGE % display_path(path))
 
 
-def _log_text(text: str, limit: int = 300) -> str:
-    """Like :func:`hardened_server.enforcement.recorder._safe`: nothing a client sent can start a
-    log line or hide in one."""
-    return text[:limit].encode("unicode_escape", "backslashreplace").decode("ascii")
-
-
-def record_path_denial(decision: PathDecision | Decision, op: PathOp | str, path: str) -> None:
-    """Write down one refused path operation (the manager has no request to hand).
-
-    A log line in the shape of :func:`hardened_server.enforcement.recorder.record_denial`'s, and,
-    during a request (the handler is in jupyter_server's ``CallContext``), that request's
-    denial on the audit trail, once, with the operation and path as the subject.
-    """
-    log.warning(
-        "policy denial rule=%s class=contents op=%s path=%s reason=%s",
-        decision.rule_id,
-        str(op),
-        _log_text(path.strip("/")),
-        decision.reason,
-    )
-    request = current_request()
-    if request is not None:
-        plain = decision.decision if isinstance(decision, PathDecision) else decision
-        record_denial(request, plain, "", subject=f"{op} {path.strip('/')}", log_line=False)
-
-
 FILE_WRITTEN_RULE = "HS-CONTENTS-001"
 FILE_RENAMED_RULE = "HS-CONTENTS-002"
 FILE_DELETED_RULE = "HS-CONTENTS-003"
@@ -181,110 +153,6 @@ _DECIDED_READS: ContextVar[Mapping[str, str]] = ContextVar(
     "hs_decided_reads", default=MappingProxyType({})
 )
 _READ_OPS = frozenset({PathOp.READ, PathOp.LIST})
-
-
-class RootResolver:
-    """``os.path.realpath`` for the paths below one served root, without resolving the root on
-    every decision.
-
-    :meth:`PathPolicy.decide <hardened_server.policy.paths.PathPolicy.decide>` resolves the
-    root and then the path joined onto it; ``os.path.realpath`` walks every component of both
-    from ``/`` in Python, although the root's components are the same for every request. Here
-    the root's real path is computed once and checked on every call with one ``stat`` (the
-    directory it leads to must still be the one resolved; if the root was swapped, it is
-    resolved again). Below the root each component is ``lstat``-ed, and the first one that is a
-    symlink, does not exist or is not a plain name hands the whole path to
-    ``os.path.realpath``: the answer is always realpath's.
-    """
-
-    __slots__ = ("_identity", "_prefix", "real_root", "root")
-
-    def __init__(self, root: str) -> None:
-        self.root = root
-        self._prefix = root.rstrip(os.sep) + os.sep
-        self._identity: tuple[int, int] | None = None
-        self.real_root = root
-        self._refresh()
-
-    def _refresh(self) -> None:
-        self.real_root = os.path.realpath(self.root)
-        try:
-            st = os.stat(self.real_root)
-        except OSError:
-            self._identity = None
-            return
-        self._identity = (st.st_dev, st.st_ino)
-
-    def _real_root_now(self) -> str:
-        try:
-            st = os.stat(self.root)
-        except OSError:
-            self._identity = None
-            return os.path.realpath(self.root)
-        if (st.st_dev, st.st_ino) != self._identity:
-            self._refresh()
-        return self.real_root
-
-    def __call__(self, path: str) -> str:
-        real_root = self._real_root_now()
-        if path == self.root:
-            return real_root
-        if self._identity is None or not path.startswith(self._prefix):
-            return os.path.realpath(path)
-        rest = path[len(self._prefix) :]
-        current = self.root.rstrip(os.sep)
-        for name in rest.split(os.sep):
-            if name in _NOT_A_NAME:
-                return os.path.realpath(path)
-            current = current + os.sep + name
-            try:
-                mode = os.lstat(current).st_mode
-            except (OSError, ValueError):
-                return os.path.realpath(path)
-            if stat.S_ISLNK(mode):
-                return os.path.realpath(path)
-        return real_root.rstrip(os.sep) + os.sep + rest
-
-
-_NOT_A_NAME = frozenset({"", ".", ".."})
-
-
-@functools.lru_cache(maxsize=64)
-def root_resolver(root: str) -> RootResolver:
-    """The :class:`RootResolver` of an absolute root (one per root: the contents root, each
-    static directory)."""
-    return RootResolver(root)
-
-
-def path_policy_for(paths: PathsPolicy) -> PathPolicy:
-    """The compiled :class:`PathPolicy` of a ``[paths]`` section (compiled once per section).
-
-    Every decision asks for it: the section in force is answered by identity (hashing the
-    policy for the cache costs more than the rules of a decision); a reload brings a new
-    section object, which goes through the cache."""
-    global _last_path_policy
-    last = _last_path_policy
-    if last is not None and last[0] is paths:
-        return last[1]
-    compiled = _compile_path_policy(paths)
-    _last_path_policy = (paths, compiled)
-    return compiled
-
-
-_last_path_policy: tuple[PathsPolicy, PathPolicy] | None = None
-
-
-@functools.lru_cache(maxsize=16)
-def _compile_path_policy(paths: PathsPolicy) -> PathPolicy:
-    return PathPolicy.from_paths_policy(paths)
-
-
-def default_paths_policy() -> PathsPolicy:
-    """``[paths]`` of the shipped default profile: what a manager without a hardened parent uses
-    (never "no policy")."""
-    from hardened_server.policy.loader import shipped_policy
-
-    return shipped_policy().paths
 
 
 def paths_policy_of(app: Any) -> PathsPolicy:

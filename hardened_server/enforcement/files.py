@@ -35,8 +35,7 @@ from jupyter_server.base.handlers import AuthenticatedFileHandler
 from jupyter_server.files.handlers import FilesHandler
 from tornado import web
 
-from hardened_server.enforcement.contents import (
-    HardenedContentsManager,
+from hardened_server.enforcement.pathpolicy import (
     default_paths_policy,
     path_policy_for,
     record_path_denial,
@@ -89,9 +88,11 @@ class PathGuardMixin(_StaticFileHandlerBase):
         policy = getattr(getattr(runtime, "current", None), "policy", None)
         if isinstance(policy, Policy):
             return path_policy_for(policy.paths)
-        manager = settings.get("contents_manager")
-        if isinstance(manager, HardenedContentsManager):
-            return manager.path_policy
+        # The hardened contents manager's own policy (HardenedContentsManager.path_policy),
+        # asked by attribute: importing the manager here would be an import cycle.
+        managed = getattr(settings.get("contents_manager"), "path_policy", None)
+        if isinstance(managed, PathPolicy):
+            return managed
         return path_policy_for(default_paths_policy())
 
     def path_guard_op(self) -> PathOp:

@@ -32,7 +32,6 @@ from hardened_server.enforcement.contents import (
     HardenedContentsManager,
     display_path,
     not_found,
-    record_path_denial,
 )
 from hardened_server.enforcement.files import (
     HardenedFileHandler,
@@ -42,6 +41,7 @@ from hardened_server.enforcement.files import (
     path_guard_mixins,
 )
 from hardened_server.enforcement.handlers import HardenedJupyterMixin, HardenedPlainMixin
+from hardened_server.enforcement.pathpolicy import record_path_denial
 from hardened_server.policy.loader import load_policy
 from hardened_server.policy.paths import PathOp, PathPolicy
 

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from traitlets.config import Config
 
-from hardened_server.enforcement import contents as contents_module
-from hardened_server.enforcement.contents import HardenedContentsManager, RootResolver
+from hardened_server.enforcement import pathpolicy
+from hardened_server.enforcement.contents import HardenedContentsManager
+from hardened_server.enforcement.pathpolicy import RootResolver
 from hardened_server.policy import hosts, origins
 from hardened_server.policy.paths import PathOp
 
@@ -146,8 +147,8 @@ def test_path_policy_follows_a_new_paths_section(tree: Path) -> None:
     assert cm.path_policy is first
 
     paths = dataclasses.replace(cm.paths_policy, deny=(*cm.paths_policy.deny, "notes.md"))
-    assert contents_module.path_policy_for(paths).deny == paths.deny
-    assert contents_module.path_policy_for(cm.paths_policy) is first
+    assert pathpolicy.path_policy_for(paths).deny == paths.deny
+    assert pathpolicy.path_policy_for(cm.paths_policy) is first
 
 
 class Sneaky(str):
