@@ -354,7 +354,7 @@ def test_gate_chain_cookie_get(benchmark: Any, maybe_path_policy: Any, root: Pat
     try:
         probe = _tornado_request("GET", "/api/contents/x")
         _gate.admit(probe, runtime)
-        _gate.cross_site_decision(probe, RouteClass.API, runtime.current)
+        _gate.request_cross_site_decision(probe, RouteClass.API, runtime.current)
         _gate.origin_decision(probe, runtime.current)
     except (AttributeError, TypeError) as exc:
         pytest.skip(f"enforcement gate API changed: {exc!r}")
@@ -367,7 +367,7 @@ def test_gate_chain_cookie_get(benchmark: Any, maybe_path_policy: Any, root: Pat
         route = compiled.route(CONTENTS_PATTERN, API_KINDS)
         if not is_allowed_host(req.host, compiled.hosts):  # the handler's check_host
             return False
-        if not _gate.cross_site_decision(req, route.route_class, compiled):
+        if not _gate.request_cross_site_decision(req, route.route_class, compiled):
             return False
         if not _gate.origin_decision(req, compiled):
             return False

@@ -26,10 +26,10 @@ A refused request is served by :class:`GateRefusalHandler`, a small handler that
 drops) any body and runs no policy code but its own.
 
 **The handler mixins** (:mod:`hardened_server.enforcement.handlers`), from ``prepare`` and the
-hooks jupyter_server and tornado call: the cross-site decision (:func:`cross_site_decision`),
-the origin check, CORS response headers, the session-bound XSRF token and the redirect validator
-(:func:`checked_location`). The mixins stay thin: they hold the tornado plumbing, this module the
-rules.
+hooks jupyter_server and tornado call: the cross-site decision
+(:func:`request_cross_site_decision`), the origin check, CORS response headers, the session-bound
+XSRF token and the redirect validator (:func:`checked_location`). The mixins stay thin: they hold
+the tornado plumbing, this module the rules.
 
 Rule ids defined here (the pure modules define the others): HS-LIMIT-001..004 and
 HS-XSRF-001..003. Like every rule id they are stable API.
@@ -55,7 +55,12 @@ from hardened_server.enforcement.marks import mark
 from hardened_server.enforcement.recorder import record_denial, record_ignored
 from hardened_server.enforcement.runtime import SETTINGS_KEY, Compiled, PolicyRuntime, client_key
 from hardened_server.policy import fetchmeta
-from hardened_server.policy.cors import cors_decision, cors_headers, is_allowed_origin
+from hardened_server.policy.cors import (
+    cors_decision,
+    cors_headers,
+    is_allowed_origin,
+    listed_origin_set,
+)
 from hardened_server.policy.decisions import Decision, RouteClass, Rule, allow, deny
 from hardened_server.policy.hosts import is_allowed_host
 from hardened_server.policy.origins import normalize_origin, referer_origin
@@ -378,22 +383,12 @@ def origin_decision(request: HTTPServerRequest, compiled: Compiled) -> Decision:
     return deny(Rule.ORIGIN_FOREIGN, "Origin is neither this server nor listed")
 
 
-def _cors_origin_set(compiled: Compiled, origin: str | None) -> frozenset[str]:
-    """The listed origins, plus this request's own Origin when a pattern lists it
-    (:func:`fetchmeta.cross_site_decision` looks origins up in a set)."""
-    if origin and compiled.cors.patterns and is_allowed_origin(origin, compiled.cors):
-        norm = normalize_origin(origin)
-        if norm is not None:
-            return compiled.cors.origins | {norm}
-    return compiled.cors.origins
-
-
-def cross_site_decision(
+def request_cross_site_decision(
     request: HTTPServerRequest, route_class: str, compiled: Compiled
 ) -> Decision:
-    """:func:`hardened_server.policy.fetchmeta.cross_site_decision` for this request:
-    ``Sec-Fetch-Site`` decides when present (never ``Sec-Fetch-Mode`` alone), else Origin,
-    else Referer."""
+    """The pure :func:`hardened_server.policy.fetchmeta.cross_site_decision` asked about this
+    request (this function only reads its headers and origins): ``Sec-Fetch-Site`` decides
+    when present (never ``Sec-Fetch-Mode`` alone), else Origin, else Referer."""
     headers = request.headers
     origin = request_origin(request)
     own = own_origin(request)
@@ -406,7 +401,7 @@ def cross_site_decision(
         origin,
         headers.get("Referer"),
         own_origins=frozenset({own}) if own else frozenset(),
-        cors_origins=_cors_origin_set(compiled, origin),
+        cors_origins=listed_origin_set(compiled.cors, origin),
     )
 
 

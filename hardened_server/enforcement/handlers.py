@@ -271,7 +271,7 @@ class _Hardened(_RequestHandlerBase):
         of them (a non-browser client holding a login cookie) may instead prove with the
         session-bound XSRF token that it got it from our own page."""
         if self._hs_xsite is None:
-            decision = gate.cross_site_decision(
+            decision = gate.request_cross_site_decision(
                 self.request, self._hs_route.route_class, self._hs_compiled
             )
             if (

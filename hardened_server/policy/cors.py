@@ -177,6 +177,17 @@ def is_allowed_origin(origin: str | None, allowlist: CorsAllowList) -> Decision:
     return deny(Rule.CORS_NOT_LISTED, "origin is not listed in cors.allow_origins")
 
 
+def listed_origin_set(allowlist: CorsAllowList, origin: str | None) -> frozenset[str]:
+    """The normalised listed origins, plus this request's own ``origin`` when a pattern lists
+    it: the set :func:`hardened_server.policy.fetchmeta.cross_site_decision` looks origins up
+    in (patterns cannot be looked up; the one origin a request carries can)."""
+    if origin and allowlist.patterns:
+        listed = _listed(origin, allowlist)
+        if listed is not None:
+            return allowlist.origins | {listed}
+    return allowlist.origins
+
+
 VARY_ORIGIN: tuple[str, str] = ("Vary", "Origin")
 _Headers = tuple[tuple[str, str], ...]
 

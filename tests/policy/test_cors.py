@@ -14,6 +14,7 @@ from hardened_server.policy.cors import (
     cors_decision,
     cors_headers,
     is_allowed_origin,
+    listed_origin_set,
 )
 from hardened_server.policy.decisions import Rule
 
@@ -201,3 +202,15 @@ def test_wildcards_and_non_origins_are_refused_at_compile_time(origin: str) -> N
 def test_invalid_settings_are_refused_at_compile_time(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="cors"):
         compile_cors([TRUSTED], **kwargs)  # type: ignore[arg-type]
+
+
+def test_listed_origin_set_adds_the_requests_origin_only_when_a_pattern_lists_it() -> None:
+    """What the cross-site decision looks origins up in (policy/fetchmeta.py)."""
+    assert listed_origin_set(ALLOW, TRUSTED) == frozenset({TRUSTED})
+    assert listed_origin_set(ALLOW, "https://other.example") == frozenset({TRUSTED})
+    patterned = compile_cors([TRUSTED], allow_origin_patterns=[r"https://[a-z]+\.example\.org"])
+    assert listed_origin_set(patterned, "https://A.example.org:443") == frozenset(
+        {TRUSTED, "https://a.example.org"}
+    )
+    assert listed_origin_set(patterned, "https://a.example.org.evil.com") == frozenset({TRUSTED})
+    assert listed_origin_set(patterned, None) == frozenset({TRUSTED})
