@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from hardened_server.policy.errors import UnsafeStartup
 from hardened_server.policy.model import PathsPolicy
-from hardened_server.policy.paths import served_relative_path
+from hardened_server.policy.paths import path_below_root, served_relative_path
 from hardened_server.trail.writer import AuditTrail, open_audit_trail
 
 if TYPE_CHECKING:
@@ -96,13 +96,6 @@ def default_audit_file(runtime_dir: str | os.PathLike[str], port: int) -> Path:
     return Path(runtime_dir) / DEFAULT_NAME.format(port=port or os.getpid())
 
 
-def _inside(root: str, path: str) -> bool:
-    root_real = os.path.realpath(root)
-    # The file may not exist yet: resolve its directory (a symlinked directory counts).
-    real = os.path.join(os.path.realpath(os.path.dirname(path) or "."), os.path.basename(path))
-    return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
-
-
 def resolve_audit_file(
     policy: AuditPolicy,
     *,
@@ -127,7 +120,7 @@ def resolve_audit_file(
     if paths is not None:
         inside = bool(root_dir) and served_relative_path(root_dir, str(path), paths) is not None
     else:
-        inside = bool(root_dir) and _inside(root_dir, str(path))
+        inside = bool(root_dir) and path_below_root(root_dir, str(path)) is not None
     if inside:
         where = f"audit.file ({source})" if configured and source else "audit.file"
         what = "audit.file" if configured else "the default audit file (in the runtime directory)"

@@ -780,15 +780,32 @@ def served_relative_path(root: str, path: str, paths: PathsPolicy) -> str | None
     directory elsewhere below the root, or removing that glob, makes it reachable. The hidden
     rule alone does not count: ``allow_hidden`` and ``paths.allow`` can lift it. The file need
     not exist; its directory is resolved (a symlinked directory counts)."""
+    rel = path_below_root(root, path)
+    if rel is None:
+        return None
+    if rel != "." and PathPolicy.from_paths_policy(paths).denied_by(rel) is not None:
+        return None
+    return rel
+
+
+def path_below_root(root: str, path: str, *, resolve_leaf: bool = False) -> str | None:
+    """``path`` relative to ``root`` with ``/`` separators (``"."`` for the root itself) when it
+    lies inside the root once resolved, else ``None``: the one "inside the served root" test of
+    the start-up refusals, the audit file's placement and the audit's checks.
+
+    The root and the path's directory are resolved (``os.path.realpath``: a symlinked directory
+    counts); the last component only with ``resolve_leaf``, for a directory that exists (the
+    runtime directory, a config directory), not for a file that may not exist yet. A start-up
+    check, not a request-time decision: it reads the file system."""
     root_real = os.path.realpath(root)
-    real = os.path.join(os.path.realpath(os.path.dirname(path) or "."), os.path.basename(path))
+    if resolve_leaf:
+        real = os.path.realpath(path)
+    else:
+        real = os.path.join(os.path.realpath(os.path.dirname(path) or "."), os.path.basename(path))
     try:
         rel = os.path.relpath(real, root_real)
     except ValueError:
         return None
     if rel == os.pardir or rel.startswith(os.pardir + os.sep):
         return None
-    rel = "." if rel == os.curdir else rel.replace(os.sep, "/")
-    if rel != "." and PathPolicy.from_paths_policy(paths).denied_by(rel) is not None:
-        return None
-    return rel
+    return "." if rel == os.curdir else rel.replace(os.sep, "/")

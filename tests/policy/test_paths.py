@@ -660,3 +660,23 @@ def test_served_relative_path_outside_inside_and_denied(tmp_path):
     assert served_relative_path(str(root), str(tmp_path / "link" / "a.jsonl"), paths) == (
         "work/a.jsonl"
     )
+
+
+def test_path_below_root_resolves_the_directory_and_the_leaf_only_when_asked(tmp_path):
+    """The one "inside the served root" test (start-up refusals, audit file, audit checks)."""
+    from hardened_server.policy.paths import path_below_root
+
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    (tmp_path / "out").mkdir()
+    assert path_below_root(str(root), str(root)) == "."
+    assert path_below_root(str(root), str(root / "sub" / "new.json")) == "sub/new.json"
+    assert path_below_root(str(root), str(tmp_path / "out" / "x")) is None
+    assert path_below_root(str(root), str(tmp_path / "rootx" / "x")) is None  # not a prefix test
+    assert path_below_root("/", str(tmp_path / "out")) is not None
+    # a directory linked from inside the root to outside: the link's name is inside, its target
+    # is not; resolve_leaf follows it (an existing directory), the default does not (a file)
+    (root / "rt").symlink_to(tmp_path / "out", target_is_directory=True)
+    assert path_below_root(str(root), str(root / "rt")) == "rt"
+    assert path_below_root(str(root), str(root / "rt"), resolve_leaf=True) is None
+    assert path_below_root(str(root), str(root / "rt" / "f")) is None

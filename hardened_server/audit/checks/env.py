@@ -32,7 +32,7 @@ from hardened_server.audit.facts import Facts, PathInfo, path_info
 from hardened_server.policy.decisions import Rule
 from hardened_server.policy.errors import UnsafeStartup
 from hardened_server.policy.hosts import is_loopback_bind
-from hardened_server.policy.paths import PathPolicy, served_relative_path
+from hardened_server.policy.paths import PathPolicy, path_below_root, served_relative_path
 from hardened_server.policy.scopemap import RouteMap
 from hardened_server.policy.startup import StartupFacts, check_configuration
 
@@ -534,15 +534,11 @@ def perm_policy(facts: Facts) -> Iterator[Hit]:
 # Served root vs the server's own files
 
 
-def _inside(root: str, path: str) -> str | None:
-    """``path`` relative to ``root`` if it is inside it, else None."""
-    try:
-        rel = os.path.relpath(os.path.realpath(path), os.path.realpath(root))
-    except ValueError:
-        return None
-    if rel == os.curdir or rel.startswith(os.pardir + os.sep) or rel == os.pardir:
-        return None
-    return rel.replace(os.sep, "/")
+def _inside(root: str, directory: str) -> str | None:
+    """``directory`` (which exists) relative to ``root`` when it lies below it, else None (the
+    root itself too: these checks look for server directories *under* what is served)."""
+    rel = path_below_root(root, directory, resolve_leaf=True)
+    return None if rel in (None, ".") else rel
 
 
 def _reachable(facts: Facts, rel: str) -> bool:
