@@ -51,9 +51,11 @@ if __name__ == "__main__":
     with atheris.instrument_imports(include=["hardened_server"]):
         from hardened_server.policy import paths as P
         from hardened_server.policy.loader import load_policy
+        from hardened_server.policy.rules import Rule
 else:  # imported by the test suite: no atheris needed
     from hardened_server.policy import paths as P
     from hardened_server.policy.loader import load_policy
+    from hardened_server.policy.rules import Rule
 
 ROOT = "/srv/root"
 REAL_ROOT = ROOT
@@ -211,7 +213,7 @@ def _inside(root: str, path: str) -> bool:
 
 def check_allowed(policy: P.PathPolicy, op: P.PathOp, r: P.PathDecision) -> None:
     """Every invariant an allowed decision must satisfy."""
-    assert r.rule_id == P.RULE_PATH_ALLOWED, r
+    assert r.rule_id == Rule.PATH_ALLOWED, r
     path, resolved = r.path, r.resolved
     assert isinstance(path, str), r
     assert isinstance(resolved, str), r

@@ -41,7 +41,6 @@ from traitlets import Bool, Float, List, Unicode, default
 
 from hardened_server import __version__
 from hardened_server.enforcement.auditfile import (
-    AUDIT_FILE_IN_ROOT,
     audit_state,
     install,
     open_trail_for,
@@ -68,16 +67,14 @@ from hardened_server.enforcement.templates import trusted_script_hashes
 from hardened_server.enforcement.transform import transform_for
 from hardened_server.policy.errors import PolicyError, UnsafeStartup
 from hardened_server.policy.fsync import FsyncPolicy
-from hardened_server.policy.identity import IdRule
 from hardened_server.policy.loader import load_policy, resolve_policy_path
 from hardened_server.policy.model import Policy
 from hardened_server.policy.paths import served_relative_path
 from hardened_server.policy.reload import (
-    RELOAD_APPLIED,
-    RELOAD_REFUSED,
     restart_only_changes,
 )
 from hardened_server.policy.routeclass import classify_path
+from hardened_server.policy.rules import Rule
 from hardened_server.policy.signing import KeyFileError, PolicyVerifier, signature_path
 from hardened_server.policy.startup import (
     SECURITY_SETTINGS,
@@ -94,9 +91,6 @@ from hardened_server.trail.writer import AuditTrail
 
 if TYPE_CHECKING:
     from tornado.platform.asyncio import BaseAsyncIOLoop
-
-#: The rule id of the "policy loaded" record (a reload is recorded by the reload code).
-POLICY_LOADED_RULE = "HS-POLICY-001"
 
 
 class StartupRefused(RuntimeError):
@@ -165,10 +159,6 @@ class HardenedWebApplication(ServerWebApplication):
     hardened_route_facts: list[RouteFact]
 
 
-KERNEL_STARTED_RULE = "HS-KERNEL-001"
-TERMINAL_OPENED_RULE = "HS-TERM-001"
-
-
 def _recorded_kernel_start(start_kernel: Any) -> Any:
     async def start(*args: Any, **kwargs: Any) -> Any:
         result = start_kernel(*args, **kwargs)
@@ -176,7 +166,7 @@ def _recorded_kernel_start(start_kernel: Any) -> Any:
         record_event(
             current_request(),
             EventKind.KERNEL_STARTED,
-            rule_id=KERNEL_STARTED_RULE,
+            rule_id=Rule.KERNEL_STARTED,
             allowed=True,
             reason="kernel started",
             subject=f"kernel_id={kernel_id}",
@@ -195,7 +185,7 @@ def _recorded_terminal_create(create: Any) -> Any:
         record_event(
             current_request(),
             EventKind.TERMINAL_OPENED,
-            rule_id=TERMINAL_OPENED_RULE,
+            rule_id=Rule.TERM_OPENED,
             allowed=True,
             reason="terminal created",
             subject=f"terminal={name}",
@@ -248,7 +238,7 @@ def token_store_problems(store_path: str, root_dir: str, policy: Policy) -> list
         return []
     return [
         UnsafeStartup(
-            IdRule.TOKEN_STORE_SERVED,
+            Rule.ID_TOKEN_STORE_SERVED,
             f"the token store {store} is inside the served root {os.path.realpath(root_dir)} "
             f"({rel!r}) and no paths.deny glob covers it",
             setting="tokens.store_file / --token-store",
@@ -450,7 +440,7 @@ class HardenedServerApp(ServerApp):
         if audit_path and served_relative_path(self.root_dir, audit_path, policy.paths):
             problems.append(
                 UnsafeStartup(
-                    AUDIT_FILE_IN_ROOT,
+                    Rule.AUDIT_FILE_IN_ROOT,
                     f"the audit file {audit_path} would be reachable through the contents API",
                     setting="paths.deny",
                     fix="keep a paths.deny glob over the audit file (the shipped default has "
@@ -575,7 +565,7 @@ class HardenedServerApp(ServerApp):
         record_event(
             None,
             EventKind.POLICY_LOADED,
-            rule_id=POLICY_LOADED_RULE,
+            rule_id=Rule.POLICY_LOADED,
             allowed=True,
             reason="policy loaded at start-up",
             subject="sources=" + ",".join(os.path.basename(s) for s in policy.sources),
@@ -685,8 +675,8 @@ class HardenedServerApp(ServerApp):
     def warn_unmapped_routes(self) -> None:
         for pattern, handler in self.unmapped_routes():
             self.log.warning(
-                "[HS-SCOPE-002] route %r (%s) is not in the route map: every request to it is "
-                "refused (403) until the policy maps it, e.g. scopes.routes = { %s = { GET = "
+                f"[{Rule.SCOPE_UNMAPPED}] route %r (%s) is not in the route map: every request to "
+                "it is refused (403) until the policy maps it, e.g. scopes.routes = { %s = { GET = "
                 '"contents:read" } } (SECURITY.md, "Scopes and the route map")',
                 pattern,
                 handler,
@@ -791,7 +781,7 @@ class HardenedServerApp(ServerApp):
             record_event(
                 None,
                 "policy_reloaded",
-                rule_id=RELOAD_REFUSED,
+                rule_id=Rule.POLICY_RELOAD_REFUSED,
                 allowed=False,
                 reason=reason,
                 fingerprint=old.fingerprint,
@@ -806,7 +796,7 @@ class HardenedServerApp(ServerApp):
         record_event(
             None,
             "policy_reloaded",
-            rule_id=RELOAD_APPLIED,
+            rule_id=Rule.POLICY_RELOAD_APPLIED,
             allowed=True,
             reason=f"policy {new.fingerprint} in force ({changed})",
             fingerprint=new.fingerprint,

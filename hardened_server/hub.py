@@ -26,11 +26,6 @@ from hardened_server.policy.decisions import Rule
 from hardened_server.policy.errors import UnsafeStartup
 from hardened_server.policy.hosts import compile_host_allowlist, split_host_header
 from hardened_server.policy.hub import (
-    HUB_CALLBACK_NOT_PUBLIC,
-    HUB_EXTENSION,
-    HUB_LOGIN,
-    HUB_LOGOUT,
-    HUB_NOT_ALLOWED,
     HUB_PROFILE,
     OAUTH_CALLBACK_ROUTE,
 )
@@ -124,7 +119,7 @@ class HardenedOAuthCallbackHandler(JupyterHubOAuthCallbackHandler):
             _record(
                 self,
                 "login_success",
-                HUB_LOGIN,
+                Rule.HUB_LOGIN,
                 True,
                 "JupyterHub OAuth login",
                 str(model.get("name", "")),
@@ -140,7 +135,7 @@ class HardenedHubLogoutHandler(JupyterHubLogoutHandler):
     def get(self) -> None:
         user = self.current_user
         name = getattr(user, "username", None) if user is not None else None
-        _record(self, "logout", HUB_LOGOUT, True, "logout, continued at the hub", name)
+        _record(self, "logout", Rule.HUB_LOGOUT, True, "logout, continued at the hub", name)
         super().get()
 
 
@@ -175,7 +170,7 @@ class HubIdentityProvider(JupyterHubIdentityProvider):
             _record(
                 handler,
                 "login_failure",
-                HUB_NOT_ALLOWED,
+                Rule.HUB_NOT_ALLOWED,
                 False,
                 "hub user lacks access to this server",
                 str(hub_user.get("name", "")),
@@ -251,7 +246,7 @@ class HardenedSingleUserApp(HardenedServerApp):
         if not self.extension_manager.linked_extensions.get("jupyterhub"):
             problems.append(
                 UnsafeStartup(
-                    HUB_EXTENSION,
+                    Rule.HUB_EXTENSION,
                     "JupyterHub's single-user server extension did not link (see the log "
                     "above): the server would run without the hub's authentication",
                     setting="ServerApp.jpserver_extensions['jupyterhub']",
@@ -264,7 +259,7 @@ class HardenedSingleUserApp(HardenedServerApp):
         ):
             problems.append(
                 UnsafeStartup(
-                    HUB_EXTENSION,
+                    Rule.HUB_EXTENSION,
                     f"the identity provider is {self.identity_provider_class!r}, not the hub's",
                     setting="ServerApp.identity_provider_class",
                     fix="remove it from the configuration; under JupyterHub the hub's OAuth "
@@ -296,7 +291,7 @@ class HardenedSingleUserApp(HardenedServerApp):
         if not isinstance(self.identity_provider, HubIdentityProvider):
             problems.append(
                 UnsafeStartup(
-                    HUB_EXTENSION,
+                    Rule.HUB_EXTENSION,
                     "the hub's identity provider is not in place",
                     setting="ServerApp.identity_provider_class",
                     fix="remove it from the configuration",
@@ -305,7 +300,7 @@ class HardenedSingleUserApp(HardenedServerApp):
         if OAUTH_CALLBACK_ROUTE not in self.policy.routes.public:
             problems.append(
                 UnsafeStartup(
-                    HUB_CALLBACK_NOT_PUBLIC,
+                    Rule.HUB_CALLBACK_NOT_PUBLIC,
                     f"routes.public does not list {OAUTH_CALLBACK_ROUTE!r}: the browser comes "
                     "back from the hub's login without a cookie, and every login would loop",
                     setting="routes.public (set by "

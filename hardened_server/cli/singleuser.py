@@ -14,7 +14,8 @@ import sys
 from collections.abc import Sequence
 
 from hardened_server.policy.errors import PolicyError
-from hardened_server.policy.hub import EXIT_REFUSED, HUB_EXTENSION, check_hub_environment
+from hardened_server.policy.hub import EXIT_REFUSED, check_hub_environment
+from hardened_server.policy.rules import Rule
 
 
 def main(argv: Sequence[str]) -> int:
@@ -34,7 +35,7 @@ def main(argv: Sequence[str]) -> int:
     if IMPORT_ERROR is not None:
         sys.stderr.write(
             "hardened-server singleuser: refusing to start\n"
-            f"[{HUB_EXTENSION}] JupyterHub is not installed ({IMPORT_ERROR})\n"
+            f"[{Rule.HUB_EXTENSION}] JupyterHub is not installed ({IMPORT_ERROR})\n"
             "  fix: pip install 'hardened-server[jupyterhub]' (the same jupyterhub version as "
             "the hub)\n"
         )

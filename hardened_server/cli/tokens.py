@@ -24,8 +24,8 @@ from hardened_server.enforcement.identity.tokenstore import (
     store_path_for,
 )
 from hardened_server.enforcement.recorder import record_event
-from hardened_server.policy.identity import IdRule
 from hardened_server.policy.loader import load_policy
+from hardened_server.policy.rules import Rule
 from hardened_server.policy.scopes import SCOPES
 from hardened_server.trail.record import EventKind
 
@@ -117,7 +117,7 @@ def cmd_create(args: argparse.Namespace) -> int:
     record_event(
         None,
         EventKind.TOKEN_CREATED,
-        rule_id=IdRule.TOKEN_CREATED,
+        rule_id=Rule.ID_TOKEN_CREATED,
         allowed=True,
         reason="token created with the CLI",
         token_id=rec.id,
@@ -155,7 +155,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     record_event(
         None,
         EventKind.TOKEN_REVOKED,
-        rule_id=IdRule.TOKEN_REVOKED,
+        rule_id=Rule.ID_TOKEN_REVOKED,
         allowed=True,
         reason="token revoked with the CLI",
         token_id=rec.id,
@@ -175,7 +175,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     record_event(
         None,
         EventKind.TOKEN_CREATED,
-        rule_id=IdRule.TOKEN_ROTATED,
+        rule_id=Rule.ID_TOKEN_ROTATED,
         allowed=True,
         reason="token rotated with the CLI",
         token_id=rec.id,

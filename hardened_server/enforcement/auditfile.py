@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from hardened_server.policy.errors import UnsafeStartup
 from hardened_server.policy.model import PathsPolicy
 from hardened_server.policy.paths import path_below_root, served_relative_path
+from hardened_server.policy.rules import Rule
 from hardened_server.trail.writer import AuditTrail, open_audit_trail
 
 if TYPE_CHECKING:
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
     from hardened_server.policy.model import AuditPolicy
 
 __all__ = [
-    "AUDIT_FILE_IN_ROOT",
-    "AUDIT_OPEN_FAILED",
     "AuditState",
     "audit_state",
     "default_audit_file",
@@ -40,8 +39,6 @@ __all__ = [
     "uninstall",
 ]
 
-AUDIT_FILE_IN_ROOT = "HS-AUDIT-001"
-AUDIT_OPEN_FAILED = "HS-AUDIT-002"
 
 DEFAULT_NAME = "hardened-server-audit-{port}.jsonl"
 
@@ -125,7 +122,7 @@ def resolve_audit_file(
         where = f"audit.file ({source})" if configured and source else "audit.file"
         what = "audit.file" if configured else "the default audit file (in the runtime directory)"
         raise UnsafeStartup(
-            AUDIT_FILE_IN_ROOT,
+            Rule.AUDIT_FILE_IN_ROOT,
             f"{what} {path} is inside the served root {os.path.realpath(root_dir)}",
             setting=where,
             fix="set audit.file to a path outside the served root (e.g. under /var/log) or "
@@ -173,7 +170,7 @@ def open_trail_for(
         )
     except (OSError, ValueError) as exc:  # AuditChainError, AuditLogBusy, a bad key file
         raise UnsafeStartup(
-            AUDIT_OPEN_FAILED,
+            Rule.AUDIT_OPEN_FAILED,
             f"the audit trail {path} cannot be opened: {exc}",
             setting="audit.file",
             fix="run `hardened-server audit verify-log` on it and move it aside, stop the other "

@@ -86,6 +86,7 @@ from hardened_server.enforcement.recorder import record_event
 from hardened_server.policy.decisions import Decision
 from hardened_server.policy.model import PathsPolicy, Policy
 from hardened_server.policy.paths import PathDecision, PathOp, PathPolicy, canonicalize
+from hardened_server.policy.rules import Rule
 from hardened_server.trail.record import EventKind
 
 __all__ = [
@@ -125,11 +126,6 @@ def not_found(path: str) -> web.HTTPError:
     Formatted eagerly, like stock, because the JSON error body carries ``log_message`` as is.
     """
     return web.HTTPError(404, MISSING_MESSAGE % display_path(path))
-
-
-FILE_WRITTEN_RULE = "HS-CONTENTS-001"
-FILE_RENAMED_RULE = "HS-CONTENTS-002"
-FILE_DELETED_RULE = "HS-CONTENTS-003"
 
 
 def _record_file_event(kind: EventKind, rule_id: str, subject: str, what: str) -> None:
@@ -444,7 +440,7 @@ class HardenedContentsManager(AsyncLargeFileManager):
         if chunk is None or chunk == -1:  # one record per file, not per upload chunk
             _record_file_event(
                 EventKind.FILE_WRITTEN,
-                FILE_WRITTEN_RULE,
+                Rule.CONTENTS_FILE_WRITTEN,
                 canonical,
                 "created" if op == PathOp.CREATE else "written",
             )
@@ -535,14 +531,16 @@ class HardenedContentsManager(AsyncLargeFileManager):
         if not self._lexists(old) or not self._parent_is_dir(new):
             raise not_found(old_path)
         await super().rename_file(old_path, new_path)
-        _record_file_event(EventKind.FILE_RENAMED, FILE_RENAMED_RULE, f"{old} -> {new}", "renamed")
+        _record_file_event(
+            EventKind.FILE_RENAMED, Rule.CONTENTS_FILE_RENAMED, f"{old} -> {new}", "renamed"
+        )
 
     async def delete(self, path: str) -> None:
         canonical = self.require(path, PathOp.DELETE)
         if not self._lexists(canonical):
             raise not_found(path)
         await super().delete(path)
-        _record_file_event(EventKind.FILE_DELETED, FILE_DELETED_RULE, canonical, "deleted")
+        _record_file_event(EventKind.FILE_DELETED, Rule.CONTENTS_FILE_DELETED, canonical, "deleted")
 
     async def delete_file(self, path: str) -> None:
         canonical = self.require(path, PathOp.DELETE)

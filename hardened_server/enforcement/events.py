@@ -29,10 +29,10 @@ from jupyter_server.services.events.handlers import SubscribeWebsocket
 
 from hardened_server.policy.decisions import Decision, allow, deny
 from hardened_server.policy.eventschemas import is_server_schema
+from hardened_server.policy.rules import Rule
 from hardened_server.policy.scopes import ADMIN, has_scope
 from hardened_server.trail.events import subscriber_may_receive
 
-EVENTS_SERVER_SCHEMA = "HS-EVENTS-001"
 
 def posted_schema_id(body: bytes) -> object:
     """The ``schema_id`` of a ``POST /api/events`` body, or ``None`` if the body is not a JSON
@@ -52,11 +52,11 @@ def server_schema_decision(body: bytes) -> Decision:
     if is_server_schema(schema_id):
         shown = json.dumps(str(schema_id)[:120])
         return deny(
-            EVENTS_SERVER_SCHEMA,
+            Rule.EVENTS_SERVER_SCHEMA,
             f"event schema {shown} is a server schema: no client may emit it, whatever "
             "scopes.client_event_schemas lists",
         )
-    return allow(EVENTS_SERVER_SCHEMA, "not a server schema")
+    return allow(Rule.EVENTS_SERVER_SCHEMA, "not a server schema")
 
 
 # Mixed in before SubscribeWebsocket (event_mixins): to the type checker it is one.

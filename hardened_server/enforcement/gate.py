@@ -65,21 +65,8 @@ from hardened_server.policy.decisions import Decision, RouteClass, Rule, allow, 
 from hardened_server.policy.hosts import is_allowed_host
 from hardened_server.policy.origins import normalize_origin, referer_origin
 from hardened_server.policy.proxies import ClientAddress, client_address
-from hardened_server.policy.redirects import REDIRECT_NOT_A_PATH, redirect_decision, safe_redirect
+from hardened_server.policy.redirects import redirect_decision, safe_redirect
 from hardened_server.policy.routeclass import classify_path
-
-#: A redirect to the identity provider's own login endpoint (JupyterHub OAuth), see
-#: :func:`checked_location`.
-REDIRECT_EXTERNAL = "HS-REDIRECT-006"
-
-LIMIT_BODY = "HS-LIMIT-001"
-LIMIT_HEADERS = "HS-LIMIT-002"
-LIMIT_URL = "HS-LIMIT-003"
-LIMIT_RATE = "HS-LIMIT-004"
-XSRF_MISSING = "HS-XSRF-001"
-XSRF_MISMATCH = "HS-XSRF-002"
-XSRF_BOUND = "HS-XSRF-003"
-RAW_PATH = "HS-PATH-007"
 
 #: What an unauthenticated request that *presented* a credential (a token, a password, a login
 #: cookie) costs in the rate limit: guessing is what the limit is for, browsing the login page
@@ -235,23 +222,23 @@ def admit(
         return Refusal(403, host)
     problem = raw_path_problem(request.path or "")
     if problem is not None:
-        return Refusal(400, deny(RAW_PATH, problem))
+        return Refusal(400, deny(Rule.PATH_RAW, problem))
     limits = compiled.limits
     if len(request.uri or "") > limits.max_url_bytes:
-        return Refusal(414, deny(LIMIT_URL, "request target longer than limits.max_url_bytes"))
+        return Refusal(414, deny(Rule.LIMIT_URL, "request target longer than limits.max_url_bytes"))
     if header_bytes(request.headers) > limits.max_header_bytes:
         return Refusal(
-            431, deny(LIMIT_HEADERS, "header fields larger than limits.max_header_bytes")
+            431, deny(Rule.LIMIT_HEADERS, "header fields larger than limits.max_header_bytes")
         )
     length = _content_length(request.headers)
     if length is not None and length > limits.max_body_bytes:
-        return Refusal(413, deny(LIMIT_BODY, "Content-Length above limits.max_body_bytes"))
+        return Refusal(413, deny(Rule.LIMIT_BODY, "Content-Length above limits.max_body_bytes"))
     if not presents_credentials(request, xsrf_cookie_name):
         wait = runtime.limiter.peek(client_key(client.ip), _expected_cost(request))
         if wait is not None:
             return Refusal(
                 429,
-                deny(LIMIT_RATE, "unauthenticated request budget of this client is spent"),
+                deny(Rule.LIMIT_RATE, "unauthenticated request budget of this client is spent"),
                 wait,
             )
     return None
@@ -507,11 +494,11 @@ def decode_xsrf(value: str | bytes | None) -> bytes | None:
 
 def xsrf_decision(supplied: str | None, expected: bytes) -> Decision:
     if not supplied:
-        return deny(XSRF_MISSING, "no _xsrf argument or X-XSRFToken header")
+        return deny(Rule.XSRF_MISSING, "no _xsrf argument or X-XSRFToken header")
     raw = decode_xsrf(supplied)
     if raw is None or not hmac.compare_digest(raw, expected):
-        return deny(XSRF_MISMATCH, "XSRF token is not bound to this session")
-    return allow(XSRF_BOUND, "XSRF token bound to this session")
+        return deny(Rule.XSRF_MISMATCH, "XSRF token is not bound to this session")
+    return allow(Rule.XSRF_BOUND, "XSRF token bound to this session")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -551,13 +538,13 @@ def checked_location(
     if isinstance(url, bytes):
         url = url.decode("utf-8", "replace")
     if external and url.split("?", 1)[0] in external and not _EXTERNAL_UNSAFE.search(url):
-        return url, allow(REDIRECT_EXTERNAL, "login endpoint of the identity provider")
+        return url, allow(Rule.REDIRECT_EXTERNAL, "login endpoint of the identity provider")
     base = _normal_base(base_url)
     candidate = url
     if _ABSOLUTE.match(url):
         origin = referer_origin(url) if "://" in url else None
         if origin is None or origin != own_origin(request):
-            return base, deny(REDIRECT_NOT_A_PATH, "absolute URL to another origin")
+            return base, deny(Rule.REDIRECT_NOT_A_PATH, "absolute URL to another origin")
         after = url[url.find("://") + 3 :]
         cut = min((i for i in (after.find(c) for c in "/?#") if i >= 0), default=len(after))
         candidate = after[cut:]

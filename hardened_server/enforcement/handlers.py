@@ -263,7 +263,7 @@ class _Hardened(_RequestHandlerBase):
         if wait is not None:
             self._hs_retry_after = wait
             self._hs_refuse(
-                Decision(False, gate.LIMIT_RATE, "unauthenticated request budget is spent"), 429
+                Decision(False, RuleId.LIMIT_RATE, "unauthenticated request budget is spent"), 429
             )
 
     def _hs_cross_site(self) -> Decision:
@@ -371,12 +371,12 @@ class _Hardened(_RequestHandlerBase):
             return gate.xsrf_decision(supplied, expected)
         # Anonymous (the login form): tornado's double submit; nothing to bind it to yet.
         if not supplied:
-            return Decision(False, gate.XSRF_MISSING, "no _xsrf argument or X-XSRFToken header")
+            return Decision(False, RuleId.XSRF_MISSING, "no _xsrf argument or X-XSRFToken header")
         try:
             web.RequestHandler.check_xsrf_cookie(self)
         except web.HTTPError:
-            return Decision(False, gate.XSRF_MISMATCH, "XSRF token does not match its cookie")
-        return Decision(True, gate.XSRF_BOUND, "anonymous double-submit token")
+            return Decision(False, RuleId.XSRF_MISMATCH, "XSRF token does not match its cookie")
+        return Decision(True, RuleId.XSRF_BOUND, "anonymous double-submit token")
 
     @property
     def xsrf_token(self) -> bytes:

@@ -35,6 +35,7 @@ from hardened_server.enforcement import auditfile as trail_state
 from hardened_server.enforcement import context
 from hardened_server.policy.decisions import Decision, RouteClass
 from hardened_server.policy.routeclass import classify_path
+from hardened_server.policy.rules import Rule
 from hardened_server.trail.chain import AuditWriteError
 from hardened_server.trail.record import (
     EVENT_KINDS,
@@ -46,9 +47,6 @@ from hardened_server.trail.scrub import escape_log_value
 
 log = logging.getLogger("hardened_server.decisions")
 audit_log = logging.getLogger("hardened_server.audit")
-
-#: The rule id of a request refused because its record could not be written (fail closed).
-AUDIT_WRITE_FAILED = "HS-AUDIT-003"
 
 
 def _safe(text: str, limit: int = 200) -> str:
@@ -240,15 +238,12 @@ def record_ignored(request: HTTPServerRequest, decision: Decision) -> None:
     )
 
 
-CSP_VIOLATION_RULE = "HS-CSP-001"
-
-
 def record_csp_violation(request: HTTPServerRequest, report: Any, route_class: str) -> None:
     """One CSP violation a browser reported: the directive, the blocked resource without query
     or fragment, the page it happened on. The raw report body is never logged."""
     log.warning(
         "csp violation rule=%s class=%s directive=%s blocked=%s document=%s client=%s",
-        CSP_VIOLATION_RULE,
+        Rule.CSP_VIOLATION,
         route_class,
         _safe(report.directive),
         _safe(report.blocked),
@@ -257,7 +252,7 @@ def record_csp_violation(request: HTTPServerRequest, report: Any, route_class: s
     )
     _to_trail(
         request,
-        rule_id=CSP_VIOLATION_RULE,
+        rule_id=Rule.CSP_VIOLATION,
         allowed=False,
         reason=f"the browser blocked {report.directive}",
         route_class=route_class,

@@ -3,13 +3,18 @@
 A ``Decision`` is what a pure policy function returns and what the audit trail records: whether
 the request may go on, the stable id of the rule that decided, and a short reason a human can read.
 Rule ids are stable API (audit records, metrics labels and ``policy explain`` refer to them), so
-they are constants here rather than strings scattered through the code.
+they are declared once, in :mod:`hardened_server.policy.rules`; ``Rule`` is re-exported here for
+the modules that build decisions.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+
+from hardened_server.policy.rules import Rule
+
+__all__ = ["ROUTE_CLASSES", "Decision", "RouteClass", "Rule", "allow", "deny"]
 
 
 class RouteClass(StrEnum):
@@ -25,35 +30,6 @@ class RouteClass(StrEnum):
 
 
 ROUTE_CLASSES: tuple[str, ...] = tuple(c.value for c in RouteClass)
-
-
-class Rule(StrEnum):
-    """Stable rule ids. Never renumber; add new ones at the end of their family."""
-
-    HOST_ALLOWED = "HS-HOST-001"
-    HOST_FOREIGN = "HS-HOST-002"
-    AUTH_REQUIRED = "HS-AUTH-001"
-    AUTH_PUBLIC_ROUTE = "HS-AUTH-002"
-    ORIGIN_SAME = "HS-ORIGIN-001"
-    ORIGIN_LISTED = "HS-ORIGIN-002"
-    ORIGIN_FOREIGN = "HS-ORIGIN-003"
-    ORIGIN_ABSENT = "HS-ORIGIN-004"
-    CORS_LISTED = "HS-CORS-001"
-    CORS_NOT_LISTED = "HS-CORS-002"
-    START_UNAUTHENTICATED_ROUTE = "HS-START-001"
-    START_SETTING_OVERRIDE = "HS-START-002"
-    START_ALLOW_ORIGIN = "HS-START-003"
-    START_DISABLE_XSRF = "HS-START-004"
-    START_NO_AUTH = "HS-START-005"
-    START_TERMINALS = "HS-START-006"
-    START_INSECURE_REMOTE = "HS-START-007"
-    START_SETTINGS_DRIFT = "HS-START-008"
-    START_WEAK_TOKEN = "HS-START-009"  # noqa: S105 - a rule id, not a secret
-    START_UNAUTHENTICATED_ACCESS = "HS-START-010"
-    SCOPE_MISSING = "HS-SCOPE-001"  # the principal lacks a scope the route map requires
-    SCOPE_UNMAPPED = "HS-SCOPE-002"  # a route (or method) the route map does not know
-    SCOPE_EVENT_SCHEMA = "HS-SCOPE-003"  # POST /api/events with a schema not listed for clients
-    SCOPE_GRANTED = "HS-SCOPE-004"  # allowed (for explain and tests; not recorded per request)
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,14 +46,6 @@ from __future__ import annotations
 from hardened_server.policy.decisions import Decision, RouteClass, Rule, allow, deny
 from hardened_server.policy.origins import normalize_origin, referer_origin
 
-XSITE_SAME_ORIGIN = "HS-XSITE-001"
-XSITE_NAVIGATION = "HS-XSITE-002"
-XSITE_REFUSED = "HS-XSITE-003"
-XSITE_CORS_LISTED = "HS-XSITE-004"
-XSITE_UNKNOWN_SITE = "HS-XSITE-005"
-XSITE_NON_BROWSER_API = "HS-XSITE-006"
-XSITE_UNRESTRICTED = "HS-XSITE-007"
-
 SAFE_METHODS: frozenset[str] = frozenset({"GET", "HEAD"})
 #: Route classes whose GET/HEAD responses are worth stealing cross-site (user data, API JSON).
 PROTECTED_READS: frozenset[str] = frozenset(
@@ -128,33 +120,35 @@ def cross_site_decision(
 
     if site is not None:
         if site not in _KNOWN_SITES:
-            return deny(XSITE_UNKNOWN_SITE, "unknown Sec-Fetch-Site value")
+            return deny(Rule.XSITE_UNKNOWN_SITE, "unknown Sec-Fetch-Site value")
         if site == "same-origin":
-            return allow(XSITE_SAME_ORIGIN, "Sec-Fetch-Site: same-origin")
+            return allow(Rule.XSITE_SAME_ORIGIN, "Sec-Fetch-Site: same-origin")
         if site == "none":
             if safe:
-                return allow(XSITE_SAME_ORIGIN, "Sec-Fetch-Site: none (user-initiated)")
+                return allow(Rule.XSITE_SAME_ORIGIN, "Sec-Fetch-Site: none (user-initiated)")
             checked = _by_origin_headers(origin, None, own_origins, frozenset())
             if checked is not None and checked.allowed:
                 return checked
-            return deny(XSITE_REFUSED, "state-changing request without a same-origin Origin")
+            return deny(Rule.XSITE_REFUSED, "state-changing request without a same-origin Origin")
         # cross-site or same-site: the mode never grants anything on its own (CVE-2026-40864).
         if safe and mode == "navigate" and dest == "document" and route_class == RouteClass.PAGE:
-            return allow(XSITE_NAVIGATION, "top-level navigation to a page")
+            return allow(Rule.XSITE_NAVIGATION, "top-level navigation to a page")
         if mode in _LISTED_MODES and origin:
             norm = normalize_origin(origin)
             if norm is not None and norm != "null" and norm in cors_origins:
-                return allow(XSITE_CORS_LISTED, "CORS or websocket request from a listed origin")
-        return deny(XSITE_REFUSED, f"Sec-Fetch-Site: {site} request refused")
+                return allow(
+                    Rule.XSITE_CORS_LISTED, "CORS or websocket request from a listed origin"
+                )
+        return deny(Rule.XSITE_REFUSED, f"Sec-Fetch-Site: {site} request refused")
 
     # No Fetch Metadata: Origin, then Referer, where it matters.
     if safe and route_class in UNRESTRICTED_READS:
-        return allow(XSITE_UNRESTRICTED, "GET/HEAD on a page, static or error route")
+        return allow(Rule.XSITE_UNRESTRICTED, "GET/HEAD on a page, static or error route")
     checked = _by_origin_headers(origin, referer, own_origins, cors_origins)
     if checked is not None:
         return checked
     if safe and route_class in _NON_BROWSER_READS and mode is None and dest is None:
-        return allow(XSITE_NON_BROWSER_API, "no Origin, Referer or Sec-Fetch-*: not a browser")
+        return allow(Rule.XSITE_NON_BROWSER_API, "no Origin, Referer or Sec-Fetch-*: not a browser")
     if safe:
         return deny(Rule.ORIGIN_ABSENT, "no Origin or Referer on a protected read")
     return deny(Rule.ORIGIN_ABSENT, "no Origin or Referer on a state-changing request")

@@ -43,20 +43,12 @@ import urllib.parse
 from collections.abc import Mapping
 
 from hardened_server.policy.errors import UnsafeStartup
+from hardened_server.policy.rules import Rule
 
 #: The shipped profile layered under every ``--policy`` file (``policies/jupyterhub.toml``).
 HUB_PROFILE = "jupyterhub"
 #: The route the hub sends the browser back to; it must be public (the user has no cookie yet).
 OAUTH_CALLBACK_ROUTE = "/oauth_callback"
-
-# Rule ids: start-up refusals and the identity events of hub logins.
-HUB_LOGIN = "HS-HUB-001"
-HUB_NOT_ALLOWED = "HS-HUB-002"
-HUB_LOGOUT = "HS-HUB-003"
-HUB_ENV_MISSING = "HS-HUB-010"
-HUB_ENV_MALFORMED = "HS-HUB-011"
-HUB_EXTENSION = "HS-HUB-012"
-HUB_CALLBACK_NOT_PUBLIC = "HS-HUB-013"
 
 EXIT_REFUSED = 2
 
@@ -92,7 +84,7 @@ def check_hub_environment(environ: Mapping[str, str]) -> list[UnsafeStartup]:
         why[ACCESS_SCOPES_ENV[0]] = "the hub scopes that admit a user to this server"
         problems.append(
             UnsafeStartup(
-                HUB_ENV_MISSING,
+                Rule.HUB_ENV_MISSING,
                 "not started by JupyterHub: the hub's environment is missing"
                 + "".join(f"\n    ${name}: {why[name]}" for name in missing),
                 setting="environment " + ", ".join(missing),
@@ -105,7 +97,7 @@ def check_hub_environment(environ: Mapping[str, str]) -> list[UnsafeStartup]:
         if not _http_url(environ[name]):
             problems.append(
                 UnsafeStartup(
-                    HUB_ENV_MALFORMED,
+                    Rule.HUB_ENV_MALFORMED,
                     f"${name}={environ[name]!r} is not an http(s) URL with a host",
                     setting=f"environment {name}",
                     fix="check the hub's configuration (JupyterHub sets it)",
@@ -115,7 +107,7 @@ def check_hub_environment(environ: Mapping[str, str]) -> list[UnsafeStartup]:
     if not (prefix.startswith("/") and prefix.endswith("/")) or "//" in prefix:
         problems.append(
             UnsafeStartup(
-                HUB_ENV_MALFORMED,
+                Rule.HUB_ENV_MALFORMED,
                 f"$JUPYTERHUB_SERVICE_PREFIX={prefix!r} is not a path like /user/NAME/",
                 setting="environment JUPYTERHUB_SERVICE_PREFIX",
                 fix="check the hub's configuration (JupyterHub sets it)",
@@ -129,7 +121,7 @@ def check_hub_environment(environ: Mapping[str, str]) -> list[UnsafeStartup]:
     if not isinstance(scopes, list) or not scopes or not all(isinstance(s, str) for s in scopes):
         problems.append(
             UnsafeStartup(
-                HUB_ENV_MALFORMED,
+                Rule.HUB_ENV_MALFORMED,
                 f"${scopes_var} is not a non-empty JSON list of scopes: no hub user could use "
                 "this server",
                 setting=f"environment {scopes_var}",

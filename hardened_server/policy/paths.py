@@ -90,6 +90,7 @@ from urllib.parse import unquote
 
 from hardened_server.policy.decisions import Decision, allow, deny
 from hardened_server.policy.model import PathsPolicy
+from hardened_server.policy.rules import Rule
 
 __all__ = [
     "MAX_NAME_BYTES",
@@ -97,12 +98,6 @@ __all__ = [
     "MAX_SEGMENTS",
     "PATH_RULES",
     "ROOT_IMMUTABLE_OPS",
-    "RULE_PATH_ALLOWED",
-    "RULE_PATH_DENIED",
-    "RULE_PATH_ESCAPES_ROOT",
-    "RULE_PATH_HIDDEN",
-    "RULE_PATH_MALFORMED",
-    "RULE_PATH_SYMLINK",
     "WRITE_OPS",
     "PathDecision",
     "PathOp",
@@ -114,22 +109,19 @@ __all__ = [
 ]
 
 # --- rule ids -------------------------------------------------------------------------------------
-# The Rule enum in decisions.py is owned elsewhere; the path family lives here. Never renumber.
-
-RULE_PATH_ALLOWED = "HS-PATH-001"
-RULE_PATH_HIDDEN = "HS-PATH-002"
-RULE_PATH_DENIED = "HS-PATH-003"
-RULE_PATH_ESCAPES_ROOT = "HS-PATH-004"
-RULE_PATH_MALFORMED = "HS-PATH-005"
-RULE_PATH_SYMLINK = "HS-PATH-006"
+# Declared in policy/rules.py with their meaning; these are the ids a path decision can carry
+# (HS-PATH-007, a malformed raw request target, is the gate's).
 
 PATH_RULES: Mapping[str, str] = {
-    RULE_PATH_ALLOWED: "path allowed",
-    RULE_PATH_HIDDEN: "hidden component (name starting with '.') and paths.allow_hidden is false",
-    RULE_PATH_DENIED: "matches a paths.deny glob (holds even with paths.allow_hidden = true)",
-    RULE_PATH_ESCAPES_ROOT: "not strictly inside the served root",
-    RULE_PATH_MALFORMED: "malformed or ambiguous path refused before any rule ran",
-    RULE_PATH_SYMLINK: "the symlink-resolved path leaves the root, is hidden or denied",
+    rule: rule.meaning
+    for rule in (
+        Rule.PATH_ALLOWED,
+        Rule.PATH_HIDDEN,
+        Rule.PATH_DENIED,
+        Rule.PATH_ESCAPES_ROOT,
+        Rule.PATH_MALFORMED,
+        Rule.PATH_SYMLINK,
+    )
 }
 
 # --- limits ---------------------------------------------------------------------------------------
@@ -242,7 +234,7 @@ def _forbidden_reason(ch: str) -> str:
 
 
 def _malformed(reason: str) -> Decision:
-    return deny(RULE_PATH_MALFORMED, reason)
+    return deny(Rule.PATH_MALFORMED, reason)
 
 
 def _nfkc(text: str) -> str:
@@ -312,7 +304,7 @@ def _dotdot_refusal(segments: list[str]) -> Decision:
         depth += -1 if seg == ".." else 1
         if depth < 0:
             # "../x", "a/../../x", "../rootsecret/x" (CVE-2026-35397's sibling prefix).
-            return deny(RULE_PATH_ESCAPES_ROOT, "'..' leaves the served root")
+            return deny(Rule.PATH_ESCAPES_ROOT, "'..' leaves the served root")
     return _malformed("'..' segments are refused, even inside the root")
 
 
@@ -673,9 +665,9 @@ class PathPolicy:
         """
         glob = self.denied_by(path)
         if glob is not None:
-            return RULE_PATH_DENIED, f"matches paths.deny {glob!r}"
+            return Rule.PATH_DENIED, f"matches paths.deny {glob!r}"
         if self.is_hidden_path(path):
-            return RULE_PATH_HIDDEN, "has a hidden component and paths.allow_hidden is false"
+            return Rule.PATH_HIDDEN, "has a hidden component and paths.allow_hidden is false"
         return None
 
     # -- the decision ----------------------------------------------------------------------------
@@ -711,7 +703,7 @@ class PathPolicy:
             return PathDecision(canonical)
         if not canonical and op in ROOT_IMMUTABLE_OPS:
             return PathDecision(
-                deny(RULE_PATH_ESCAPES_ROOT, f"{op}: the root itself cannot be {_VERB[op]}")
+                deny(Rule.PATH_ESCAPES_ROOT, f"{op}: the root itself cannot be {_VERB[op]}")
             )
 
         refused = self._rules(canonical)
@@ -725,7 +717,7 @@ class PathPolicy:
             real_root = resolve(root)
             real = resolve(joined)
         except (OSError, ValueError, RuntimeError):
-            return PathDecision(deny(RULE_PATH_SYMLINK, f"{op}: path could not be resolved"))
+            return PathDecision(deny(Rule.PATH_SYMLINK, f"{op}: path could not be resolved"))
         if type(real_root) is str:
             root_split = _split_root(real_root)
         else:
@@ -733,29 +725,29 @@ class PathPolicy:
         real_split = _split_abs(real) if isinstance(real, str) else None
         if root_split is None or real_split is None:
             detail = f"{op}: the resolver returned no absolute path"
-            return PathDecision(deny(RULE_PATH_SYMLINK, detail))
+            return PathDecision(deny(Rule.PATH_SYMLINK, detail))
         # Components, never a string prefix: a link to "<root>secret" (CVE-2026-35397).
         if not _contained(root_split, real_split):
             return PathDecision(
-                deny(RULE_PATH_SYMLINK, f"{op}: a symlink on the path leads outside the root")
+                deny(Rule.PATH_SYMLINK, f"{op}: a symlink on the path leads outside the root")
             )
         resolved = "/".join(real_split[1][len(root_split[1]) :])
         if resolved != canonical:
             refused = self._rules(resolved)
             if refused is not None:
                 detail = f"{op}: a symlink on the path resolves to a path that {refused[1]}"
-                return PathDecision(deny(RULE_PATH_SYMLINK, detail))
+                return PathDecision(deny(Rule.PATH_SYMLINK, detail))
         if not resolved and op in ROOT_IMMUTABLE_OPS:
             # "link" -> "." would otherwise let DELETE remove the root under another name.
             return PathDecision(
-                deny(RULE_PATH_ESCAPES_ROOT, f"{op}: the path resolves to the root itself")
+                deny(Rule.PATH_ESCAPES_ROOT, f"{op}: the path resolves to the root itself")
             )
         return PathDecision(_ALLOWED[op], canonical, resolved)
 
 
 # Decisions are immutable: the allowing one of each op is built once.
 _ALLOWED: Mapping[PathOp, Decision] = {
-    op: allow(RULE_PATH_ALLOWED, f"{op}: path allowed") for op in PathOp
+    op: allow(Rule.PATH_ALLOWED, f"{op}: path allowed") for op in PathOp
 }
 
 _VERB: Mapping[PathOp, str] = {

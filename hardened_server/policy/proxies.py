@@ -37,11 +37,7 @@ from dataclasses import dataclass
 
 from hardened_server.policy.decisions import Decision
 from hardened_server.policy.hosts import split_host_header
-
-PROXY_HONOURED = "HS-PROXY-001"
-PROXY_IGNORED = "HS-PROXY-002"
-PROXY_MALFORMED = "HS-PROXY-003"
-PROXY_DIRECT = "HS-PROXY-004"
+from hardened_server.policy.rules import Rule
 
 #: Headers that claim something about the client; any of them from an untrusted peer is ignored.
 FORWARDING_HEADERS: tuple[str, ...] = (
@@ -92,18 +88,18 @@ class ClientAddress:
     @property
     def rule_id(self) -> str:
         if self.ignored_headers:
-            return PROXY_IGNORED
+            return Rule.PROXY_IGNORED
         if self.malformed:
-            return PROXY_MALFORMED
-        return PROXY_HONOURED if self.trusted_hops else PROXY_DIRECT
+            return Rule.PROXY_MALFORMED
+        return Rule.PROXY_HONOURED if self.trusted_hops else Rule.PROXY_DIRECT
 
     def decision(self) -> Decision:
         """As an (always allowing) decision, for the audit trail and ``policy explain``."""
-        reasons = {
-            PROXY_IGNORED: "forwarding headers from an untrusted peer were ignored",
-            PROXY_MALFORMED: "a trusted proxy sent a malformed forwarding entry",
-            PROXY_HONOURED: "forwarding headers honoured from trusted proxies",
-            PROXY_DIRECT: "no forwarding headers: the peer is the client",
+        reasons: dict[str, str] = {
+            Rule.PROXY_IGNORED: "forwarding headers from an untrusted peer were ignored",
+            Rule.PROXY_MALFORMED: "a trusted proxy sent a malformed forwarding entry",
+            Rule.PROXY_HONOURED: "forwarding headers honoured from trusted proxies",
+            Rule.PROXY_DIRECT: "no forwarding headers: the peer is the client",
         }
         return Decision(True, self.rule_id, reasons[self.rule_id])
 

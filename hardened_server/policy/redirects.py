@@ -39,12 +39,7 @@ from __future__ import annotations
 import re
 
 from hardened_server.policy.decisions import Decision, allow, deny
-
-REDIRECT_ALLOWED = "HS-REDIRECT-001"
-REDIRECT_NOT_A_PATH = "HS-REDIRECT-002"
-REDIRECT_UNSAFE_CHARS = "HS-REDIRECT-003"
-REDIRECT_ENCODED_SYNTAX = "HS-REDIRECT-004"
-REDIRECT_OUTSIDE_BASE = "HS-REDIRECT-005"
+from hardened_server.policy.rules import Rule
 
 MAX_TARGET_LENGTH = 4096
 
@@ -109,34 +104,35 @@ def _normalize_base(base_url: str) -> str:
 
 def _validate(target: object, base_url: str) -> tuple[Decision, str | None]:
     if not isinstance(target, str) or not target:
-        return deny(REDIRECT_NOT_A_PATH, "empty or not text"), None
+        return deny(Rule.REDIRECT_NOT_A_PATH, "empty or not text"), None
     if len(target) > MAX_TARGET_LENGTH:
-        return deny(REDIRECT_UNSAFE_CHARS, "target too long"), None
+        return deny(Rule.REDIRECT_UNSAFE_CHARS, "target too long"), None
     if _UNSAFE.search(target) or target != target.strip(" "):
-        return deny(REDIRECT_UNSAFE_CHARS, "control character, space or backslash"), None
+        return deny(Rule.REDIRECT_UNSAFE_CHARS, "control character, space or backslash"), None
     if not target.startswith("/") or target.startswith("//"):
-        return deny(REDIRECT_NOT_A_PATH, "not an absolute path on this origin"), None
+        return deny(Rule.REDIRECT_NOT_A_PATH, "not an absolute path on this origin"), None
     try:
         target.encode("utf-8")
     except UnicodeEncodeError:
-        return deny(REDIRECT_UNSAFE_CHARS, "not encodable as UTF-8"), None
+        return deny(Rule.REDIRECT_UNSAFE_CHARS, "not encodable as UTF-8"), None
 
     cut = min((i for i in (target.find("?"), target.find("#")) if i >= 0), default=len(target))
     path, tail = target[:cut], target[cut:]
     # Query and fragment cannot move the origin or the path; only the path is checked.
     if _ENCODED_SYNTAX.search(path):
-        return deny(REDIRECT_ENCODED_SYNTAX, "encoded or double-encoded path syntax"), None
+        return deny(Rule.REDIRECT_ENCODED_SYNTAX, "encoded or double-encoded path syntax"), None
 
     segments = _resolve_dots(path)
     if "" in segments[:-1]:
-        return deny(REDIRECT_OUTSIDE_BASE, "empty path segment ('//') after resolution"), None
+        return deny(Rule.REDIRECT_OUTSIDE_BASE, "empty path segment ('//') after resolution"), None
     resolved = "/" + "/".join(_encode(s, _PCHAR) for s in segments)
     base = _normalize_base(base_url)
     if not resolved.startswith(base):
-        return deny(REDIRECT_OUTSIDE_BASE, "outside base_url after resolving dot segments"), None
+        reason = "outside base_url after resolving dot segments"
+        return deny(Rule.REDIRECT_OUTSIDE_BASE, reason), None
     if tail:
         tail = tail[0] + _encode(tail[1:], _QCHAR)
-    return allow(REDIRECT_ALLOWED, "same-origin path under base_url"), resolved + tail
+    return allow(Rule.REDIRECT_ALLOWED, "same-origin path under base_url"), resolved + tail
 
 
 def redirect_decision(target: str, *, base_url: str) -> Decision:

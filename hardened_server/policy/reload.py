@@ -1,4 +1,4 @@
-"""What a live policy reload may change, and the rule ids of its records.
+"""What a live policy reload may change.
 
 Most of a policy is compiled into :class:`~hardened_server.enforcement.runtime.Compiled` and is
 consulted per request, so swapping it changes behaviour from the next request: headers and CSP,
@@ -7,6 +7,7 @@ rate limit. A few keys were turned into server structure at start-up and cannot 
 they are flagged where they are declared (``restart=`` in :mod:`hardened_server.policy.schema`),
 and a reload that changes one is refused as a whole (the running policy stays in force, and the
 record says which key needs a restart) rather than applied in part.
+The records' rule ids are ``Rule.POLICY_*`` in :mod:`hardened_server.policy.rules`.
 """
 
 from __future__ import annotations
@@ -15,10 +16,6 @@ from collections.abc import Mapping
 
 from hardened_server.policy.model import Policy
 from hardened_server.policy.schema import SCHEMA, Schema
-
-POLICY_LOADED = "HS-POLICY-001"
-RELOAD_APPLIED = "HS-POLICY-002"
-RELOAD_REFUSED = "HS-POLICY-003"
 
 #: Keys applied at start-up only, and why: declared on the key in the schema
 #: (``key(..., restart=...)``, or a whole section's ``Section(..., restart=...)``).

@@ -39,6 +39,7 @@ from hardened_server.policy.cors import DEFAULT_ALLOW_METHODS, compile_cors
 from hardened_server.policy.decisions import ROUTE_CLASSES
 from hardened_server.policy.fsync import FsyncPolicy
 from hardened_server.policy.origins import normalize_hostname, normalize_origin
+from hardened_server.policy.rules import Rule
 from hardened_server.policy.scopemap import ANY_METHOD, METHODS
 from hardened_server.policy.scopes import KNOWN_SCOPES, SCOPES
 
@@ -410,8 +411,8 @@ class ScopesPolicy:
         "(relative to base_url, exactly as the start-up warning and `hardened-server audit "
         '--routes` print them); values map an HTTP method (or "*" for every method not '
         "listed; HEAD follows GET) to a scope or a list of scopes that are all needed. A route "
-        "no table maps is refused (403, HS-SCOPE-002) for every user. An empty list lets any "
-        "logged-in user through with no scope: a loosening. For handlers that also call "
+        f"no table maps is refused (403, {Rule.SCOPE_UNMAPPED}) for every user. An empty list "
+        "lets any logged-in user through with no scope: a loosening. For handlers that also call "
         "jupyter_server's Authorizer (@authorized), both checks apply, so an entry can only "
         "tighten those.",
         Loosen.IF_UNSCOPED,
@@ -423,8 +424,8 @@ class ScopesPolicy:
         Kind.LIST,
         "Event schema ids a client may emit with POST /api/events (with the events:write "
         "scope). Any other schema id, the server's own (contents, kernel actions, the audit "
-        "trail) included, is refused with 403 (HS-SCOPE-003). JupyterLab and Notebook 7 emit "
-        "none by themselves.",
+        f"trail) included, is refused with 403 ({Rule.SCOPE_EVENT_SCHEMA}). JupyterLab and "
+        "Notebook 7 emit none by themselves.",
         Loosen.IF_GROWS,
         'schema id URIs, e.g. "https://events.example.org/my-extension/click/v1"',
         item=_event_schema_id,

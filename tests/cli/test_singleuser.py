@@ -19,12 +19,10 @@ from pathlib import Path
 import pytest
 
 from hardened_server.policy.hub import (
-    HUB_CALLBACK_NOT_PUBLIC,
-    HUB_ENV_MALFORMED,
-    HUB_ENV_MISSING,
     REQUIRED_ENV,
     check_hub_environment,
 )
+from hardened_server.policy.rules import Rule
 from tests.conftest import REPO
 from tests.support.server import free_port, isolated_env, root_flag
 
@@ -57,7 +55,7 @@ def test_each_missing_variable_is_named(name: str) -> None:
         else:
             env[name] = value
         problems = check_hub_environment(env)
-        assert [p.rule_id for p in problems] == [HUB_ENV_MISSING]
+        assert [p.rule_id for p in problems] == [Rule.HUB_ENV_MISSING]
         assert f"${name}" in str(problems[0])
 
 
@@ -84,7 +82,7 @@ def test_malformed_variables_are_refused(name: str, value: str) -> None:
     env = hub_env(8888)
     env[name] = value
     problems = check_hub_environment(env)
-    assert [p.rule_id for p in problems] == [HUB_ENV_MALFORMED]
+    assert [p.rule_id for p in problems] == [Rule.HUB_ENV_MALFORMED]
     assert name in str(problems[0])
 
 
@@ -134,7 +132,7 @@ def test_without_the_hub_environment_it_exits_2_without_a_socket(tmp_path: Path)
     env = {"JUPYTERHUB_SERVICE_URL": f"http://127.0.0.1:{port}/user/alice/"}
     done = run_refused(tmp_path, env, port)
     assert done.returncode == 2, done
-    assert f"[{HUB_ENV_MISSING}]" in done.stderr
+    assert f"[{Rule.HUB_ENV_MISSING}]" in done.stderr
     for name in (
         "JUPYTERHUB_API_TOKEN",
         "JUPYTERHUB_API_URL",
@@ -156,7 +154,7 @@ def test_a_policy_without_the_oauth_callback_is_refused(tmp_path: Path) -> None:
     policy.write_text('[routes]\npublic = ["/login", "/static/(.*)"]\n')
     done = run_refused(tmp_path, hub_env(port), port, (f"--policy={policy}",))
     assert done.returncode == 2, done
-    assert f"[{HUB_CALLBACK_NOT_PUBLIC}]" in done.stderr, done.stderr
+    assert f"[{Rule.HUB_CALLBACK_NOT_PUBLIC}]" in done.stderr, done.stderr
     assert "routes.public (set by " in done.stderr
     assert str(policy) in done.stderr  # names the file to fix
 

@@ -12,6 +12,7 @@ from hardened_server.enforcement import gate
 from hardened_server.enforcement.runtime import RateLimiter, client_key, compile_policy
 from hardened_server.policy.errors import PolicyError
 from hardened_server.policy.loader import build_policy, default_layer, parse_layer
+from hardened_server.policy.rules import Rule
 
 
 def policy_with(doc: dict[str, Any]) -> Any:
@@ -105,7 +106,7 @@ def test_anything_but_the_bound_token_is_refused(supplied: str | None) -> None:
     raw = gate.bound_xsrf_raw(b"secret", "user:alice")
     decision = gate.xsrf_decision(supplied, raw)
     assert not decision.allowed
-    assert decision.rule_id in (gate.XSRF_MISSING, gate.XSRF_MISMATCH)
+    assert decision.rule_id in (Rule.XSRF_MISSING, Rule.XSRF_MISMATCH)
 
 
 def test_session_identity() -> None:

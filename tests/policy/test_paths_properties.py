@@ -28,8 +28,6 @@ from hardened_server.policy import paths
 from hardened_server.policy.loader import load_policy
 from hardened_server.policy.paths import (
     ROOT_IMMUTABLE_OPS,
-    RULE_PATH_ALLOWED,
-    RULE_PATH_SYMLINK,
     WRITE_OPS,
     PathDecision,
     PathOp,
@@ -37,6 +35,7 @@ from hardened_server.policy.paths import (
     canonicalize,
     is_within,
 )
+from hardened_server.policy.rules import Rule
 from tests.support.strategies import (
     PathFakeFS,
     path_clean_texts,
@@ -166,7 +165,7 @@ def test_an_allowed_path_stays_inside_and_is_neither_hidden_nor_denied(
         assert result.path is None
         assert result.resolved is None
         return
-    assert result.rule_id == RULE_PATH_ALLOWED
+    assert result.rule_id == Rule.PATH_ALLOWED
     assert result.path is not None
     assert result.resolved is not None
     apparent = posixpath.join(ROOT, result.path) if result.path else ROOT
@@ -211,7 +210,7 @@ def test_allowed_for_write_implies_allowed_for_read(
     if _decide(policy, text, op, decoded=decoded).allowed:
         read = _decide(policy, text, PathOp.READ, decoded=decoded)
         assert read.allowed
-        assert read.rule_id == RULE_PATH_ALLOWED
+        assert read.rule_id == Rule.PATH_ALLOWED
 
 
 def _no_dot_segments(text: str) -> bool:
@@ -281,7 +280,7 @@ def sibling_symlink_property(*, mutant: bool = False) -> Callable[[], None]:
         path = "lnk/" + tail if tail else "lnk"
         result = POLICIES[1].decide(path, op, root=root, resolve=resolve)
         assert not result.allowed, (root, suffix, path, result)
-        assert result.rule_id == RULE_PATH_SYMLINK
+        assert result.rule_id == Rule.PATH_SYMLINK
 
     return prop
 

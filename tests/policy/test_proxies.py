@@ -9,14 +9,11 @@ from __future__ import annotations
 import pytest
 
 from hardened_server.policy.proxies import (
-    PROXY_DIRECT,
-    PROXY_HONOURED,
-    PROXY_IGNORED,
-    PROXY_MALFORMED,
     ClientAddress,
     client_address,
     compile_trusted,
 )
+from hardened_server.policy.rules import Rule
 
 TRUSTED = compile_trusted(["10.0.0.0/8", "fd00::/8"])
 FORWARDED = compile_trusted(["10.0.0.0/8"], client_header="forwarded")
@@ -34,14 +31,14 @@ def test_untrusted_peer_headers_are_ignored_and_reported() -> None:
     }
     result = client_address("203.0.113.5", headers, TRUSTED)
     assert result == ClientAddress("203.0.113.5", "http", "jupyter.example.org", 0, True)
-    assert result.rule_id == PROXY_IGNORED
+    assert result.rule_id == Rule.PROXY_IGNORED
     assert result.decision().allowed  # recorded, not refused
 
 
 def test_untrusted_peer_without_forwarding_headers_is_direct() -> None:
     result = client_address("203.0.113.5", {"Host": "localhost:8888"}, TRUSTED, scheme="https")
     assert result == ClientAddress("203.0.113.5", "https", "localhost:8888", 0, False)
-    assert result.rule_id == PROXY_DIRECT
+    assert result.rule_id == Rule.PROXY_DIRECT
 
 
 def test_no_trusted_proxies_means_every_peer_is_untrusted() -> None:
@@ -57,7 +54,7 @@ def test_right_most_untrusted_address_is_the_client() -> None:
     result = client_address("10.0.0.1", headers, TRUSTED)
     assert result.ip == "198.51.100.7"
     assert result.trusted_hops == 2
-    assert result.rule_id == PROXY_HONOURED
+    assert result.rule_id == Rule.PROXY_HONOURED
 
 
 def test_all_hops_trusted_gives_the_left_most() -> None:
@@ -77,7 +74,7 @@ def test_malformed_entry_stops_the_walk_at_the_last_trusted_hop() -> None:
     result = client_address("10.0.0.1", headers, TRUSTED)
     assert result.ip == "10.0.0.9"
     assert result.malformed
-    assert result.rule_id == PROXY_MALFORMED
+    assert result.rule_id == Rule.PROXY_MALFORMED
 
 
 def test_ports_and_brackets_in_x_forwarded_for() -> None:

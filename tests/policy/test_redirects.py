@@ -10,14 +10,10 @@ from __future__ import annotations
 import pytest
 
 from hardened_server.policy.redirects import (
-    REDIRECT_ALLOWED,
-    REDIRECT_ENCODED_SYNTAX,
-    REDIRECT_NOT_A_PATH,
-    REDIRECT_OUTSIDE_BASE,
-    REDIRECT_UNSAFE_CHARS,
     redirect_decision,
     safe_redirect,
 )
+from hardened_server.policy.rules import Rule
 
 DEFAULT = "/jp/tree"
 
@@ -91,26 +87,26 @@ def test_open_redirect_payloads_get_the_default(target: str, base_url: str) -> N
 )
 def test_same_origin_paths_under_base_url_are_kept(target: str, base_url: str, result: str) -> None:
     assert safe_redirect(target, base_url=base_url, default=DEFAULT) == result
-    assert redirect_decision(target, base_url=base_url).rule_id == REDIRECT_ALLOWED
+    assert redirect_decision(target, base_url=base_url).rule_id == Rule.REDIRECT_ALLOWED
 
 
 @pytest.mark.parametrize(
     ("target", "rule"),
     [
-        ("//evil.example", REDIRECT_NOT_A_PATH),
-        ("https:evil.example", REDIRECT_NOT_A_PATH),
-        ("/\tx", REDIRECT_UNSAFE_CHARS),
-        ("/jp/x ", REDIRECT_UNSAFE_CHARS),
-        ("/\\evil", REDIRECT_UNSAFE_CHARS),
-        ("/jp/" + "a" * 5000, REDIRECT_UNSAFE_CHARS),
-        ("/jp/\udc80", REDIRECT_UNSAFE_CHARS),
-        ("/jp/a%2Fb", REDIRECT_ENCODED_SYNTAX),
-        ("/jp/%3F", REDIRECT_ENCODED_SYNTAX),
-        ("/jp/%252e", REDIRECT_ENCODED_SYNTAX),
-        ("/other", REDIRECT_OUTSIDE_BASE),
-        ("/jp", REDIRECT_OUTSIDE_BASE),
-        ("/jp/../other", REDIRECT_OUTSIDE_BASE),
-        ("/jp//x", REDIRECT_OUTSIDE_BASE),
+        ("//evil.example", Rule.REDIRECT_NOT_A_PATH),
+        ("https:evil.example", Rule.REDIRECT_NOT_A_PATH),
+        ("/\tx", Rule.REDIRECT_UNSAFE_CHARS),
+        ("/jp/x ", Rule.REDIRECT_UNSAFE_CHARS),
+        ("/\\evil", Rule.REDIRECT_UNSAFE_CHARS),
+        ("/jp/" + "a" * 5000, Rule.REDIRECT_UNSAFE_CHARS),
+        ("/jp/\udc80", Rule.REDIRECT_UNSAFE_CHARS),
+        ("/jp/a%2Fb", Rule.REDIRECT_ENCODED_SYNTAX),
+        ("/jp/%3F", Rule.REDIRECT_ENCODED_SYNTAX),
+        ("/jp/%252e", Rule.REDIRECT_ENCODED_SYNTAX),
+        ("/other", Rule.REDIRECT_OUTSIDE_BASE),
+        ("/jp", Rule.REDIRECT_OUTSIDE_BASE),
+        ("/jp/../other", Rule.REDIRECT_OUTSIDE_BASE),
+        ("/jp//x", Rule.REDIRECT_OUTSIDE_BASE),
     ],
 )
 def test_refusals_name_their_rule(target: str, rule: str) -> None:

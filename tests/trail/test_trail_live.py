@@ -30,6 +30,7 @@ import websocket
 from prometheus_client.parser import text_string_to_metric_families
 
 from hardened_server.policy.eventschemas import TRAIL_SCHEMA_PREFIX
+from hardened_server.policy.rules import Rule
 from hardened_server.trail.record import SCHEMA_ID, decision_schema
 from tests.conftest import REPO
 from tests.support.server import ServerProcess
@@ -347,6 +348,7 @@ def test_start_up_recorded_the_policy_with_its_fingerprint(audited: Audited) -> 
     assert chain[0]["kind"] in ("genesis", "resume")
     loaded = [d for d in audited.decisions() if d["event_kind"] == "policy_loaded"]
     assert len(loaded) == 1
+    assert loaded[0]["rule_id"] == Rule.POLICY_LOADED
     shown = subprocess.run(
         [
             sys.executable,
@@ -435,12 +437,14 @@ def test_sensitive_allows_are_recorded_with_the_user(audited: Audited) -> None:
     assert [(x["event_kind"], x["subject"]) for x in renamed] == [
         ("file_renamed", "a.txt -> b.txt")
     ]
+    assert [x["rule_id"] for x in renamed] == [Rule.CONTENTS_FILE_RENAMED]
 
     r, deleted, _ = _fire(
         audited, lambda: requests.delete(url + "b.txt", headers=headers, timeout=20)
     )
     assert r.status_code == 204, r.text
     assert [(x["event_kind"], x["subject"]) for x in deleted] == [("file_deleted", "b.txt")]
+    assert [x["rule_id"] for x in deleted] == [Rule.CONTENTS_FILE_DELETED]
 
     r, started, _ = _fire(
         audited,
@@ -451,6 +455,7 @@ def test_sensitive_allows_are_recorded_with_the_user(audited: Audited) -> None:
     assert r.status_code == 201, r.text
     kernel_id = r.json()["id"]
     assert [x["event_kind"] for x in started] == ["kernel_started"]
+    assert [x["rule_id"] for x in started] == [Rule.KERNEL_STARTED]
     assert started[0]["subject"].startswith(f"kernel_id={kernel_id}")
     assert started[0]["user"]  # the name of the token's user (no other field of it)
     requests.delete(audited.url + f"/api/kernels/{kernel_id}", headers=headers, timeout=60)
@@ -463,6 +468,7 @@ def test_sensitive_allows_are_recorded_with_the_user(audited: Audited) -> None:
     assert [(x["event_kind"], x["subject"]) for x in opened] == [
         ("terminal_opened", f"terminal={name}")
     ]
+    assert [x["rule_id"] for x in opened] == [Rule.TERM_OPENED]
     requests.delete(audited.url + f"/api/terminals/{name}", headers=headers, timeout=60)
     for item in (*written, *renamed, *deleted, *started, *opened):
         _validator().validate(item)

@@ -770,7 +770,8 @@ def route_public_non_asset(facts: Facts) -> Iterator[Hit]:
     "\"contents:read\" } }, or disable the extension",
     doc="hardened-server knows which scopes the core, JupyterLab, Notebook 7, jupyter_lsp and "
     "terminal routes need, not what an extension's routes do: every request to an unmapped "
-    "route is refused (403, HS-SCOPE-002), so the extension does not work until it is mapped.",
+    f"route is refused (403, {Rule.SCOPE_UNMAPPED}), so the extension does not work until it "
+    "is mapped.",
     tags=("routes", "scopes"),
     kind=KIND_ROUTES,
 )
@@ -834,7 +835,7 @@ def _audit_files(facts: Facts) -> list[PathInfo]:
     ERROR,
     "the audit file is inside the served root",
     fix="set audit.file to a path outside the served root or under a paths.deny glob, or move "
-    "JUPYTER_RUNTIME_DIR out of it (hardened-server refuses to start: HS-AUDIT-001)",
+    f"JUPYTER_RUNTIME_DIR out of it (hardened-server refuses to start: {Rule.AUDIT_FILE_IN_ROOT})",
     doc="Inside the root and under no paths.deny glob, the contents API could read, rewrite "
     "or delete the evidence.",
     tags=("audit", "paths"),
@@ -874,8 +875,8 @@ def audit_file_open(facts: Facts) -> Iterator[Hit]:
     "the audit signing key is missing or readable by others",
     fix="point audit.signing_key at an Ed25519 private key (PEM) that only the server's user "
     "can read (chmod 600)",
-    doc="A missing key stops the start-up (HS-AUDIT-002); a key others can read lets them sign "
-    "a rewritten trail.",
+    doc=f"A missing key stops the start-up ({Rule.AUDIT_OPEN_FAILED}); a key others can read "
+    "lets them sign a rewritten trail.",
     tags=("audit",),
 )
 def audit_key(facts: Facts) -> Iterator[Hit]:

@@ -54,9 +54,9 @@ from hardened_server.enforcement.recorder import record_event
 from hardened_server.enforcement.runtime import client_key
 from hardened_server.fsutil import atomic_write
 from hardened_server.policy.decisions import RouteClass
-from hardened_server.policy.identity import IdRule
 from hardened_server.policy.loader import shipped_policy
 from hardened_server.policy.model import Policy
+from hardened_server.policy.rules import Rule
 from hardened_server.policy.scopes import ADMIN, has_scope
 from hardened_server.policy.throttle import LoginThrottle
 from hardened_server.policy.tokens import parse_authorization
@@ -188,7 +188,7 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
         record_event(
             handler.request,
             EventKind.LOGIN_FAILURE,
-            rule_id=IdRule.TOKEN_REFUSED,
+            rule_id=Rule.ID_TOKEN_REFUSED,
             allowed=False,
             reason=reason,
             route_class=self._route_class(handler),
@@ -217,7 +217,7 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
                 record_event(
                     handler.request,
                     EventKind.TOKEN_USED,
-                    rule_id=IdRule.TOKEN_USED,
+                    rule_id=Rule.ID_TOKEN_USED,
                     allowed=True,
                     reason="stored token accepted",
                     user=user.username,
@@ -335,7 +335,7 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
             record_event(
                 handler.request,
                 EventKind.LOGIN_FAILURE,
-                rule_id=IdRule.SESSION_REFUSED,
+                rule_id=Rule.ID_SESSION_REFUSED,
                 allowed=False,
                 reason="expired, revoked or unknown session",
                 route_class=self._route_class(handler),
@@ -444,7 +444,7 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
         record_event(
             handler.request,
             EventKind.LOGIN_SUCCESS,
-            rule_id=IdRule.PASSWORD_REHASHED,
+            rule_id=Rule.ID_PASSWORD_REHASHED,
             allowed=True,
             reason=f"outdated password hash replaced ({where})",
             route_class=self._route_class(handler),
@@ -481,7 +481,7 @@ class HardenedLoginHandler(LoginFormHandler):
             record_event(
                 self.request,
                 EventKind.LOGIN_FAILURE,
-                rule_id=IdRule.LOGIN_THROTTLED,
+                rule_id=Rule.ID_LOGIN_THROTTLED,
                 allowed=False,
                 reason="client is throttled; answered before hashing",
                 route_class=route_class,
@@ -500,7 +500,7 @@ class HardenedLoginHandler(LoginFormHandler):
             record_event(
                 self.request,
                 EventKind.LOGIN_FAILURE,
-                rule_id=IdRule.LOGIN_FAILED,
+                rule_id=Rule.ID_LOGIN_FAILED,
                 allowed=False,
                 reason="wrong password or token",
                 route_class=route_class,
@@ -514,7 +514,7 @@ class HardenedLoginHandler(LoginFormHandler):
         record_event(
             self.request,
             EventKind.LOGIN_SUCCESS,
-            rule_id=IdRule.LOGIN_OK,
+            rule_id=Rule.ID_LOGIN_OK,
             allowed=True,
             reason="logged in with the login form",
             user=user.username,
@@ -576,7 +576,7 @@ class HardenedLogoutHandler(LogoutHandler):
             record_event(
                 self.request,
                 EventKind.LOGOUT,
-                rule_id=IdRule.LOGOUT_EVERYWHERE,
+                rule_id=Rule.ID_LOGOUT_EVERYWHERE,
                 allowed=True,
                 reason=f"every session revoked ({count})",
                 user=getattr(user, "username", None),
@@ -586,7 +586,7 @@ class HardenedLogoutHandler(LogoutHandler):
             record_event(
                 self.request,
                 EventKind.LOGOUT,
-                rule_id=IdRule.LOGOUT,
+                rule_id=Rule.ID_LOGOUT,
                 allowed=True,
                 reason="session revoked",
                 user=getattr(user, "username", None),
