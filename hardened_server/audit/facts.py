@@ -122,6 +122,9 @@ class RouteRecord:
     # method -> scopes the route map requires ("a+b", "none", "refused"), {"*": "unmapped"},
     # {} for a public route
     scopes: Mapping[str, str] = field(default_factory=dict)
+    # where the scopes come from: builtin | policy | declared | authorized | unmapped (None for
+    # a rule the wrapping missed)
+    scope_source: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -136,6 +139,7 @@ class RouteRecord:
             "decorators": {k: list(v) for k, v in self.decorators.items()},
             "authorization": dict(self.authorization),
             "scopes": dict(self.scopes),
+            "scope_source": self.scope_source,
             "csp": self.csp,
         }
 
@@ -525,6 +529,7 @@ def route_inventory(
             authorization=dict(r["authorization"]),
             csp=r["csp"],
             scopes=dict(r.get("scopes", {})),
+            scope_source=r.get("scope_source"),
         )
         for r in found.routes
     )

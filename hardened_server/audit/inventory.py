@@ -15,7 +15,6 @@ route class). A start-up refusal does not stop the inventory: the problems are r
 
 from __future__ import annotations
 
-import inspect
 import json
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hardened_server.enforcement.handlers import authorized_claim
 from hardened_server.enforcement.inventory import RouteEntry, compiled_policy, route_inventory
 
 MARKER = "ROUTES-JSON"
@@ -50,26 +50,12 @@ def decorator_names(method: Any) -> list[str]:
     return names
 
 
-def authorization(cls: type, http_method: str, method: Any) -> str:
-    """``resource:action`` of the ``@authorized`` decorator on ``method`` (read from the
-    decorator's closure, as jupyter_server's ``authorized`` resolves them), or ``n/a``."""
-    from jupyter_server.auth.utils import HTTP_METHOD_TO_AUTH_ACTION
-
-    layer, seen = method, 0
-    while layer is not None and seen < _MAX_WRAPPERS:
-        code = getattr(layer, "__code__", None)
-        if code is not None and getattr(code, "co_qualname", "").startswith("authorized."):
-            try:
-                cv = inspect.getclosurevars(layer).nonlocals
-            except (TypeError, ValueError):
-                cv = {}
-            resource = cv.get("resource") or getattr(cls, "auth_resource", None) or "?"
-            action = cv.get("action")
-            if not isinstance(action, str):
-                action = HTTP_METHOD_TO_AUTH_ACTION.get(http_method, "?")
-            return f"{resource}:{action}"
-        layer, seen = getattr(layer, "__wrapped__", None), seen + 1
-    return "n/a"
+def authorization(cls: type, http_method: str) -> str:
+    """``resource:action`` of the ``@authorized`` decorator on ``cls``'s ``http_method`` (as
+    :func:`hardened_server.enforcement.handlers.authorized_claim` reads it for the route map),
+    or ``n/a``."""
+    claim = authorized_claim(cls, http_method)
+    return "n/a" if claim is None else f"{claim[0]}:{claim[1]}"
 
 
 def audit_route(entry: RouteEntry, csp: Mapping[str, str]) -> dict[str, Any]:
@@ -79,7 +65,7 @@ def audit_route(entry: RouteEntry, csp: Mapping[str, str]) -> dict[str, Any]:
         **entry.as_dict(),
         "decorators": {m: decorator_names(getattr(original, m.lower())) for m in entry.methods},
         "authorization": {
-            m: authorization(original, m, getattr(original, m.lower())) for m in entry.methods
+            m: authorization(original, m) for m in entry.methods
         },
         "csp": csp[entry.route_class.value],
     }

@@ -360,11 +360,12 @@ def render_text(report: Report) -> str:
                 ",".join(r["undecorated"]) or "-",
                 ",".join(sorted(set(r["authorization"].values()))) or "n/a",
                 " ".join(f"{m}={v}" for m, v in r.get("scopes", {}).items()) or "-",
+                r.get("scope_source") or "-",
             ]
             for r in report.routes
         ]
         lines += _table(rows, ["PATTERN", "CLASS", "ACCESS", "HANDLER", "MIXIN", "DECORATORS",
-                               "UNDECORATED", "RESOURCE:ACTION", "SCOPES"])
+                               "UNDECORATED", "RESOURCE:ACTION", "SCOPES", "SOURCE"])
     if report.extensions is not None:
         lines += ["", f"EXTENSIONS ({len(report.extensions)})"]
         rows = [[e["name"], "enabled" if e["enabled"] else "disabled",

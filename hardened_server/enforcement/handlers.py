@@ -28,7 +28,8 @@ from collections.abc import Awaitable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from jupyter_client.kernelspec import NoSuchKernel
-from jupyter_server.auth.decorator import allow_unauthenticated
+from jupyter_server.auth.decorator import allow_unauthenticated, authorized
+from jupyter_server.auth.utils import HTTP_METHOD_TO_AUTH_ACTION
 from jupyter_server.base.handlers import (
     APIHandler,
     AuthenticatedFileHandler,
@@ -165,6 +166,7 @@ class _Hardened(_RequestHandlerBase):
     _hs_handler: ClassVar[str] = UNREGISTERED
     _hs_methods: ClassVar[frozenset[str]] = frozenset(METHODS)
     _hs_declared: ClassVar[dict[str, Requirement] | None] = None
+    _hs_authorized: ClassVar[dict[str, Requirement] | None] = None
     _hs_client_events: ClassVar[bool] = False
 
     def __init__(self, application: Any, request: Any, **kwargs: Any) -> None:
@@ -174,7 +176,11 @@ class _Hardened(_RequestHandlerBase):
         self._hs_compiled = compiled
         self._hs_route = compiled.route(self._hs_pattern, self._hs_kinds)
         self._hs_scopes: RouteScopes = compiled.route_scopes(
-            self._hs_pattern, self._hs_handler, self._hs_methods, self._hs_declared
+            self._hs_pattern,
+            self._hs_handler,
+            self._hs_methods,
+            self._hs_declared,
+            self._hs_authorized,
         )
         self._hs_user_known = False
         self._hs_xsite: Decision | None = None
@@ -674,6 +680,57 @@ def _declared_scopes(cls: type) -> dict[str, Requirement] | None:
     return dict(declared) if isinstance(declared, dict) else None
 
 
+# The code object of the function ``@authorized`` returns (its ``inner``), the same for every use
+# of the decorator: a method is ``@authorized`` when its ``__wrapped__`` chain holds a function
+# with this code (a name match would also accept any extension's look-alike decorator).
+_AUTHORIZED_CODE = authorized(lambda self: None).__code__
+_MAX_WRAPPERS = 16  # how far down a method's __wrapped__ chain to look
+
+
+def authorized_claim(cls: type, http_method: str) -> Requirement | None:
+    """The *(resource, action)* that jupyter_server's ``@authorized`` on ``cls``'s ``http_method``
+    asks the authorizer for, read from the decorator's closure as ``authorized`` resolves them:
+    the decorator's own ``resource`` or else the class's ``auth_resource``; its own ``action`` or
+    else the one ``HTTP_METHOD_TO_AUTH_ACTION`` derives from the method, except that a
+    websocket's ``GET`` is ``execute`` (the ``WEBSOCKET`` action: the channel carries writes).
+    ``None`` when the method is not ``@authorized`` or names no resource.
+
+    Read at wrap time, before any request: ``authorized`` stores the derived action into its
+    closure on the first call (``nonlocal action``), so later the closure no longer tells a
+    declared action from a derived one."""
+    layer, seen = getattr(cls, http_method.lower(), None), 0
+    while layer is not None and seen < _MAX_WRAPPERS:
+        if getattr(layer, "__code__", None) is _AUTHORIZED_CODE:
+            cells = dict(
+                zip(layer.__code__.co_freevars, layer.__closure__ or (), strict=True)
+            )
+            action = cells["action"].cell_contents if "action" in cells else None
+            resource = cells["resource"].cell_contents if "resource" in cells else None
+            if not isinstance(resource, str):
+                resource = getattr(cls, "auth_resource", None)
+            if not isinstance(action, str):
+                if http_method == "GET" and issubclass(cls, WebSocketHandler):
+                    action = HTTP_METHOD_TO_AUTH_ACTION["WEBSOCKET"]
+                else:
+                    action = HTTP_METHOD_TO_AUTH_ACTION.get(http_method)
+            if isinstance(resource, str) and isinstance(action, str):
+                return (resource, action)
+            return None
+        layer, seen = getattr(layer, "__wrapped__", None), seen + 1
+    return None
+
+
+def authorized_claims(cls: type) -> dict[str, Requirement] | None:
+    """method -> :func:`authorized_claim` for every implemented method that has one; ``None``
+    when none has (the route map then treats the route as it always did)."""
+    claims = {
+        m: claim
+        for m in sorted(implemented_methods(cls))
+        if (claim := authorized_claim(cls, m)) is not None
+    }
+    return claims or None
+
+
 def wrap_handler(cls: type[web.RequestHandler], pattern: str) -> type[web.RequestHandler]:
     """A subclass of ``cls`` with the hardened mixin first; ``cls`` itself if already wrapped."""
     if getattr(cls, "_hs_wrapped", False):
@@ -688,6 +745,7 @@ def wrap_handler(cls: type[web.RequestHandler], pattern: str) -> type[web.Reques
         "_hs_handler": f"{cls.__module__}.{cls.__qualname__}",
         "_hs_methods": implemented_methods(cls),
         "_hs_declared": _declared_scopes(cls),
+        "_hs_authorized": authorized_claims(cls),
         "_hs_client_events": issubclass(cls, EventHandler),
         "__module__": cls.__module__,
         "__qualname__": cls.__qualname__,

@@ -61,7 +61,7 @@ class RouteEntry:
     served_methods: tuple[str, ...]  # the methods the served class answers (mixins included)
     undecorated: tuple[str, ...]  # methods of the original with no authentication decorator
     # What each method needs and where that answer comes from (builtin | policy | declared |
-    # unmapped); None for a rule that is not wrapped.
+    # authorized | unmapped); None for a rule that is not wrapped.
     scopes: RouteScopes | None
 
     @property
@@ -135,7 +135,9 @@ def route_entry(cls: type[web.RequestHandler], compiled: Compiled) -> RouteEntry
     scopes = None
     if wrapped:
         hs: Any = cls  # the attributes wrap_handler set
-        scopes = compiled.route_scopes(pattern, hs._hs_handler, hs._hs_methods, hs._hs_declared)
+        scopes = compiled.route_scopes(
+            pattern, hs._hs_handler, hs._hs_methods, hs._hs_declared, hs._hs_authorized
+        )
     return RouteEntry(
         pattern=pattern,
         route_class=info.route_class,

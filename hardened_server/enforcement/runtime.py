@@ -63,9 +63,10 @@ class Compiled:
         handler: str,
         implemented: frozenset[str] = frozenset(METHODS),
         declared: Mapping[str, Requirement] | None = None,
+        authorized: Mapping[str, Requirement] | None = None,
     ) -> RouteScopes:
         """What each method of this route needs (compiled once per route and policy)."""
-        return self.route_map.lookup(pattern, handler, implemented, declared)
+        return self.route_map.lookup(pattern, handler, implemented, declared, authorized)
 
 
 def _compiled_or_policy_error(policy: Policy, key: str, build: Callable[[], object]) -> object:

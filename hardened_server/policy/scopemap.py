@@ -100,6 +100,48 @@ RESOURCE_SCOPES: Mapping[tuple[str, str], frozenset[str]] = MappingProxyType(
 
 Requirement = tuple[str, str]  # (resource, action)
 
+#: The *(resource, action)* pairs an extension's own ``@authorized`` may claim (jupyter_server's
+#: ``auth_resource`` on the handler class, the action from the decorator or from the HTTP method as
+#: jupyter_server's ``HTTP_METHOD_TO_AUTH_ACTION`` derives it). A route whose every implemented
+#: method claims one of these needs no hand mapping: it needs what :data:`RESOURCE_SCOPES` says
+#: (source ``authorized``), exactly what jupyter_server's own authorizer would be asked. Reviewed:
+#:
+#: * only jupyter_server's resource names (and jupyter_lsp's), each with a non-empty scope set:
+#:   ``api``, ``csp`` and ``identity`` (any logged-in principal) and our own resource names
+#:   (``frontend``, ``navigation``, ``extensions``, ``metrics``) are *not* claimable, so no
+#:   extension gets "any principal" or a front-end scope by naming a resource;
+#: * a websocket's ``GET`` claims ``execute`` (jupyter_server's ``WEBSOCKET`` action), not
+#:   ``read``: the channel carries writes. ``("contents", "execute")`` is not listed, so a
+#:   document websocket (jupyter-collaboration's room) stays refused until a reviewed extension
+#:   profile or ``scopes.routes`` says what it needs;
+#: * an unknown resource (jupyterlab-git's ``ssh``) or a method without ``@authorized`` is not
+#:   mapped: refused until ``scopes.routes`` (or a profile) maps the route.
+AUTHORIZED_CLAIMS: frozenset[Requirement] = frozenset(
+    {
+        ("contents", "read"),
+        ("contents", "write"),
+        ("nbconvert", "read"),
+        ("nbconvert", "write"),
+        ("kernels", "read"),
+        ("kernels", "write"),
+        ("kernels", "execute"),
+        ("kernelspecs", "read"),
+        ("sessions", "read"),
+        ("sessions", "write"),
+        ("terminals", "read"),
+        ("terminals", "write"),
+        ("terminals", "execute"),
+        ("lsp", "read"),
+        ("lsp", "execute"),
+        ("events", "write"),
+        ("events", "read"),
+        ("events", "execute"),
+        ("config", "read"),
+        ("config", "write"),
+        ("server", "write"),
+    }
+)
+
 _R = ("contents", "read")
 _W = ("contents", "write")
 _FR = ("frontend", "read")
@@ -265,6 +307,7 @@ BUILTIN_PATTERNS: Mapping[str, Mapping[str, Requirement]] = MappingProxyType(
 SOURCE_BUILTIN = "builtin"
 SOURCE_POLICY = "policy"  # scopes.routes
 SOURCE_DECLARED = "declared"  # a hardened_server handler's own hs_route_scopes
+SOURCE_AUTHORIZED = "authorized"  # the handler's auth_resource + @authorized (AUTHORIZED_CLAIMS)
 SOURCE_UNMAPPED = "unmapped"
 
 
@@ -283,7 +326,7 @@ class RouteScopes:
 
     pattern: str
     handler: str
-    source: str  # builtin | policy | declared | unmapped
+    source: str  # builtin | policy | declared | authorized | unmapped
     methods: Mapping[str, MethodRule]  # every method of METHODS the route maps
     implemented: frozenset[str]  # methods the handler class implements
 
@@ -310,6 +353,21 @@ def _expand(
             continue
         resource, action = req
         out[method] = MethodRule(resource, action, resolve[(resource, action)])
+    return out
+
+
+def _expand_authorized(claims: Mapping[str, Requirement]) -> dict[str, MethodRule]:
+    """The methods whose ``@authorized`` claim is reviewed (:data:`AUTHORIZED_CLAIMS`); HEAD
+    follows GET as tornado serves it. Nothing else: an implemented method left out is refused."""
+    out: dict[str, MethodRule] = {}
+    for method in METHODS:
+        req = claims.get(method)
+        if req is None and method == "HEAD":
+            req = claims.get("GET")
+        if req is None or req not in AUTHORIZED_CLAIMS:
+            continue
+        resource, action = req
+        out[method] = MethodRule(resource, action, RESOURCE_SCOPES[req])
     return out
 
 
@@ -344,10 +402,14 @@ class RouteMap:
         handler: str,
         implemented: frozenset[str] = frozenset(METHODS),
         declared: Mapping[str, Requirement] | None = None,
+        authorized: Mapping[str, Requirement] | None = None,
     ) -> RouteScopes:
         """The requirements of ``pattern`` served by ``handler`` (module.qualname), in order:
-        the policy's entry for the pattern, the handler's own declaration (hardened-server's
-        handlers only), the built-in entry for the handler, the built-in entry for the pattern.
+        the policy's entry for the pattern (``scopes.routes`` and the extension profiles), the
+        handler's own declaration (hardened-server's handlers only), the built-in entry for the
+        handler, the built-in entry for the pattern, then the handler's own ``@authorized``
+        claims (``authorized``: method -> (resource, action), read off the class by the
+        enforcement layer) when at least one is in :data:`AUTHORIZED_CLAIMS`.
         Cached: a route is compiled once per policy."""
         key = (pattern, handler, implemented)
         found = self._cache.get(key)
@@ -361,6 +423,8 @@ class RouteMap:
             source, methods = SOURCE_BUILTIN, _expand(BUILTIN_HANDLERS[handler], RESOURCE_SCOPES)
         elif pattern in BUILTIN_PATTERNS:
             source, methods = SOURCE_BUILTIN, _expand(BUILTIN_PATTERNS[pattern], RESOURCE_SCOPES)
+        elif authorized and (claimed := _expand_authorized(authorized)):
+            source, methods = SOURCE_AUTHORIZED, claimed
         else:
             source, methods = SOURCE_UNMAPPED, {}
         found = RouteScopes(pattern, handler, source, MappingProxyType(methods), implemented)

@@ -8,6 +8,7 @@ original, with the hardened mixin first in the MRO so that its hooks answer from
 from __future__ import annotations
 
 import pytest
+from jupyter_server.auth.decorator import authorized
 from jupyter_server.base import handlers as base
 from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.services.kernels.websocket import KernelWebsocketHandler
@@ -17,6 +18,8 @@ from tornado.websocket import WebSocketHandler
 from hardened_server.enforcement.handlers import (
     HardenedJupyterMixin,
     HardenedPlainMixin,
+    authorized_claim,
+    authorized_claims,
     handler_kinds,
     undecorated_methods,
     wrap_handler,
@@ -107,3 +110,65 @@ def test_undecorated_methods_are_found_and_decorated_ones_are_not() -> None:
     assert undecorated_methods(Remembered) == ()
     # jupyter_server's own @allow_unauthenticated counts as a decision; the policy then decides
     assert undecorated_methods(base.FileFindHandler) == ()
+
+
+# --- what an extension's own @authorized claims ---------------------------------------------------
+
+
+def _lookalike(method: object) -> object:
+    """A decorator that is named like jupyter_server's but is not it."""
+
+    def authorized(self: object) -> None:
+        return None
+
+    authorized.__wrapped__ = method  # type: ignore[attr-defined]
+    return authorized
+
+
+class _Claims(base.APIHandler):
+    auth_resource = "contents"
+
+    @web.authenticated
+    @authorized
+    def get(self) -> None: ...
+
+    @web.authenticated
+    @authorized("execute", "kernels")
+    def post(self) -> None: ...
+
+    @web.authenticated
+    def put(self) -> None: ...
+
+    @web.authenticated
+    @_lookalike  # type: ignore[misc]
+    def delete(self) -> None: ...
+
+
+class _ClaimsSocket(WebSocketMixin, WebSocketHandler, base.JupyterHandler):
+    auth_resource = "contents"
+
+    @authorized
+    async def get(self, *args: object, **kwargs: object) -> None: ...
+
+
+def test_authorized_claim_reads_the_decorator_as_jupyter_server_resolves_it() -> None:
+    assert authorized_claim(_Claims, "GET") == ("contents", "read")
+    assert authorized_claim(_Claims, "POST") == ("kernels", "execute")  # explicit arguments
+    assert authorized_claim(_Claims, "PUT") is None  # no @authorized
+    assert authorized_claim(_Claims, "DELETE") is None  # a look-alike is not the decorator
+    assert authorized_claims(_Claims) == {
+        "GET": ("contents", "read"),
+        "POST": ("kernels", "execute"),
+    }
+
+
+def test_a_websocket_get_claims_execute_not_read() -> None:
+    assert authorized_claim(_ClaimsSocket, "GET") == ("contents", "execute")
+
+
+def test_a_handler_without_authorized_claims_nothing() -> None:
+    assert authorized_claims(base.APIHandler) is None
+    assert wrap_handler(_Claims, "/x")._hs_authorized == {  # type: ignore[attr-defined]
+        "GET": ("contents", "read"),
+        "POST": ("kernels", "execute"),
+    }

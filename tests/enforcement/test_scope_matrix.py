@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import pytest
 import requests
 
 from hardened_server.policy.scopes import ADMIN, SCOPES
+from tests.support.live import ws_status
 from tests.support.routes import dump_routes, sample_path
 from tests.support.server import ServerProcess
 
@@ -244,26 +244,6 @@ class LogCursor:
             data = fh.read()
         self.offset += len(data)
         return data.decode("utf-8", "replace")
-
-
-def ws_status(server: ServerProcess, path: str, token: str) -> int:
-    """The status of a websocket handshake (101 means the upgrade happened), read off a raw
-    socket and closed at once."""
-    request = (
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
-        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-        f"Authorization: token {token}\r\n\r\n"
-    )
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-        sock.sendall(request.encode())
-        head = b""
-        while b"\r\n" not in head:
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            head += chunk
-    return int(head.split(b" ", 2)[1])
 
 
 def effective(routes: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:

@@ -28,10 +28,12 @@ from hardened_server.policy.loader import (
     unscoped_entries,
 )
 from hardened_server.policy.scopemap import (
+    AUTHORIZED_CLAIMS,
     BUILTIN_HANDLERS,
     BUILTIN_PATTERNS,
     METHODS,
     RESOURCE_SCOPES,
+    SOURCE_AUTHORIZED,
     SOURCE_BUILTIN,
     SOURCE_POLICY,
     SOURCE_UNMAPPED,
@@ -197,6 +199,62 @@ def test_declared_scopes_count_only_for_hardened_server_handlers() -> None:
     assert ours.mapped
     assert ours.rule_for("GET").scopes == {"metrics:read"}  # type: ignore[union-attr]
     assert not theirs.mapped
+
+
+# --- an extension's own auth_resource + @authorized ----------------------------------------------
+
+
+def test_authorized_claims_map_an_extension_route_through_the_resource_table() -> None:
+    claims = {"GET": ("contents", "read"), "PUT": ("contents", "write")}
+    route = EMPTY.lookup(
+        "/ext/doc", "ext.DocHandler", frozenset({"GET", "PUT"}), authorized=claims
+    )
+    assert route.source == SOURCE_AUTHORIZED
+    assert route.rule_for("GET").scopes == {"contents:read"}  # type: ignore[union-attr]
+    assert route.rule_for("HEAD").scopes == {"contents:read"}  # type: ignore[union-attr]
+    assert route.rule_for("PUT").scopes == {"contents:write"}  # type: ignore[union-attr]
+    assert scope_allows(route, "GET", frozenset({"contents:read"}))
+    assert not scope_allows(route, "PUT", frozenset({"contents:read"}))
+
+
+def test_every_claimable_pair_needs_a_scope() -> None:
+    """No extension gets "any logged-in principal" by naming a resource."""
+    for pair in AUTHORIZED_CLAIMS:
+        assert RESOURCE_SCOPES[pair], pair
+    for resource in ("api", "identity", "csp", "navigation", "frontend", "extensions", "metrics"):
+        assert not any(r == resource for r, _ in AUTHORIZED_CLAIMS), resource
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [("gizmos", "read"), ("api", "read"), ("identity", "read"), ("contents", "execute")],
+)
+def test_unreviewed_claims_leave_the_route_unmapped(claim: tuple[str, str]) -> None:
+    route = EMPTY.lookup("/ext/x", "ext.X", frozenset({"GET"}), authorized={"GET": claim})
+    assert route.source == SOURCE_UNMAPPED
+    assert not scope_allows(route, "GET", ALL_SCOPES)
+
+
+def test_a_method_without_a_reviewed_claim_is_refused_on_an_authorized_route() -> None:
+    route = EMPTY.lookup(
+        "/ext/x",
+        "ext.X",
+        frozenset({"GET", "POST"}),
+        authorized={"GET": ("contents", "read"), "POST": ("gizmos", "write")},
+    )
+    assert route.source == SOURCE_AUTHORIZED
+    decision = scope_decision(route, "POST", ALL_SCOPES)
+    assert not decision
+    assert decision.rule_id == Rule.SCOPE_UNMAPPED
+
+
+def test_policy_and_builtin_entries_win_over_authorized_claims() -> None:
+    claims = {"GET": ("contents", "read")}
+    mapped = RouteMap({"/ext/x": {"GET": ("admin",)}}).lookup("/ext/x", "ext.X", authorized=claims)
+    assert mapped.source == SOURCE_POLICY
+    assert not scope_allows(mapped, "GET", frozenset({"contents:read"}))
+    builtin = EMPTY.lookup("/api/kernels", KERNELS, authorized={"POST": ("contents", "read")})
+    assert builtin.source == SOURCE_BUILTIN
 
 
 # --- the policy's scopes.routes -----------------------------------------------------------------

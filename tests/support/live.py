@@ -249,6 +249,26 @@ class Live:
         raise AssertionError(f"{needle!r} never appeared in the server log")
 
 
+def ws_status(server: ServerProcess, path: str, token: str) -> int:
+    """The status of a websocket handshake (101 means the upgrade happened), read off a raw
+    socket and closed at once."""
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        f"Authorization: token {token}\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(request.encode())
+        head = b""
+        while b"\r\n" not in head:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+    return int(head.split(b" ", 2)[1])
+
+
 def connect(port: int, timeout: float, tls: ssl.SSLContext | None) -> http.client.HTTPConnection:
     if tls is not None:
         return http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=tls)
