@@ -69,7 +69,7 @@ from hardened_server.policy.errors import PolicyError, UnsafeStartup
 from hardened_server.policy.fsync import FsyncPolicy
 from hardened_server.policy.loader import load_policy, resolve_policy_path
 from hardened_server.policy.model import Policy
-from hardened_server.policy.paths import served_relative_path
+from hardened_server.policy.paths import ServerFile, served_file_problem
 from hardened_server.policy.reload import (
     restart_only_changes,
 )
@@ -228,24 +228,20 @@ def snapshot_settings(settings: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def token_store_problems(store_path: str, root_dir: str, policy: Policy) -> list[UnsafeStartup]:
+def token_store_problems(
+    store_path: str, root_dir: str, policy: Policy, *, setting: str = ""
+) -> list[UnsafeStartup]:
     """HS-ID-040 when the contents API could reach the token store: inside the served root and
     not under a ``paths.deny`` glob (serving a home directory is fine: the shipped deny list
     covers the runtime directory below it)."""
-    store = os.path.realpath(store_path)
-    rel = served_relative_path(root_dir, store, policy.paths)
-    if rel is None:
-        return []
-    return [
-        UnsafeStartup(
-            Rule.ID_TOKEN_STORE_SERVED,
-            f"the token store {store} is inside the served root {os.path.realpath(root_dir)} "
-            f"({rel!r}) and no paths.deny glob covers it",
-            setting="tokens.store_file / --token-store",
-            fix="put the token store outside the root directory (the default is the Jupyter "
-            "runtime directory), or cover it with a paths.deny glob",
-        )
-    ]
+    problem = served_file_problem(
+        ServerFile.TOKEN_STORE,
+        os.path.realpath(store_path),
+        root_dir,
+        policy.paths,
+        setting=setting,
+    )
+    return [problem] if problem else []
 
 
 class HardenedServerApp(ServerApp):
@@ -433,20 +429,19 @@ class HardenedServerApp(ServerApp):
         problems = []
         provider = self.identity_provider
         if hasattr(provider, "token_store_path"):
-            problems += token_store_problems(provider.token_store_path(), self.root_dir, policy)
+            problems += token_store_problems(
+                provider.token_store_path(), self.root_dir, policy, setting="paths.deny"
+            )
         trail = getattr(self, "audit_trail", None)
         sink = getattr(trail, "file_sink", None)
         audit_path = getattr(sink, "path", None)
-        if audit_path and served_relative_path(self.root_dir, audit_path, policy.paths):
-            problems.append(
-                UnsafeStartup(
-                    Rule.AUDIT_FILE_IN_ROOT,
-                    f"the audit file {audit_path} would be reachable through the contents API",
-                    setting="paths.deny",
-                    fix="keep a paths.deny glob over the audit file (the shipped default has "
-                    '".local/share/jupyter/runtime/**")',
-                )
+        if audit_path:
+            problem = served_file_problem(
+                ServerFile.AUDIT_FILE, str(audit_path), self.root_dir, policy.paths,
+                setting="paths.deny",
             )
+            if problem:
+                problems.append(problem)
         return problems
 
     def _token_store_problems(self) -> list[UnsafeStartup]:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from hardened_server.policy.errors import UnsafeStartup
 from hardened_server.policy.model import PathsPolicy
-from hardened_server.policy.paths import path_below_root, served_relative_path
+from hardened_server.policy.paths import ServerFile, served_file_problem
 from hardened_server.policy.rules import Rule
 from hardened_server.trail.writer import AuditTrail, open_audit_trail
 
@@ -114,20 +114,16 @@ def resolve_audit_file(
         else default_audit_file(runtime_dir, port)
     )
     path = Path(os.path.abspath(path))
-    if paths is not None:
-        inside = bool(root_dir) and served_relative_path(root_dir, str(path), paths) is not None
-    else:
-        inside = bool(root_dir) and path_below_root(root_dir, str(path)) is not None
-    if inside:
-        where = f"audit.file ({source})" if configured and source else "audit.file"
-        what = "audit.file" if configured else "the default audit file (in the runtime directory)"
-        raise UnsafeStartup(
-            Rule.AUDIT_FILE_IN_ROOT,
-            f"{what} {path} is inside the served root {os.path.realpath(root_dir)}",
-            setting=where,
-            fix="set audit.file to a path outside the served root (e.g. under /var/log) or "
-            "under a paths.deny glob, or move JUPYTER_RUNTIME_DIR out of it",
-        )
+    problem = served_file_problem(
+        ServerFile.AUDIT_FILE,
+        str(path),
+        root_dir,
+        paths,
+        what="audit.file" if configured else "the default audit file (in the runtime directory)",
+        setting=f"audit.file ({source})" if configured and source else "",
+    )
+    if problem:
+        raise problem
     return path
 
 

@@ -89,6 +89,7 @@ from enum import StrEnum
 from urllib.parse import unquote
 
 from hardened_server.policy.decisions import Decision, allow, deny
+from hardened_server.policy.errors import UnsafeStartup
 from hardened_server.policy.model import PathsPolicy
 from hardened_server.policy.rules import Rule
 
@@ -98,14 +99,20 @@ __all__ = [
     "MAX_SEGMENTS",
     "PATH_RULES",
     "ROOT_IMMUTABLE_OPS",
+    "SERVER_FILE_RULES",
     "WRITE_OPS",
     "PathDecision",
     "PathOp",
     "PathPolicy",
+    "ServerFile",
+    "ServerFileRule",
     "canonicalize",
     "glob_to_regex",
     "is_hidden_name",
     "is_within",
+    "path_below_root",
+    "served_file_problem",
+    "served_relative_path",
 ]
 
 # --- rule ids -------------------------------------------------------------------------------------
@@ -801,3 +808,76 @@ def path_below_root(root: str, path: str, *, resolve_leaf: bool = False) -> str 
     if rel == os.pardir or rel.startswith(os.pardir + os.sep):
         return None
     return "." if rel == os.curdir else rel.replace(os.sep, "/")
+
+
+
+class ServerFile(StrEnum):
+    """The server's own files that the contents API must never reach: with the token store
+    (hashes only, but replaceable) a ``contents:write`` client could mint a token with every
+    scope; with the audit file it could read, rewrite or delete the evidence."""
+
+    TOKEN_STORE = "token store"  # noqa: S105 - a file kind, not a secret
+    AUDIT_FILE = "audit file"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerFileRule:
+    """How a reachable server file is refused: the rule id, the setting that places the file
+    and the fix. The start-up refusal, the reload refusal and the audit's checks (HS-TOKEN-109,
+    the audit-file check) all read this table."""
+
+    rule: Rule
+    setting: str
+    fix: str
+
+
+SERVER_FILE_RULES: Mapping[ServerFile, ServerFileRule] = {
+    ServerFile.TOKEN_STORE: ServerFileRule(
+        Rule.ID_TOKEN_STORE_SERVED,
+        "tokens.store_file / --token-store",
+        "put the token store outside the root directory (the default is the Jupyter runtime "
+        "directory), or cover it with a paths.deny glob",
+    ),
+    ServerFile.AUDIT_FILE: ServerFileRule(
+        Rule.AUDIT_FILE_IN_ROOT,
+        "audit.file",
+        "set audit.file to a path outside the served root (e.g. under /var/log) or under a "
+        "paths.deny glob, or move JUPYTER_RUNTIME_DIR out of it",
+    ),
+}
+
+
+def served_file_problem(
+    kind: ServerFile,
+    path: str,
+    root: str,
+    paths: PathsPolicy | None,
+    *,
+    what: str = "",
+    setting: str = "",
+) -> UnsafeStartup | None:
+    """The one refusal for a server file the contents API could reach, or ``None``.
+
+    With ``paths`` (the policy in force, or the one a reload proposes) the test is
+    :func:`served_relative_path`: inside the root and under no ``paths.deny`` glob. Without it
+    (the audit file is placed before the path rules are compiled) anywhere inside the root
+    counts. ``what`` names the file in the message (default: ``the <kind>``); ``setting``
+    overrides the table's (a reload names ``paths.deny``, the key it changed)."""
+    if not root:
+        return None
+    if paths is not None:
+        rel = served_relative_path(root, path, paths)
+        tail = " and no paths.deny glob covers it"
+    else:
+        rel = path_below_root(root, path)
+        tail = ""
+    if rel is None:
+        return None
+    rule = SERVER_FILE_RULES[kind]
+    return UnsafeStartup(
+        rule.rule,
+        f"{what or 'the ' + kind.value} {path} is inside the served root "
+        f"{os.path.realpath(root)} ({rel!r}){tail}",
+        setting=setting or rule.setting,
+        fix=rule.fix,
+    )

@@ -657,6 +657,45 @@ def test_served_relative_path_outside_inside_and_denied(tmp_path):
     )
 
 
+def test_served_file_problem_is_the_one_refusal_for_the_servers_own_files(tmp_path):
+    """Start-up (HS-ID-040, HS-AUDIT-001), reload and the audit's checks share this refusal:
+    the rule id, the setting and the fix come from SERVER_FILE_RULES."""
+    from hardened_server.policy.loader import load_policy
+    from hardened_server.policy.paths import (
+        SERVER_FILE_RULES,
+        ServerFile,
+        served_file_problem,
+    )
+
+    paths = load_policy().paths
+    root = tmp_path / "home"
+    runtime = root / ".local/share/jupyter/runtime"
+    runtime.mkdir(parents=True)
+    (tmp_path / "out").mkdir()
+    store = str(root / "tokens.json")
+    problem = served_file_problem(ServerFile.TOKEN_STORE, store, str(root), paths)
+    assert problem is not None
+    assert problem.rule_id == Rule.ID_TOKEN_STORE_SERVED
+    assert problem.setting == SERVER_FILE_RULES[ServerFile.TOKEN_STORE].setting
+    assert problem.fix == SERVER_FILE_RULES[ServerFile.TOKEN_STORE].fix
+    assert "'tokens.json'" in str(problem) and "no paths.deny glob covers it" in str(problem)
+    # under the shipped runtime deny glob, outside the root, or with no root: nothing to refuse
+    for kind in ServerFile:
+        assert served_file_problem(kind, str(runtime / "f"), str(root), paths) is None
+        assert served_file_problem(kind, str(tmp_path / "out" / "f"), str(root), paths) is None
+        assert served_file_problem(kind, store, "", paths) is None
+    # without path rules (the audit file is placed before they compile) the deny glob does
+    # not help: anywhere inside the root is refused
+    audit = served_file_problem(ServerFile.AUDIT_FILE, str(runtime / "a.jsonl"), str(root), None)
+    assert audit is not None and audit.rule_id == Rule.AUDIT_FILE_IN_ROOT
+    # a reload names the key it changed; a caller may name the file its own way
+    reload = served_file_problem(
+        ServerFile.AUDIT_FILE, store, str(root), paths, what="audit.file", setting="paths.deny"
+    )
+    assert reload is not None and reload.setting == "paths.deny"
+    assert str(reload).count("audit.file") >= 1
+
+
 def test_path_below_root_resolves_the_directory_and_the_leaf_only_when_asked(tmp_path):
     """The one "inside the served root" test (start-up refusals, audit file, audit checks)."""
     from hardened_server.policy.paths import path_below_root

@@ -32,7 +32,13 @@ from hardened_server.audit.facts import Facts, PathInfo, path_info
 from hardened_server.policy.decisions import Rule
 from hardened_server.policy.errors import UnsafeStartup
 from hardened_server.policy.hosts import is_loopback_bind
-from hardened_server.policy.paths import PathPolicy, path_below_root, served_relative_path
+from hardened_server.policy.paths import (
+    SERVER_FILE_RULES,
+    PathPolicy,
+    ServerFile,
+    path_below_root,
+    served_file_problem,
+)
 from hardened_server.policy.scopemap import RouteMap
 from hardened_server.policy.startup import StartupFacts, check_configuration
 
@@ -834,8 +840,8 @@ def _audit_files(facts: Facts) -> list[PathInfo]:
     "HS-AUDIT-102",
     ERROR,
     "the audit file is inside the served root",
-    fix="set audit.file to a path outside the served root or under a paths.deny glob, or move "
-    f"JUPYTER_RUNTIME_DIR out of it (hardened-server refuses to start: {Rule.AUDIT_FILE_IN_ROOT})",
+    fix=f"{SERVER_FILE_RULES[ServerFile.AUDIT_FILE].fix} (hardened-server refuses to start: "
+    f"{Rule.AUDIT_FILE_IN_ROOT})",
     doc="Inside the root and under no paths.deny glob, the contents API could read, rewrite "
     "or delete the evidence.",
     tags=("audit", "paths"),
@@ -845,8 +851,8 @@ def audit_file_in_root(facts: Facts) -> Iterator[Hit]:
         return
     policy = facts.policy or facts.default_policy
     for info in _audit_files(facts)[:1]:
-        # the same rule as the start-up refusal: inside the root and under no paths.deny glob
-        if served_relative_path(facts.root_dir, info.path, policy.paths) is not None:
+        # the same test as the start-up refusal (HS-AUDIT-001)
+        if served_file_problem(ServerFile.AUDIT_FILE, info.path, facts.root_dir, policy.paths):
             key = "audit.file" if facts.policy and facts.policy.audit.file else None
             yield Hit(
                 f"{info.path} is below the root {facts.root_dir}",

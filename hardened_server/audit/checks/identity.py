@@ -16,7 +16,12 @@ from hardened_server.audit.checks import ERROR, INFO, WARNING, Hit, Location, ch
 from hardened_server.audit.checks.policy import where
 from hardened_server.audit.facts import Facts, PathInfo, path_info
 from hardened_server.policy.eventschemas import is_server_schema
-from hardened_server.policy.paths import served_relative_path
+from hardened_server.policy.paths import (
+    SERVER_FILE_RULES,
+    ServerFile,
+    served_file_problem,
+    served_relative_path,
+)
 from hardened_server.policy.scopes import ADMIN
 
 if TYPE_CHECKING:
@@ -154,8 +159,7 @@ def token_store_mode(facts: Facts) -> Iterator[Hit]:
     "HS-TOKEN-109",
     ERROR,
     "the token store lies inside the served directory",
-    fix="set tokens.store_file to a path outside the root directory (the default is the "
-    "Jupyter runtime directory) or cover it with a paths.deny glob",
+    fix=SERVER_FILE_RULES[ServerFile.TOKEN_STORE].fix,
     doc="A store inside the root and under no paths.deny glob can be overwritten through the "
     "contents API by anyone with contents:write, who could then mint a token with every scope.",
     tags=("tokens", "paths"),
@@ -165,8 +169,9 @@ def token_store_inside_root(facts: Facts) -> Iterator[Hit]:
     if not path or not facts.root_dir:
         return
     policy = facts.policy or facts.default_policy
-    rel = served_relative_path(facts.root_dir, path, policy.paths)
-    if rel is not None:
+    # the same test as the start-up refusal (HS-ID-040)
+    if served_file_problem(ServerFile.TOKEN_STORE, path, facts.root_dir, policy.paths):
+        rel = served_relative_path(facts.root_dir, path, policy.paths)
         yield Hit(
             f"{path} is {rel!r} below {facts.root_dir}, under no paths.deny glob",
             where(facts, "tokens.store_file"),
