@@ -678,7 +678,8 @@ def test_served_file_problem_is_the_one_refusal_for_the_servers_own_files(tmp_pa
     assert problem.rule_id == Rule.ID_TOKEN_STORE_SERVED
     assert problem.setting == SERVER_FILE_RULES[ServerFile.TOKEN_STORE].setting
     assert problem.fix == SERVER_FILE_RULES[ServerFile.TOKEN_STORE].fix
-    assert "'tokens.json'" in str(problem) and "no paths.deny glob covers it" in str(problem)
+    assert "'tokens.json'" in str(problem)
+    assert "no paths.deny glob covers it" in str(problem)
     # under the shipped runtime deny glob, outside the root, or with no root: nothing to refuse
     for kind in ServerFile:
         assert served_file_problem(kind, str(runtime / "f"), str(root), paths) is None
@@ -687,13 +688,15 @@ def test_served_file_problem_is_the_one_refusal_for_the_servers_own_files(tmp_pa
     # without path rules (the audit file is placed before they compile) the deny glob does
     # not help: anywhere inside the root is refused
     audit = served_file_problem(ServerFile.AUDIT_FILE, str(runtime / "a.jsonl"), str(root), None)
-    assert audit is not None and audit.rule_id == Rule.AUDIT_FILE_IN_ROOT
+    assert audit is not None
+    assert audit.rule_id == Rule.AUDIT_FILE_IN_ROOT
     # a reload names the key it changed; a caller may name the file its own way
     reload = served_file_problem(
         ServerFile.AUDIT_FILE, store, str(root), paths, what="audit.file", setting="paths.deny"
     )
-    assert reload is not None and reload.setting == "paths.deny"
-    assert str(reload).count("audit.file") >= 1
+    assert reload is not None
+    assert reload.setting == "paths.deny"
+    assert "refusing to start: audit.file " in str(reload)
 
 
 def test_path_below_root_resolves_the_directory_and_the_leaf_only_when_asked(tmp_path):
