@@ -12,7 +12,7 @@ Check ids
 ---------
 
 ``HS-<AREA>-<NNN>``. Numbers below 100 are taken by the request-time decision rules
-(:class:`hardened_server.policy.decisions.Rule`, ``HS-PATH-00N``, ``HS-XSITE-00N`` ...), which name
+(:class:`hardened_server.policy.rules.Rule`, ``HS-PATH-00N``, ``HS-XSITE-00N`` ...), which name
 *why a request was decided*, in audit records. Audit checks name *what is wrong with a
 configuration or a server* and number from 101:
 
