@@ -11,6 +11,7 @@ the reason.
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -65,6 +66,17 @@ def _test_functions(path: Path) -> set[str]:
     return set(re.findall(r"^(?:async )?def (test_\w+)", path.read_text(), re.MULTILINE))
 
 
+def _xfail_functions(path: Path) -> set[str]:
+    """Test functions of ``path`` that carry a ``pytest.mark.xfail`` decorator."""
+    tree = ast.parse(path.read_text())
+    return {
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and any("xfail" in ast.unparse(d) for d in node.decorator_list)
+    }
+
+
 def _resolve(name: str) -> Path:
     candidates = [REPO / name, REPO / "tests" / "regression" / name, REPO / "tests" / name]
     for path in candidates:
@@ -82,6 +94,7 @@ def test_every_row_names_existing_tests_or_says_why_not(row: list[str]) -> None:
         return
     current: Path | None = None
     named = 0
+    xfails = 0
     for ref in re.findall(r"`([^`]+)`", tests):
         file_part, _, func = ref.partition("::")
         if file_part.endswith(".py"):
@@ -92,7 +105,13 @@ def test_every_row_names_existing_tests_or_says_why_not(row: list[str]) -> None:
             assert current is not None, (ref, row)
             base = func.split("[", 1)[0].split(" ", 1)[0]
             assert base in _test_functions(current), f"{current.name}::{base} does not exist"
+            xfails += base in _xfail_functions(current)
         named += 1
     if named == 0:
         assert tests.startswith("as "), row  # "as GHSA-…": shares another row's test
     assert re.match(r"(passes|GET passes|xfail|not applicable)", status), row
+    # the status tells the truth: "xfail" exactly when a named test is an expected failure
+    says_xfail = "xfail" in status
+    assert says_xfail == bool(xfails), (
+        f"{ids}: status says {'an' if says_xfail else 'no'} xfail, {xfails} named test(s) xfail"
+    )
