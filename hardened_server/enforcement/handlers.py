@@ -112,10 +112,21 @@ def handler_kinds(cls: type) -> frozenset[str]:
 def _has_auth_decorator(method: Any) -> bool:
     """``@web.authenticated``, ``@ws_authenticated`` or the explicit opt-out
     ``@allow_unauthenticated`` (both jupyter_server decorators set ``__allow_unauthenticated``;
-    for the opt-out, the policy's public list then decides)."""
+    for the opt-out, the policy's public list then decides), on the method or on any function
+    it wraps: ``functools.wraps`` keeps the chain in ``__wrapped__``, and jupyterlab-git's
+    ``SshHostHandler`` puts ``@authorized`` *around* ``@tornado.web.authenticated``, which
+    jupyter_server's own check (``_has_tornado_web_authenticated``, looking at the outermost
+    function only) calls undecorated. The order does not weaken anything here: every
+    non-public route needs a logged-in user in ``prepare()``, before any method runs."""
     from jupyter_server.serverapp import _has_tornado_web_authenticated
 
-    return hasattr(method, "__allow_unauthenticated") or _has_tornado_web_authenticated(method)
+    for _ in range(_MAX_WRAPPERS):  # a cycle ends there, as undecorated
+        if hasattr(method, "__allow_unauthenticated") or _has_tornado_web_authenticated(method):
+            return True
+        method = getattr(method, "__wrapped__", None)
+        if method is None:
+            return False
+    return False
 
 
 def implemented_methods(cls: type) -> frozenset[str]:

@@ -172,3 +172,40 @@ def test_a_handler_without_authorized_claims_nothing() -> None:
         "GET": ("contents", "read"),
         "POST": ("kernels", "execute"),
     }
+
+def test_authenticated_inside_another_wrapper_is_seen_through_wrapped() -> None:
+    """jupyterlab-git's ``SshHostHandler`` stacks ``@authorized`` over ``@web.authenticated``;
+    jupyter_server's check looks at the outer function only and calls it undecorated (a false
+    HS-START-001 that stopped the server). ``functools.wraps`` keeps the chain: follow it."""
+    class SshHostLike(base.APIHandler):
+        auth_resource = "contents"
+
+        @authorized
+        @web.authenticated
+        async def get(self) -> None:
+            self.finish("x")
+
+        @authorized
+        async def post(self) -> None:  # authorized alone authenticates nothing
+            self.finish("x")
+
+    assert undecorated_methods(SshHostLike) == ("POST",)
+
+
+def test_a_wrapper_chain_that_loops_or_ends_is_still_undecorated() -> None:
+    """A ``__wrapped__`` cycle (or a chain with no decorator in it) ends as undecorated."""
+    import functools
+
+    def plain(self: object) -> None:
+        return None
+
+    @functools.wraps(plain)
+    def outer(self: object) -> None:
+        return None
+
+    plain.__wrapped__ = outer  # type: ignore[attr-defined]
+
+    class Loop(base.JupyterHandler):
+        get = outer
+
+    assert undecorated_methods(Loop) == ("GET",)
