@@ -81,6 +81,7 @@ from hardened_server.policy.startup import (
     RouteFact,
     StartupFacts,
     check_configuration,
+    check_contents_manager,
     check_drift,
     check_routes,
 )
@@ -213,6 +214,10 @@ flags["require-signed-policy"] = (
     "Refuse any --policy file without a good detached signature (FILE.sig) by a key given "
     "with --policy-pubkey.",
 )
+
+
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _plain(value: Any) -> bool:
@@ -390,6 +395,8 @@ class HardenedServerApp(ServerApp):
             terminals_enabled=bool(self.terminals_enabled),
             sock=self.sock,
             trust_xheaders=bool(self.trust_xheaders),
+            contents_manager=_qualname(type(self.contents_manager)),
+            contents_manager_composed=isinstance(self.contents_manager, HardenedContentsManager),
         )
 
     def _refuse(self, problems: list[UnsafeStartup]) -> None:
@@ -653,10 +660,64 @@ class HardenedServerApp(ServerApp):
         runtime.set_script_hashes(trusted_script_hashes(self.web_app.settings))
         facts = wrap_rules(self.web_app.default_router, self.base_url)
         problems = check_routes(facts, self.policy)
+        problems += self.accept_composed_contents_manager()
         problems += check_drift(self._hs_snapshot, snapshot_settings(self.web_app.settings))
         self._refuse(problems)
         self._hs_route_facts = facts
         self.warn_unmapped_routes()
+
+    def accept_composed_contents_manager(self) -> list[UnsafeStartup]:
+        """An extension may replace the contents manager after start-up (jupytext's server
+        extension builds ``build_async_jupytext_contents_manager_class(<configured class>)``
+        and swaps an instance into the app, the session manager and the web app's settings).
+        Built on :class:`HardenedContentsManager`, the replacement still asks the path policy
+        at every operation (the extension's code calls ours through ``super()`` for every file
+        it touches): accepted, said in the log, and the drift snapshot follows it. Anything
+        else is refused with HS-START-011 (and never compared with ``==``: see
+        :func:`~hardened_server.policy.startup.same_setting`)."""
+        before = self._hs_snapshot.get("contents_manager")
+        holders = {
+            "web application setting 'contents_manager'": self.web_app.settings.get(
+                "contents_manager"
+            ),
+            "ServerApp.contents_manager": self.contents_manager,
+            "SessionManager.contents_manager": getattr(
+                self.session_manager, "contents_manager", None
+            ),
+        }
+        current = holders["web application setting 'contents_manager'"]
+        if all(manager is before for manager in holders.values()):
+            return []
+        # Decided here, one way or the other: the drift check does not report it again.
+        self._hs_snapshot["contents_manager"] = current
+        problems = []
+        for holder, manager in holders.items():
+            if manager is not before:
+                problems += check_contents_manager(
+                    _qualname(type(manager)),
+                    isinstance(manager, HardenedContentsManager),
+                    who=f"a server extension (in {holder})",
+                )
+        if problems:
+            return problems
+        if any(manager is not current for manager in holders.values()):
+            return [
+                UnsafeStartup(
+                    Rule.START_SETTINGS_DRIFT,
+                    "a server extension replaced the contents manager in some places but not "
+                    "in others: " + ", ".join(sorted(holders)),
+                    setting="ServerApp.contents_manager_class",
+                    fix="disable the extension that replaces the contents manager, or set its "
+                    "class as ServerApp.contents_manager_class (built on "
+                    "HardenedContentsManager)",
+                )
+            ]
+        self.log.info(
+            "contents manager replaced by a server extension: %s, built on "
+            "HardenedContentsManager; the paths policy still decides every operation",
+            _qualname(type(current)),
+        )
+        return []
 
     def unmapped_routes(self) -> list[tuple[str, str]]:
         """(pattern, handler) of every non-public route the route map does not know: every

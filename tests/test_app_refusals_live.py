@@ -94,6 +94,16 @@ CASES: dict[str, Case] = {
         args=("--ServerApp.jpserver_extensions=drift_extension=True",),
         pythonpath=(DRIFT_EXTENSION,),
     ),
+    "contents_manager_swapped": Case(
+        args=("--ServerApp.jpserver_extensions=cm_swap_extension=True",),
+        pythonpath=(DRIFT_EXTENSION,),
+    ),
+    "contents_manager_configured": Case(
+        args=(
+            "--ServerApp.contents_manager_class="
+            "jupyter_server.services.contents.largefilemanager.AsyncLargeFileManager",
+        ),
+    ),
     "policy_unknown_key": Case(
         policy_text='[cors]\nallow_origin = ["https://trusted.example.com"]\n'
     ),
@@ -391,6 +401,29 @@ def test_extension_turning_off_xsrf_cookies_after_hardening_refuses_start(server
     web_app.settings (ExtensionApp settings merging does, wholesale). The snapshot taken at
     hardening time must catch the change."""
     assert_refused_by(servers["drift_extension"], "HS-START-008", "'xsrf_cookies'", "extension")
+
+
+# -- HS-START-011: a contents manager that does not carry the path policy ---------------------
+
+
+def test_extension_swapping_in_a_foreign_contents_manager_refuses_start(servers):
+    """jupytext's server extension replaces the contents manager after start-up; built on a
+    stock class (not on HardenedContentsManager) the paths policy would be gone. Refused with
+    the setting and the fix, and the replacement's ``__eq__`` (which raises, like jupytext's)
+    is never called: no traceback."""
+    assert_refused_by(
+        servers["contents_manager_swapped"], "HS-START-011", "ForeignContentsManager",
+        "ServerApp.contents_manager_class", "HardenedContentsManager", "a server extension",
+    )
+
+
+def test_configured_contents_manager_not_built_on_ours_refuses_start(servers):
+    """``c.ServerApp.contents_manager_class = "jupytext.TextFileContentsManager"`` (jupytext's
+    documented set-up) or any stock class would serve hidden and denied files."""
+    assert_refused_by(
+        servers["contents_manager_configured"], "HS-START-011", "AsyncLargeFileManager",
+        "ServerApp.contents_manager_class",
+    )
 
 
 # -- bad policy file --------------------------------------------------------------------------

@@ -121,6 +121,11 @@ class Rule(StrEnum):
         Family.START,
         "allow_unauthenticated_access lets undecorated handlers answer",
     )
+    START_CONTENTS_MANAGER = (
+        "HS-START-011",
+        Family.START,
+        "the contents manager is not built on HardenedContentsManager",
+    )
     # --- SCOPE --------------------------------------------------------------------------------
     SCOPE_MISSING = "HS-SCOPE-001", Family.SCOPE, "the principal lacks a scope the route requires"
     SCOPE_UNMAPPED = "HS-SCOPE-002", Family.SCOPE, "a route (or method) the route map does not know"

@@ -74,6 +74,10 @@ class StartupFacts:
     terminals_enabled: bool
     sock: str = ""
     trust_xheaders: bool = False
+    #: the contents manager's class (module.qualname), and whether it is built on
+    #: HardenedContentsManager (the application decides; policy/ cannot import enforcement/)
+    contents_manager: str = ""
+    contents_manager_composed: bool = True
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,7 @@ def check_configuration(facts: StartupFacts, policy: Policy) -> list[UnsafeStart
                 "in the policy",
             )
         )
+    problems += check_contents_manager(facts.contents_manager, facts.contents_manager_composed)
     if (
         not facts.sock
         and not is_loopback_bind(facts.ip)
@@ -231,12 +236,14 @@ def check_routes(routes: Iterable[RouteFact], policy: Policy) -> list[UnsafeStar
 def check_drift(
     before: Mapping[str, Any], after: Mapping[str, Any], *, who: str = "a server extension"
 ) -> list[UnsafeStartup]:
-    """Security settings changed between the hardened snapshot and now."""
+    """Security settings changed between the hardened snapshot and now.
+
+    Compared by :func:`same_setting`: plain data by value, every other object by identity. A
+    foreign object's ``__eq__`` is never called: it is extension code, it may raise (jupytext's
+    contents manager compares attributes ours does not have) or answer ``True`` to anything."""
     problems = []
     for key in SECURITY_SETTINGS:
-        if before.get(key, _MISSING) is not after.get(key, _MISSING) and before.get(
-            key, _MISSING
-        ) != after.get(key, _MISSING):
+        if not same_setting(before.get(key, _MISSING), after.get(key, _MISSING)):
             problems.append(
                 UnsafeStartup(
                     Rule.START_SETTINGS_DRIFT,
@@ -247,6 +254,66 @@ def check_drift(
                 )
             )
     return problems
+
+
+#: Exactly these types are compared by value (``bool`` and ``int`` compare across each other as
+#: Python does, so a setting flipped from ``1`` to ``True`` is not drift).
+_PLAIN_TYPES: tuple[type, ...] = (str, bytes, int, float, bool, type(None))
+
+
+def same_setting(before: object, after: object) -> bool:
+    """Identity, or equal plain data: ``str``, ``bytes``, numbers, ``None`` (exactly those types:
+    a subclass may override ``__eq__``), and dicts, lists and tuples of those, compared
+    element by element by this function through the built-in types' own methods. Any other
+    object is the same only if it is the same object."""
+    if before is after:
+        return True
+    if type(before) in _PLAIN_TYPES and type(after) in _PLAIN_TYPES:
+        return bool(before == after)
+    if isinstance(before, dict) and isinstance(after, dict):
+        keys = list(dict.keys(before)), list(dict.keys(after))
+        # Keys of a settings dict are strings; a key of another type makes the dicts differ
+        # rather than letting its __eq__/__hash__ run.
+        if not all(type(k) is str for k in (*keys[0], *keys[1])) or set(keys[0]) != set(keys[1]):
+            return False
+        return all(
+            same_setting(dict.__getitem__(before, k), dict.__getitem__(after, k))
+            for k in keys[0]
+        )
+    if isinstance(before, list) and isinstance(after, list):
+        a, b = list(list.__iter__(before)), list(list.__iter__(after))
+    elif isinstance(before, tuple) and isinstance(after, tuple):
+        a, b = list(tuple.__iter__(before)), list(tuple.__iter__(after))
+    else:
+        return False
+    return len(a) == len(b) and all(same_setting(i, j) for i, j in zip(a, b, strict=True))
+
+
+def check_contents_manager(
+    manager: str, composed: bool, *, who: str = "the configuration"
+) -> list[UnsafeStartup]:
+    """The contents manager must carry the path policy: be
+    ``hardened_server.enforcement.contents.HardenedContentsManager`` or a class built on it
+    (jupytext's server extension builds its manager on whatever class is configured, so it
+    composes by itself). ``composed`` is that fact, established by the application; ``who``
+    says where the manager came from."""
+    if composed:
+        return []
+    return [
+        UnsafeStartup(
+            Rule.START_CONTENTS_MANAGER,
+            f"{who} sets the contents manager {manager}, which is not built on "
+            "HardenedContentsManager: the paths policy (hidden and denied files) would not "
+            "decide its operations",
+            setting="ServerApp.contents_manager_class"
+            + ("" if who == "the configuration" else f" (replaced by {who})"),
+            fix="leave ServerApp.contents_manager_class unset (extensions that derive their "
+            "manager from the configured one, such as jupytext, then compose with it), or "
+            "derive the class from hardened_server.enforcement.contents.HardenedContentsManager"
+            " (for a class factory: factory(HardenedContentsManager)), or disable the "
+            "extension (SECURITY.md, \"Contents managers from extensions\")",
+        )
+    ]
 
 
 _MISSING = object()

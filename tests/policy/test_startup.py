@@ -22,8 +22,10 @@ from hardened_server.policy.startup import (
     RouteFact,
     StartupFacts,
     check_configuration,
+    check_contents_manager,
     check_drift,
     check_routes,
+    same_setting,
 )
 from hardened_server.policy.tokens import estimate_entropy_bits, is_strong_token
 
@@ -369,6 +371,67 @@ def test_removed_security_setting_is_drift() -> None:
 
 def test_changed_non_security_setting_is_no_drift() -> None:
     assert check_drift(SNAPSHOT, {**SNAPSHOT, "compress_response": False}) == []
+
+
+class RaisingEq:
+    """Stands for jupytext's contents manager: its ``__eq__`` reads attributes only its own
+    class has and raises AttributeError against anything else (a traceback, exit 1)."""
+
+    def __eq__(self, other: object) -> bool:
+        raise AttributeError("cell_markers")
+
+    __hash__ = object.__hash__
+
+
+class EqualsEverything(RaisingEq):
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = object.__hash__
+
+
+def test_drift_never_calls_a_foreign_eq() -> None:
+    """An object is compared by identity: its ``__eq__`` is extension code that may raise, or
+    claim equality with anything."""
+    ours, theirs = RaisingEq(), RaisingEq()
+    problem = only(
+        check_drift({"contents_manager": ours}, {"contents_manager": theirs}),
+        Rule.START_SETTINGS_DRIFT,
+    )
+    assert "'contents_manager'" in str(problem)
+    assert check_drift({"contents_manager": ours}, {"contents_manager": ours}) == []
+    assert check_drift({"contents_manager": ours}, {"contents_manager": EqualsEverything()})
+    # inside plain containers too
+    assert check_drift({"headers": {"x": ours}}, {"headers": {"x": theirs}})
+    assert check_drift({"headers": [EqualsEverything()]}, {"headers": [1]})
+
+
+def test_same_setting_compares_plain_data_by_value() -> None:
+    assert same_setting({"a": [1, "x", None, (2.0, b"y")]}, {"a": [1, "x", None, (2.0, b"y")]})
+    assert not same_setting({"a": [1]}, {"a": [2]})
+    assert not same_setting({"a": 1}, {"a": 1, "b": 2})
+    assert not same_setting([1], (1,))
+    assert not same_setting({1: "int key"}, {1: "int key"})  # settings keys are strings
+    assert same_setting(True, True)
+    assert not same_setting(True, False)
+
+
+def test_contents_manager_not_built_on_ours_is_refused() -> None:
+    problem = only(check_contents_manager("jupytext.TextFileContentsManager", False),
+                   Rule.START_CONTENTS_MANAGER)
+    assert problem.setting == "ServerApp.contents_manager_class"
+    assert "HardenedContentsManager" in (problem.fix or "")
+    assert check_contents_manager("x.Composed", True) == []
+    by_extension = only(check_contents_manager("x.M", False, who="a server extension"),
+                        Rule.START_CONTENTS_MANAGER)
+    assert "replaced by a server extension" in by_extension.setting
+
+
+def test_configured_foreign_contents_manager_refuses_start() -> None:
+    problems = check_configuration(
+        facts(contents_manager="jupyter_server.services.contents.largefilemanager."
+              "AsyncLargeFileManager", contents_manager_composed=False), DEFAULT)
+    assert [p.rule_id for p in problems] == [Rule.START_CONTENTS_MANAGER]
 
 
 # --- tokens.estimate_entropy_bits ---------------------------------------------------------------
