@@ -8,11 +8,15 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system-deps
+# The extension ecosystem (pyproject extra `ecosystem`) in its own venv: installed extensions
+# enable themselves, so they must not be in .venv, where the main suite runs its servers.
+ECO_VENV  := .venv-eco
+ECO_STAMP := $(ECO_VENV)/.installed
 SERVE_ARGS ?=
 # jupyter_server refuses to run as root; on a root-only machine (a container, CI) say so once.
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: serve test test-fast lint bandit typecheck setup system-deps docs fuzz bench clean
+.PHONY: serve test test-fast lint bandit typecheck setup system-deps eco-venv docs fuzz bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +34,16 @@ $(SYSTEM_STAMP): scripts/install-system-deps.sh tools/chp/package-lock.json $(ST
 
 system-deps: $(SYSTEM_STAMP)
 
+# tests/e2e/ecosystem/ launch `hardened-server serve` from this venv (tests/support/server.py:
+# ECO_PYTHON, or HS_ECO_PYTHON to point at another interpreter).
+$(ECO_STAMP): pyproject.toml
+	@test -x $(ECO_VENV)/bin/python || $(PYTHON) -m venv $(ECO_VENV)
+	$(ECO_VENV)/bin/python -m pip install -q --upgrade pip
+	$(ECO_VENV)/bin/python -m pip install -q -e '.[ecosystem]'
+	@touch $(ECO_STAMP)
+
+eco-venv: $(ECO_STAMP)
+
 serve: $(STAMP)
 	$(VENV)/bin/hardened-server serve $(ROOT_FLAG) $(SERVE_ARGS)
 
@@ -46,7 +60,7 @@ typecheck: $(STAMP)
 docs: $(STAMP)
 	$(VENV)/bin/hardened-server policy reference > docs/policy-reference.md
 
-test: $(STAMP) $(SYSTEM_STAMP) lint bandit typecheck
+test: $(STAMP) $(SYSTEM_STAMP) $(ECO_STAMP) lint bandit typecheck
 	$(PY) -m pytest
 
 # No server is started (tests that start one carry the live or e2e marker: tests/conftest.py
@@ -60,6 +74,6 @@ fuzz: $(STAMP)
 	PY=$(PY) bash scripts/fuzz.sh
 
 clean:
-	rm -rf $(VENV) build dist .hypothesis .mypy_cache
+	rm -rf $(VENV) $(ECO_VENV) build dist .hypothesis .mypy_cache
 
 include bench/Makefile.inc
