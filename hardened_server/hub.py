@@ -143,8 +143,9 @@ class HubIdentityProvider(JupyterHubIdentityProvider):
     """JupyterHub's identity provider with hardened-server's contract on top.
 
     * A user the hub admits (its ``access:servers`` check against
-      ``$JUPYTERHUB_OAUTH_ACCESS_SCOPES``) carries ``hs_scopes`` = every scope; one the hub
-      does not admit gets no user (403, recorded once, with the hub user name).
+      ``$JUPYTERHUB_OAUTH_ACCESS_SCOPES``) carries ``hs_scopes`` = every scope ``admin``
+      implies (not ``audit:read``); one the hub does not admit gets no user (403, recorded
+      once, with the hub user name).
     * The gate's login redirect (:meth:`hs_login_redirect`) goes to the hub's OAuth
       ``authorize`` endpoint with a fresh state cookie (and PKCE), and
       :attr:`hs_external_redirects` (set on the policy runtime) lets exactly that endpoint and

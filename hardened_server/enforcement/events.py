@@ -16,8 +16,10 @@ Two pieces:
   modifier installed with the schema refuses a forged emission of the audit schema as well,
   should this ever be bypassed.)
 * :class:`EventsSubscribeFilterMixin`, put in front of ``SubscribeWebsocket`` by
-  :func:`event_mixins`: a subscriber without the ``admin`` scope never receives a server-only
-  event; decided per event, so a scope revoked mid-stream stops the stream.
+  :func:`event_mixins`: a subscriber without the ``audit:read`` scope never receives a
+  server-only event, ``admin`` or not (issue #19: under JupyterHub every admitted user is
+  ``admin`` of the server, the audited user included); decided per event, so a scope revoked
+  mid-stream stops the stream.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from jupyter_server.services.events.handlers import SubscribeWebsocket
 from hardened_server.policy.decisions import Decision, allow, deny
 from hardened_server.policy.eventschemas import is_server_schema
 from hardened_server.policy.rules import Rule
-from hardened_server.policy.scopes import ADMIN, has_scope
+from hardened_server.policy.scopes import AUDIT_READ, has_scope
 from hardened_server.trail.events import subscriber_may_receive
 
 
@@ -70,7 +72,8 @@ class EventsSubscribeFilterMixin(_SubscribeWebsocketBase):
     """In front of jupyter_server's ``SubscribeWebsocket``."""
 
     async def event_listener(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
-        if not subscriber_may_receive(schema_id, is_admin=has_scope(self.current_user, ADMIN)):
+        allowed = has_scope(self.current_user, AUDIT_READ)
+        if not subscriber_may_receive(schema_id, may_read_audit=allowed):
             return
         await super().event_listener(logger, schema_id, data)
 

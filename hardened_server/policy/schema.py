@@ -551,8 +551,8 @@ class TokensPolicy:
         Kind.LIST,
         "Scopes of the server's owner: whoever holds the start-up token (JUPYTER_TOKEN, the "
         "token file or the generated one in the login URL) or the password, and their "
-        "sessions. 'admin' implies every scope. Stored tokens (`hardened-server token "
-        "create`) carry their own scopes.",
+        "sessions. 'admin' implies every scope but 'audit:read'. Stored tokens "
+        "(`hardened-server token create`) carry their own scopes.",
         Loosen.IF_GROWS,
         "scope names: " + ", ".join(SCOPES),
         item=_scope,

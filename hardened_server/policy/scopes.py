@@ -16,6 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 ADMIN = "admin"
+#: Receive the audit trail's events on ``/api/events/subscribe``. Never implied by ``admin``.
+AUDIT_READ = "audit:read"
 
 #: Every scope the policy may grant. Order is the documentation order.
 SCOPES: tuple[str, ...] = (
@@ -33,9 +35,14 @@ SCOPES: tuple[str, ...] = (
     "events:read",
     "frontend:read",
     "frontend:write",
+    # Issue #19: the audited user (admin of their own server) is not an audit reader.
+    AUDIT_READ,
 )
 KNOWN_SCOPES = frozenset(SCOPES)
-ALL_SCOPES = KNOWN_SCOPES
+#: Scopes that ``admin`` does not imply: each must be granted by name.
+NOT_IMPLIED_BY_ADMIN = frozenset({AUDIT_READ})
+#: Everything ``admin`` stands for (what a hub user admitted to the server carries).
+ALL_SCOPES = KNOWN_SCOPES - NOT_IMPLIED_BY_ADMIN
 
 
 def scopes_of(user: Any) -> frozenset[str]:
@@ -48,6 +55,8 @@ def scopes_of(user: Any) -> frozenset[str]:
 
 def has_scope(user: Any, scope: str) -> bool:
     granted = scopes_of(user)
+    if scope in NOT_IMPLIED_BY_ADMIN:
+        return scope in granted
     return ADMIN in granted or scope in granted
 
 
@@ -56,4 +65,7 @@ def has_scopes(user: Any, required: frozenset[str]) -> bool:
     if not required:
         return True
     granted = scopes_of(user)
+    named = required & NOT_IMPLIED_BY_ADMIN
+    if not named <= granted:
+        return False
     return ADMIN in granted or required <= granted

@@ -12,7 +12,8 @@ gives the lead the pieces to close:
   :func:`may_client_emit` is the allow-list the ``/api/events`` handler should consult.
 * ``/api/events/subscribe`` fans *every* event out to any user authorised for ``execute
   events``; audit records (user names, client IPs, denied paths) must not go to them. The
-  subscriber's listener must drop server-only schemas for non-admins: see
+  subscriber's listener must drop server-only schemas for anyone without ``audit:read`` (not
+  implied by ``admin``: under JupyterHub the audited user is admin of their own server): see
   :func:`subscriber_may_receive`, :func:`filter_subscribe_listener` and
   :func:`detach_server_only_listener`.
 """
@@ -59,7 +60,7 @@ class ForgedAuditEvent(PermissionError):
 
 def is_server_only_schema(schema_id: str) -> bool:
     """True for the audit schemas (:func:`hardened_server.policy.eventschemas.is_trail_schema`):
-    clients may not emit them and non-admin subscribers may not receive them."""
+    clients may not emit them and only ``audit:read`` subscribers may receive them."""
     return is_trail_schema(schema_id)
 
 
@@ -71,23 +72,25 @@ def may_client_emit(schema_id: str, allowed: Collection[str] = ()) -> bool:
     return schema_id in allowed and not is_server_schema(schema_id)
 
 
-def subscriber_may_receive(schema_id: str, *, is_admin: bool) -> bool:
-    """Whether an ``/api/events/subscribe`` client may receive events of ``schema_id``."""
-    return is_admin or not is_server_only_schema(schema_id)
+def subscriber_may_receive(schema_id: str, *, may_read_audit: bool) -> bool:
+    """Whether an ``/api/events/subscribe`` client may receive events of ``schema_id``:
+    ``may_read_audit`` is whether it holds the ``audit:read`` scope (``admin`` is not enough)."""
+    return may_read_audit or not is_server_only_schema(schema_id)
 
 
 def filter_subscribe_listener(
-    listener: Listener, *, is_admin: bool | Callable[[], bool]
+    listener: Listener, *, may_read_audit: bool | Callable[[], bool]
 ) -> Listener:
-    """Wrap a subscriber's ``event_listener`` so server-only events are dropped for non-admins.
+    """Wrap a subscriber's ``event_listener`` so server-only events are dropped for subscribers
+    without ``audit:read``.
 
     Register the *returned* callable with ``add_listener`` and remove that same object on
-    close. ``is_admin`` may be a callable, re-evaluated per event (a role revoked mid-session
-    stops the stream)."""
+    close. ``may_read_audit`` may be a callable, re-evaluated per event (a scope revoked
+    mid-session stops the stream)."""
 
     async def filtered(*, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
-        admin = is_admin() if callable(is_admin) else is_admin
-        if subscriber_may_receive(schema_id, is_admin=admin):
+        allowed = may_read_audit() if callable(may_read_audit) else may_read_audit
+        if subscriber_may_receive(schema_id, may_read_audit=allowed):
             await listener(logger=logger, schema_id=schema_id, data=data)
 
     filtered.__name__ = getattr(listener, "__name__", "event_listener")

@@ -522,6 +522,23 @@ def test_hardened_authorizer_answers_from_the_table() -> None:
     assert has_scopes(SimpleNamespace(hs_scopes=frozenset({ADMIN})), frozenset({"terminals"}))
 
 
+def test_admin_does_not_imply_audit_read() -> None:
+    """Issue #19: under JupyterHub the audited user is ``admin`` of their own server (the hub
+    grants ALL_SCOPES); the evidence about them is theirs only when granted by name."""
+    from types import SimpleNamespace
+
+    from hardened_server.policy.scopes import AUDIT_READ, has_scope
+
+    admin = SimpleNamespace(hs_scopes=frozenset({ADMIN}))
+    reader = SimpleNamespace(hs_scopes=frozenset({AUDIT_READ}))
+    assert AUDIT_READ in SCOPES
+    assert AUDIT_READ not in ALL_SCOPES
+    assert not has_scope(admin, AUDIT_READ)
+    assert not has_scopes(admin, frozenset({AUDIT_READ, "terminals"}))
+    assert has_scope(reader, AUDIT_READ)
+    assert has_scopes(SimpleNamespace(hs_scopes=ALL_SCOPES | {AUDIT_READ}), frozenset({AUDIT_READ}))
+
+
 def test_describe_says_what_each_method_needs_for_audit_routes() -> None:
     from hardened_server.policy.scopemap import describe
 

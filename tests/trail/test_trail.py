@@ -505,11 +505,11 @@ def test_clients_cannot_emit_the_audit_schema(
     assert not may_client_emit("https://example.org/lab/ui-event/v1")
 
 
-def test_subscribers_do_not_receive_audit_events_unless_admin() -> None:
+def test_subscribers_do_not_receive_audit_events_without_audit_read() -> None:
     assert is_server_only_schema(SCHEMA_ID)
     assert not is_server_only_schema("https://events.jupyter.org/jupyter_server/kernel_actions/v1")
-    assert subscriber_may_receive(SCHEMA_ID, is_admin=True)
-    assert not subscriber_may_receive(SCHEMA_ID, is_admin=False)
+    assert subscriber_may_receive(SCHEMA_ID, may_read_audit=True)
+    assert not subscriber_may_receive(SCHEMA_ID, may_read_audit=False)
 
     async def scenario() -> tuple[list[str], list[str], list[str]]:
         logger = EventLogger()
@@ -528,8 +528,8 @@ def test_subscribers_do_not_receive_audit_events_unless_admin() -> None:
             detached_got.append(schema_id)
 
         # SubscribeWebsocket.open() subscribes to every registered schema like this:
-        logger.add_listener(listener=filter_subscribe_listener(user, is_admin=False))
-        logger.add_listener(listener=filter_subscribe_listener(admin, is_admin=lambda: True))
+        logger.add_listener(listener=filter_subscribe_listener(user, may_read_audit=False))
+        logger.add_listener(listener=filter_subscribe_listener(admin, may_read_audit=lambda: True))
         logger.add_listener(listener=stock)
         detach_server_only_listener(logger, stock)
         sink.write(_record())

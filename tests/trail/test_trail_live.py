@@ -485,14 +485,21 @@ def test_a_body_that_is_not_utf8_is_a_400_not_a_500(audited: Audited) -> None:
     assert r.status_code == 400
 
 
-def test_only_admins_receive_audit_events_on_the_event_bus(audited: Audited) -> None:
-    """/api/events/subscribe: a token with events:read (not admin) gets no audit event; the
-    owner (admin) gets the same denial as an event of the audit schema."""
+def test_only_audit_readers_receive_audit_events_on_the_event_bus(audited: Audited) -> None:
+    """/api/events/subscribe (issue #19): neither a token with events:read nor the owner
+    (admin, as every hub user is on their own server) gets an audit event; a token granted
+    ``audit:read`` by name gets the denial as an event of the audit schema."""
     url = f"ws://127.0.0.1:{audited.server.port}/api/events/subscribe"
-    reader = _stored_token(audited, "events:read")
-    plain = websocket.create_connection(url, header=[f"Authorization: token {reader}"], timeout=20)
+    plain_token = _stored_token(audited, "events:read")
+    auditor_token = _stored_token(audited, "events:read", "audit:read")
+    plain = websocket.create_connection(
+        url, header=[f"Authorization: token {plain_token}"], timeout=20
+    )
     admin = websocket.create_connection(
         url, header=[f"Authorization: token {audited.token}"], timeout=20
+    )
+    auditor = websocket.create_connection(
+        url, header=[f"Authorization: token {auditor_token}"], timeout=20
     )
     try:
         time.sleep(0.5)
@@ -501,15 +508,17 @@ def test_only_admins_receive_audit_events_on_the_event_bus(audited: Audited) -> 
             timeout=20,
             headers=audited.auth(Host="evil.example"),
         )
-        event = json.loads(admin.recv())
+        event = json.loads(auditor.recv())
         assert event["schema_id"] == SCHEMA_ID
         assert event["path"] == "/api/status/subscribed"
-        plain.settimeout(2)
-        with pytest.raises(websocket.WebSocketTimeoutException):
-            plain.recv()
+        for blind in (plain, admin):
+            blind.settimeout(2)
+            with pytest.raises(websocket.WebSocketTimeoutException):
+                blind.recv()
     finally:
         plain.close()
         admin.close()
+        auditor.close()
 
 
 def test_forged_server_events_never_reach_the_event_logger(audited: Audited) -> None:
@@ -522,7 +531,7 @@ def test_forged_server_events_never_reach_the_event_logger(audited: Audited) -> 
     assert len(ours) == len(audited.decisions())
 
 
-def _stored_token(audited: Audited, scope: str) -> str:
+def _stored_token(audited: Audited, *scopes: str) -> str:
     out = subprocess.run(
         [
             sys.executable,
@@ -531,9 +540,8 @@ def _stored_token(audited: Audited, scope: str) -> str:
             "token",
             "create",
             "--name",
-            scope.replace(":", "-"),
-            "--scope",
-            scope,
+            "+".join(scopes).replace(":", "-"),
+            *(arg for scope in scopes for arg in ("--scope", scope)),
         ],
         capture_output=True,
         text=True,
