@@ -30,7 +30,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from jupyter_server.serverapp import ServerApp, ServerWebApplication
@@ -533,6 +533,19 @@ class HardenedServerApp(ServerApp):
 
     audit_trail: AuditTrail | None = None
     _audit_sync: Any = None
+    _audit_watch: Any = None
+
+    def _audit_tick(self, call: Callable[[], object]) -> Callable[[], None]:
+        """A timer callback that logs (CRITICAL) instead of raising: the next record fails
+        closed anyway."""
+
+        def tick() -> None:
+            try:
+                call()
+            except OSError as exc:
+                self.log.critical("audit trail: %s", exc)
+
+        return tick
 
     def open_audit_trail(self) -> AuditTrail:
         """Open the ``[audit]`` trail once the port is known (the default file is named after
@@ -560,8 +573,14 @@ class HardenedServerApp(ServerApp):
         fsync = FsyncPolicy.parse(policy.audit.fsync)
         if trail.file_sink is not None and fsync.mode == "interval":
             # Bound the power-loss window when the server is idle, too.
-            self._audit_sync = ioloop.PeriodicCallback(trail.sync, fsync.interval * 1000)
+            self._audit_sync = ioloop.PeriodicCallback(
+                self._audit_tick(trail.sync), fsync.interval * 1000
+            )
             self._audit_sync.start()
+        if trail.file_sink is not None:
+            # Notice a removed or replaced audit file without waiting for a request (#19).
+            self._audit_watch = ioloop.PeriodicCallback(self._audit_tick(trail.check_file), 1000)
+            self._audit_watch.start()
         self.bind_identity_gauges()
         head = trail.head
         record_event(
@@ -616,9 +635,10 @@ class HardenedServerApp(ServerApp):
 
     def close_audit_trail(self) -> None:
         """Write the ``close`` record (and a last checkpoint) and release the file."""
-        if self._audit_sync is not None:
-            self._audit_sync.stop()
-            self._audit_sync = None
+        for timer in (self._audit_sync, self._audit_watch):
+            if timer is not None:
+                timer.stop()
+        self._audit_sync = self._audit_watch = None
         trail, self.audit_trail = self.audit_trail, None
         if trail is None:
             return

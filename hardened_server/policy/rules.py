@@ -293,6 +293,11 @@ class Rule(StrEnum):
         Family.AUDIT,
         "request refused: its record could not be written (fail closed)",
     )
+    AUDIT_FILE_LOST = (
+        "HS-AUDIT-004",
+        Family.AUDIT,
+        "the audit file was removed, moved or replaced while open; a new file continues the chain",
+    )
     # --- CSP ----------------------------------------------------------------------------------
     CSP_VIOLATION = "HS-CSP-001", Family.CSP, "a browser reported a CSP violation"
     # --- HUB ----------------------------------------------------------------------------------

@@ -23,6 +23,17 @@ The format (one canonical JSON object per line: sorted keys, no spaces, ASCII on
   it follows), ``resume`` (first record written by a restarted server; names the torn line a
   crash left behind, if any), ``close`` (clean shutdown).
 
+Removal while open (issue #19). Kernels run as the server's user, so a notebook can
+``os.unlink`` the live file or rename another file over it; the open descriptor would then keep
+appending to an inode nobody can read back. Before every record (and on the app's timer) the
+writer compares the open descriptor with the path (:meth:`ChainedFileSink.check_file`: link
+count 0, or another inode at the path). On a loss it starts a new file at the path whose first
+record is a ``rotation`` record with ``lost`` set (``removed``, ``moved`` or ``replaced``):
+it names the lost file's last ``seq``, size and SHA-256, so the chain continues, ``verify-log``
+over the surviving files says which records are missing locally, and the trail records the
+event (``HS-AUDIT-004``) on every sink. A file found at the path in place of ours is kept as
+``<path>.foreign-<time>`` and never extended.
+
 Crash safety. Every record is written as one complete line with one ``os.write`` on an
 ``O_APPEND`` descriptor (no user-space buffer: nothing is "flushed later"), under a process-wide
 lock and an exclusive ``flock`` against a second writer process. A crash can still tear the
@@ -73,6 +84,7 @@ __all__ = [
     "AuditWriteError",
     "ChainEntry",
     "ChainedFileSink",
+    "FileLoss",
     "RecordKind",
     "canonical_bytes",
     "checkpoint_message",
@@ -110,6 +122,18 @@ class AuditChainError(Exception):
 
 class AuditLogBusy(AuditChainError):
     """Another writer (process or sink) holds the audit file: two writers fork the chain."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileLoss:
+    """The open audit file was removed, moved away or replaced (see :meth:`ChainedFileSink.
+    check_file`); a new file at the path continues the chain."""
+
+    how: str  # "removed" | "moved" | "replaced"
+    path: str
+    last_seq: int  # the last record written to the lost file
+    first_seq: int  # the first record of the lost file
+    foreign: str | None  # where a file found in place of ours was moved aside, if any
 
 
 class AuditWriteError(OSError):
@@ -218,6 +242,7 @@ class _Tail:
     chain_id: str | None
     signing: str | None
     checkpoint_every: int | None
+    first_seq: int = 0
 
 
 def _open_for_append(path: str) -> int:
@@ -251,6 +276,7 @@ def _scan(path: str) -> _Tail:
     digest = hashlib.sha256()
     size = 0
     last_line = b""
+    first_line = b""
     pending = b""
     chain_id: str | None = None
     signing: str | None = None
@@ -271,6 +297,7 @@ def _scan(path: str) -> _Tail:
             for line in lines:
                 if line:
                     last_line = line
+                    first_line = first_line or line
                     if b'"chain_id"' in line:
                         head = _parse(line)
                         if head is not None and head.get("kind") in _SETUP_KINDS:
@@ -283,7 +310,9 @@ def _scan(path: str) -> _Tail:
             f"{path}: the last complete record is damaged or edited; refusing to extend the "
             "chain (run 'hardened-server audit verify-log' and move the file aside)"
         )
-    return _Tail(size, digest, last, pending, chain_id, signing, every)
+    first = _parse(first_line) if first_line else None
+    first_seq = int(first["seq"]) if first is not None else 0
+    return _Tail(size, digest, last, pending, chain_id, signing, every, first_seq)
 
 
 def _parse(line: bytes) -> dict[str, Any] | None:
@@ -350,6 +379,9 @@ class ChainedFileSink:
         self._chain_id = ""
         self._size = 0
         self._file_hash: Any = hashlib.sha256()
+        self._file_first_seq = 0
+        self._lost: FileLoss | None = None  # a loss whose new file could not be opened yet
+        self._unreported: FileLoss | None = None  # a loss check_file has not returned yet
         with _PROCESS_LOCK:
             real = os.path.realpath(self.path)
             if real in _OPEN_PATHS:
@@ -387,6 +419,41 @@ class ChainedFileSink:
             if self._fd is not None:
                 os.fsync(self._fd)
                 self._last_fsync = time.monotonic()
+
+    def check_file(self) -> FileLoss | None:
+        """Is the open descriptor still the file at ``path``? If the file was removed (link
+        count 0), moved away, or replaced by another file, start a new file at the path that
+        continues the chain (a ``rotation`` record with ``lost``) and return what happened;
+        None when all is well. Two ``stat`` calls: cheap enough for every record.
+
+        Raises :class:`AuditWriteError` when the new file cannot be opened (the directory is
+        gone, a permission); the next call tries again."""
+        with _PROCESS_LOCK:
+            if self._closed:
+                return None
+            if self._lost is not None:
+                self._start_after_loss(self._lost)
+            else:
+                self._detect()
+            reported, self._unreported = self._unreported, None
+            return reported
+
+    @property
+    def pending_loss(self) -> FileLoss | None:
+        """A loss whose new file could not be opened yet (records are refused until it is)."""
+        return self._lost
+
+    def _detect(self) -> None:
+        """Under the lock: on a loss, continue in a new file and keep the loss for the next
+        :meth:`check_file` to report."""
+        if self._fd is None or self._broken:
+            return
+        how = self._loss()
+        if how is None:
+            return
+        loss = FileLoss(how, self.path, self._seq, self._file_first_seq, None)
+        self._release()
+        self._start_after_loss(loss)
 
     def close(self) -> None:
         """Write a ``close`` record (and a final checkpoint), fsync, release the file."""
@@ -452,6 +519,7 @@ class ChainedFileSink:
         if tail.last is None or not tail.chain_id:
             raise AuditChainError(f"{self.path}: not a hardened-server audit chain")
         self._fd, self._size, self._file_hash = fd, tail.size, tail.sha256
+        self._file_first_seq = tail.first_seq
         self._continue_from(tail)
         torn = None
         prefix = b""
@@ -466,6 +534,56 @@ class ChainedFileSink:
             {"kind": RecordKind.RESUME.value, "torn": torn, **self._setup_fields()}, prefix=prefix
         )
 
+    def _loss(self) -> str | None:
+        assert self._fd is not None
+        mine = os.fstat(self._fd)
+        try:
+            there = os.stat(self.path, follow_symlinks=False)
+        except FileNotFoundError:
+            there = None
+        same = there is not None and (there.st_dev, there.st_ino) == (mine.st_dev, mine.st_ino)
+        if same:
+            return None
+        if there is not None:
+            return "replaced"
+        return "removed" if mine.st_nlink == 0 else "moved"
+
+    def _start_after_loss(self, loss: FileLoss) -> FileLoss:
+        """A new file at the path, first record: a rotation record naming the lost file."""
+        self._lost = loss
+        foreign = loss.foreign
+        try:
+            if os.path.lexists(self.path):
+                # Not ours (or no longer ours): never extend it, keep it for the investigation.
+                stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+                foreign = f"{self.path}.foreign-{stamp}-{uuid.uuid4().hex[:8]}"
+                os.rename(self.path, foreign)
+                self._lost = loss = FileLoss(
+                    loss.how, loss.path, loss.last_seq, loss.first_seq, foreign
+                )
+            fd = _open_for_append(self.path)
+        except (OSError, AuditChainError) as exc:
+            raise AuditWriteError(
+                f"{self.path}: the audit file was {loss.how} and no new file can be opened: "
+                f"{exc}"
+            ) from exc
+        prev_tail = _Tail(self._size, self._file_hash, None, b"", None, None, None)
+        self._fd, self._size, self._file_hash = fd, 0, hashlib.sha256()
+        self._lost = None
+        if self.fsync_policy.mode != "never":
+            fsync_dir(os.path.dirname(self.path))
+        self._write_rotation(self.path, prev_tail, lost=loss.how)
+        self._unreported = loss
+        log.critical(
+            "audit file %s was %s while open (records %d..%d were in it); a new file continues "
+            "the chain",
+            self.path,
+            loss.how,
+            loss.first_seq,
+            loss.last_seq,
+        )
+        return loss
+
     def _continue_from(self, tail: _Tail) -> None:
         assert tail.last is not None
         assert tail.chain_id
@@ -474,22 +592,30 @@ class ChainedFileSink:
         self._prev = str(tail.last["hash"])
         self._since_checkpoint = 0
 
-    def _write_rotation(self, previous_file: str, prev_tail: _Tail) -> None:
-        self._write(
-            {
-                "kind": RecordKind.ROTATION.value,
-                "previous_file": os.path.basename(previous_file),
-                "previous_size": prev_tail.size,
-                "previous_sha256": prev_tail.sha256.hexdigest(),
-                "previous_last_seq": self._seq,
-                **self._setup_fields(),
-            }
-        )
+    def _write_rotation(
+        self, previous_file: str, prev_tail: _Tail, *, lost: str | None = None
+    ) -> None:
+        body: dict[str, Any] = {
+            "kind": RecordKind.ROTATION.value,
+            "previous_file": os.path.basename(previous_file),
+            "previous_size": prev_tail.size,
+            "previous_sha256": prev_tail.sha256.hexdigest(),
+            "previous_last_seq": self._seq,
+            **self._setup_fields(),
+        }
+        if lost is not None:
+            body["lost"] = lost  # the previous file was removed/moved/replaced while open
+        self._write(body)
+        self._file_first_seq = self._seq
 
     def _append(self, body: dict[str, Any]) -> ChainEntry:
         with _PROCESS_LOCK:
             if self._closed:
                 raise AuditWriteError("audit sink is closed")
+            if self._lost is not None:
+                self._start_after_loss(self._lost)
+            else:
+                self._detect()  # not one record into an inode nobody can read back
             if self._broken:
                 self._recover()
             encoded = self._encode(body)

@@ -43,6 +43,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from hardened_server.policy.rules import Rule
 from hardened_server.trail.chain import (
     FORMAT_VERSION,
     GENESIS_PREV,
@@ -342,6 +343,7 @@ class _Verifier:
                     raise self.stop(ProblemKind.EDITED, seq, line, "genesis record is not record 0")
                 return
             if kind == RecordKind.ROTATION:
+                self.note_lost(obj)
                 self.result.notes.append(
                     f"the chain starts before {self.paths[0]} (earlier files not given); "
                     f"verified from record {seq}"
@@ -377,6 +379,7 @@ class _Verifier:
                 line,
                 f"{self.paths[fi]} does not continue {previous} (no rotation record first)",
             )
+        self.note_lost(obj)
         claimed = obj.get("previous_last_seq")
         named = obj.get("previous_file")
         if (
@@ -419,6 +422,17 @@ class _Verifier:
                 prev_end,
                 f"{previous} changed after it was rotated (size or SHA-256 differs from the "
                 "rotation record)",
+            )
+
+    def note_lost(self, obj: dict[str, Any]) -> None:
+        """A rotation record the writer wrote because its open file was removed, moved away or
+        replaced (HS-AUDIT-004, issue #19): said, whatever else the files show."""
+        lost = obj.get("lost")
+        if isinstance(lost, str):
+            self.result.notes.append(
+                f"record {obj['seq']}: the audit file was {lost} while the server had it open "
+                f"({Rule.AUDIT_FILE_LOST}); records up to {obj.get('previous_last_seq')} were "
+                f"in that file ({obj.get('previous_size')} bytes)"
             )
 
     def check_sequence(self, fi: int, li: int, line: _Line, obj: dict[str, Any]) -> None:

@@ -10,6 +10,12 @@ stdout for container log collectors (:class:`StdoutSink`; it ships the chain lin
 collector holds an off-host copy of every ``seq``/``hash``, which is what makes tail removal on
 the host detectable), and jupyter_server's EventLogger (:class:`EventLoggerSink`).
 
+Removal of the file while open (issue #19): before every record the trail asks the file sink
+whether its descriptor is still the file at the path (:meth:`~hardened_server.trail.chain.
+ChainedFileSink.check_file`). On a loss the sink has already continued the chain in a new file;
+the trail then records ``HS-AUDIT-004`` (what happened, which records were in the lost file) on
+every sink, ahead of the record at hand, so the off-host copies name the event.
+
 Failure policy: a failure of the file sink raises :class:`AuditWriteError` *after* the other
 sinks have had the record, so the caller can fail closed (deny the request it could not record)
 without losing the record elsewhere. A failure of any other sink is logged and swallowed: a
@@ -24,16 +30,19 @@ from collections.abc import Iterable, Sequence
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from hardened_server.policy.decisions import Decision
+from hardened_server.policy.rules import Rule
 from hardened_server.trail.chain import (
     AuditWriteError,
     ChainedFileSink,
     ChainEntry,
+    FileLoss,
     RecordKind,
     canonical_bytes,
 )
 from hardened_server.trail.events import EventLoggerSink
 from hardened_server.trail.metrics import AuditMetrics, default_metrics
 from hardened_server.trail.record import (
+    NO_REQUEST,
     SCHEMA_ID,
     DecisionRecord,
     build_decision_record,
@@ -136,19 +145,31 @@ class AuditTrail:
         self.metrics = metrics
         self.secrets = tuple(secrets)
         self.policy_fingerprint = policy_fingerprint
+        self._announced: FileLoss | None = None  # a loss the other sinks heard of first
 
     def record(self, record: DecisionRecord) -> ChainEntry | None:
         """Write ``record`` everywhere. Returns the chain entry (``seq``/``hash``) when a file
         sink is configured. Raises :class:`AuditWriteError` if the file sink failed."""
-        if self.metrics is not None:
-            self.metrics.observe_decision(record)
         entry: ChainEntry | None = None
         failure: AuditWriteError | None = None
         if self.file_sink is not None:
             try:
+                self.check_file()
+            except AuditWriteError as exc:
+                failure = exc
+        if self.metrics is not None:
+            self.metrics.observe_decision(record)
+        if self.file_sink is not None and failure is None:
+            try:
                 entry = self.file_sink.append(record)
             except AuditWriteError as exc:
                 failure = exc
+        self._to_sinks(record, entry)
+        if failure is not None:
+            raise failure
+        return entry
+
+    def _to_sinks(self, record: DecisionRecord, entry: ChainEntry | None) -> None:
         for sink in self.sinks:
             try:
                 sink.write(record, entry)
@@ -158,9 +179,54 @@ class AuditTrail:
                     type(sink).__name__,
                     escape_log_value(exc, limit=200),
                 )
-        if failure is not None:
-            raise failure
-        return entry
+
+    def check_file(self) -> FileLoss | None:
+        """Is the audit file still ours? On a loss (removed, moved, replaced while open) the
+        sink continues the chain in a new file and this records ``HS-AUDIT-004`` on every sink.
+        Called before every record and from the app's timer. Raises :class:`AuditWriteError`
+        when no new file can be opened (the caller fails closed)."""
+        if self.file_sink is None:
+            return None
+        try:
+            loss = self.file_sink.check_file()
+        except AuditWriteError:
+            # No new file: the other sinks still hear of the loss, once.
+            pending = self.file_sink.pending_loss
+            if pending is not None and pending is not self._announced:
+                self._announced = pending
+                self._to_sinks(self.loss_record(pending), None)
+            raise
+        if loss is not None:
+            if loss.last_seq == getattr(self._announced, "last_seq", None):
+                self._announced = None
+                self._to_file_only(self.loss_record(loss))
+            else:
+                self.record(self.loss_record(loss))
+        return loss
+
+    def _to_file_only(self, record: DecisionRecord) -> None:
+        """The loss record the other sinks already have (the new file could not be opened at
+        the time), now that the file exists again."""
+        assert self.file_sink is not None
+        self.file_sink.append(record)
+
+    def loss_record(self, loss: FileLoss) -> DecisionRecord:
+        kept = f"; the file found in its place was kept as {loss.foreign}" if loss.foreign else ""
+        return build_decision_record(
+            rule_id=Rule.AUDIT_FILE_LOST,
+            allowed=False,
+            reason=(
+                f"the audit file was {loss.how} while open: records {loss.first_seq}.."
+                f"{loss.last_seq} were in it; a new file continues the chain{kept}"
+            ),
+            route_class=NO_REQUEST,
+            method="NONE",
+            path="",
+            client_ip=None,
+            subject=f"audit_file={loss.path} lost={loss.how} last_seq={loss.last_seq}",
+            policy_fingerprint=self.policy_fingerprint,
+            secrets=self.secrets,
+        )
 
     def decision(self, decision: Decision, **request_values: Any) -> ChainEntry | None:
         """Record a policy :class:`Decision`; ``request_values`` are
@@ -181,7 +247,9 @@ class AuditTrail:
         return self.file_sink.head if self.file_sink is not None else None
 
     def sync(self) -> None:
+        """fsync the file (the ``interval:`` timer); notices a lost file on the way."""
         if self.file_sink is not None:
+            self.check_file()
             self.file_sink.sync()
 
     def close(self) -> None:

@@ -714,3 +714,109 @@ def test_default_metrics_survive_reimport() -> None:
     assert default_metrics() is first
     reloaded = importlib.reload(metrics_module)
     assert reloaded.default_metrics() is first  # no "Duplicated timeseries" on REGISTRY
+
+
+# -- the file removed, moved or replaced while open (issue #19) ------------------------------------
+
+
+def _lost_trail(tmp_path: Path) -> tuple[AuditTrail, io.BytesIO, Path]:
+    out = io.BytesIO()
+    path = tmp_path / "audit.jsonl"
+    trail = AuditTrail(file_sink=ChainedFileSink(path, fsync="never"), sinks=[StdoutSink(out)])
+    for _ in range(3):
+        trail.record(_record())
+    return trail, out, path
+
+
+def _shipped(out: io.BytesIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_an_unlinked_audit_file_is_noticed_before_the_next_record(tmp_path: Path) -> None:
+    """A notebook runs as the server's user and can ``os.unlink`` the live file: the next
+    record does not go to the deleted inode. A new file continues the chain (a rotation
+    record with ``lost``), HS-AUDIT-004 goes to the other sinks and the new file, and the
+    record at hand follows it."""
+    trail, out, path = _lost_trail(tmp_path)
+    last_before = trail.head
+    assert last_before is not None
+    os.unlink(path)
+    entry = trail.record(_record(rule_id=Rule.HOST_FOREIGN))
+    trail.close()
+    assert entry is not None
+    lines = [json.loads(x) for x in path.read_bytes().splitlines()]
+    assert lines[0]["kind"] == "rotation"
+    assert lines[0]["lost"] == "removed"
+    assert lines[0]["previous_last_seq"] == last_before[0]
+    assert lines[0]["prev"] == last_before[1]
+    assert lines[1]["event"]["rule_id"] == "HS-AUDIT-004"
+    assert "removed while open: records 0..3" in lines[1]["event"]["reason"]
+    assert lines[2]["event"]["rule_id"] == str(Rule.HOST_FOREIGN)
+    shipped = [r["event"]["rule_id"] for r in _shipped(out) if r.get("kind") == "decision"]
+    assert shipped[-2:] == ["HS-AUDIT-004", str(Rule.HOST_FOREIGN)]
+    result = verify_log([str(path)])
+    assert result.ok, result.problem
+    assert any("removed while the server had it open (HS-AUDIT-004)" in n for n in result.notes)
+
+
+def test_a_file_renamed_over_the_audit_file_is_kept_aside_and_never_extended(
+    tmp_path: Path,
+) -> None:
+    trail, _out, path = _lost_trail(tmp_path)
+    moved = tmp_path / "hidden.jsonl"
+    os.rename(path, moved)  # the evidence moved away ...
+    path.write_bytes(b'{"forged": true}\n')  # ... and a file of the attacker's in its place
+    assert trail.check_file() is not None
+    trail.record(_record())
+    trail.close()
+    foreign = [p for p in tmp_path.iterdir() if ".foreign-" in p.name]
+    assert len(foreign) == 1
+    assert foreign[0].read_bytes() == b'{"forged": true}\n'
+    first = json.loads(path.read_bytes().splitlines()[0])
+    assert first["lost"] == "replaced"
+    # The moved file and the new one verify as one chain: nothing is missing.
+    result = verify_log([str(moved), str(path)])
+    assert result.ok, result.problem
+    assert result.closed_cleanly
+
+
+def test_verify_names_the_records_of_a_deleted_file(tmp_path: Path) -> None:
+    """With an earlier rotated file given, the verifier says which records the deleted file
+    held (they exist only on the off-host sinks now)."""
+    path = tmp_path / "audit.jsonl"
+    trail = AuditTrail(file_sink=ChainedFileSink(path, fsync="never", max_bytes=4096))
+    while not chain_module.rotated_files(path):
+        trail.record(_record())
+    for _ in range(2):
+        trail.record(_record())
+    os.unlink(path)
+    trail.record(_record())
+    trail.close()
+    result = verify_log([*chain_module.rotated_files(path), str(path)])
+    assert result.problem is not None
+    assert result.problem.kind == "deleted"
+    assert "not among the files given" in result.problem.message
+
+
+def test_no_new_file_fails_the_record_and_the_other_sinks_hear_of_it(tmp_path: Path) -> None:
+    out = io.BytesIO()
+    directory = tmp_path / "d"
+    directory.mkdir()
+    path = directory / "audit.jsonl"
+    trail = AuditTrail(file_sink=ChainedFileSink(path, fsync="never"), sinks=[StdoutSink(out)])
+    trail.record(_record())
+    os.unlink(path)
+    os.rmdir(directory)
+    with pytest.raises(AuditWriteError):
+        trail.record(_record())
+    rules = [r["event"]["rule_id"] for r in _shipped(out) if r.get("kind") == "decision"]
+    assert rules.count("HS-AUDIT-004") == 1
+    directory.mkdir()
+    trail.record(_record())  # the file can be opened again: the chain goes on
+    trail.close()
+    lines = [json.loads(x) for x in path.read_bytes().splitlines()]
+    assert lines[0]["lost"] == "removed"
+    first_decision = next(x for x in lines if x["kind"] == "decision")
+    assert first_decision["event"]["rule_id"] == "HS-AUDIT-004"
+    rules = [r["event"]["rule_id"] for r in _shipped(out) if r.get("kind") == "decision"]
+    assert rules.count("HS-AUDIT-004") == 1

@@ -1,0 +1,93 @@
+"""Evidence that survives the user it records (issue #19), against real servers on 127.0.0.1.
+
+The server's user can do anything to a local file (every kernel runs as that user), so these
+tests play that user: they unlink the live audit file the way a notebook's ``os.unlink`` would,
+and check that the server noticed, continued the chain in a new file and said so on stdout, the
+sink a container log collector holds out of the user's reach.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from hardened_server.trail.verify import verify_log
+from tests.support.server import ServerProcess
+
+pytestmark = [pytest.mark.live, pytest.mark.timeout(180)]
+
+POLICY = """
+[audit]
+file = "{file}"
+stdout = true
+fsync = "always"
+"""
+
+
+def stdout_records(server: ServerProcess) -> list[dict[str, Any]]:
+    """The chain lines the server wrote on stdout (its log holds stdout and stderr)."""
+    out = []
+    for line in server.log().splitlines():
+        if line.startswith("{"):
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+    return out
+
+
+def rule_ids(records: list[dict[str, Any]]) -> list[str]:
+    return [r["event"]["rule_id"] for r in records if r.get("kind") == "decision"]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[ServerProcess, Path]]:
+    audit = tmp_path / "logs" / "audit.jsonl"
+    (tmp_path / "policy.toml").write_text(POLICY.format(file=audit))
+    proc = ServerProcess(tmp_path, [f"--policy={tmp_path / 'policy.toml'}"])
+    proc.start()
+    yield proc, audit
+    proc.stop_quickly()
+
+
+def test_unlinked_trail_is_noticed_and_named_on_stdout(
+    server: tuple[ServerProcess, Path],
+) -> None:
+    """Issue #19: the same user unlinks the live trail. The next request is answered (nothing
+    was lost: the server checks the file before every record) and its record lands in a new
+    file that continues the chain; stdout carries HS-AUDIT-004 naming the event."""
+    proc, audit = server
+    r = requests.get(proc.url + "/api/contents/nothere", headers=proc.auth(), timeout=20)
+    assert r.status_code == 404
+    os.unlink(audit)  # what `os.unlink(path)` in a notebook does
+    r = requests.get(proc.url + "/api/status", headers={"Host": "evil.example"}, timeout=20)
+    assert r.status_code == 403
+    deadline = time.monotonic() + 10
+    while "HS-HOST-002" not in rule_ids(stdout_records(proc)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    shipped = rule_ids(stdout_records(proc))
+    assert "HS-AUDIT-004" in shipped
+    assert shipped.index("HS-AUDIT-004") < len(shipped) - 1
+    lines = [json.loads(x) for x in audit.read_bytes().splitlines()]
+    assert lines[0]["kind"] == "rotation"
+    assert lines[0]["lost"] == "removed"
+    assert "HS-AUDIT-004" in rule_ids(lines)
+    assert verify_log([str(audit)]).ok
+
+
+def test_unlinked_trail_is_noticed_without_a_request(server: tuple[ServerProcess, Path]) -> None:
+    """The app's timer checks the file every second: an idle server notices too."""
+    proc, audit = server
+    os.unlink(audit)
+    deadline = time.monotonic() + 10
+    while "HS-AUDIT-004" not in rule_ids(stdout_records(proc)):
+        assert time.monotonic() < deadline, proc.log()
+        time.sleep(0.2)
+    assert audit.exists()
