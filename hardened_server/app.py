@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
@@ -652,6 +653,27 @@ class HardenedServerApp(ServerApp):
     async def _cleanup(self) -> None:
         await super()._cleanup()
         self.close_audit_trail()
+
+    def init_signal(self) -> None:
+        """Every stop signal goes through the shutdown path that writes the ``close`` record.
+
+        Stock jupyter_server installs a SIGINT handler only when stdin is a TTY (the
+        confirmation prompt); without one, SIGINT is a ``KeyboardInterrupt`` that ends the IO
+        loop and skips ``_cleanup``. JupyterHub's spawners stop a server with SIGINT and no
+        TTY (jupyterhub/jupyterhub#4864 routes it to ``_signal_stop`` for its own app), so
+        every hub stop read as a crash in the trail (issue #19). On a TTY the prompt stays."""
+        super().init_signal()
+        if not (sys.stdin and sys.stdin.isatty()):
+            signal.signal(signal.SIGINT, self._signal_stop)
+
+    def start_ioloop(self) -> None:
+        """Whatever ends the IO loop (a ``KeyboardInterrupt`` a handler did not catch, an
+        extension stopping it), the trail is closed on the way out: a ``close`` record means
+        the server stopped, its absence that it was killed."""
+        try:
+            super().start_ioloop()
+        finally:
+            self.close_audit_trail()
 
     def load_server_extensions(self) -> None:
         super().load_server_extensions()

@@ -497,3 +497,28 @@ def test_audit_records_name_the_hub_user(hub: Hub, sessions: dict[str, requests.
             env={**os.environ, "PYTHONPATH": str(REPO)},
         )
         assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_a_server_the_hub_stops_closes_its_trail(hub: Hub) -> None:
+    """Issue #19: the hub's spawner stops a server with SIGINT and no TTY, which stock
+    jupyter_server ends without its cleanup: every hub stop read as a crash. Runs last (it
+    stops bob's server): the trail ends with a ``close`` record and verifies as closed."""
+    r = hub.api("DELETE", "/users/bob/server")
+    assert r.status_code in (202, 204), r.text
+
+    def stopped() -> bool:
+        return not hub.api("GET", "/users/bob").json().get("servers")
+
+    _wait(stopped, "bob's server to stop", 60, hub.log_path)
+    files = hub.audit_files("bob")
+    last = json.loads(files[-1].read_bytes().splitlines()[-1])
+    assert last["kind"] == "close", hub.log()[-3000:]
+    verified = subprocess.run(
+        [sys.executable, "-m", "hardened_server", "audit", "verify-log", *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "closed cleanly" in verified.stdout

@@ -148,7 +148,11 @@ class ServerProcess:
             *args,
         ]
 
-    def start(self, *, wait: bool = True, timeout: float = 60) -> ServerProcess:
+    def start(
+        self, *, wait: bool = True, timeout: float = 60, stdin: int | None = None
+    ) -> ServerProcess:
+        """``stdin``: a descriptor for the server's stdin (a pty's terminal side, to run it as
+        on a TTY); default /dev/null, as a service manager or a spawner runs it."""
         require_live_marker(f"{type(self).__name__}.start")
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
@@ -157,7 +161,7 @@ class ServerProcess:
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if stdin is None else stdin,
             start_new_session=True,
         )
         if wait:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,3 +93,56 @@ def test_unlinked_trail_is_noticed_without_a_request(server: tuple[ServerProcess
         assert time.monotonic() < deadline, proc.log()
         time.sleep(0.2)
     assert audit.exists()
+
+
+# -- a stop is a stop, a kill is a kill (item 4) --------------------------------------------------
+
+
+def _last_kind(audit: Path) -> str:
+    return json.loads(audit.read_bytes().splitlines()[-1])["kind"]
+
+
+def _verify_state(audit: Path) -> bool:
+    result = verify_log([str(audit)])
+    assert result.ok, result.problem
+    return result.closed_cleanly
+
+
+@pytest.mark.parametrize(
+    ("sig", "closed"),
+    [(signal.SIGINT, True), (signal.SIGTERM, True), (signal.SIGKILL, False)],
+    ids=["SIGINT", "SIGTERM", "SIGKILL"],
+)
+def test_serve_without_a_tty_writes_close_on_a_stop_signal_only(
+    server: tuple[ServerProcess, Path], sig: signal.Signals, closed: bool
+) -> None:
+    """SIGINT without a TTY is how JupyterHub's spawners stop a server: stock jupyter_server
+    then skipped its cleanup and the trail read as a crash. SIGKILL must still read as one."""
+    proc, audit = server
+    assert proc.proc is not None
+    os.kill(proc.proc.pid, sig)
+    proc.wait_exit(60)
+    assert (_last_kind(audit) == "close") is closed, proc.log()
+    assert _verify_state(audit) is closed
+
+
+def test_serve_on_a_tty_closes_after_the_confirming_second_sigint(tmp_path: Path) -> None:
+    """On a terminal the first ^C asks for confirmation (stock behaviour, kept); a second one
+    stops the server through the same path, with its close record."""
+    audit = tmp_path / "logs" / "audit.jsonl"
+    (tmp_path / "policy.toml").write_text(POLICY.format(file=audit))
+    proc = ServerProcess(tmp_path, [f"--policy={tmp_path / 'policy.toml'}"])
+    controller, terminal = pty.openpty()
+    try:
+        proc.start(stdin=terminal)
+        assert proc.proc is not None
+        os.kill(proc.proc.pid, signal.SIGINT)
+        time.sleep(1)
+        assert proc.proc.poll() is None  # asking, not stopping
+        os.kill(proc.proc.pid, signal.SIGINT)
+        proc.wait_exit(60)
+    finally:
+        proc.stop_quickly()
+        os.close(controller)
+        os.close(terminal)
+    assert _last_kind(audit) == "close", proc.log()
