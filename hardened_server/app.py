@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
-import importlib.util
 import inspect
 import json
 import logging
@@ -34,6 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
+import jupyter_server
 from jupyter_server.serverapp import ServerApp, ServerWebApplication
 from jupyter_server.serverapp import aliases as server_aliases
 from jupyter_server.serverapp import flags as server_flags
@@ -254,7 +254,10 @@ class HardenedServerApp(ServerApp):
     """Jupyter Server made strict by default."""
 
     name = "hardened-server"
-    version = __version__
+    # jupyter_server's version, as stock reports it (jpserver-*.json, `--version`, what clients
+    # and extensions compare against); ours is `hardened_version` (and in server_info).
+    version = jupyter_server.__version__
+    hardened_version = __version__
     description = "Jupyter Server with one policy engine in front of every route."
     aliases = aliases
     flags = flags
@@ -367,7 +370,13 @@ class HardenedServerApp(ServerApp):
 
     @default("default_url")
     def _default_default_url(self) -> str:
-        return "/lab" if importlib.util.find_spec("jupyterlab") else "/"
+        # JupyterLab's page only when its server extension is enabled (read by init_webapp,
+        # after the extensions are found): jupyterlab being importable is not enough, and a
+        # redirect of `/` to a /lab that does not exist is a 404.
+        manager = getattr(self, "extension_manager", None)
+        found = getattr(manager, "extensions", {}) if manager is not None else {}
+        lab = found.get("jupyterlab")
+        return "/lab" if lab is not None and lab.enabled else "/"
 
     @default("port_retries")
     def _default_port_retries(self) -> int:
@@ -405,12 +414,34 @@ class HardenedServerApp(ServerApp):
         if problems:
             raise StartupRefused(problems)
 
+    #: What stock's ``init_webapp`` wrote into ``tornado_settings`` (key -> the object written),
+    #: so that a second ``initialize()`` does not take those for the user's own settings.
+    _hs_stock_settings: dict[str, Any]
+
+    def user_tornado_settings(self) -> frozenset[str]:
+        """The ``tornado_settings`` keys the user set: all of them, except those that still
+        hold exactly what stock's ``init_webapp`` wrote on an earlier ``initialize()``
+        (``allow_origin``, ``cookie_options``, ``token``, ...). A value changed since is the
+        user's again."""
+        written = getattr(self, "_hs_stock_settings", {})
+        return frozenset(
+            key
+            for key, value in self.tornado_settings.items()
+            if key not in written or written[key] is not value
+        )
+
     def init_webapp(self) -> None:
-        user_keys = frozenset(self.tornado_settings)
+        user_keys = self.user_tornado_settings()
         problems = check_configuration(self._startup_facts(user_keys), self.policy)
         self._refuse(problems + self._token_store_problems())
         self.apply_nbconvert_policy()
+        before = dict(self.tornado_settings)
         super().init_webapp()
+        self._hs_stock_settings = {
+            key: value
+            for key, value in self.tornado_settings.items()
+            if key not in user_keys and (key not in before or before[key] is not value)
+        } | {k: v for k, v in getattr(self, "_hs_stock_settings", {}).items() if k not in user_keys}
         self.harden_web_app()
 
     def apply_nbconvert_policy(self) -> None:
@@ -465,6 +496,7 @@ class HardenedServerApp(ServerApp):
         writes it there, next to anything the contents API may serve)."""
         info = super().server_info()
         info["token"] = ""
+        info["hardened_server_version"] = self.hardened_version
         return info
 
     def harden_web_app(self) -> None:

@@ -64,3 +64,24 @@ def test_url_token_in_form_body_is_never_accepted(live_server):
         live_server.url + "/api/contents", data={"token": live_server.token}, timeout=10
     )
     assert r.status_code == 403
+
+
+def test_root_redirects_to_lab_when_jupyterlab_is_enabled(live_server):
+    r = requests.get(live_server.url + "/", headers=live_server.auth(), allow_redirects=False,
+                     timeout=10)
+    assert r.status_code == 302
+    assert r.headers["Location"].split("?")[0] == "/lab"
+
+
+def test_root_is_stocks_page_when_jupyterlab_is_not_enabled(server_factory):
+    """jupyterlab importable, its server extension off: `/` is stock's "server is running"
+    page (200), not a redirect to a /lab that 404s (issue #17)."""
+    server = server_factory(
+        args=[f"--ServerApp.jpserver_extensions={name}=False"
+              for name in ("jupyterlab", "notebook", "jupyter_lsp")]
+    )
+    r = requests.get(server.url + "/", headers=server.auth(), timeout=10)
+    assert r.status_code == 200, r.status_code
+    assert r.url == server.url + "/"
+    anonymous = requests.get(server.url + "/", allow_redirects=False, timeout=10)
+    assert anonymous.status_code in (302, 403)

@@ -241,6 +241,8 @@ BUILTIN_HANDLERS: Mapping[str, Mapping[str, Requirement]] = MappingProxyType(
         "jupyter_server.base.handlers.TrailingSlashHandler": _NAV,
         "jupyter_server.base.handlers.RedirectWithParams": _NAV,
         "jupyter_server.base.handlers.Template404": _NAV,
+        # `/` when default_url is `/` (no JupyterLab): stock's "a server is running" page
+        "jupyter_server.base.handlers.MainHandler": {"GET": ("navigation", "read")},
         # -- jupyter_server_terminals (routed only when terminals.enabled) -------------------
         "jupyter_server_terminals.api_handlers.TerminalRootHandler": {
             "GET": ("terminals", "read"),

@@ -138,3 +138,19 @@ def test_csp_report_endpoint_is_rate_limited(server_factory: Any) -> None:
             break
     assert statuses[0] == 204
     assert statuses[-1] == 429
+
+
+def test_csp_report_without_a_content_type_is_a_200_like_stock(live_server: Any) -> None:
+    """Stock's handler answers 200 to any body, so clients that post without a Content-Type
+    (jupyter_server's own test suite does) keep working; a body that parses as a report is
+    still recorded, an oversized one is still refused."""
+    url = live_server.url + "/api/security/csp-report"
+    empty = requests.post(url, data=b"", headers=live_server.auth(), timeout=10)
+    assert "Content-Type" not in empty.request.headers
+    assert empty.status_code == 200, empty.text
+    report = {"csp-report": {"effective-directive": "font-src", "blocked-uri": "https://f.example/x"}}
+    r = requests.post(url, data=json.dumps(report).encode(), headers=live_server.auth(), timeout=10)
+    assert r.status_code == 200, r.text
+    assert "directive=font-src" in live_server.log()
+    big = requests.post(url, data=b"x" * (17 * 1024), headers=live_server.auth(), timeout=10)
+    assert big.status_code == 413
