@@ -13,7 +13,7 @@
     hardened-server policy reference
     hardened-server audit [--policy FILE]... [--url URL] [--routes] [--extensions]
                           [--format text|json|sarif|html] [--fail-on LEVEL] [--silence ID]...
-    hardened-server audit verify-log FILE... [--public-key PEM]
+    hardened-server audit verify-log [--stream] FILE... [--public-key PEM]
     hardened-server token create --name N --scope S [--scope S]... [--expires 7d] [--store F]
     hardened-server token list [--json] | revoke ID | rotate ID [--expires D]
     hardened-server password            (reads the password from the terminal or stdin)

@@ -21,6 +21,7 @@ from hardened_server.policy.errors import UnsafeStartup
 from hardened_server.policy.model import PathsPolicy
 from hardened_server.policy.paths import ServerFile, served_file_problem
 from hardened_server.policy.rules import Rule
+from hardened_server.trail.origin import server_identity
 from hardened_server.trail.writer import AuditTrail, open_audit_trail
 
 if TYPE_CHECKING:
@@ -163,6 +164,7 @@ def open_trail_for(
             stdout=policy.stdout,
             event_logger=event_logger,
             secrets=secrets,
+            server=server_identity(port),
         )
     except (OSError, ValueError) as exc:  # AuditChainError, AuditLogBusy, a bad key file
         raise UnsafeStartup(

@@ -920,8 +920,9 @@ class AuditPolicy:
 
     stdout: bool = key(
         Kind.BOOL,
-        "Also write every chain line to standard output (one JSON object per line) for a "
-        "container log collector: an off-host copy of every record's hash.",
+        "Also write every chain line to standard output (one JSON object per line, genesis and "
+        "close included, each naming its server and chain) for a container log collector: an "
+        "off-host copy that `hardened-server audit verify-log --stream` verifies.",
         Loosen.IF_CHANGED,
         "true or false",
     )

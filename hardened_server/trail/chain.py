@@ -56,7 +56,7 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -347,7 +347,15 @@ class ChainedFileSink:
         fsync: str | None = None,
         signing_key_path: str | os.PathLike[str] | None = None,
         checkpoint_every: int | None = None,
+        server: Mapping[str, str | int] | None = None,
+        mirrors: Sequence[Callable[[bytes], None]] = (),
     ) -> None:
+        # ``server`` (trail/origin.py) and the chain id go into every record, so that a line
+        # read anywhere says who wrote it and which chain it belongs to. ``mirrors`` receive
+        # every line once it is on the file (genesis, checkpoints, close included), in chain
+        # order: the stdout sink, so the stream verifies on its own.
+        self._server = dict(server) if server is not None else None
+        self._mirrors = tuple(mirrors)
         # Not given: the shipped default profile's audit.max_bytes, audit.fsync and
         # audit.checkpoint_every (policies/default.toml holds the numbers, not this module).
         shipped = shipped_policy().audit
@@ -627,6 +635,9 @@ class ChainedFileSink:
 
     def _encode(self, body: dict[str, Any]) -> tuple[bytes, str]:
         obj = {"v": FORMAT_VERSION, "seq": self._seq + 1, "prev": self._prev, **body}
+        if self._server is not None:
+            obj["server"] = self._server
+            obj["chain"] = self._chain_id
         digest = record_hash(obj)
         obj["hash"] = digest
         return canonical_bytes(obj), digest
@@ -659,6 +670,11 @@ class ChainedFileSink:
         self._seq += 1
         self._prev = digest
         entry = ChainEntry(self._seq, digest, line, self.path)
+        for mirror in self._mirrors:
+            try:
+                mirror(line)
+            except Exception as exc:  # a broken pipe to a collector must not lose the file
+                log.error("audit mirror failed: %s", str(exc)[:200])
         if body["kind"] == RecordKind.CHECKPOINT.value:
             self._since_checkpoint = 0
         else:

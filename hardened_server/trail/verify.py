@@ -24,6 +24,11 @@ what a crash in the middle of a write leaves behind (the record was never acknow
 reported separately and everything before it verifies. A torn line a restarted writer has
 documented in its ``resume`` record (offset, length, SHA-256) is accepted anywhere.
 
+:func:`verify_stream` (``verify-log --stream``) reads a *collected* stream instead: the stdout of
+one or many servers, or a syslog collector's file, where every line (after any prefix) is a
+chain line carrying its ``chain`` id and ``server`` (trail/origin.py). It sorts the lines into
+chains and walks each as above, naming problems by the collected file and line.
+
 What cannot be detected from the files alone: removing (or rewriting) records at the very end of
 the live file, after the last signed checkpoint. Anchor the head elsewhere and pass
 ``expect_head`` (``--expect-head SEQ:HASH``).
@@ -35,6 +40,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -57,7 +63,18 @@ from hardened_server.trail.chain import (
 )
 from hardened_server.trail.record import SCHEMA_ID, DecisionRecord
 
-__all__ = ["FileReport", "Problem", "ProblemKind", "TornTail", "VerifyResult", "main", "verify_log"]
+__all__ = [
+    "ChainReport",
+    "FileReport",
+    "Problem",
+    "ProblemKind",
+    "StreamResult",
+    "TornTail",
+    "VerifyResult",
+    "main",
+    "verify_log",
+    "verify_stream",
+]
 
 EXIT_OK = 0
 EXIT_TAMPERED = 1
@@ -146,6 +163,7 @@ class _Line:
     raw: bytes
     terminated: bool
     obj: dict[str, Any] | None
+    origin: str = ""  # stream mode: the collected file this line came from
 
 
 def _parse_record(raw: bytes) -> dict[str, Any] | None:
@@ -179,6 +197,7 @@ class _Verifier:
         expect_head: tuple[int, str] | None,
     ) -> None:
         self.paths = list(paths)
+        self.stream = False  # one chain sorted out of a collected stream (verify_stream)
         self.public_key = public_key
         self.key_id = key_id(public_key) if public_key else None
         self.expect_head = expect_head
@@ -200,6 +219,8 @@ class _Verifier:
 
     def stop(self, kind: ProblemKind, record: int, line: _Line | None, message: str) -> _Stop:
         name = self.paths[line.file_index] if line else self.paths[-1]
+        if line is not None and line.origin:
+            name = line.origin
         return _Stop(Problem(kind, max(record, 0), name, line.number if line else 0, message))
 
     def load(self) -> None:
@@ -350,6 +371,10 @@ class _Verifier:
                 )
                 self.expected, self.prev = seq, obj["prev"]
                 return
+            if self.stream and kind == RecordKind.RESUME:
+                self.result.notes.append(f"the stream starts at resume record {seq}")
+                self.expected, self.prev = seq, obj["prev"]
+                return
             if seq > 0 and self.seq_appears_later(0, 0, 0):
                 raise self.stop(
                     ProblemKind.REORDERED,
@@ -429,11 +454,13 @@ class _Verifier:
         replaced (HS-AUDIT-004, issue #19): said, whatever else the files show."""
         lost = obj.get("lost")
         if isinstance(lost, str):
-            self.result.notes.append(
+            note = (
                 f"record {obj['seq']}: the audit file was {lost} while the server had it open "
                 f"({Rule.AUDIT_FILE_LOST}); records up to {obj.get('previous_last_seq')} were "
                 f"in that file ({obj.get('previous_size')} bytes)"
             )
+            if note not in self.result.notes:
+                self.result.notes.append(note)
 
     def check_sequence(self, fi: int, li: int, line: _Line, obj: dict[str, Any]) -> None:
         seq = obj["seq"]
@@ -494,7 +521,9 @@ class _Verifier:
                 raise self.stop(
                     ProblemKind.CHAIN_BREAK, seq, line, f"record {seq} belongs to another chain"
                 )
-            if kind == RecordKind.ROTATION and line.number != 1:
+            if kind == RecordKind.ROTATION and self.stream:
+                self.note_lost(obj)
+            if kind == RecordKind.ROTATION and line.number != 1 and not self.stream:
                 raise self.stop(
                     ProblemKind.CHAIN_BREAK, seq, line, f"rotation record {seq} inside a file"
                 )
@@ -624,6 +653,140 @@ def verify_log(
     return verifier.run()
 
 
+# -- a collected stream: many servers, many chains, interleaved ------------------------------------
+
+
+@dataclass(slots=True)
+class ChainReport:
+    """One chain found in a collected stream, verified on its own."""
+
+    chain_id: str
+    server: dict[str, Any] | None
+    result: VerifyResult
+    first_seen: str  # "FILE:LINE" of its first line
+
+
+@dataclass(slots=True)
+class StreamResult:
+    chains: list[ChainReport] = field(default_factory=list)
+    corrupt: list[Problem] = field(default_factory=list)  # chain lines that do not parse
+    skipped: int = 0  # lines that are not audit records (the server's other log lines)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.chains) and not self.corrupt and all(c.result.ok for c in self.chains)
+
+
+_CHAIN_FIELD = re.compile(rb'"chain(?:_id)?":"([0-9a-f]{1,64})"')
+
+
+def _chain_of(obj: dict[str, Any]) -> str | None:
+    value = obj.get("chain") if obj.get("kind") not in _SETUP_KINDS else obj.get("chain_id")
+    if value is None:
+        value = obj.get("chain_id") or obj.get("chain")
+    return value if isinstance(value, str) and value else None
+
+
+def verify_stream(paths: Sequence[str], public_key_path: str | None = None) -> StreamResult:
+    """Verify a collected stream: the stdout of one or many servers (``kubectl logs``, a
+    container runtime's log file, a prefix before each line is fine) or a syslog collector's
+    file (a syslog header before each JSON message). Every line from its first ``{`` on is
+    read as a chain record; other lines are skipped and counted. Records are grouped by their
+    chain (``chain`` / ``chain_id``, with the ``server`` that wrote them) and each chain is
+    verified like a file: an edited, dropped, reordered or duplicated line is named by record
+    number and by the collected file and line it is on. A chain that does not end with
+    ``close`` is "not closed" (still running, or killed), which is not tampering.
+
+    ``paths`` in order (a collector's rotated files oldest first)."""
+    if not paths:
+        raise ValueError("no stream files given")
+    public_key = load_public_key(public_key_path) if public_key_path else None
+    result = StreamResult()
+    groups: dict[str, list[_Line]] = {}
+    first_seen: dict[str, str] = {}
+    servers: dict[str, dict[str, Any] | None] = {}
+    for path in paths:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        for number, (offset, raw, _term) in enumerate(iter_lines(data), start=1):
+            start = raw.find(b"{")
+            if start < 0:
+                result.skipped += 1
+                continue
+            body = raw[start:].rstrip(b"\r")
+            obj = _parse_record(body)
+            chain = _chain_of(obj) if obj is not None else None
+            if obj is None or chain is None:
+                found = _CHAIN_FIELD.search(body)
+                if found or b'"hash":"' in body:
+                    where = f" of chain {found.group(1).decode()}" if found else ""
+                    result.corrupt.append(
+                        Problem(
+                            ProblemKind.CORRUPT,
+                            0,
+                            path,
+                            number,
+                            f"line {number}: an audit record{where} that does not parse "
+                            "(edited, or cut by the collector)",
+                        )
+                    )
+                else:
+                    result.skipped += 1
+                continue
+            lines = groups.setdefault(chain, [])
+            lines.append(_Line(0, number, offset, body, True, obj, origin=path))
+            first_seen.setdefault(chain, f"{path}:{number}")
+            if servers.get(chain) is None and isinstance(obj.get("server"), dict):
+                servers[chain] = obj["server"]
+    for chain, lines in groups.items():
+        verifier = _Verifier([f"chain {chain}"], public_key, None)
+        verifier.stream = True
+        verifier.blobs = [b""]
+        verifier.lines = [lines]
+        report = ChainReport(chain, servers.get(chain), verifier.run(), first_seen[chain])
+        result.chains.append(report)
+    return result
+
+
+def _describe_server(server: dict[str, Any] | None) -> str:
+    if not server:
+        return "server unknown"
+    return " ".join(f"{key}={server[key]}" for key in sorted(server))
+
+
+def _stream_main(args: argparse.Namespace) -> int:
+    try:
+        result = verify_stream(args.files, args.public_key)
+    except (OSError, ValueError, TypeError) as exc:
+        sys.stderr.write(f"verify-log: {exc}\n")
+        return EXIT_USAGE
+    out = sys.stdout.write
+    for chain in result.chains:
+        res = chain.result
+        who = f"chain {chain.chain_id} ({_describe_server(chain.server)})"
+        if res.problem is not None:
+            p = res.problem
+            out(
+                f"{who}: TAMPERED at record {p.record} ({p.file} line {p.line}): {p.kind}: "
+                f"{p.message}\n"
+            )
+        else:
+            state = "closed cleanly" if res.closed_cleanly else "not closed (running or killed)"
+            out(
+                f"{who}: OK {res.records_verified} records, head {res.head_seq}:"
+                f"{res.head_hash}, {res.checkpoints_verified} signature(s) checked, {state}\n"
+            )
+        for note in res.notes:
+            if note != "signatures not verified (no public key given)":
+                out(f"  note: {note}\n")
+    for problem in result.corrupt:
+        out(f"CORRUPT {problem.file} line {problem.line}: {problem.message}\n")
+    if not result.chains:
+        out("no audit records in the stream\n")
+    out(f"{len(result.chains)} chain(s), {result.skipped} other line(s) skipped\n")
+    return EXIT_OK if result.ok else EXIT_TAMPERED
+
+
 def _parse_head(text: str) -> tuple[int, str]:
     seq, sep, digest = text.partition(":")
     if not sep or not seq.isdigit() or len(digest) != 64 or not set(digest) <= _HEX64:
@@ -643,6 +806,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("files", nargs="+", metavar="FILE")
     parser.add_argument("--public-key", metavar="PEM", help="Ed25519 public key (PEM)")
+    parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="the files are a collected stream (stdout of one or many servers, a syslog "
+        "collector's file): sort the records into chains by server and verify each",
+    )
     parser.add_argument(
         "--expect-head",
         metavar="SEQ:HASH",
@@ -664,6 +833,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not os.path.isfile(path):
             err(f"verify-log: {path}: no such file")
             return EXIT_USAGE
+    if args.stream:
+        if args.expect_head is not None:
+            err("verify-log: --expect-head applies to files, not to --stream")
+            return EXIT_USAGE
+        return _stream_main(args)
     try:
         result = verify_log(args.files, args.public_key, expect_head=args.expect_head)
     except (OSError, ValueError, TypeError) as exc:

@@ -102,21 +102,45 @@ class AuditSink(Protocol):
 class StdoutSink:
     """One JSON object per line on stdout (or ``stream``), for container log collectors.
 
-    With a chained file sink in front, the line is the chain line itself (``seq``, ``prev``,
-    ``hash``): the collector then holds an off-host anchor of the chain head. Written with one
-    ``os.write`` per line so lines from concurrent threads do not interleave."""
+    With a chained file sink in front, the sink is one of the file sink's ``mirrors``
+    (:meth:`write_line`): *every* chain line goes out (genesis, resume, rotation, checkpoints,
+    close, decisions), each carrying ``server`` and ``chain``, so the collected stream verifies
+    on its own (``verify-log --stream``) and holds an off-host anchor of the chain head.
+    Without one (or when the file failed), a decision goes out as an unchained line with the
+    ``server`` object. Written with one ``os.write`` per line so lines from concurrent threads
+    do not interleave."""
 
-    def __init__(self, stream: IO[bytes] | None = None, fd: int = 1) -> None:
+    def __init__(
+        self,
+        stream: IO[bytes] | None = None,
+        fd: int = 1,
+        *,
+        server: dict[str, str | int] | None = None,
+    ) -> None:
         self._stream = stream
         self._fd = fd
+        self._server = server
+        #: Set when the sink mirrors a chained file sink: chained records arrive by
+        #: :meth:`write_line`, and :meth:`write` only ships what the file could not take.
+        self.mirrored = False
 
     def write(self, record: DecisionRecord, entry: ChainEntry | None = None) -> None:
         if entry is not None:
+            if self.mirrored:
+                return  # already shipped, in chain order, by write_line
             line = entry.line
         else:
-            line = canonical_bytes(
-                {"kind": RecordKind.DECISION.value, "schema": SCHEMA_ID, "event": record.to_dict()}
-            )
+            body: dict[str, Any] = {
+                "kind": RecordKind.DECISION.value,
+                "schema": SCHEMA_ID,
+                "event": record.to_dict(),
+            }
+            if self._server is not None:
+                body["server"] = self._server
+            line = canonical_bytes(body)
+        self.write_line(line)
+
+    def write_line(self, line: bytes) -> None:
         data = line + b"\n"
         if self._stream is not None:
             self._stream.write(data)
@@ -269,8 +293,12 @@ def open_audit_trail(
     metrics: bool = True,
     secrets: Iterable[str] = (),
     policy_fingerprint: str | None = None,
+    server: dict[str, str | int] | None = None,
 ) -> AuditTrail:
-    """Build the trail from configuration values (the app's traits or policy keys)."""
+    """Build the trail from configuration values (the app's traits or policy keys).
+    ``server``: the identity every line carries (:func:`hardened_server.trail.origin.
+    server_identity`)."""
+    stdout_sink = StdoutSink(server=server) if stdout else None
     file_sink = (
         ChainedFileSink(
             path,
@@ -278,13 +306,16 @@ def open_audit_trail(
             max_bytes=max_bytes,
             signing_key_path=signing_key_path,
             checkpoint_every=checkpoint_every,
+            server=server,
+            mirrors=(stdout_sink.write_line,) if stdout_sink is not None else (),
         )
         if path is not None
         else None
     )
     sinks: list[AuditSink] = []
-    if stdout:
-        sinks.append(StdoutSink())
+    if stdout_sink is not None:
+        stdout_sink.mirrored = file_sink is not None
+        sinks.append(stdout_sink)
     if event_logger is not None:
         sinks.append(EventLoggerSink(event_logger))
     return AuditTrail(

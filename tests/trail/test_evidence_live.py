@@ -12,6 +12,8 @@ import json
 import os
 import pty
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,7 @@ import pytest
 import requests
 
 from hardened_server.trail.verify import verify_log
+from tests.conftest import REPO
 from tests.support.server import ServerProcess
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(180)]
@@ -146,3 +149,82 @@ def test_serve_on_a_tty_closes_after_the_confirming_second_sigint(tmp_path: Path
         os.close(controller)
         os.close(terminal)
     assert _last_kind(audit) == "close", proc.log()
+
+
+# -- stdout of several servers, collected as one stream (items 1 and 2) ----------------------------
+
+
+def _verify_stream(*files: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hardened_server",
+            "audit",
+            "verify-log",
+            "--stream",
+            *map(str, files),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_stdout_of_two_servers_verifies_as_one_collected_stream(tmp_path: Path) -> None:
+    """Every chain line goes to stdout (genesis and close included), each naming its server
+    (hub user, server name, host, port) and chain. The two servers' logs, interleaved line by
+    line as a collector would hold them, verify chain by chain; a dropped line is named with
+    its server and record."""
+    servers = []
+    for user in ("alice", "bob"):
+        workdir = tmp_path / user
+        workdir.mkdir()
+        audit = workdir / "logs" / "audit.jsonl"
+        (workdir / "policy.toml").write_text(POLICY.format(file=audit))
+        env = {"JUPYTERHUB_USER": user, "JUPYTERHUB_SERVER_NAME": "lab"}
+        servers.append(
+            ServerProcess(workdir, [f"--policy={workdir / 'policy.toml'}"], env=env).start()
+        )
+    try:
+        for proc in servers:
+            for _ in range(2):
+                r = requests.get(
+                    proc.url + "/api/status", headers={"Host": "evil.example"}, timeout=20
+                )
+                assert r.status_code == 403
+    finally:
+        for proc in servers:
+            proc.stop()
+    logs = [proc.log().splitlines() for proc in servers]
+    first = stdout_records(servers[0])
+    assert first[0]["kind"] == "genesis"
+    assert first[-1]["kind"] == "close"
+    assert first[0]["server"]["hub_user"] == "alice"
+    assert first[0]["server"]["server_name"] == "lab"
+    assert first[0]["server"]["port"] == servers[0].port
+    assert {r["chain"] for r in first} == {first[0]["chain_id"]}
+    collected = tmp_path / "collected.log"
+    merged = [line for pair in zip(*logs, strict=False) for line in pair]
+    merged += logs[0][len(logs[1]) :] + logs[1][len(logs[0]) :]
+    collected.write_text("\n".join(merged) + "\n")
+    out = _verify_stream(collected)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "hub_user=alice" in out.stdout
+    assert "hub_user=bob" in out.stdout
+    assert out.stdout.count("closed cleanly") == 2
+
+    bob_denial = next(
+        i for i, line in enumerate(merged) if '"hub_user":"bob"' in line and "HS-HOST-002" in line
+    )
+    dropped = merged[:bob_denial] + merged[bob_denial + 1 :]
+    collected.write_text("\n".join(dropped) + "\n")
+    out = _verify_stream(collected)
+    assert out.returncode == 1, out.stdout
+    tampered = [line for line in out.stdout.splitlines() if "TAMPERED" in line]
+    assert len(tampered) == 1
+    assert "hub_user=bob" in tampered[0]
+    assert "deleted" in tampered[0]

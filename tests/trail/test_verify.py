@@ -22,7 +22,7 @@ from hardened_server.trail.chain import (
     rotated_files,
 )
 from hardened_server.trail.record import build_decision_record
-from hardened_server.trail.verify import ProblemKind, main, verify_log
+from hardened_server.trail.verify import ProblemKind, main, verify_log, verify_stream
 
 N_DECISIONS = 10
 N_RECORDS = N_DECISIONS + 2  # genesis + decisions + close
@@ -570,3 +570,129 @@ def test_the_audit_cli_dispatches_verify_log_to_the_verifier(log: Path, capsys: 
     from hardened_server.audit.cli import main as audit_main
 
     assert audit_main(["verify-log", str(log)]) == 0
+
+
+# -- a collected stream of many servers (issue #19) ------------------------------------------------
+
+
+def _server_stream(tmp_path: Path, user: str, n: int, **sink_kwargs: Any) -> list[bytes]:
+    """The stdout lines of one server: every chain line, mirrored as the file gets it."""
+    shipped: list[bytes] = []
+    ident = {"hub_user": user, "server_name": "", "host": "node-1", "port": 8888}
+    sink = ChainedFileSink(
+        tmp_path / f"{user}.jsonl",
+        fsync="never",
+        server=ident,
+        mirrors=(shipped.append,),
+        **sink_kwargs,
+    )
+    for i in range(n):
+        sink.append(_record(i))
+    sink.close()
+    return shipped
+
+
+def _interleave(*streams: list[bytes]) -> list[bytes]:
+    """Round-robin, each line behind an RFC 5424 syslog header as rsyslog's file has it."""
+    out = []
+    for group in itertools.zip_longest(*streams):
+        for line in group:
+            if line is not None:
+                out.append(b"2026-12-07T20:00:00.000Z node-1 hardened-server 42 - - " + line)
+    return out
+
+
+@pytest.fixture
+def collected(tmp_path: Path) -> tuple[Path, list[bytes]]:
+    lines = _interleave(
+        _server_stream(tmp_path, "alice", 6),
+        _server_stream(tmp_path, "bob", 4),
+        [b"[I 2026-12-07 20:00:00 ServerApp] a log line that is not a record"],
+    )
+    path = tmp_path / "collected.log"
+    _put(path, lines)
+    return path, lines
+
+
+def _chains(path: Path) -> dict[str, Any]:
+    result = verify_stream([str(path)])
+    return {c.server["hub_user"]: c for c in result.chains if c.server}
+
+
+def test_a_collected_stream_of_two_servers_verifies_chain_by_chain(
+    collected: tuple[Path, list[bytes]],
+) -> None:
+    path = collected[0]
+    result = verify_stream([str(path)])
+    assert result.ok
+    assert result.skipped == 1
+    chains = _chains(path)
+    assert set(chains) == {"alice", "bob"}
+    assert chains["alice"].result.records_verified == 8  # genesis, 6 decisions, close
+    assert chains["bob"].result.closed_cleanly
+    assert main(["--stream", str(path)]) == 0
+
+
+def _line_of(lines: list[bytes], user: str, seq: int) -> int:
+    for index, line in enumerate(lines):
+        if b"{" not in line:
+            continue
+        obj = json.loads(line[line.index(b"{") :])
+        if obj["server"]["hub_user"] == user and obj["seq"] == seq:
+            return index
+    raise AssertionError((user, seq))
+
+
+def test_an_edited_line_is_named_with_its_server_and_line(
+    collected: tuple[Path, list[bytes]],
+) -> None:
+    path, lines = collected
+    i = _line_of(lines, "bob", 2)
+    lines[i] = lines[i].replace(b'"decision":"deny"', b'"decision":"allow"')
+    _put(path, lines)
+    chains = _chains(path)
+    assert chains["alice"].result.ok
+    problem = chains["bob"].result.problem
+    assert problem is not None
+    assert problem.kind == ProblemKind.EDITED
+    assert problem.record == 2
+    assert (problem.file, problem.line) == (str(path), i + 1)
+    assert main(["--stream", str(path)]) == 1
+
+
+def test_a_dropped_line_is_named(collected: tuple[Path, list[bytes]]) -> None:
+    path, lines = collected
+    del lines[_line_of(lines, "alice", 3)]
+    _put(path, lines)
+    problem = _chains(path)["alice"].result.problem
+    assert problem is not None
+    assert problem.kind == ProblemKind.DELETED
+    assert problem.record == 3
+
+
+def test_reordered_lines_are_named(collected: tuple[Path, list[bytes]]) -> None:
+    path, lines = collected
+    a, b = _line_of(lines, "alice", 2), _line_of(lines, "alice", 4)
+    lines[a], lines[b] = lines[b], lines[a]
+    _put(path, lines)
+    problem = _chains(path)["alice"].result.problem
+    assert problem is not None
+    assert problem.kind == ProblemKind.REORDERED
+    assert problem.record == 2
+
+
+def test_a_truncated_stream_reads_not_closed_and_a_cut_line_corrupt(
+    collected: tuple[Path, list[bytes]],
+) -> None:
+    path, lines = collected
+    close = _line_of(lines, "bob", 5)
+    cut = lines[:close]
+    _put(path, cut)
+    assert not _chains(path)["bob"].result.closed_cleanly
+    assert _chains(path)["bob"].result.ok
+    cut[-1] = cut[-1][: len(cut[-1]) // 2]
+    _put(path, cut)
+    result = verify_stream([str(path)])
+    assert not result.ok
+    assert result.corrupt
+    assert result.corrupt[0].line == len(cut)
