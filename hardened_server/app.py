@@ -57,6 +57,7 @@ from hardened_server.enforcement.handlers import (
     wrap_handler,
     wrap_rules,
 )
+from hardened_server.enforcement.health import HealthProbeHandler, probe_decision
 from hardened_server.enforcement.identity.authorizer import HardenedAuthorizer
 from hardened_server.enforcement.identity.provider import HardenedIdentityProvider
 from hardened_server.enforcement.inventory import is_wrapped, route_inventory
@@ -118,10 +119,16 @@ class HardenedWebApplication(ServerWebApplication):
 
     def find_handler(self, request: Any, **kwargs: Any) -> Any:
         """Tornado calls this once the request's headers are in, before the body is read and
-        before any handler exists: the client address is settled (trusted proxies), and a
+        before any handler exists. The liveness probe (``GET /hs-health``,
+        :mod:`hardened_server.policy.health`) is answered first, unrecorded; for everything
+        else the client address is settled (trusted proxies), and a
         foreign Host, an oversized request or a client over its rate limit is answered by
         :class:`~hardened_server.enforcement.gate.GateRefusalHandler` instead of a route."""
         runtime: PolicyRuntime = self.settings[SETTINGS_KEY]
+        probe = probe_decision(request, runtime.current.hosts)
+        if probe is not None:
+            # The liveness probe (policy/health.py): answered before the gate, not recorded.
+            return self.get_handler_delegate(request, HealthProbeHandler, {"decision": probe})
         refusal = admit(
             request, runtime, xsrf_cookie_name=self.settings.get("xsrf_cookie_name", "_xsrf")
         )
@@ -153,7 +160,9 @@ class HardenedWebApplication(ServerWebApplication):
     def get_handler_delegate(
         self, request: Any, target_class: type[web.RequestHandler], *args: Any, **kwargs: Any
     ) -> Any:
-        if not is_wrapped(target_class) and not issubclass(target_class, GateRefusalHandler):
+        if not is_wrapped(target_class) and not issubclass(
+            target_class, (GateRefusalHandler, HealthProbeHandler)
+        ):
             # Reached only by a rule inserted behind add_handlers' back: never public.
             target_class = wrap_handler(target_class, UNREGISTERED)
         return super().get_handler_delegate(request, target_class, *args, **kwargs)
@@ -409,8 +418,17 @@ class HardenedServerApp(ServerApp):
             contents_manager_composed=isinstance(self.contents_manager, HardenedContentsManager),
         )
 
+    def configuration_problems(
+        self, policy: Policy, user_tornado_settings: frozenset[str] = frozenset()
+    ) -> list[UnsafeStartup]:
+        """The start-up checks of this server's settings under ``policy``: what stops the
+        start-up, and what refuses a reload to ``policy``. The one list both ask, so that a
+        subclass whose authentication is elsewhere (the single-user app: the hub's OAuth)
+        adjusts it once, for start-up and every reload alike."""
+        return check_configuration(self._startup_facts(user_tornado_settings), policy)
+
     def _refuse(self, problems: list[UnsafeStartup]) -> None:
-        """Stop start-up on any problem (the single-user app adjusts the list first)."""
+        """Stop start-up on any problem (the single-user app adds its own first)."""
         if problems:
             raise StartupRefused(problems)
 
@@ -432,7 +450,7 @@ class HardenedServerApp(ServerApp):
 
     def init_webapp(self) -> None:
         user_keys = self.user_tornado_settings()
-        problems = check_configuration(self._startup_facts(user_keys), self.policy)
+        problems = self.configuration_problems(self.policy, user_keys)
         self._refuse(problems + self._token_store_problems())
         self.apply_nbconvert_policy()
         before = dict(self.tornado_settings)
@@ -890,7 +908,7 @@ class HardenedServerApp(ServerApp):
             pending = restart_only_changes(old, new)
             if pending:
                 raise PolicyReloadRefused("needs a restart to change: " + "; ".join(pending))
-            problems = check_configuration(self._startup_facts(frozenset()), new)
+            problems = self.configuration_problems(new)
             problems += check_routes(getattr(self, "_hs_route_facts", ()), new)
             problems += self._served_file_problems(new)
             if problems:

@@ -287,8 +287,34 @@ class HardenedSingleUserApp(HardenedServerApp):
         facts = super()._startup_facts(user_tornado_settings)
         return replace(facts, token="", token_generated=False, has_password=False)
 
+    def configuration_problems(
+        self, policy: Policy, user_tornado_settings: frozenset[str] = frozenset()
+    ) -> list[UnsafeStartup]:
+        """The server's start-up checks, for start-up and every reload (SIGHUP, the file
+        watcher), as they apply under the hub: no token and no password is how a hub-managed
+        server is meant to run (HS-START-005 does not apply: the hub's OAuth authenticates every
+        request), and a policy whose ``routes.public`` loses the OAuth callback is refused
+        (HS-HUB-013: every hub login would loop)."""
+        problems = [
+            p
+            for p in super().configuration_problems(policy, user_tornado_settings)
+            if p.rule_id != Rule.START_NO_AUTH
+        ]
+        if OAUTH_CALLBACK_ROUTE not in policy.routes.public:
+            problems.append(
+                UnsafeStartup(
+                    Rule.HUB_CALLBACK_NOT_PUBLIC,
+                    f"routes.public does not list {OAUTH_CALLBACK_ROUTE!r}: the browser comes "
+                    "back from the hub's login without a cookie, and every login would loop",
+                    setting="routes.public (set by "
+                    f"{policy.provenance.get('routes.public', '?')})",
+                    fix=f"keep {OAUTH_CALLBACK_ROUTE!r} in routes.public (the shipped "
+                    "jupyterhub profile lists it) when a policy file replaces that list",
+                )
+            )
+        return problems
+
     def _refuse(self, problems: list[UnsafeStartup]) -> None:
-        problems = [p for p in problems if p.rule_id != Rule.START_NO_AUTH]
         if not isinstance(self.identity_provider, HubIdentityProvider):
             problems.append(
                 UnsafeStartup(
@@ -296,18 +322,6 @@ class HardenedSingleUserApp(HardenedServerApp):
                     "the hub's identity provider is not in place",
                     setting="ServerApp.identity_provider_class",
                     fix="remove it from the configuration",
-                )
-            )
-        if OAUTH_CALLBACK_ROUTE not in self.policy.routes.public:
-            problems.append(
-                UnsafeStartup(
-                    Rule.HUB_CALLBACK_NOT_PUBLIC,
-                    f"routes.public does not list {OAUTH_CALLBACK_ROUTE!r}: the browser comes "
-                    "back from the hub's login without a cookie, and every login would loop",
-                    setting="routes.public (set by "
-                    f"{self.policy.provenance.get('routes.public', '?')})",
-                    fix=f"keep {OAUTH_CALLBACK_ROUTE!r} in routes.public (the shipped "
-                    "jupyterhub profile lists it) when a policy file replaces that list",
                 )
             )
         if problems:

@@ -1,13 +1,18 @@
-"""deploy/kubernetes: the Zero to JupyterHub values and the policy ConfigMap, checked offline.
+"""deploy/kubernetes: the Zero to JupyterHub values and the policy ConfigMap, as the chart and
+KubeSpawner apply them (no cluster, no Helm; tests/support/kubernetes.py).
 
-No cluster and no Helm here, and the chart's values schema is published only inside the Helm
-chart (neither PyPI nor npm carries it), so this checks what can be checked without them: both
-files parse; the values run `hardened-server singleuser`, point the server at the file the
-ConfigMap provides, through traits hardened-server really has; the policy embedded in the
-ConfigMap passes `hardened-server policy validate` and loads over the profiles the singleuser
-command layers under it; the NetworkPolicy that justifies trusting the proxy is on.
+The values are turned into KubeSpawner configuration the way z2jh's
+``jupyterhub/files/hub/jupyterhub_config.py`` does for the keys they use (an unmapped key fails),
+and KubeSpawner itself (``jupyterhub-kubespawner`` from PyPI, the test extra) renders the user's
+pod with ``get_pod_manifest`` → ``make_pod``. On that pod: the command runs ``hardened-server
+singleuser`` with the site policy from the mounted ConfigMap, ``fsGroup`` survives next to the
+rest of the pod security context, and the liveness probe is the server's ``/hs-health``.
+
+The pod's command with exactly the files it mounts, under a real JupyterHub and
+configurable-http-proxy (site policy loaded, a user answered through the hub's public host
+name, the probe, reload by the file watcher and by SIGHUP): tests/e2e/test_jupyterhub.py,
+``test_kubernetes_pod_*``.
 """
-
 from __future__ import annotations
 
 import json
@@ -17,17 +22,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
-import yaml
 
 from hardened_server.app import HardenedServerApp
+from hardened_server.policy.health import HEALTH_PATH
 from hardened_server.policy.loader import load_policy, shipped_profiles
-from tests.conftest import REPO
-
-K8S = REPO / "deploy" / "kubernetes"
-
-
-def load_yaml(name: str) -> Any:
-    return yaml.safe_load((K8S / name).read_text())
+from tests.support.kubernetes import container, flag_values, load_yaml, render_pod
 
 
 @pytest.fixture(scope="module")
@@ -40,42 +39,91 @@ def configmap() -> dict[str, Any]:
     return load_yaml("policy-configmap.yaml")
 
 
-def server_config(values: dict[str, Any]) -> dict[str, Any]:
-    files = values["singleuser"]["extraFiles"]
-    (entry,) = [f for f in files.values() if f["mountPath"].endswith(".json")]
-    assert entry["mountPath"].startswith("/etc/jupyter/jupyter_server_config.d/")
-    return entry["data"]
+@pytest.fixture(scope="module")
+def pod(values: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return render_pod(values, tmp_path_factory.mktemp("pod"))
 
 
-def test_user_servers_run_hardened_server_singleuser(values: dict[str, Any]) -> None:
-    cmd = values["singleuser"]["cmd"]
-    assert PurePosixPath(cmd[0]).is_absolute()
-    assert PurePosixPath(cmd[0]).name == "hardened-server"
-    assert cmd[1:] == ["singleuser"]
+# -- offline ------------------------------------------------------------------------------------
+
+
+def test_user_servers_run_hardened_server_singleuser(pod: Any, values: dict[str, Any]) -> None:
+    args = container(pod)["args"]
+    assert PurePosixPath(args[0]).is_absolute()
+    assert PurePosixPath(args[0]).name == "hardened-server"
+    assert args[1] == "singleuser"
     assert values["hub"]["config"]["Spawner"]["disable_user_config"] is True
-    assert values["singleuser"]["allowPrivilegeEscalation"] is False
 
 
-def test_server_config_uses_real_traits_and_the_configmap_mount(
-    values: dict[str, Any], configmap: dict[str, Any]
-) -> None:
-    config = server_config(values)
-    traits = HardenedServerApp.class_traits(config=True)
-    for key in config["HardenedServerApp"]:
-        assert key in traits, f"HardenedServerApp has no configurable trait {key!r}"
-    # The same JSON the chart renders must be loadable by traitlets (plain JSON types).
-    json.loads(json.dumps(config))
-    (mount,) = values["singleuser"]["storage"]["extraVolumeMounts"]
-    (volume,) = values["singleuser"]["storage"]["extraVolumes"]
-    assert mount["name"] == volume["name"]
-    assert mount["readOnly"] is True
-    assert "subPath" not in mount, "a subPath mount never sees ConfigMap updates"
-    assert volume["configMap"]["name"] == configmap["metadata"]["name"]
-    for path in config["HardenedServerApp"]["policy_files"]:
-        path = PurePosixPath(path)
-        assert path.parent == PurePosixPath(mount["mountPath"])
+def test_the_command_points_at_the_mounted_configmap(pod: Any, configmap: dict[str, Any]) -> None:
+    """The site policy is a ``--policy`` flag of the command (read by hardened-server itself,
+    whatever Jupyter config paths the image has), naming a file of the ConfigMap through a
+    read-only directory mount (no ``subPath``: a subPath mount never sees ConfigMap updates)."""
+    notebook = container(pod)
+    policies = flag_values(notebook["args"], "policy")
+    assert policies, notebook["args"]
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    for path in map(PurePosixPath, policies):
+        (mount,) = [
+            m for m in notebook["volumeMounts"] if path.parent == PurePosixPath(m["mountPath"])
+        ]
+        assert mount["readOnly"] is True
+        assert "subPath" not in mount
+        assert volumes[mount["name"]]["configMap"]["name"] == configmap["metadata"]["name"]
         assert path.name in configmap["data"]
-    assert config["HardenedServerApp"]["policy_watch_interval"] > 0
+    assert float(flag_values(notebook["args"], "policy-watch-interval")[0]) > 0
+    # The flags are the app's own: parsed, they set its traits.
+    app = HardenedServerApp()
+    app.parse_command_line(notebook["args"][2:])
+    assert app.policy_files == policies
+
+
+def test_no_settings_where_jupyter_reads_only_extension_switches(values: dict[str, Any]) -> None:
+    """``jupyter_server_config.d/*.json`` only enables extensions: settings put there (the
+    earlier recipe) were never read, and every user request was refused (HS-HOST-002)."""
+    for entry in values["singleuser"].get("extraFiles", {}).values():
+        assert "_config.d/" not in entry["mountPath"], entry
+
+
+def test_pod_security_context_keeps_fsgroup(pod: Any, values: dict[str, Any]) -> None:
+    """KubeSpawner merges ``fs_gid`` (``singleuser.fsGid``) into ``pod_security_context``;
+    ``extraPodConfig.securityContext`` would replace the merged context and drop it."""
+    psc = pod["spec"]["securityContext"]
+    assert psc["fsGroup"] == values["singleuser"]["fsGid"] == 100
+    assert psc["runAsNonRoot"] is True
+    assert psc["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert "securityContext" not in values["singleuser"].get("extraPodConfig", {})
+    csc = container(pod)["securityContext"]
+    assert csc["runAsUser"] == 1000
+    assert csc["allowPrivilegeEscalation"] is False
+    assert csc["runAsNonRoot"] is True
+    assert csc["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_pod_security_context_without_the_fix_loses_fsgroup(
+    values: dict[str, Any], tmp_path: Path
+) -> None:
+    """The finding itself, so that this test keeps meaning something: the old recipe's
+    ``extraPodConfig.securityContext`` renders a pod without ``fsGroup``."""
+    old = json.loads(json.dumps(values))
+    old["singleuser"]["extraPodConfig"] = {
+        "securityContext": old["hub"]["config"]["KubeSpawner"].pop("pod_security_context")
+    }
+    psc = render_pod(old, tmp_path)["spec"].get("securityContext")
+    assert "fsGroup" not in (psc or {})
+
+
+def test_liveness_probe_is_the_servers_health_route(pod: Any) -> None:
+    notebook = container(pod)
+    ports = {p["name"] for p in notebook["ports"]}
+    for name in ("livenessProbe", "startupProbe"):
+        probe = notebook.get(name)
+        assert probe is not None, name
+        assert probe["httpGet"]["path"] == HEALTH_PATH
+        assert probe["httpGet"]["port"] in ports
+        assert "host" not in probe["httpGet"], "the probe must use the pod's own address"
+        assert "httpHeaders" not in probe["httpGet"]
+    assert notebook["livenessProbe"]["periodSeconds"] >= 10
 
 
 def test_policy_in_the_configmap_validates(configmap: dict[str, Any], tmp_path: Path) -> None:

@@ -71,6 +71,17 @@ class Rule(StrEnum):
     # --- HOST ---------------------------------------------------------------------------------
     HOST_ALLOWED = "HS-HOST-001", Family.HOST, "the Host header names an allowed host"
     HOST_FOREIGN = "HS-HOST-002", Family.HOST, "the Host header names a host not allowed"
+    # The liveness probe (policy/health.py): answered, never recorded, counted on /metrics.
+    HOST_PROBE_LISTED = (
+        "HS-HOST-003",
+        Family.HOST,
+        "liveness probe answered: its Host is on the allow-list",
+    )
+    HOST_PROBE_OWN_ADDRESS = (
+        "HS-HOST-004",
+        Family.HOST,
+        "liveness probe answered: its Host is the address the connection arrived on",
+    )
     # --- AUTH ---------------------------------------------------------------------------------
     AUTH_REQUIRED = "HS-AUTH-001", Family.AUTH, "the route is not public and nobody is logged in"
     AUTH_PUBLIC_ROUTE = "HS-AUTH-002", Family.AUTH, "the route is public: no login needed"

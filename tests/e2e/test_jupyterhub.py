@@ -36,6 +36,7 @@ import pytest
 import requests
 
 from tests.conftest import REPO
+from tests.support import kubernetes
 from tests.support.server import free_port, isolated_env, root_flag
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -43,6 +44,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 CHP_DIR = REPO / "tools" / "chp"
 USERS = ("alice", "bob")
 MARKER = "HS_HUB_E2E_RUN"
+#: The user whose server runs deploy/kubernetes's pod command (tests/support/kubernetes.py),
+#: and the marker that finds its process.
+POD_USER = "kube"
+POD_MARKER = "HS_HUB_E2E_POD"
 
 HUB_CONFIG = """
 import json, sys
@@ -62,7 +67,7 @@ c.ConfigurableHTTPProxy.auth_token = v["proxy_token"]
 c.ConfigurableHTTPProxy.pid_file = v["dir"] + "/proxy.pid"
 c.JupyterHub.authenticator_class = "dummy"
 c.DummyAuthenticator.password = v["password"]
-c.Authenticator.allowed_users = set(v["users"])
+c.Authenticator.allowed_users = set(v["users"]) | {{v["pod"]["user"]}}
 c.JupyterHub.spawner_class = "simple"
 c.SimpleLocalProcessSpawner.home_dir_template = v["dir"] + "/home/{{username}}"
 c.Spawner.ip = "127.0.0.1"
@@ -76,6 +81,23 @@ for name in ("config", "runtime", "data"):
     c.Spawner.environment["JUPYTER_%s_DIR" % name.upper()] = (
         lambda spawner, name=name: v["dir"] + "/jupyter/" + spawner.user.name + "/" + name
     )
+
+
+def kubernetes_pod(spawner):
+    # One more user runs the Kubernetes recipe's pod command (deploy/kubernetes/values.yaml,
+    # rendered by KubeSpawner) with the ConfigMap's files under a prefix, on a fixed port.
+    pod = v["pod"]
+    if spawner.user.name != pod["user"]:
+        return
+    spawner.cmd = pod["argv"]
+    spawner.args = v["args"]
+    spawner.port = pod["port"]
+    spawner.environment = {{**spawner.environment, **pod["env"]}}
+    for name, value in pod["spawner"].items():
+        setattr(spawner, name, value)
+
+
+c.Spawner.pre_spawn_hook = kubernetes_pod
 c.JupyterHub.services = [{{"name": "e2e", "api_token": v["service_token"]}}]
 c.JupyterHub.load_roles = [
     {{"name": "e2e", "scopes": ["admin:servers", "read:users", "tokens"], "services": ["e2e"]}}
@@ -90,6 +112,9 @@ class Hub:
     password: str
     service_token: str
     log_path: Path
+    pod: kubernetes.PodCommand | None = None
+    pod_port: int = 0
+    pod_marker: str = ""
 
     def api(self, method: str, path: str, **kwargs: object) -> requests.Response:
         return requests.request(
@@ -121,10 +146,10 @@ class Hub:
         return records
 
 
-def _marked_pids(marker_value: str) -> list[int]:
+def _marked_pids(marker_value: str, name: str = MARKER) -> list[int]:
     """Our own processes that carry the marker in their environment (hub, proxy, servers,
     kernels): found by pid, in /proc."""
-    needle = f"{MARKER}={marker_value}".encode()
+    needle = f"{name}={marker_value}".encode()
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -172,6 +197,12 @@ def chp() -> Path:
 def hub(tmp_path_factory: pytest.TempPathFactory, chp: Path) -> Iterator[Hub]:
     workdir = tmp_path_factory.mktemp("hub")
     marker = secrets.token_hex(8)
+    k8s_values = kubernetes.load_yaml("values.yaml")
+    rendered = kubernetes.render_pod(k8s_values, workdir, user=POD_USER)
+    pod = kubernetes.pod_command(
+        rendered, kubernetes.load_yaml("policy-configmap.yaml"), workdir / "rootfs", k8s_values
+    )
+    pod_port = free_port()
     port, hub_port, api_port = free_port(), free_port(), free_port()
     values = {
         "port": port,
@@ -183,6 +214,13 @@ def hub(tmp_path_factory: pytest.TempPathFactory, chp: Path) -> Iterator[Hub]:
         "password": secrets.token_urlsafe(16),
         "service_token": secrets.token_hex(32),
         "users": list(USERS),
+        "pod": {
+            "user": POD_USER,
+            "argv": pod.argv,
+            "port": pod_port,
+            "env": {**pod.env, POD_MARKER: marker},
+            "spawner": k8s_values["hub"]["config"]["Spawner"],
+        },
         "args": root_flag(),
         "env": {
             MARKER: marker,
@@ -193,6 +231,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory, chp: Path) -> Iterator[Hub]:
     }
     config = workdir / "jupyterhub_config.py"
     config.write_text(HUB_CONFIG.format(values=json.dumps(values)))
+    (workdir / "home" / POD_USER).mkdir(parents=True)
     for user in USERS:
         home = workdir / "home" / user
         (home / ".ssh").mkdir(parents=True)
@@ -232,15 +271,18 @@ def hub(tmp_path_factory: pytest.TempPathFactory, chp: Path) -> Iterator[Hub]:
 
         _wait(hub_up, "the hub", 90, log_path)
         # Both servers spawn at once (the spawn is what costs time).
-        for user in USERS:
+        for user in (*USERS, POD_USER):
             reply = the_hub.api("POST", f"/users/{user}/server")
             assert reply.status_code in (201, 202), reply.text
 
         def ready() -> bool:
-            models = [the_hub.api("GET", f"/users/{u}").json() for u in USERS]
+            models = [the_hub.api("GET", f"/users/{u}").json() for u in (*USERS, POD_USER)]
             return all(m["servers"].get("", {}).get("ready") for m in models)
 
-        _wait(ready, "both single-user servers", 180, log_path)
+        _wait(ready, "the single-user servers", 180, log_path)
+        the_hub.pod = pod
+        the_hub.pod_port = pod_port
+        the_hub.pod_marker = marker
         yield the_hub
     finally:
         if proc.poll() is None:
@@ -497,6 +539,135 @@ def test_audit_records_name_the_hub_user(hub: Hub, sessions: dict[str, requests.
             env={**os.environ, "PYTHONPATH": str(REPO)},
         )
         assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+# -- the Kubernetes recipe's pod command under the hub --------------------------------------
+#
+# The user POD_USER runs exactly the command KubeSpawner renders from deploy/kubernetes/values.yaml
+# (tests/support/kubernetes.py), with the ConfigMap's files laid out as the kubelet does under a
+# prefix: the site policy (public name hub.example.org) must be what the server loads.
+
+PUBLIC = "hub.example.org"
+
+
+@pytest.fixture(scope="module")
+def pod_session(hub: Hub) -> requests.Session:
+    return login(hub, POD_USER)
+
+
+def pod_records(hub: Hub) -> list[dict[str, object]]:
+    return hub.audit_records(POD_USER)
+
+
+def pod_pid(hub: Hub) -> int:
+    pids = []
+    for pid in _marked_pids(hub.pod_marker, POD_MARKER):
+        with contextlib.suppress(OSError):
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if b"singleuser" in cmdline and b"hardened_server" in cmdline:
+                pids.append(pid)
+    (pid,) = pids
+    return pid
+
+
+def reloads(hub: Hub) -> list[dict[str, object]]:
+    return [r for r in pod_records(hub) if r.get("rule_id") in ("HS-POLICY-002", "HS-POLICY-003")]
+
+
+def through_public_name(hub: Hub, session: requests.Session, host: str) -> requests.Response:
+    """A request through the proxy as a browser at http://HOST would send it, with the cookies
+    it holds for the server (the proxy routes on the path and keeps Host). The cookies go in by
+    hand: ``requests`` matches its jar against the Host header, and they were set on 127.0.0.1."""
+    cookies = "; ".join(
+        f"{c.name}={c.value}" for c in session.cookies if c.path.startswith(f"/user/{POD_USER}/")
+    )
+    return requests.get(
+        f"{hub.url}/user/{POD_USER}/api/contents",
+        headers={"Host": host, "Cookie": cookies},
+        timeout=30,
+        allow_redirects=False,
+    )
+
+
+def test_kubernetes_pod_loads_the_site_policy_and_answers_the_public_name(
+    hub: Hub, pod_session: requests.Session
+) -> None:
+    loaded = [r for r in pod_records(hub) if r.get("rule_id") == "HS-POLICY-001"]
+    assert loaded
+    assert "site.toml" in str(loaded[0].get("subject")), loaded
+    reply = through_public_name(hub, pod_session, PUBLIC)
+    assert reply.status_code == 200, (reply.status_code, reply.text[:300])
+    assert reply.json()["type"] == "directory"
+    foreign = through_public_name(hub, pod_session, "evil.example")
+    assert foreign.status_code == 403
+    assert any(
+        r.get("rule_id") == "HS-HOST-002" and r.get("path") == f"/user/{POD_USER}/api/contents"
+        for r in pod_records(hub)
+    )
+
+
+def test_kubernetes_pod_probe_answers_without_a_record(hub: Hub) -> None:
+    before = len(pod_records(hub))
+    for _ in range(3):
+        reply = requests.get(f"http://127.0.0.1:{hub.pod_port}/hs-health", timeout=10)
+        assert (reply.status_code, reply.text) == (200, "ok\n")
+    # Not through the proxy: it routes only /user/NAME/ to the server.
+    assert requests.get(f"{hub.url}/hs-health", timeout=10).text != "ok\n"
+    assert pod_records(hub)[before:] == []
+
+
+def _site_with(hub: Hub, *hosts: str, extra: str = "") -> dict[str, str]:
+    assert hub.pod is not None
+    text = hub.pod.data["site.toml"]
+    old = f'public_hostnames = ["{PUBLIC}"]'
+    assert old in text
+    new = "public_hostnames = [" + ", ".join(f'"{h}"' for h in hosts) + "]"
+    return {**hub.pod.data, "site.toml": text.replace(old, new) + extra}
+
+
+@pytest.mark.timeout(300)
+def test_kubernetes_pod_reloads_by_watcher_and_sighup(
+    hub: Hub, pod_session: requests.Session
+) -> None:
+    """SIGHUP and the file watcher (``--policy-watch-interval=10`` in the values) apply a new
+    policy to the hub-managed server (no HS-START-005: the hub's OAuth is the authentication);
+    a policy that would break the hub's login is refused and the policy in force stays."""
+    assert hub.pod is not None
+    assert through_public_name(hub, pod_session, "new.example.org").status_code == 403
+    seen = len(reloads(hub))
+
+    # The kubelet's update of the ConfigMap volume (a ..data symlink swap): the watcher applies it.
+    hub.pod.mount.write(_site_with(hub, PUBLIC, "new.example.org"))
+    _wait(lambda: len(reloads(hub)) > seen, "the watcher's reload", 30, hub.log_path)
+    (applied,) = reloads(hub)[seen:]
+    assert applied["rule_id"] == "HS-POLICY-002", applied
+    assert applied.get("trigger") == "file change" or "file change" in json.dumps(applied)
+    assert through_public_name(hub, pod_session, "new.example.org").status_code == 200
+    seen += 1
+
+    # SIGHUP applies at once.
+    hub.pod.mount.write(_site_with(hub, PUBLIC, "newer.example.org"))
+    os.kill(pod_pid(hub), signal.SIGHUP)
+    _wait(lambda: len(reloads(hub)) > seen, "the SIGHUP reload", 5, hub.log_path)
+    new = reloads(hub)[seen:]  # (a watcher tick between the write and the signal adds one)
+    assert all(r["rule_id"] == "HS-POLICY-002" for r in new), new
+    assert "SIGHUP" in json.dumps(new)
+    assert through_public_name(hub, pod_session, "newer.example.org").status_code == 200
+    assert through_public_name(hub, pod_session, "new.example.org").status_code == 403
+    seen = len(reloads(hub))
+
+    # routes.public without the hub's OAuth callback: refused (HS-HUB-013), old policy stays.
+    broken = _site_with(
+        hub, PUBLIC, "newer.example.org", extra='\n[routes]\npublic = ["/login"]\n'
+    )
+    hub.pod.mount.write(broken)
+    os.kill(pod_pid(hub), signal.SIGHUP)
+    _wait(lambda: len(reloads(hub)) > seen, "the refused reload", 5, hub.log_path)
+    refused = reloads(hub)[seen]
+    assert refused["rule_id"] == "HS-POLICY-003", refused
+    assert "HS-HUB-013" in json.dumps(refused)
+    assert "HS-START-005" not in json.dumps(refused)
+    assert through_public_name(hub, pod_session, "newer.example.org").status_code == 200
 
 
 def test_a_server_the_hub_stops_closes_its_trail(hub: Hub) -> None:
