@@ -125,6 +125,7 @@ PATH_RULES: Mapping[str, str] = {
         Rule.PATH_ALLOWED,
         Rule.PATH_HIDDEN,
         Rule.PATH_DENIED,
+        Rule.PATH_PROTECTED,
         Rule.PATH_ESCAPES_ROOT,
         Rule.PATH_MALFORMED,
         Rule.PATH_SYMLINK,
@@ -605,6 +606,7 @@ class PathPolicy:
     allow_hidden: bool = False
     deny: tuple[str, ...] = ()
     allow: tuple[str, ...] = ()
+    protected: tuple[str, ...] = ()
     _deny_any: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
     _deny_each: tuple[tuple[str, re.Pattern[str]], ...] = field(
         init=False, repr=False, compare=False
@@ -612,7 +614,8 @@ class PathPolicy:
     _allow_any: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        deny_globs = tuple(self.deny)
+        # paths.protected globs are deny globs with their own rule id (HS-PATH-008)
+        deny_globs = tuple(dict.fromkeys((*self.deny, *self.protected)))
         allow_globs = tuple(self.allow)
         # A deny glob covers what it matches and everything below it: a path inside a denied
         # directory is denied whatever the rest of its name.
@@ -630,7 +633,8 @@ class PathPolicy:
             if allow_globs
             else None
         )
-        object.__setattr__(self, "deny", deny_globs)
+        object.__setattr__(self, "deny", tuple(self.deny))
+        object.__setattr__(self, "protected", tuple(self.protected))
         object.__setattr__(self, "allow", allow_globs)
         object.__setattr__(self, "_deny_each", deny_each)
         object.__setattr__(self, "_deny_any", deny_any)
@@ -638,12 +642,18 @@ class PathPolicy:
 
     @classmethod
     def from_paths_policy(cls, paths: PathsPolicy) -> PathPolicy:
-        return cls(allow_hidden=paths.allow_hidden, deny=paths.deny, allow=paths.allow)
+        return cls(
+            allow_hidden=paths.allow_hidden,
+            deny=paths.deny,
+            allow=paths.allow,
+            protected=paths.protected,
+        )
 
     # -- the rules on one relative path ------------------------------------------------------------
 
     def denied_by(self, path: str) -> str | None:
-        """The first ``paths.deny`` glob matching ``path`` or one of its ancestors, or ``None``."""
+        """The first ``paths.deny`` or ``paths.protected`` glob matching ``path`` or one of its
+        ancestors, or ``None``."""
         if self._deny_any is None:
             return None
         forms = _path_forms_for_deny(path)
@@ -672,6 +682,8 @@ class PathPolicy:
         """
         glob = self.denied_by(path)
         if glob is not None:
+            if glob not in self.deny:
+                return Rule.PATH_PROTECTED, f"matches paths.protected {glob!r}"
             return Rule.PATH_DENIED, f"matches paths.deny {glob!r}"
         if self.is_hidden_path(path):
             return Rule.PATH_HIDDEN, "has a hidden component and paths.allow_hidden is false"

@@ -201,6 +201,11 @@ class Rule(StrEnum):
         "the symlink-resolved path leaves the root, is hidden or denied",
     )
     PATH_RAW = "HS-PATH-007", Family.PATH, "the raw request target is malformed or ambiguous"
+    PATH_PROTECTED = (
+        "HS-PATH-008",
+        Family.PATH,
+        "matches a paths.protected glob: a file that runs later as the owner, or a secret",
+    )
     # --- PROXY --------------------------------------------------------------------------------
     PROXY_HONOURED = (
         "HS-PROXY-001",

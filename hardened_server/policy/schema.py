@@ -515,6 +515,18 @@ class PathsPolicy:
         item=_path_glob,
     )
 
+    protected: tuple[str, ...] = key(
+        Kind.LIST,
+        "Globs of execution-persistence and secret paths (IPython profiles, Jupyter config, data "
+        "and runtime folders, shell and Python start-up files, git hooks and config, .ssh, "
+        "autostart folders): never served, listed, written or renamed through the contents "
+        "API, whatever paths.allow_hidden and paths.allow say. Extend it; `audit` reports a "
+        "removed shipped entry as an error (HS-PATH-108).",
+        Loosen.IF_SHRINKS,
+        "globs with '/' separators, relative to the root",
+        item=_path_glob,
+    )
+
     allow: tuple[str, ...] = key(
         Kind.LIST,
         'Exceptions to the hidden-file rule (never to paths.deny), e.g. ".jupyter/lab/**".',

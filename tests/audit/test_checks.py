@@ -194,10 +194,10 @@ def _runtime_in_root(tmp: Path, rel: str, policy: str | None = None) -> Facts:
     return clean(tmp, policy, runtime=tmp / "root" / rel)
 
 
-def _config_dir_in_root(tmp: Path, rel: str) -> Facts:
+def _config_dir_in_root(tmp: Path, rel: str, policy: str | None = None) -> Facts:
     d = tmp / "root" / rel
     d.mkdir(parents=True)
-    return clean(tmp, config_dirs=(path_info(d),))
+    return clean(tmp, policy, config_dirs=(path_info(d),))
 
 
 def _route(pattern: str, route_class: str, public: bool) -> RouteRecord:
@@ -283,7 +283,10 @@ FIRE: dict[str, Builder] = {
     "HS-PATH-104": lambda t: clean(t, "[paths]\nallow = [\"**\"]"),
     "HS-PATH-105": lambda t: _runtime_in_root(t, ".local/share/jupyter/runtime"),
     "HS-PATH-106": lambda t: _runtime_in_root(t, "runtime", RESTRICTIVE_DENY),
-    "HS-PATH-107": lambda t: _config_dir_in_root(t, "jupyter-config"),
+    # paths.protected covers jupyter_server_config.py anywhere: only a policy that drops it
+    # (HS-PATH-108) leaves a config directory below the root writable
+    "HS-PATH-107": lambda t: _config_dir_in_root(t, "jupyter-config", "[paths]\nprotected = []"),
+    "HS-PATH-108": lambda t: clean(t, "[paths]\nprotected = [\"**/.ssh\"]"),
     "HS-TOKEN-101": lambda t: clean(t, env={"JUPYTER_TOKEN": "huggingface"}),
     "HS-TOKEN-102": lambda t: clean(t, config={"IdentityProvider": {"token": ""}}),
     "HS-TOKEN-103": lambda t: clean(t, base_policy=False),
@@ -546,6 +549,15 @@ def test_removed_deny_globs_are_each_listed(tmp_path):
     assert "paths.deny no longer contains '**/jupyter_cookie_secret'" in removed
     assert "paths.deny no longer contains '.env*'" in removed
     assert not any("'.ssh/**'" in e for e in removed)
+
+
+def test_removed_protected_globs_are_each_an_error(tmp_path):
+    findings = _run("HS-PATH-108", clean(tmp_path, "[paths]\nprotected = [\"**/.ssh\"]"))
+    removed = {f.evidence for f in findings}
+    assert "paths.protected no longer contains '**/.ipython'" in removed
+    assert "paths.protected no longer contains '**/.bashrc'" in removed
+    assert not any("'**/.ssh'" in e for e in removed)
+    assert {f.severity.name for f in findings} == {"ERROR"}
 
 
 def test_weak_token_value_never_appears_in_findings(tmp_path):

@@ -54,6 +54,7 @@ LIST_POOLS: dict[str, tuple[str, ...]] = {
     "cors.allow_methods": ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"),
     "cors.allow_headers": ("authorization", "content-type", "x-xsrftoken", "x-requested-with"),
     "paths.deny": (".ssh/**", "**/*.pem", ".env*", "data/*.csv", "**/.git/**"),
+    "paths.protected": ("**/.ipython", "**/.bashrc", "**/*.pth", ".config/autostart"),
     "paths.allow": (".jupyter/lab/**", ".config/app/*.json", ".local/share/x"),
     "tokens.owner_scopes": ("admin", "contents:read", "kernels:execute", "metrics:read"),
 }
@@ -93,6 +94,7 @@ LIST_BAD_ITEMS: dict[str, tuple[str, ...]] = {
     "cors.allow_methods": ("TRACE", "CONNECT", "OPTIONS", "GET POST", ""),
     "cors.allow_headers": ("*", "bad header", "x:y", "", "caf\u00e9"),
     "paths.deny": ("/etc/passwd", "../secrets", "a/../b", "a\\b", ""),
+    "paths.protected": ("/etc/passwd", "../secrets", "a/../b", ""),
     "paths.allow": ("/abs/**", "..", "x/../../y", ""),
     "tokens.owner_scopes": ("root", "contents:*", "Admin", ""),
 }

@@ -112,7 +112,8 @@ def test_rule_ids_are_the_stable_path_family() -> None:
         Rule.PATH_SYMLINK,
     ]
     assert ids == [f"HS-PATH-00{n}" for n in range(1, 7)]
-    assert set(PATH_RULES) == set(ids)
+    assert Rule.PATH_PROTECTED == "HS-PATH-008"  # HS-PATH-007 is the gate's raw-target rule
+    assert set(PATH_RULES) == {*ids, Rule.PATH_PROTECTED}
 
 
 def test_every_contents_entry_point_has_an_op() -> None:

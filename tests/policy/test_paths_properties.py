@@ -330,3 +330,64 @@ def test_an_apparent_sibling_path_never_reaches_the_resolver(root: str, suffix: 
     result = POLICIES[1].decide(f"../{name}{suffix}/x", PathOp.READ, root=root, resolve=resolve)
     assert not result.allowed
     assert seen == []
+
+
+# --- paths.protected: execution persistence and secrets (issue #18) ------------------------------
+
+PROTECTED = load_policy().paths.protected
+
+
+def _member(glob: str, prefix: str, tail: str) -> str:
+    """A concrete path the protected ``glob`` covers: below ``prefix``, and ``tail`` below it."""
+    body = glob.removeprefix("**/").replace("python*", "python3.11").replace("*", "x")
+    return "/".join(part for part in (prefix, body, tail) if part)
+
+
+@given(
+    glob=st.sampled_from(PROTECTED),
+    prefix=st.sampled_from(["", "proj", "home/u", "a/b/c"]),
+    tail=st.sampled_from(["", "startup/00-evil.py", "kernel.json", "x/y.py"]),
+    op=ops,
+    allow_hidden=st.booleans(),
+    allow=st.sampled_from([(), ("**",), (".ipython/**", ".local/**", ".ssh/**")]),
+)
+@settings(suppress_health_check=[HealthCheck.too_slow])
+def test_a_protected_path_is_refused_whatever_allow_hidden_and_allow_say(
+    glob: str, prefix: str, tail: str, op: PathOp, allow_hidden: bool, allow: tuple[str, ...]
+) -> None:
+    """Every operation on every member of the shipped paths.protected set is refused under the
+    protected rule, with hidden files allowed or not and whatever paths.allow re-exposes; no
+    paths.deny glob is needed for it (a policy that shortens paths.deny keeps this)."""
+    policy = PathPolicy(allow_hidden=allow_hidden, deny=(), allow=allow, protected=PROTECTED)
+    path = _member(glob, prefix, tail)
+    result = policy.decide(path, op, root=ROOT, resolve=posixpath.normpath)
+    assert not result.allowed, path
+    assert result.rule_id == Rule.PATH_PROTECTED, (path, result.reason)
+
+
+def test_the_protected_set_names_what_the_issue_lists() -> None:
+    """The documented set: IPython profiles, Jupyter config, data and runtime folders (kernels,
+    labextensions, notebook_secret), shell and Python start-up files, git hooks, .ssh,
+    autostart."""
+    policy = PathPolicy(protected=PROTECTED)
+    for path in (
+        ".ipython/profile_default/ipython_config.py",
+        ".ipython/profile_default/startup/00.py",
+        ".jupyter/jupyter_server_config.py",
+        ".local/share/jupyter/kernels/python3/kernel.json",
+        ".local/share/jupyter/labextensions/evil/package.json",
+        ".local/share/jupyter/runtime/jpserver-1.json",
+        ".local/share/jupyter/notebook_secret",
+        "venv/share/jupyter/kernels/k/kernel.json",
+        ".bashrc",
+        ".profile",
+        "proj/sitecustomize.py",
+        ".local/lib/python3.12/site-packages/evil.pth",
+        "repo/.git/hooks/post-checkout",
+        ".gitconfig",
+        ".ssh/authorized_keys",
+        ".config/autostart/x.desktop",
+    ):
+        assert policy.denied_by(path) is not None, path
+    for path in ("notes.ipynb", "data/table.csv", "src/module.py", "bashrc.txt"):
+        assert policy.denied_by(path) is None, path

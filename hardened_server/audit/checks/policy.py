@@ -915,6 +915,26 @@ def paths_deny_removed(facts: Facts) -> Iterator[Hit]:
 
 
 @check(
+    "HS-PATH-108",
+    ERROR,
+    "a shipped execution-persistence or secret path is no longer protected",
+    fix="add the glob back to paths.protected (extend the list, never shorten it)",
+    doc="paths.protected names the files that run later as the owner (IPython profiles, "
+    "Jupyter config and kernel specs, shell and Python start-up files, git hooks, .ssh, "
+    "autostart) or hold the server's secrets: with one removed, a contents:write client can "
+    "plant code that runs as the owner, or read what lets it in (issue #18).",
+    tags=("paths",),
+)
+@_policy_check
+def paths_protected_removed(facts: Facts) -> Iterator[Hit]:
+    current = set(facts.value("paths.protected") or ())
+    for glob in facts.default_policy.values.get("paths.protected", ()):
+        if glob not in current:
+            yield Hit(f"paths.protected no longer contains {glob!r}",
+                      where(facts, "paths.protected"), f"add {glob!r} to paths.protected")
+
+
+@check(
     "HS-PATH-103",
     INFO,
     "hidden-file exceptions are listed",

