@@ -21,6 +21,7 @@ from hardened_server.policy.errors import UnsafeStartup
 from hardened_server.policy.model import PathsPolicy
 from hardened_server.policy.paths import ServerFile, served_file_problem
 from hardened_server.policy.rules import Rule
+from hardened_server.trail.chain import AuditChainError
 from hardened_server.trail.origin import server_identity
 from hardened_server.trail.writer import AuditTrail, open_audit_trail
 
@@ -166,7 +167,10 @@ def open_trail_for(
             secrets=secrets,
             server=server_identity(port),
         )
-    except (OSError, ValueError) as exc:  # AuditChainError, AuditLogBusy, a bad key file
+    # AuditChainError (a damaged last record) and AuditLogBusy (a second writer) are neither
+    # OSError nor ValueError: without them here a second server on the same file died with a
+    # traceback instead of this refusal.
+    except (OSError, ValueError, AuditChainError) as exc:  # and a bad or missing key file
         raise UnsafeStartup(
             Rule.AUDIT_OPEN_FAILED,
             f"the audit trail {path} cannot be opened: {exc}",

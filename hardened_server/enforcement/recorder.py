@@ -125,7 +125,9 @@ def _to_trail(
 ) -> bool:
     """Write one record; False if it was a duplicate or there is no trail. A record that
     cannot be written is logged; with ``audit.fail_closed`` an *allowed* request that needed
-    it is refused with 503 (a denial stays the denial it was)."""
+    it is refused with 503 (a denial stays the denial it was). The record itself has reached
+    the other sinks (stdout, the EventLogger) under its own rule id; the failure is written down
+    in the CRITICAL log line: HS-AUDIT-003 and the rule id of the record the file lacks."""
     state = trail_state.audit_state()
     audit_trail = state.trail
     if audit_trail is None:
@@ -161,7 +163,8 @@ def _to_trail(
         audit_trail.event(**values)
     except AuditWriteError as exc:
         audit_log.critical(
-            "audit record NOT written rule=%s kind=%s: %s",
+            "[%s] audit record NOT written rule=%s kind=%s: %s",
+            Rule.AUDIT_WRITE_FAILED,
             rule_id,
             event_kind or "-",
             _safe(str(exc)),

@@ -55,17 +55,23 @@ class Rule(StrEnum):
     """Stable rule ids. Never renumber; add new ones at the end of their family.
 
     Each member is the id string itself (a ``str``: records, labels and f-strings show the id)
-    and carries its :class:`Family` and a one-line ``meaning``.
+    and carries its :class:`Family`, a one-line ``meaning`` and ``reserved``.
+
+    ``reserved``: the id is declared (and so taken: never reused for another meaning) but no code
+    emits it today. ``tests/policy/test_rules.py`` requires a test for every id that is not
+    reserved; a reserved id that starts being emitted drops the flag and gets its test.
     """
 
     family: Family
     meaning: str
+    reserved: bool
 
-    def __new__(cls, value: str, family: Family, meaning: str) -> Rule:
+    def __new__(cls, value: str, family: Family, meaning: str, reserved: bool = False) -> Rule:
         member = str.__new__(cls, value)
         member._value_ = value
         member.family = family
         member.meaning = meaning
+        member.reserved = reserved
         return member
 
     # --- HOST ---------------------------------------------------------------------------------
@@ -84,7 +90,14 @@ class Rule(StrEnum):
     )
     # --- AUTH ---------------------------------------------------------------------------------
     AUTH_REQUIRED = "HS-AUTH-001", Family.AUTH, "the route is not public and nobody is logged in"
-    AUTH_PUBLIC_ROUTE = "HS-AUTH-002", Family.AUTH, "the route is public: no login needed"
+    # Reserved: an anonymous request on a ``routes.public`` route simply goes on
+    # (enforcement/handlers.py); no Decision is made and nothing is recorded for it.
+    AUTH_PUBLIC_ROUTE = (
+        "HS-AUTH-002",
+        Family.AUTH,
+        "the route is public: no login needed",
+        True,
+    )
     # --- ORIGIN -------------------------------------------------------------------------------
     ORIGIN_SAME = "HS-ORIGIN-001", Family.ORIGIN, "Origin/Referer is this server"
     ORIGIN_LISTED = "HS-ORIGIN-002", Family.ORIGIN, "Origin/Referer is on the CORS allow-list"

@@ -3,9 +3,10 @@
 Failure this module guards against: **label-value injection and cardinality explosion.** A label
 value taken from the request (a user name, a path, a client-chosen rule string) gives every
 client a new time series (memory exhaustion of the server and of Prometheus) and publishes
-personal data on ``/metrics``. Every label value here comes from a fixed enum: rule ids from
-:class:`hardened_server.policy.decisions.Rule` (anything else is counted as ``other``), outcome
-in ``{allow, deny}``, route class in :class:`~hardened_server.policy.decisions.RouteClass`.
+personal data on ``/metrics``. Every label value here comes from a fixed enum: rule ids of
+the families in :class:`hardened_server.policy.rules.Family` (anything else is counted as
+``other``), outcome in ``{allow, deny}``, route class in
+:class:`~hardened_server.policy.decisions.RouteClass`.
 
 Metrics live on prometheus_client's default ``REGISTRY`` (jupyter_server's ``/metrics`` handler
 exports it) unless another registry is given; :func:`default_metrics` is safe to call any number
@@ -22,7 +23,8 @@ from collections.abc import Callable, Iterator
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
-from hardened_server.policy.decisions import ROUTE_CLASSES, Rule
+from hardened_server.policy.decisions import ROUTE_CLASSES
+from hardened_server.policy.rules import Family, Rule
 from hardened_server.trail.record import DecisionRecord, EventKind
 
 __all__ = [
@@ -39,22 +41,17 @@ _REGISTRY_ATTR = "_hardened_server_audit_metrics"
 _extra_rule_ids: set[str] = set()
 
 
-#: The rule families of hardened-server itself. Their ids are constants in the code (gate,
-#: path policy, proxies, redirects, identity, scopes, events), never taken from a request, so
-#: they are a bounded label set; anything else (an extension's own ids) counts as ``other``
-#: unless registered with :func:`register_rule_ids`.
+#: The rule families of hardened-server itself, from the registry (policy/rules.py
+#: ``Family``). Their ids are constants in the code, never taken from a request, so they are a
+#: bounded label set; anything else (an extension's own ids) counts as ``other`` unless
+#: registered with :func:`register_rule_ids`. The label value is the rule id itself (upper-case,
+#: as records and logs spell it); the catch-all is the lower-case ``other``.
 _OWN_RULE = re.compile(
-    r"HS-(HOST|AUTH|ORIGIN|CORS|XSITE|XSRF|LIMIT|PATH|PROXY|REDIRECT|CSP|EVENTS|SCOPE|TOKEN"
-    r"|LOGIN|SESSION|POLICY|AUDIT|START|TERM|KERNEL|CONTENTS|ID)-[0-9]{3}"
+    r"HS-(?:" + "|".join(re.escape(family.value) for family in Family) + r")-[0-9]{3}"
 )
 
-
-#: The registry's ids (policy/rules.py) in the families above. The HUB family is not among them,
-#: so a hub login counts under ``other``, as it did before the registry; adding HUB to
-#: ``_OWN_RULE`` would change the exported label set and belongs in a commit of its own.
-_RULE_VALUES: frozenset[str] = frozenset(
-    r.value for r in Rule if _OWN_RULE.fullmatch(r.value)
-) | {OTHER_RULE}
+#: The registry's ids: every one is its own label value.
+_RULE_VALUES: frozenset[str] = frozenset(r.value for r in Rule) | {OTHER_RULE}
 _labels: dict[str, str] = {}  # rule id -> label, bounded by the ids the code defines
 
 

@@ -213,3 +213,19 @@ def test_url_tokens_never_also_covers_the_hubs_websocket_tokens(
     assert auth._get_token_url(websocket) == ("hub-token" if accepted else "")
     navigation = _FakeHandler({"Sec-Fetch-Mode": "navigate"}, "hub-token")
     assert auth._get_token_url(navigation) == ""  # JUPYTERHUB_ALLOW_TOKEN_IN_URL is off
+
+
+@pytest.mark.live
+def test_an_identity_provider_other_than_the_hubs_is_refused(tmp_path: Path) -> None:
+    """A configuration that swaps the identity provider would run the single-user server
+    without the hub's OAuth: refused at start-up (HS-HUB-012), exit 2, no socket."""
+    port = free_port()
+    done = run_refused(
+        tmp_path,
+        hub_env(port),
+        port,
+        ("--ServerApp.identity_provider_class=jupyter_server.auth.identity.IdentityProvider",),
+    )
+    assert done.returncode == 2, done
+    assert f"[{Rule.HUB_EXTENSION}]" in done.stderr, done.stderr
+    assert "ServerApp.identity_provider_class" in done.stderr, done.stderr

@@ -90,7 +90,10 @@ def test_bound_token_round_trips_masked_differently_each_time() -> None:
     one, two = gate.encode_xsrf(raw), gate.encode_xsrf(raw)
     assert one != two
     assert gate.decode_xsrf(one) == gate.decode_xsrf(two) == raw
-    assert gate.xsrf_decision(one.decode(), raw).allowed
+    for supplied in (one, two):
+        decision = gate.xsrf_decision(supplied.decode(), raw)
+        assert decision.allowed
+        assert decision.rule_id == Rule.XSRF_BOUND
 
 
 def test_bound_token_depends_on_secret_and_identity() -> None:
@@ -148,6 +151,31 @@ def test_location_is_a_same_origin_path(url: str, expected: str) -> None:
 def test_location_outside_base_url_goes_to_base_url() -> None:
     assert gate.checked_location("/elsewhere", request(), "/jp/")[0] == "/jp/"
     assert gate.checked_location("/jp/lab", request(), "/jp/")[0] == "/jp/lab"
+
+
+AUTHORIZE = "https://hub.example/hub/api/oauth2/authorize"
+
+
+def test_the_identity_providers_login_endpoint_is_the_one_outside_location() -> None:
+    """JupyterHub's OAuth ``authorize`` endpoint (set by the server, never by the request) is
+    sent as is, its query included (HS-REDIRECT-006); the same host with another path, or the
+    endpoint with a control character or a space, is not it."""
+    external = frozenset({AUTHORIZE})
+    url = AUTHORIZE + "?client_id=jupyterhub-user-alice&state=abc&response_type=code"
+    target, decision = gate.checked_location(url, request(), "/", external=external)
+    assert target == url
+    assert decision.allowed
+    assert decision.rule_id == Rule.REDIRECT_EXTERNAL
+    for other in (
+        "https://hub.example/hub/api/oauth2/authorize/../../evil",
+        "https://hub.example/hub/login",
+        AUTHORIZE + "?next=a b",
+        AUTHORIZE + "?x=\r\nSet-Cookie:a=b",
+    ):
+        target, decision = gate.checked_location(other, request(), "/", external=external)
+        assert target == "/", other
+        assert decision.rule_id != Rule.REDIRECT_EXTERNAL, other
+    assert gate.checked_location(url, request(), "/")[0] == "/"  # not configured: refused
 
 
 # -- client resolution -------------------------------------------------------------------------

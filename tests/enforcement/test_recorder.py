@@ -3,7 +3,9 @@ decision, events with no request, callers' event names, fail-closed, the start-u
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -171,3 +173,62 @@ def test_request_ids_come_from_a_trusted_proxy_only() -> None:
     bad = _request()
     bad.headers["X-Request-ID"] = "line\nbreak"
     assert context.assign_request_id(bad, from_trusted_proxy=True) != "line\nbreak"
+
+
+def test_an_audit_file_that_cannot_open_stops_the_start_up(tmp_path: Path) -> None:
+    """A second server on the same file (two writers would fork the chain) or a signing key
+    that is not there: the server does not start without its evidence (HS-AUDIT-002)."""
+    path = tmp_path / "audit.jsonl"
+    policy = dataclasses.replace(load_policy().audit, file=str(path), fsync="never")
+
+    def open_trail(audit: Any) -> AuditTrail:
+        return trail_state.open_trail_for(
+            audit,
+            runtime_dir=str(tmp_path),
+            port=8888,
+            root_dir=str(tmp_path / "root"),
+            event_logger=None,
+        )
+
+    first = open_trail(policy)
+    try:
+        with pytest.raises(UnsafeStartup) as err:
+            open_trail(policy)
+        assert err.value.rule_id == Rule.AUDIT_OPEN_FAILED
+        assert str(path) in str(err.value)
+    finally:
+        first.close()
+    keyless = dataclasses.replace(policy, signing_key=str(tmp_path / "missing.pem"))
+    with pytest.raises(UnsafeStartup) as err:
+        open_trail(keyless)
+    assert err.value.rule_id == Rule.AUDIT_OPEN_FAILED
+    # Once the first writer is gone, the same file opens (and the chain goes on).
+    open_trail(policy).close()
+
+
+def test_a_record_that_cannot_be_written_is_logged_critical_under_its_own_rule(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The audit file could not take a record: the CRITICAL log line names HS-AUDIT-003 and the
+    rule of the record the file lacks, and fail-closed answers the request 503."""
+    trail_state.install(_Broken(), None, fail_closed=True)
+    try:
+        with (
+            caplog.at_level(logging.CRITICAL, logger="hardened_server.audit"),
+            pytest.raises(web.HTTPError) as err,
+        ):
+            record_event(
+                _request(method="PUT"),
+                "file_written",
+                rule_id=Rule.CONTENTS_FILE_WRITTEN,
+                allowed=True,
+                reason="written",
+            )
+    finally:
+        trail_state.uninstall()
+    assert err.value.status_code == 503
+    (line,) = [r for r in caplog.records if r.levelno == logging.CRITICAL]
+    message = line.getMessage()
+    assert message.startswith(f"[{Rule.AUDIT_WRITE_FAILED}] audit record NOT written"), message
+    assert f"rule={Rule.CONTENTS_FILE_WRITTEN}" in message
+    assert "disk full" in message

@@ -92,3 +92,50 @@ def test_no_module_but_the_registry_writes_a_rule_id() -> None:
         for line, rule_id in _id_strings(path.read_text(encoding="utf-8"))
     ]
     assert found == [], "import the id from hardened_server.policy.rules instead"
+
+
+TESTS = Path(__file__).resolve().parents[1]
+
+
+def _mentions(rule: Rule) -> re.Pattern[str]:
+    """The id string, or the constant ``Rule.NAME`` (a whole name: ``Rule.ID_LOGOUT`` is not
+    found inside ``Rule.ID_LOGOUT_EVERYWHERE``)."""
+    return re.compile(rf"(?<![A-Z0-9-]){re.escape(rule.value)}(?![0-9])|\bRule\.{rule.name}\b")
+
+
+def test_the_mention_scan_takes_whole_ids_and_whole_names() -> None:
+    logout = _mentions(Rule.ID_LOGOUT)
+    assert logout.search("assert rule == Rule.ID_LOGOUT\n")
+    assert logout.search('{"rule_id": "HS-ID-020"}')
+    assert not logout.search("Rule.ID_LOGOUT_EVERYWHERE")
+    assert not logout.search("HS-ID-0201")
+
+
+def test_every_id_that_is_not_reserved_is_exercised_by_a_test() -> None:
+    """A new id fails the suite until some test outside this file names it (its string or its
+    ``Rule.NAME``), which in this suite means a test asserting the decision or record that
+    carries it. Reserved ids (declared, emitted nowhere yet) are the only exemption."""
+    texts = [
+        path.read_text(encoding="utf-8", errors="replace")
+        for path in sorted(TESTS.rglob("*"))
+        if path.is_file()
+        and "__pycache__" not in path.parts
+        and path.resolve() != Path(__file__).resolve()
+    ]
+    unexercised = [
+        f"{rule.value} ({rule.name})"
+        for rule in Rule
+        if not rule.reserved and not any(_mentions(rule).search(text) for text in texts)
+    ]
+    assert unexercised == [], "write a test that asserts the decision or record carrying it"
+
+
+def test_reserved_ids_are_few_and_emitted_nowhere() -> None:
+    """``reserved`` is for an id no code emits: a reserved id that the package uses has to drop
+    the flag (and then needs its test)."""
+    reserved = {rule for rule in Rule if rule.reserved}
+    assert reserved == {Rule.AUTH_PUBLIC_ROUTE}
+    sources = [path.read_text(encoding="utf-8") for path in sorted(PACKAGE.rglob("*.py"))]
+    for rule in reserved:
+        used = [s for s in sources if re.search(rf"\bRule(?:Id)?\.{rule.name}\b", s)]
+        assert used == [], rule

@@ -161,6 +161,21 @@ def test_every_builtin_entry_resolves_to_known_scopes() -> None:
         assert scopes <= set(SCOPES)
 
 
+def test_a_principal_holding_the_scopes_is_granted_and_one_lacking_them_is_not() -> None:
+    """The allow names what was granted (HS-SCOPE-004, for ``policy explain`` and the tests: it
+    is not recorded per request); the refusal names the missing scope (HS-SCOPE-001)."""
+    route = EMPTY.lookup("/api/contents", CONTENTS)
+    granted = scope_decision(route, "GET", frozenset({"contents:read"}))
+    assert granted.allowed
+    assert granted.rule_id == Rule.SCOPE_GRANTED
+    assert granted.reason == "contents:read"
+    assert scope_decision(route, "PUT", frozenset({ADMIN})).rule_id == Rule.SCOPE_GRANTED
+    refused = scope_decision(route, "PUT", frozenset({"contents:read"}))
+    assert not refused
+    assert refused.rule_id == Rule.SCOPE_MISSING
+    assert "contents:write" in refusal_message(refused, route, "PUT")
+
+
 # --- unmapped routes and methods ----------------------------------------------------------------
 
 
@@ -185,7 +200,9 @@ def test_a_subclass_of_a_known_handler_is_not_mapped() -> None:
 def test_implemented_but_unlisted_method_is_refused_unimplemented_passes_to_405() -> None:
     implemented = frozenset({"GET", "POST"})
     route = EMPTY.lookup("/api/kernels", KERNELS, implemented)
-    assert scope_decision(route, "PUT", ALL_SCOPES).allowed  # tornado answers 405
+    unimplemented = scope_decision(route, "PUT", ALL_SCOPES)
+    assert unimplemented.allowed  # tornado answers 405
+    assert unimplemented.rule_id == Rule.SCOPE_GRANTED
     weird = EMPTY.lookup("/api/kernels", KERNELS, frozenset({"GET", "POST", "PUT"}))
     decision = scope_decision(weird, "PUT", ALL_SCOPES)
     assert not decision

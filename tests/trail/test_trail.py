@@ -709,6 +709,28 @@ def test_metric_labels_refuse_unbounded_values() -> None:
         metrics.observe_request("/api/contents/secret.txt", 0.1)
 
 
+def test_rule_labels_are_the_registry_families_and_other() -> None:
+    """The label set is derived from the registry (policy/rules.py ``Family``): a hub login is
+    counted under its own id (it was ``other`` while metrics kept a family list of their own),
+    and the families no runtime id has (TOKEN, LOGIN, SESSION) are ``other``."""
+    for rule in Rule:
+        assert metrics_module.rule_label(rule) == rule.value, rule
+        assert rule.value in metrics_module.known_rule_ids()
+    assert metrics_module.rule_label(Rule.HUB_LOGIN) == "HS-HUB-001"
+    for outside in ("HS-TOKEN-001", "HS-LOGIN-001", "HS-SESSION-001", "HS-EXT-999", "hs-host-001"):
+        assert metrics_module.rule_label(outside) == OTHER_RULE == "other", outside
+    registry = CollectorRegistry()
+    metrics = AuditMetrics(registry)
+    metrics.observe_decision(_record(rule_id=Rule.HUB_LOGIN, allowed=True))
+    metrics.observe_decision(_record(rule_id="HS-SESSION-001"))
+    counted = {
+        (s.labels["rule_id"], s.labels["outcome"]): s.value
+        for s in _samples(registry)["hardened_server_decisions"]
+        if s.name == "hardened_server_decisions_total"
+    }
+    assert counted == {("HS-HUB-001", "allow"): 1, (OTHER_RULE, "deny"): 1}
+
+
 def test_default_metrics_survive_reimport() -> None:
     first = default_metrics()
     assert default_metrics() is first

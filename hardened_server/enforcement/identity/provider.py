@@ -183,12 +183,18 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
         route = getattr(handler, "_hs_route", None)
         return str(route.route_class) if route is not None else ""
 
-    def _refused_token(self, handler: web.RequestHandler, reason: str, **extra: t.Any) -> None:
+    def _refused_token(
+        self,
+        handler: web.RequestHandler,
+        reason: str,
+        rule_id: Rule = Rule.ID_TOKEN_REFUSED,
+        **extra: t.Any,
+    ) -> None:
         mark(handler, _hs_token_failed=True)
         record_event(
             handler.request,
             EventKind.LOGIN_FAILURE,
-            rule_id=Rule.ID_TOKEN_REFUSED,
+            rule_id=rule_id,
             allowed=False,
             reason=reason,
             route_class=self._route_class(handler),
@@ -202,7 +208,12 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
         source = "header" if handler.request.headers.get("Authorization") else "url"
         if looks_like_stored_token(presented):
             if source != "header":
-                self._refused_token(handler, "stored tokens are accepted in the header only")
+                # A stored token in a URL (logs, history, Referer): refused as misplaced.
+                self._refused_token(
+                    handler,
+                    "stored tokens are accepted in the header only",
+                    Rule.ID_TOKEN_MISPLACED,
+                )
                 return None
             record, first_use = self.token_store.check(presented)
             if record is None:

@@ -5,6 +5,7 @@ free while 50 wrong-password logins are being hashed."""
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import re
 import stat
@@ -20,7 +21,10 @@ import pytest
 import requests
 
 from hardened_server.enforcement.identity.passwords import PREFIX, hash_password, verify_password
+from hardened_server.policy.rules import Rule
 from hardened_server.policy.throttle import LoginThrottle
+from hardened_server.trail.record import EventKind
+from tests.support.audit import audit_records
 from tests.support.server import WITHOUT_FRONTENDS, ServerProcess
 
 pytestmark = pytest.mark.live
@@ -106,20 +110,37 @@ def test_outdated_hash_is_replaced_atomically_after_login(pw_server: ServerProce
     pwfile = pw_server.workdir / "password.hash"
     before = pwfile.read_text().strip()
     assert verify_password(before, PASSWORD) == (True, True)
+    start = len(audit_records(pw_server))
     reply = login(pw_server, PASSWORD)
     assert reply.status_code == 302, reply.text
+    # The re-hash is recorded (HS-ID-013), then the login it belonged to (HS-ID-010).
+    records = [
+        r for r in audit_records(pw_server)[start:] if r["rule_id"].startswith("HS-ID-")
+    ]
+    assert [(r["rule_id"], r["event_kind"], r["decision"]) for r in records] == [
+        (Rule.ID_PASSWORD_REHASHED, EventKind.LOGIN_SUCCESS, "allow"),
+        (Rule.ID_LOGIN_OK, EventKind.LOGIN_SUCCESS, "allow"),
+    ]
+    assert records[0]["reason"] == "outdated password hash replaced (password file)"
+    assert records[1]["user"]
+    assert all(r["path"] == "/login" and r["method"] == "POST" for r in records)
     after = pwfile.read_text().strip()
     assert after != before
     assert after.startswith("argon2:$argon2id$v=19$m=19456,t=2,p=1$")
     assert verify_password(after, PASSWORD) == (True, False)
     assert stat.S_IMODE(os.stat(pwfile).st_mode) == 0o600
+    start = len(audit_records(pw_server))
     assert login(pw_server, PASSWORD).status_code == 302  # the new hash works
+    rules = [r["rule_id"] for r in audit_records(pw_server)[start:]]
+    assert Rule.ID_LOGIN_OK in rules
+    assert Rule.ID_PASSWORD_REHASHED not in rules  # nothing left to upgrade
 
 
 def test_every_failure_gets_one_message_and_a_throttled_client_is_answered_before_hashing(
     pw_server: ServerProcess,
 ) -> None:
     login(pw_server, PASSWORD)  # a success forgives earlier attempts
+    start = len(audit_records(pw_server))
     bodies = set()
     statuses = []
     for guess in ("wrong-1", "", "wrong-3", "wrong-4", "wrong-5"):
@@ -133,6 +154,19 @@ def test_every_failure_gets_one_message_and_a_throttled_client_is_answered_befor
     throttled = login(pw_server, PASSWORD)  # even the right password waits its turn
     assert throttled.status_code == 429
     assert int(throttled.headers["Retry-After"]) >= 1
+    # The trail tells the failures (HS-ID-011) from the refusals before hashing (HS-ID-012).
+    records = [
+        r for r in audit_records(pw_server)[start:] if r["rule_id"].startswith("HS-ID-")
+    ]
+    assert [r["rule_id"] for r in records] == [Rule.ID_LOGIN_FAILED] * 3 + [
+        Rule.ID_LOGIN_THROTTLED
+    ] * 3
+    for record in records:
+        assert record["decision"] == "deny"
+        assert record["event_kind"] == EventKind.LOGIN_FAILURE
+        assert (record["method"], record["path"]) == ("POST", "/login")
+    assert records[-1]["reason"] == "client is throttled; answered before hashing"
+    assert PASSWORD not in json.dumps(audit_records(pw_server))
 
 
 def test_throttle_delays_grow_and_are_forgiven_on_success() -> None:

@@ -11,10 +11,14 @@ import sys
 import urllib.parse
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
+from typing import Any
 
 import pytest
 
 from hardened_server.enforcement.identity.sessions import SessionStore
+from hardened_server.policy.rules import Rule
+from hardened_server.trail.record import EventKind
+from tests.support.audit import audit_records
 from tests.support.live import WS_UPGRADE, Live, Reply, Spec, launched
 from tests.support.tls import make_pki
 
@@ -49,6 +53,15 @@ def set_cookie_lines(reply: Reply) -> dict[str, str]:
 
 
 NAV = {"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "none"}
+
+
+def records_since(live: Live, start: int) -> list[dict[str, Any]]:
+    """The audit trail's decision records written after the first ``start`` ones."""
+    return audit_records(live.server)[start:]
+
+
+def by_rule(records: list[dict[str, Any]], rule: Rule) -> list[dict[str, Any]]:
+    return [r for r in records if r["rule_id"] == rule]
 
 
 def exchange(live: Live, rel: str, headers: dict[str, str] | None = None) -> Reply:
@@ -144,8 +157,20 @@ def test_tls_session_cookie_is_host_prefixed_secure_and_strict_by_policy(
     # The same cookie without the prefix (what a sibling domain could plant) is nobody.
     unprefixed = f"{name.removeprefix('__Host-')}={value}"
     assert tls.req("GET", "/api/contents/a.txt", cookie=unprefixed).status == 403
+    start = len(audit_records(tls.server))
     assert tls.logout(cookie).status == 200
+    (logout,) = by_rule(records_since(tls, start), Rule.ID_LOGOUT)
+    assert logout["decision"] == "allow"
+    assert logout["event_kind"] == EventKind.LOGOUT
+    assert logout["reason"] == "session revoked"
+    assert logout["user"]
+    assert logout["scheme"] == "https"
+    start = len(audit_records(tls.server))
     assert tls.req("GET", "/api/contents/a.txt", cookie=cookie).status == 403
+    (stale,) = by_rule(records_since(tls, start), Rule.ID_SESSION_REFUSED)
+    assert stale["decision"] == "deny"
+    assert stale["event_kind"] == EventKind.LOGIN_FAILURE
+    assert stale["path"] == "/api/contents/a.txt"
 
 
 def test_logout_needs_post_and_xsrf_and_everywhere_needs_admin(
@@ -208,6 +233,7 @@ def test_logout_needs_post_and_xsrf_and_everywhere_needs_admin(
     assert refused.status == 403, refused
     assert plain.req("GET", "/api/contents", cookie=cookie).status == 200
     other = plain.login_cookie()
+    start = len(audit_records(plain.server))
     assert (
         plain.req(
             "POST",
@@ -218,9 +244,33 @@ def test_logout_needs_post_and_xsrf_and_everywhere_needs_admin(
         ).status
         == 200
     )
+    (everywhere,) = by_rule(records_since(plain, start), Rule.ID_LOGOUT_EVERYWHERE)
+    assert everywhere["decision"] == "allow"
+    assert everywhere["event_kind"] == EventKind.LOGOUT
+    assert everywhere["reason"].startswith("every session revoked (")
+    assert not by_rule(records_since(plain, start), Rule.ID_LOGOUT)
+    start = len(audit_records(plain.server))
     for stale in (cookie, other):
         assert plain.req("GET", "/api/contents", cookie=stale).status == 403
+    refused = by_rule(records_since(plain, start), Rule.ID_SESSION_REFUSED)
+    assert [r["decision"] for r in refused] == ["deny", "deny"]
     assert plain.req("GET", "/api/status", auth=True).status == 200  # tokens are not sessions
+
+
+def test_a_wrong_token_is_refused_and_recorded(servers: tuple[Live, Live, Live]) -> None:
+    """A token that is neither the start-up token nor a stored one: 403, one HS-ID-002 record
+    (a log-in failure, never the token itself)."""
+    plain = servers[0]
+    wrong = "f" * 48
+    start = len(audit_records(plain.server))
+    reply = plain.req("GET", "/api/contents", headers={"Authorization": f"token {wrong}"})
+    assert reply.status == 403, reply
+    (refused,) = by_rule(records_since(plain, start), Rule.ID_TOKEN_REFUSED)
+    assert refused["decision"] == "deny"
+    assert refused["event_kind"] == EventKind.LOGIN_FAILURE
+    assert refused["reason"] == "wrong token"
+    assert refused["path"] == "/api/contents"
+    assert wrong not in json.dumps(audit_records(plain.server))
 
 
 def test_session_reports_the_owner_scopes(servers: tuple[Live, Live, Live]) -> None:

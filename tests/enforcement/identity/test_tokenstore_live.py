@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from hardened_server.policy.rules import Rule
+from hardened_server.trail.record import EventKind
+from tests.support.audit import audit_records
 from tests.support.server import WITHOUT_FRONTENDS, ServerProcess
 
 pytestmark = pytest.mark.live
@@ -75,10 +78,21 @@ def test_stored_token_is_never_accepted_from_the_url(server: ServerProcess) -> N
     for rel in ("/api/status", "/api/contents", "/api/me"):
         r = get(server, f"{rel}?token={secret}")
         assert r.status_code == 403, (rel, r.status_code)
+    start = len(audit_records(server))
     page = get(server, f"/view/x.txt?token={secret}", headers={"Sec-Fetch-Dest": "document"})
     assert page.status_code == 302, page.headers
     assert "/login" in page.headers["Location"], page.headers
     assert not [c for c in page.cookies if c != "_xsrf"]
+    # The one place a URL token is read (a page navigation): a stored token there is refused
+    # as misplaced (HS-ID-003), not as a wrong token, and the trail never holds it.
+    records = audit_records(server)[start:]
+    (misplaced,) = [r for r in records if r["rule_id"] == Rule.ID_TOKEN_MISPLACED]
+    assert misplaced["decision"] == "deny"
+    assert misplaced["event_kind"] == EventKind.LOGIN_FAILURE
+    assert misplaced["path"] == "/view/x.txt"
+    assert misplaced["reason"] == "stored tokens are accepted in the header only"
+    assert not [r for r in records if r["rule_id"] == Rule.ID_TOKEN_REFUSED]
+    assert secret not in json.dumps(audit_records(server))
 
 
 def test_header_token_requests_never_mint_a_cookie(server: ServerProcess) -> None:
@@ -105,7 +119,12 @@ def test_cli_revoke_and_rotate_apply_to_the_running_server(server: ServerProcess
     assert get(server, "/api/status", secret).status_code == 403
     assert get(server, "/api/status", new).status_code == 200
     assert cli(server, "revoke", token_id).returncode == 0
+    start = len(audit_records(server))
     assert get(server, "/api/status", new).status_code == 403
+    (refused,) = [r for r in audit_records(server)[start:] if r["rule_id"] == Rule.ID_TOKEN_REFUSED]
+    assert refused["decision"] == "deny"
+    assert refused["reason"] == "unknown, revoked or expired stored token"
+    assert f"id={token_id}" in refused["subject"]
     again = cli(server, "revoke", token_id)
     assert again.returncode == 1
     assert "no token with id" in again.stderr
