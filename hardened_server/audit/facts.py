@@ -41,12 +41,11 @@ from typing import Any
 
 from hardened_server.policy.errors import PolicyError
 from hardened_server.policy.loader import (
-    build_policy,
-    default_layer,
     load_policy,
     loosenings,
     profiles_dir,
     resolve_policy_path,
+    shipped_policy,
 )
 from hardened_server.policy.model import Policy
 
@@ -400,7 +399,7 @@ def gather_facts(
     server = merged.get("ServerApp", {})
     effective_files = effective_policy_files(policy_files, merged)
     policy, error = _load(effective_files)
-    default = build_policy([default_layer()])
+    default = shipped_policy()
 
     user_dirs = {os.path.abspath(jupyter_config_dir()), *map(os.path.abspath, config_dirs)}
     runtime = Path(jupyter_runtime_dir())
@@ -470,7 +469,7 @@ def facts_for(
     policy, error = _load(files)
     facts = Facts(
         policy=policy,
-        default_policy=build_policy([default_layer()]),
+        default_policy=shipped_policy(),
         policy_error=error,
         policy_files=tuple(files),
         policy_file_infos=tuple(path_info(p) for p in files),

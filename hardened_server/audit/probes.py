@@ -33,6 +33,7 @@ from urllib.parse import quote, urlencode, urljoin, urlsplit
 from hardened_server.audit.checks import Check, Finding, Location, registry, sort_findings
 from hardened_server.audit.checks import live as L
 from hardened_server.policy import csp as csp_mod
+from hardened_server.policy.headers import HSTS_MIN_MAX_AGE
 
 EVIL_ORIGIN = "https://evil.example"
 EVIL_HOST = "evil.example"
@@ -414,7 +415,7 @@ class LiveAudit:
                     age = int(v.strip().strip('"'))
                 except ValueError:
                     age = 0
-                if age < 31536000:
+                if age < HSTS_MIN_MAX_AGE:
                     self.report(L.SHORT_HSTS, f"Strict-Transport-Security {value!r}", path,
                                 route=route)
 

@@ -15,6 +15,10 @@ from hardened_server.policy import csp
 from hardened_server.policy.decisions import ROUTE_CLASSES, RouteClass
 from hardened_server.policy.model import Policy
 
+#: The least HSTS max-age (one year) that the HSTS preload list and the HTTP Observatory accept;
+#: the audit grades policies and live servers against it.
+HSTS_MIN_MAX_AGE = 31_536_000
+
 HeaderSet = tuple[tuple[str, str], ...]
 
 # Headers a response must not carry whatever the handler did: ``Server`` gives the tornado

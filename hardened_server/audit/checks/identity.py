@@ -16,6 +16,7 @@ from hardened_server.audit.checks import ERROR, INFO, WARNING, Hit, Location, ch
 from hardened_server.audit.checks.policy import where
 from hardened_server.audit.facts import Facts, PathInfo, path_info
 from hardened_server.policy.eventschemas import is_server_schema
+from hardened_server.policy.loader import shipped_policy
 from hardened_server.policy.paths import (
     SERVER_FILE_RULES,
     ServerFile,
@@ -258,7 +259,8 @@ MAX_LIFETIME_MINUTES = 1440
     "HS-SESSION-104",
     WARNING,
     "login sessions stay alive without activity for long",
-    fix=f"sessions.idle_minutes <= {MAX_IDLE_MINUTES} (default 120)",
+    fix=f"sessions.idle_minutes <= {MAX_IDLE_MINUTES} "
+    f"(default {shipped_policy().sessions.idle_minutes})",
     doc="An idle timeout ends the session of a browser left open on a shared or stolen "
     "machine; JupyterLab polls while a tab is open, so only closed tabs and sleeping "
     "laptops time out.",
@@ -276,7 +278,8 @@ def session_idle(facts: Facts) -> Iterator[Hit]:
     "HS-SESSION-105",
     WARNING,
     "login sessions have a long absolute lifetime",
-    fix=f"sessions.lifetime_minutes <= {MAX_LIFETIME_MINUTES} (default 720)",
+    fix=f"sessions.lifetime_minutes <= {MAX_LIFETIME_MINUTES} "
+    f"(default {shipped_policy().sessions.lifetime_minutes})",
     doc="The absolute lifetime bounds what a stolen session cookie is worth, however busy "
     "the session is.",
     tags=("sessions",),

@@ -8,6 +8,7 @@ outside: what a browser or an attacker on the network sees.
 from __future__ import annotations
 
 from hardened_server.audit.checks import CRITICAL, ERROR, INFO, WARNING, declare
+from hardened_server.policy.headers import HSTS_MIN_MAX_AGE
 
 # -- CSP ------------------------------------------------------------------------------------
 
@@ -247,13 +248,13 @@ ANONYMOUS_API = declare(
 )
 NO_HSTS = declare(
     "HS-TLS-201", WARNING, "HTTPS responses carry no Strict-Transport-Security",
-    fix="send Strict-Transport-Security with max-age >= 31536000",
+    fix=f"send Strict-Transport-Security with max-age >= {HSTS_MIN_MAX_AGE}",
     doc="Without HSTS the first plain-HTTP request can be intercepted.",
     tags=("tls", "headers"),
 )
 SHORT_HSTS = declare(
     "HS-TLS-202", WARNING, "Strict-Transport-Security max-age is shorter than a year",
-    fix="max-age=31536000 or more",
+    fix=f"max-age={HSTS_MIN_MAX_AGE} or more",
     doc="Browsers forget a short policy between visits.",
     tags=("tls", "headers"),
 )

@@ -25,7 +25,9 @@ from hardened_server.audit.checks import (
 from hardened_server.audit.facts import Facts, default_profile_path
 from hardened_server.policy import csp
 from hardened_server.policy.decisions import ROUTE_CLASSES, RouteClass
+from hardened_server.policy.headers import HSTS_MIN_MAX_AGE
 from hardened_server.policy.hosts import is_loopback_bind
+from hardened_server.policy.loader import shipped_policy
 from hardened_server.policy.model import Policy
 
 # ---------------------------------------------------------------------------------------------
@@ -742,7 +744,7 @@ def tls_cleartext(facts: Facts) -> Iterator[Hit]:
     "HS-TLS-104",
     WARNING,
     "HSTS is off",
-    fix="set headers.hsts_max_age = 31536000 (or more)",
+    fix=f"set headers.hsts_max_age = {HSTS_MIN_MAX_AGE} (or more)",
     doc="Without Strict-Transport-Security the first plain-HTTP request (a typed address, an "
     "old bookmark) can be intercepted and the session cookie read.",
     tags=("tls", "headers"),
@@ -757,7 +759,7 @@ def hsts_off(facts: Facts) -> Iterator[Hit]:
     "HS-TLS-105",
     WARNING,
     "HSTS max-age is shorter than a year",
-    fix="set headers.hsts_max_age = 31536000 (or more)",
+    fix=f"set headers.hsts_max_age = {HSTS_MIN_MAX_AGE} (or more)",
     doc="Browsers forget a short HSTS policy between visits; a year is the minimum the HSTS "
     "preload list and the HTTP Observatory accept.",
     tags=("tls", "headers"),
@@ -765,7 +767,7 @@ def hsts_off(facts: Facts) -> Iterator[Hit]:
 @_policy_check
 def hsts_short(facts: Facts) -> Iterator[Hit]:
     age = facts.value("headers.hsts_max_age")
-    if isinstance(age, int) and 0 < age < 31536000:
+    if isinstance(age, int) and 0 < age < HSTS_MIN_MAX_AGE:
         yield Hit(f"headers.hsts_max_age = {age} ({age / 86400:.0f} days)",
                   where(facts, "headers.hsts_max_age"))
 
@@ -1202,7 +1204,8 @@ def limit_body(facts: Facts) -> Iterator[Hit]:
     "HS-LIMIT-102",
     INFO,
     "the rate limit for anonymous requests is loose",
-    fix="keep limits.unauthenticated_requests_per_minute at 600 or less (default 120)",
+    fix="keep limits.unauthenticated_requests_per_minute at 600 or less (default "
+    f"{shipped_policy().limits.unauthenticated_requests_per_minute})",
     doc="The limit is what slows password guessing and token-oracle probing from one address; "
     "a failed credential costs ten requests.",
     tags=("limits", "passwords"),
