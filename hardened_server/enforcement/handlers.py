@@ -50,6 +50,7 @@ from hardened_server.enforcement.context import enter_request_context, set_conte
 from hardened_server.enforcement.events import event_mixins, server_schema_decision
 from hardened_server.enforcement.files import path_guard_mixins
 from hardened_server.enforcement.marks import mark
+from hardened_server.enforcement.nonce import NONCE_ATTR, new_nonce, nonce_of
 from hardened_server.enforcement.recorder import record_denial
 from hardened_server.enforcement.runtime import SETTINGS_KEY, PolicyRuntime, client_key
 from hardened_server.policy.bodies import NOT_PARSED
@@ -202,6 +203,9 @@ class _Hardened(_RequestHandlerBase):
             hs_route_class=self._hs_route.route_class,
             hs_unsafe_eval=self._hs_route.unsafe_eval,
         )
+        if self._hs_route.script_nonce:
+            # routes.script_nonce: a fresh nonce for this response (enforcement/nonce.py).
+            mark(request, **{NONCE_ATTR: new_nonce()})
         super().__init__(application, request, **kwargs)
 
     # -- decisions -----------------------------------------------------------------------------
@@ -531,7 +535,11 @@ class HardenedJupyterMixin(_Hardened, _JupyterHandlerBase):
     def content_security_policy(self) -> str:
         """The policy's CSP for this route's class (replaces jupyter_server's concatenation)."""
         route = self._hs_route
-        return self._hs_compiled.csp[PAGE_EVAL if route.unsafe_eval else route.route_class]
+        key = PAGE_EVAL if route.unsafe_eval else route.route_class
+        nonce = nonce_of(self.request)
+        if nonce is not None:
+            return self._hs_compiled.csp_with_nonce(key, nonce)
+        return self._hs_compiled.csp[key]
 
     def check_host(self) -> bool:
         """Host allow-list, always on (jupyter_server skips it when allow_remote_access).
@@ -596,9 +604,11 @@ class HardenedJupyterMixin(_Hardened, _JupyterHandlerBase):
 
     @property
     def template_namespace(self) -> dict[str, Any]:
-        """No template gets the start-up token (stock passes it to every page it renders)."""
+        """No template gets the start-up token (stock passes it to every page it renders).
+        ``csp_nonce``: this response's nonce on a ``routes.script_nonce`` route, else None."""
         namespace = dict(super().template_namespace)
         namespace["token"] = ""
+        namespace["csp_nonce"] = nonce_of(self.request)
         return namespace
 
     def _hs_set_user(self, user: Any) -> None:

@@ -19,10 +19,17 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from hardened_server.policy import csp as csp_policy
 from hardened_server.policy.cors import CorsAllowList, compile_cors
 from hardened_server.policy.decisions import RouteClass
 from hardened_server.policy.errors import PolicyError
-from hardened_server.policy.headers import PAGE_EVAL, HeaderSet, compile_header_sets, csp_for
+from hardened_server.policy.headers import (
+    PAGE_EVAL,
+    HeaderSet,
+    compile_header_sets,
+    csp_directives_for,
+    csp_for,
+)
 from hardened_server.policy.hosts import compile_host_allowlist
 from hardened_server.policy.model import LimitsPolicy, Policy
 from hardened_server.policy.proxies import TrustedProxies, compile_trusted
@@ -42,6 +49,9 @@ class Compiled:
     cors_origins: frozenset[str]
     public_routes: frozenset[str]
     unsafe_eval_routes: frozenset[str]
+    script_nonce_routes: frozenset[str]
+    #: The page CSPs (``page`` and :data:`PAGE_EVAL`) as directives, for a per-response nonce.
+    page_csp: Mapping[str, csp_policy.Directives]
     cors: CorsAllowList
     trusted: TrustedProxies
     limits: LimitsPolicy
@@ -53,7 +63,13 @@ class Compiled:
         key = (pattern, kinds)
         info = self._routes.get(key)
         if info is None:
-            info = route_info(pattern, kinds, self.public_routes, self.unsafe_eval_routes)
+            info = route_info(
+                pattern,
+                kinds,
+                self.public_routes,
+                self.unsafe_eval_routes,
+                self.script_nonce_routes,
+            )
             self._routes[key] = info
         return info
 
@@ -67,6 +83,11 @@ class Compiled:
     ) -> RouteScopes:
         """What each method of this route needs (compiled once per route and policy)."""
         return self.route_map.lookup(pattern, handler, implemented, declared, authorized)
+
+    def csp_with_nonce(self, header_key: str, nonce: str) -> str:
+        """The page CSP of ``header_key`` (``page`` or :data:`PAGE_EVAL`) with this response's
+        nonce in its script directives (:func:`hardened_server.policy.csp.with_nonce`)."""
+        return csp_policy.serialize(csp_policy.with_nonce(self.page_csp[header_key], nonce))
 
 
 def _compiled_or_policy_error(policy: Policy, key: str, build: Callable[[], object]) -> object:
@@ -128,6 +149,15 @@ def compile_policy(
         cors_origins=cors.origins,
         public_routes=frozenset(policy.routes.public),
         unsafe_eval_routes=frozenset(policy.routes.unsafe_eval),
+        script_nonce_routes=frozenset(policy.routes.script_nonce),
+        page_csp={
+            RouteClass.PAGE.value: csp_directives_for(
+                policy, RouteClass.PAGE, base_url, script_hashes=script_hashes
+            ),
+            PAGE_EVAL: csp_directives_for(
+                policy, RouteClass.PAGE, base_url, script_hashes=script_hashes, unsafe_eval=True
+            ),
+        },
         cors=cors,
         trusted=trusted,
         limits=policy.limits,

@@ -6,6 +6,9 @@ catches (and logs) any exception there, silently dropping the CSP (tornado#3240)
 ``OutputTransform`` sees the first chunk of every response the application writes, so the
 policy's header set is applied here, last, over whatever the handler set.
 
+A response of a ``routes.script_nonce`` route gets its own nonce added to the page CSP here
+(:mod:`hardened_server.enforcement.nonce`); an error response of that route does not.
+
 It is also the last line of the redirect rule: a 3xx whose ``Location`` did not come through a
 mixin's ``redirect()`` (a handler that set the header itself, an unwrapped error path) is checked
 here with the same validator and sent to base_url if it would leave the origin.
@@ -19,6 +22,7 @@ from tornado.httputil import HTTPHeaders, HTTPServerRequest
 from tornado.web import OutputTransform
 
 from hardened_server.enforcement.gate import checked_location
+from hardened_server.enforcement.nonce import nonce_of
 from hardened_server.enforcement.recorder import record_denial
 from hardened_server.enforcement.runtime import PolicyRuntime
 from hardened_server.policy.decisions import RouteClass
@@ -51,6 +55,12 @@ class SecurityHeadersTransform(OutputTransform):
             header_key = PAGE_EVAL  # a page route listed in routes.unsafe_eval
         for name, value in compiled.headers[(header_key, over_tls)]:
             headers[name] = value
+        nonce = nonce_of(self.request)
+        if nonce is not None and route_class == RouteClass.PAGE:
+            # routes.script_nonce: this response's nonce, in this response's header only; a
+            # page carrying one is never stored (a cached copy would replay the nonce).
+            headers["Content-Security-Policy"] = compiled.csp_with_nonce(header_key, nonce)
+            headers["Cache-Control"] = "no-store"
         if getattr(self.request, "hs_no_referrer", False):
             headers["Referrer-Policy"] = "no-referrer"  # a URL token was just stripped
         for name in REMOVED_HEADERS:

@@ -192,6 +192,74 @@ def parse(header: str) -> dict[str, tuple[str, ...]]:
     return out
 
 
+# -- per-response nonces -------------------------------------------------------------------------
+
+#: A nonce carries at least 128 bits (CSP3 §7.1 "Nonce Reuse": unguessable, fresh per response);
+#: 16 random bytes are 22 characters of base64url, 24 of padded base64.
+NONCE_MIN_CHARS = 22
+# CSP3's base64-value: base64 or base64url characters, at most two "=" of padding.
+_NONCE_VALUE = re.compile(r"[A-Za-z0-9+/_-]+={0,2}\Z")
+#: The directives an element's nonce is checked against. Never ``script-src-attr``: event
+#: handler attributes cannot carry a nonce, so one there would only switch off
+#: ``'unsafe-inline'`` for them.
+NONCE_DIRECTIVES: tuple[str, ...] = ("script-src", "script-src-elem")
+
+
+def nonce_source(nonce: str) -> str:
+    """``'nonce-<nonce>'``; :class:`CSPError` unless ``nonce`` is base64(url) of at least 128
+    bits (a short or malformed nonce would be guessable or break the header)."""
+    if (
+        not isinstance(nonce, str)
+        or len(nonce.rstrip("=")) < NONCE_MIN_CHARS
+        or not _NONCE_VALUE.match(nonce)
+    ):
+        raise CSPError("a nonce is at least 22 base64 or base64url characters (128 bits)")
+    return f"'nonce-{nonce}'"
+
+
+def with_nonce(directives: Directives, nonce: str) -> Directives:
+    """The policy ``directives`` with ``'nonce-<nonce>'`` added where a ``<script>`` element is
+    checked: ``script-src`` and, if set, ``script-src-elem``. Where neither is set the script
+    rule is ``default-src``'s, so ``script-src`` is made from its sources plus the nonce (adding
+    the nonce to ``default-src`` would not do: a nonce there would reach styles too). Nothing
+    else changes: ``'none'`` gives way to the nonce, every other source stays.
+
+    Only scripts carrying this nonce gain anything: an inline script without it (an injected
+    one, a notebook output's) is refused as before. Pure: the caller draws the nonce, fresh
+    for every response (``enforcement``), and serialises the result for that response only.
+    """
+    source = nonce_source(nonce)
+    update: dict[str, tuple[str, ...]] = {}
+    for name in NONCE_DIRECTIVES:
+        if name in directives:
+            update[name] = directives[name]
+    if "script-src" not in update:
+        fallback = effective(directives, "script-src")
+        update["script-src"] = fallback if fallback is not None else (CSP.SELF,)
+    # A policy without any script rule restricts nothing; it gets 'self' plus the nonce
+    # rather than an opening wider than it had.
+    added = {
+        name: (*(s for s in sources if s != CSP.NONE), source)
+        for name, sources in update.items()
+    }
+    return merge(directives, added)
+
+
+_SCRIPT_START_TAG = re.compile(r"<script(?=[\s>/])", re.IGNORECASE)
+
+
+def mark_scripts(trusted_html: str, nonce: str) -> str:
+    """``trusted_html`` with ``nonce="<nonce>"`` on every ``<script`` start tag.
+
+    Only for text the server's own templates produced (a macro of an installed front-end
+    template, a fixed line of ours): marking text that holds a notebook's content would hand
+    the nonce to whatever script that content carries. The caller chooses the text; this
+    function cannot tell.
+    """
+    nonce_source(nonce)  # validates: the value goes into an attribute unquoted by nothing else
+    return _SCRIPT_START_TAG.sub(f'<script nonce="{nonce}"', trusted_html)
+
+
 # -- hashes of trusted inline scripts ---------------------------------------------------------
 
 _INLINE_SCRIPT = re.compile(

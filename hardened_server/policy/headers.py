@@ -35,15 +35,15 @@ def csp_report_uri(base_url: str) -> str:
 PAGE_EVAL = "page-eval"
 
 
-def csp_for(
+def csp_directives_for(
     policy: Policy,
     route_class: str,
     base_url: str,
     *,
     script_hashes: tuple[str, ...] = (),
     unsafe_eval: bool = False,
-) -> str:
-    """The CSP header value of a route class. ``script_hashes`` (``'sha256-...'`` sources of
+) -> csp.Directives:
+    """The CSP of a route class as directives. ``script_hashes`` (``'sha256-...'`` sources of
     the inline scripts of trusted templates) and ``'unsafe-eval'`` are added to ``script-src``
     of the page class only, and only where it has a ``script-src`` to add to."""
     directives: csp.Directives = policy.csp[route_class]
@@ -58,7 +58,23 @@ def csp_for(
             directives = csp.merge(directives, {"script-src": (*sources, *extra)})
     if policy.headers.csp_report and directives:
         directives = csp.merge(directives, {"report-uri": (csp_report_uri(base_url),)})
-    return csp.serialize(directives)
+    return directives
+
+
+def csp_for(
+    policy: Policy,
+    route_class: str,
+    base_url: str,
+    *,
+    script_hashes: tuple[str, ...] = (),
+    unsafe_eval: bool = False,
+) -> str:
+    """The CSP header value of a route class (:func:`csp_directives_for`, serialised)."""
+    return csp.serialize(
+        csp_directives_for(
+            policy, route_class, base_url, script_hashes=script_hashes, unsafe_eval=unsafe_eval
+        )
+    )
 
 
 def _frame_options(policy: Policy, route_class: str) -> str:

@@ -28,6 +28,7 @@ class RouteInfo:
     route_class: RouteClass
     public: bool
     unsafe_eval: bool = False  # a page route listed in routes.unsafe_eval
+    script_nonce: bool = False  # a page route listed in routes.script_nonce
 
 
 def relative_pattern(pattern: str, base_url: str) -> str:
@@ -60,13 +61,16 @@ def route_info(
     kinds: frozenset[str],
     public: frozenset[str],
     unsafe_eval: frozenset[str] = frozenset(),
+    script_nonce: frozenset[str] = frozenset(),
 ) -> RouteInfo:
     route_class = classify(pattern, kinds)
+    page = route_class == RouteClass.PAGE
     return RouteInfo(
         pattern,
         route_class,
         pattern in public,
-        route_class == RouteClass.PAGE and pattern in unsafe_eval,
+        page and pattern in unsafe_eval,
+        page and pattern in script_nonce,
     )
 
 

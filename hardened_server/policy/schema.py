@@ -399,6 +399,20 @@ class RoutesPolicy:
         item=_route_pattern,
     )
 
+    script_nonce: tuple[str, ...] = key(
+        Kind.LIST,
+        "Page routes (patterns as registered) whose responses carry a fresh, unguessable nonce "
+        "in script-src (a new one for every response, in that response's header only). The "
+        "inline scripts the server's own templates mark with it run; every other inline "
+        "script, a notebook output's or an injected one, stays blocked. For front-ends whose "
+        "inline scripts carry per-request values, so that no hash can allow them (Voila: "
+        "policies/voila.toml). Empty: no page gets a nonce.",
+        Loosen.IF_GROWS,
+        "regular expressions starting with '/', exactly as `hardened-server audit --routes` "
+        "prints them",
+        item=_route_pattern,
+    )
+
 
 @dataclass(frozen=True, slots=True)
 class ScopesPolicy:

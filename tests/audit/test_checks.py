@@ -252,6 +252,7 @@ FIRE: dict[str, Builder] = {
     "HS-CSP-114": lambda t: clean(t, "[headers]\ncsp_report = false"),
     "HS-CSP-115": lambda t: clean(t, "[csp.page]\nform-action = false"),
     "HS-CSP-116": lambda t: clean(t, "[csp.page]\nimg-src = [\"'self'\", \"http://cdn.example\"]"),
+    "HS-CSP-117": lambda t: clean(t, "[routes]\nscript_nonce = [\"/voila/render/(.*)\"]"),
     "HS-CORS-101": lambda t: clean(t, "[cors]\nallow_origins = [\"https://portal.example\"]"),
     "HS-CORS-102": lambda t: clean(t, "[cors]\nallow_origins = [\"https://portal.example\"]\n"
                                       "allow_credentials = true"),

@@ -36,6 +36,7 @@ LIST_POOLS: dict[str, tuple[str, ...]] = {
     "routes.public": ("/login", "/static/(.*)", "/api/status", "/custom/(?P<name>[^/]+)"),
     "routes.accept_undecorated": ("/lsp/ws/(?P<language_server>.*)", "/custom/ws", "/x/(.*)"),
     "routes.unsafe_eval": ("/tree(.*)", "/notebooks(.*)", "/lab"),
+    "routes.script_nonce": ("/voila/render/(.*)", "/dashboards/(?P<name>[^/]+)"),
     "scopes.client_event_schemas": (
         "https://events.example.org/ext/click/v1",
         "https://events.jupyter.org/x/v2",
@@ -80,6 +81,7 @@ LIST_BAD_ITEMS: dict[str, tuple[str, ...]] = {
     "routes.public": ("login", "/login$", "/(unclosed"),
     "routes.accept_undecorated": ("ws", "/ws$", "/[unclosed"),
     "routes.unsafe_eval": ("tree", "/tree$", "/(unclosed"),
+    "routes.script_nonce": ("voila", "/voila$", "/[unclosed"),
     "scopes.client_event_schemas": ("", "has space", "caf\u00e9", "x\ny"),
     "cors.allow_origins": (
         "*",

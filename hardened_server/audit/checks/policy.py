@@ -477,6 +477,28 @@ def csp_insecure_sources(facts: Facts) -> Iterator[Hit]:
                           where(facts, f"csp.{rc}.{name}"))
 
 
+@check(
+    "HS-CSP-117",
+    INFO,
+    "a per-response script nonce on page routes (routes.script_nonce)",
+    fix="set routes.script_nonce = [] (the listed front-end's inline scripts are then blocked)",
+    doc="A route in routes.script_nonce gets a fresh nonce in script-src for every response; "
+    "the inline scripts its own templates mark with it run (Voila's per-cell scripts, "
+    "policies/voila.toml). Output scripts and injected ones carry no nonce and stay blocked "
+    "(SECURITY.md, 'Per-response nonces'); the risk accepted is the marked template code.",
+    tags=CSP_TAGS,
+)
+@_policy_check
+def csp_script_nonce(facts: Facts) -> Iterator[Hit]:
+    routes = _policy(facts).routes.script_nonce
+    if routes:
+        yield Hit(
+            f"a per-response nonce in script-src on {len(routes)} page route(s): "
+            + ", ".join(routes),
+            where(facts, "routes.script_nonce"),
+        )
+
+
 # ---------------------------------------------------------------------------------------------
 # CORS
 
