@@ -43,8 +43,10 @@ from hardened_server.enforcement.pathpolicy import (
 )
 from hardened_server.enforcement.recorder import record_denial
 from hardened_server.enforcement.runtime import SETTINGS_KEY
+from hardened_server.policy.decisions import Decision
 from hardened_server.policy.model import Policy
 from hardened_server.policy.paths import PathDecision, PathOp, PathPolicy, is_within
+from hardened_server.policy.rules import Rule
 
 __all__ = [
     "PATH_GUARDED_BASES",
@@ -124,10 +126,29 @@ class PathGuardMixin(_StaticFileHandlerBase):
             self._pg_guard(root, absolute_path)
         return super().validate_absolute_path(root, absolute_path)
 
+    def path_guard_roots(self, root: Any) -> list[str]:
+        """The directories this handler serves from: ``root`` (a directory, or
+        ``FileFindHandler``'s tuple of search roots), then the handler's own ``roots`` list if
+        it keeps one. Voila's ``TemplateStaticFileHandler`` hands tornado a placeholder root
+        (``/fake-root/voila-template-system/``) and looks files up in ``self.roots``, the
+        static directories of the requested template; its ``MultiStaticFileHandler`` keeps
+        its directories there too. Judging the file against the placeholder alone refused
+        every Voila template asset (issue #16)."""
+        roots = [root] if isinstance(root, str) else list(root or ())
+        own = getattr(self, "roots", None)
+        if isinstance(own, list | tuple):
+            roots.extend(r for r in own if isinstance(r, str) and r not in roots)
+        return roots
+
     def _pg_guard(self, root: Any, absolute_path: str) -> None:
-        matched = self._pg_matching_root(root, absolute_path)
+        matched = self._pg_matching_root(self.path_guard_roots(root), absolute_path)
         if matched is None:
-            self._pg_refuse(None, PathOp.SERVE_STATIC, absolute_path)
+            outside = Decision(
+                False,
+                Rule.PATH_ESCAPES_ROOT,
+                "the file is outside every directory this handler serves from",
+            )
+            self._pg_refuse(PathDecision(outside), PathOp.SERVE_STATIC, absolute_path)
         op = self.path_guard_op()
         policy = self.path_guard_policy()
         resolve = self._pg_resolver(matched)
@@ -146,8 +167,7 @@ class PathGuardMixin(_StaticFileHandlerBase):
                 self._pg_refuse(decision, op, candidate)
 
     @staticmethod
-    def _pg_matching_root(root: Any, absolute_path: str) -> str | None:
-        roots = [root] if isinstance(root, str) else list(root or ())
+    def _pg_matching_root(roots: list[str], absolute_path: str) -> str | None:
         for candidate in roots:
             base = os.path.abspath(candidate)
             if is_within(base, os.path.abspath(absolute_path)):
