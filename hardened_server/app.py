@@ -85,6 +85,7 @@ from hardened_server.policy.startup import (
     check_configuration,
     check_contents_manager,
     check_drift,
+    check_extensions,
     check_routes,
 )
 from hardened_server.trail.metrics import default_metrics
@@ -742,7 +743,16 @@ class HardenedServerApp(ServerApp):
         if tm is not None and not getattr(tm.create, "_hs_recorded", False):
             tm.create = _recorded_terminal_create(tm.create)
 
+    def enabled_extensions(self) -> list[str]:
+        """The names of the server extensions that are enabled (``jpserver_extensions``)."""
+        manager = getattr(self, "extension_manager", None)
+        packages = getattr(manager, "extensions", {}) or {}
+        return [name for name, package in packages.items() if getattr(package, "enabled", False)]
+
     def verify_after_extensions(self) -> None:
+        # A front-end that cannot work strictly is refused first, with what to use instead
+        # (its routes would otherwise be refused one by one, suggesting the wrong fix).
+        self._refuse(check_extensions(self.enabled_extensions()))
         runtime: PolicyRuntime = self.web_app.settings[SETTINGS_KEY]
         # JupyterLab copies the start-up token into every page's config; blank it (an XSS
         # must not find a long-lived credential in the page).

@@ -30,6 +30,7 @@ from tests.support.server import WITHOUT_FRONTENDS, ServerProcess
 pytestmark = pytest.mark.live
 
 DRIFT_EXTENSION = REPO / "tests" / "fixtures" / "ext_drift"
+NBCLASSIC_STANDIN = REPO / "tests" / "fixtures" / "ext_nbclassic"
 
 XSRF_OFF = {"ServerApp": {"tornado_settings": {"xsrf_cookies": False}}}
 
@@ -93,6 +94,10 @@ CASES: dict[str, Case] = {
     "drift_extension": Case(
         args=("--ServerApp.jpserver_extensions=drift_extension=True",),
         pythonpath=(DRIFT_EXTENSION,),
+    ),
+    "nbclassic": Case(
+        args=("--ServerApp.jpserver_extensions=nbclassic=True",),
+        pythonpath=(NBCLASSIC_STANDIN,),
     ),
     "contents_manager_swapped": Case(
         args=("--ServerApp.jpserver_extensions=cm_swap_extension=True",),
@@ -401,6 +406,20 @@ def test_extension_turning_off_xsrf_cookies_after_hardening_refuses_start(server
     web_app.settings (ExtensionApp settings merging does, wholesale). The snapshot taken at
     hardening time must catch the change."""
     assert_refused_by(servers["drift_extension"], "HS-START-008", "'xsrf_cookies'", "extension")
+
+
+# -- HS-START-012: a front-end that cannot work under the strict policy ---------------------
+
+
+def test_nbclassic_enabled_refuses_start_and_points_to_notebook_7(servers):
+    """nbclassic's pages run inline scripts with per-request values (issue #16): refused at
+    start, exit 2, with why and what to use instead, before its routes are judged one by one
+    (which would suggest listing them as reviewed)."""
+    out = assert_refused_by(
+        servers["nbclassic"], "HS-START-012", "nbclassic", "'unsafe-inline'", "Notebook 7",
+        "jupyter server extension disable nbclassic",
+    )
+    assert "routes.accept_undecorated" not in out
 
 
 # -- HS-START-011: a contents manager that does not carry the path policy ---------------------

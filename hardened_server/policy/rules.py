@@ -150,6 +150,11 @@ class Rule(StrEnum):
         Family.START,
         "the contents manager is not built on HardenedContentsManager",
     )
+    START_REFUSED_EXTENSION = (
+        "HS-START-012",
+        Family.START,
+        "a server extension that cannot work under the strict policy is enabled",
+    )
     # --- SCOPE --------------------------------------------------------------------------------
     SCOPE_MISSING = "HS-SCOPE-001", Family.SCOPE, "the principal lacks a scope the route requires"
     SCOPE_UNMAPPED = "HS-SCOPE-002", Family.SCOPE, "a route (or method) the route map does not know"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from hardened_server.policy.decisions import Rule
@@ -228,6 +229,45 @@ def check_routes(routes: Iterable[RouteFact], policy: Policy) -> list[UnsafeStar
                     f"review; if it really must be public, add {route.pattern!r} to "
                     "routes.public (a JupyterHandler method then also needs "
                     "@jupyter_server.auth.decorator.allow_unauthenticated)",
+                )
+            )
+    return problems
+
+
+#: Server extensions refused at start-up, with why and what to use instead. A front-end that
+#: cannot run under the page CSP would otherwise start and show blank pages, or tempt its
+#: operator into the one loosening the policy refuses ('unsafe-inline' in script-src).
+REFUSED_EXTENSIONS: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        # nbclassic's templates (page.html, tree.html, notebook.html, edit.html ...) run
+        # inline scripts with per-request values (require.config with base and static URLs,
+        # the notebook path), and its nbextensions load through RequireJS from the
+        # notebook directory tree: neither a hash nor a nonce on the server's own templates
+        # makes it work, only 'unsafe-inline', which the floor refuses.
+        "nbclassic": (
+            "nbclassic (the Notebook 6 front-end) runs inline scripts with per-request values "
+            "in every page, which the page CSP blocks (no 'unsafe-inline', by the floor): "
+            "its pages cannot work under the strict policy",
+            "use Notebook 7 (the notebook package, already served at /tree) instead, and "
+            "disable nbclassic: `jupyter server extension disable nbclassic`, or "
+            "--ServerApp.jpserver_extensions=nbclassic=False",
+        ),
+    }
+)
+
+
+def check_extensions(enabled: Iterable[str]) -> list[UnsafeStartup]:
+    """An enabled server extension listed in :data:`REFUSED_EXTENSIONS` stops the server."""
+    problems = []
+    for name in sorted(set(enabled)):
+        if name in REFUSED_EXTENSIONS:
+            why, instead = REFUSED_EXTENSIONS[name]
+            problems.append(
+                UnsafeStartup(
+                    Rule.START_REFUSED_EXTENSION,
+                    why,
+                    setting=f"server extension {name!r} (ServerApp.jpserver_extensions)",
+                    fix=instead,
                 )
             )
     return problems

@@ -491,3 +491,15 @@ def test_dictionary_made_tokens_are_not_credited_as_random() -> None:
 
     assert estimate_entropy_bits("correcthorsebatterystaple") < 128
     assert estimate_entropy_bits("huggingfacehuggingface12345") < 128
+
+
+def test_nbclassic_is_refused_with_the_way_to_notebook_7():
+    """Issue #16: nbclassic cannot work under the page CSP; refused, naming the replacement."""
+    from hardened_server.policy.rules import Rule
+    from hardened_server.policy.startup import check_extensions
+
+    (problem,) = check_extensions(["jupyterlab", "nbclassic", "notebook"])
+    assert problem.rule_id == Rule.START_REFUSED_EXTENSION == "HS-START-012"
+    assert "Notebook 7" in problem.fix
+    assert "nbclassic" in problem.setting
+    assert check_extensions(["jupyterlab", "notebook", "voila.server_extension"]) == []
