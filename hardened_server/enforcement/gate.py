@@ -17,7 +17,10 @@ handler is chosen (:meth:`HardenedWebApplication.find_handler
    into handler arguments.
 3. *Sizes*: a request target longer than ``limits.max_url_bytes`` (414, HS-LIMIT-003), header
    fields over ``limits.max_header_bytes`` (431, HS-LIMIT-002), a ``Content-Length`` over
-   ``limits.max_body_bytes`` (413, HS-LIMIT-001), all answered before a byte of the body is read.
+   ``limits.max_body_bytes`` (413, HS-LIMIT-001), and one over ``limits.anonymous_body_bytes``
+   from a request that carries no credential or is a login form POST (413, HS-LIMIT-005), all
+   answered before a byte of the body is read. Such a request that is let through is held to
+   the anonymous limit by tornado too (a chunked body is cut off past it).
 4. *Rate limit*: a client whose unauthenticated budget is spent and who presents no credential
    at all gets 429 with ``Retry-After`` (HS-LIMIT-004) at once; a form POST (a login attempt)
    is refused as soon as the budget cannot pay for a failed credential.
@@ -31,7 +34,7 @@ hooks jupyter_server and tornado call: the cross-site decision
 XSRF token and the redirect validator (:func:`checked_location`). The mixins stay thin: they hold
 the tornado plumbing, this module the rules.
 
-Rule ids defined here (the pure modules define the others): HS-LIMIT-001..004 and
+Rule ids defined here (the pure modules define the others): HS-LIMIT-001..005 and
 HS-XSRF-001..003. Like every rule id they are stable API.
 """
 
@@ -63,6 +66,7 @@ from hardened_server.policy.cors import (
 )
 from hardened_server.policy.decisions import Decision, RouteClass, Rule, allow, deny
 from hardened_server.policy.hosts import is_allowed_host
+from hardened_server.policy.model import LimitsPolicy
 from hardened_server.policy.origins import normalize_origin, referer_origin
 from hardened_server.policy.proxies import ClientAddress, client_address
 from hardened_server.policy.redirects import redirect_decision, safe_redirect
@@ -175,6 +179,52 @@ def presents_credentials(request: HTTPServerRequest, xsrf_cookie_name: str = "_x
     return any(name != xsrf_cookie_name for name in request.cookies)
 
 
+# tornado's signed value, version 2 (``set_secure_cookie``: jupyter_server's login cookie,
+# JupyterHub's): ``2|1:<key version>|<n>:<timestamp>|<n>:<name>|...``.
+_SIGNED_COOKIE_V2 = re.compile(r"2\|1:[0-9]+\|[0-9]{1,3}:[0-9]+\|")
+# An Authorization value names a scheme and a credential ("token abc", "Bearer abc").
+_AUTHORIZATION = re.compile(r"[!-~]+ +[!-~]")
+
+
+def may_authenticate(request: HTTPServerRequest, xsrf_cookie_name: str = "_xsrf") -> bool:
+    """Could the identity layer accept this request, as far as a syntactic look at its headers
+    tells (nothing is verified here)? An ``Authorization`` header with a scheme and a
+    credential, or a cookie (not the XSRF cookie) in tornado's signed format, which the login
+    cookie always is. Stricter than :func:`presents_credentials`: a made-up ``Cookie: a=b``
+    must not buy a client the large body limit (:func:`body_limit`)."""
+    headers = request.headers
+    if _AUTHORIZATION.match(headers.get("Authorization", "")):
+        return True
+    if "Cookie" not in headers:
+        return False
+    return any(
+        name != xsrf_cookie_name and _SIGNED_COOKIE_V2.match(morsel.value)
+        for name, morsel in request.cookies.items()
+    )
+
+
+def is_login_post(request: HTTPServerRequest, base_url: str) -> bool:
+    """A POST to the login page (the password form): anonymous by nature, whatever cookie
+    the browser still sends."""
+    path = (request.path or "").rstrip("/")
+    return request.method == "POST" and path == base_url.rstrip("/") + "/login"
+
+
+def body_limit(
+    request: HTTPServerRequest,
+    limits: LimitsPolicy,
+    base_url: str,
+    xsrf_cookie_name: str = "_xsrf",
+) -> tuple[int, Rule]:
+    """The body limit of this request and the rule that refuses more: the anonymous one for
+    a request that cannot authenticate and for the login form, else ``limits.max_body_bytes``.
+    Bodies are read into memory before authentication runs, so without this any client could
+    make the server buffer the large limit per request (six parallel 64 MiB posts: +350 MiB)."""
+    if is_login_post(request, base_url) or not may_authenticate(request, xsrf_cookie_name):
+        return min(limits.anonymous_body_bytes, limits.max_body_bytes), Rule.LIMIT_ANONYMOUS_BODY
+    return limits.max_body_bytes, Rule.LIMIT_BODY
+
+
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -231,8 +281,13 @@ def admit(
             431, deny(Rule.LIMIT_HEADERS, "header fields larger than limits.max_header_bytes")
         )
     length = _content_length(request.headers)
-    if length is not None and length > limits.max_body_bytes:
-        return Refusal(413, deny(Rule.LIMIT_BODY, "Content-Length above limits.max_body_bytes"))
+    body_max, body_rule = body_limit(request, limits, compiled.base_url, xsrf_cookie_name)
+    if length is not None and length > body_max:
+        if body_rule == Rule.LIMIT_ANONYMOUS_BODY:
+            reason = "Content-Length above limits.anonymous_body_bytes (no credential or login)"
+        else:
+            reason = "Content-Length above limits.max_body_bytes"
+        return Refusal(413, deny(body_rule, reason))
     if not presents_credentials(request, xsrf_cookie_name):
         wait = runtime.limiter.peek(client_key(client.ip), _expected_cost(request))
         if wait is not None:
@@ -241,6 +296,12 @@ def admit(
                 deny(Rule.LIMIT_RATE, "unauthenticated request budget of this client is spent"),
                 wait,
             )
+    if body_max < limits.max_body_bytes:
+        # A chunked (or compressed) body has no length to refuse up front: tornado cuts it
+        # off once it passes the anonymous limit (the connection's limit is per request).
+        set_max = getattr(request.connection, "set_max_body_size", None)
+        if set_max is not None:
+            set_max(body_max)
     return None
 
 

@@ -297,6 +297,11 @@ class Rule(StrEnum):
     LIMIT_HEADERS = "HS-LIMIT-002", Family.LIMIT, "header fields larger than the limit"
     LIMIT_URL = "HS-LIMIT-003", Family.LIMIT, "request target longer than the limit"
     LIMIT_RATE = "HS-LIMIT-004", Family.LIMIT, "unauthenticated request budget spent"
+    LIMIT_ANONYMOUS_BODY = (
+        "HS-LIMIT-005",
+        Family.LIMIT,
+        "request body without a credential (or a login form) larger than the anonymous limit",
+    )
     # --- XSRF ---------------------------------------------------------------------------------
     XSRF_MISSING = "HS-XSRF-001", Family.XSRF, "no XSRF token on a state-changing request"
     XSRF_MISMATCH = "HS-XSRF-002", Family.XSRF, "the XSRF token does not match"

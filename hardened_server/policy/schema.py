@@ -712,6 +712,21 @@ class LimitsPolicy:
         maximum=536870912,
     )
 
+    anonymous_body_bytes: int = key(
+        Kind.INT,
+        "Largest request body accepted from a request that carries no credential (no "
+        "Authorization header, no signed login cookie), and from every login form POST, in "
+        "bytes. A Content-Length above it is answered 413 as soon as the headers "
+        "arrive, before any of the body is read; a chunked body is cut off (400) when it grows "
+        "past it. Anonymous bodies are read into memory before authentication decides: "
+        "limits.max_body_bytes for them would let any client make the server buffer 64 MiB "
+        "per request. Capped by limits.max_body_bytes.",
+        Loosen.IF_HIGHER,
+        "an integer from 4096 to 536870912",
+        minimum=4096,
+        maximum=536870912,
+    )
+
     max_header_bytes: int = key(
         Kind.INT,
         "Largest total size of the request header fields, in bytes; more is answered 431. "

@@ -291,3 +291,53 @@ def test_held_refusals_are_bounded_and_do_not_block_the_loop() -> None:
     assert done[0] < 0.1, "the third is over MAX_HELD: answered at once"
     assert done[1] >= 0.2 * 0.5  # jittered: 0.5 to 1.5 times HOLD_SECONDS
     assert limiter._held == 0
+
+
+# -- the anonymous body limit (HS-LIMIT-005) -------------------------------------------------
+
+_SIGNED = "2|1:0|10:1765000000|8:username|4:YWJj|" + "0" * 64
+
+
+def post(uri: str = "/api/contents", **headers: str) -> HTTPServerRequest:
+    req = request(uri, **headers)
+    req.method = "POST"
+    return req
+
+
+@pytest.mark.parametrize(
+    ("headers", "authenticated"),
+    [
+        ({}, False),
+        ({"Authorization": "token abc"}, True),
+        ({"Authorization": "Bearer abc"}, True),
+        ({"Authorization": "token"}, False),
+        ({"Cookie": "a=b"}, False),
+        ({"Cookie": "_xsrf=" + _SIGNED}, False),
+        ({"Cookie": f"username-127-0-0-1-8888=\"{_SIGNED}\""}, True),
+    ],
+)
+def test_only_a_credential_shaped_header_buys_the_large_body_limit(
+    headers: dict[str, str], authenticated: bool
+) -> None:
+    limits = policy_with({}).limits
+    size, rule = gate.body_limit(post(**headers), limits, "/")
+    if authenticated:
+        assert (size, rule) == (limits.max_body_bytes, Rule.LIMIT_BODY)
+    else:
+        assert (size, rule) == (limits.anonymous_body_bytes, Rule.LIMIT_ANONYMOUS_BODY)
+        assert size == 65536
+
+
+def test_the_login_form_gets_the_anonymous_limit_even_with_a_credential() -> None:
+    limits = policy_with({}).limits
+    size, rule = gate.body_limit(
+        post("/jp/login", Authorization="token abc"), limits, "/jp/"
+    )
+    assert (size, rule) == (limits.anonymous_body_bytes, Rule.LIMIT_ANONYMOUS_BODY)
+
+
+def test_the_anonymous_limit_is_capped_by_the_body_limit() -> None:
+    limits = policy_with(
+        {"limits": {"max_body_bytes": 65536, "anonymous_body_bytes": 1048576}}
+    ).limits
+    assert gate.body_limit(post(), limits, "/")[0] == 65536

@@ -134,6 +134,10 @@ def raw(
     return Raw(status, headers, rest, closed)
 
 
+def _forwarded(client: str) -> str:
+    return f"X-Forwarded-For: {client}\r\n"
+
+
 def forwarded_for(client: str) -> dict[str, str]:
     """Speak as the trusted proxy (127.0.0.1 on ``gated``) for ``client``: its own rate-limit
     bucket, so tests that make anonymous requests do not spend each other's."""
@@ -774,6 +778,45 @@ def test_body_just_over_the_limit_is_413_and_under_it_is_served(gated: ServerPro
                          json={"type": "file", "format": "text", "content": "x" * 500_000},
                          headers=gated.auth(), timeout=10)
     assert under.status_code in (200, 201)
+
+
+def test_anonymous_one_mebibyte_body_gets_413_before_it_is_sent(gated: ServerProcess) -> None:
+    """Bodies are read into memory before authentication decides: without a credential only
+    ``limits.anonymous_body_bytes`` (64 KiB) is accepted. Only the headers are sent; the 413
+    must come back at once (no body is waited for) and the connection is closed."""
+    for path, extra in (
+        ("/api/contents", "Cookie: a=b\r\n"),  # a made-up cookie is no credential
+        ("/login", f"Authorization: token {gated.token}\r\n"),  # the login form is always
+    ):
+        started = time.monotonic()
+        r = raw(gated.port, f"POST {path} HTTP/1.1\r\n"
+                f"Host: 127.0.0.1:{gated.port}\r\n{extra}"
+                "Content-Type: application/x-www-form-urlencoded\r\n"
+                "Content-Length: 1048576\r\n\r\n", timeout=3.0, wait_close=True)
+        assert time.monotonic() - started < 2.5
+        assert r.status == 413
+        assert r.closed
+        for name in POLICY_HEADERS:
+            assert name.lower() in r.headers, name
+    wait_for_log(gated, "rule=HS-LIMIT-005")
+
+
+def test_anonymous_chunked_body_is_cut_off_at_the_anonymous_limit(gated: ServerProcess) -> None:
+    chunk = b"x" * 32768
+    body = (b"%x\r\n" % len(chunk) + chunk + b"\r\n") * 4 + b"0\r\n\r\n"
+    r = raw(gated.port, "POST /api/contents HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{gated.port}\r\n{_forwarded('198.51.100.93')}"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n", body)
+    assert r.status == 400
+
+
+def test_authenticated_one_mebibyte_put_still_works(untrusted: ServerProcess) -> None:
+    content = "x" * (1024 * 1024)
+    r = requests.put(untrusted.url + "/api/contents/one-mib.txt",
+                     json={"type": "file", "format": "text", "content": content},
+                     headers=untrusted.auth(), timeout=30)
+    assert r.status_code in (200, 201), r.text
+    assert (untrusted.root / "one-mib.txt").stat().st_size == len(content)
 
 
 def test_chunked_contents_upload_larger_than_the_limit_still_works(gated: ServerProcess) -> None:
