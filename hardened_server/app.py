@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import jupyter_server
+from jupyter_server.auth.login import LoginHandler
 from jupyter_server.serverapp import ServerApp, ServerWebApplication
 from jupyter_server.serverapp import aliases as server_aliases
 from jupyter_server.serverapp import flags as server_flags
@@ -60,6 +61,11 @@ from hardened_server.enforcement.handlers import (
 from hardened_server.enforcement.health import HealthProbeHandler, probe_decision
 from hardened_server.enforcement.identity.authorizer import HardenedAuthorizer
 from hardened_server.enforcement.identity.provider import HardenedIdentityProvider
+from hardened_server.enforcement.identity.site import (
+    assigns_scopes,
+    provider_name,
+    scope_site_provider,
+)
 from hardened_server.enforcement.inventory import is_wrapped, route_inventory
 from hardened_server.enforcement.kernelsessions import HardenedSessionManager
 from hardened_server.enforcement.marks import mark
@@ -417,6 +423,10 @@ class HardenedServerApp(ServerApp):
             trust_xheaders=bool(self.trust_xheaders),
             contents_manager=_qualname(type(self.contents_manager)),
             contents_manager_composed=isinstance(self.contents_manager, HardenedContentsManager),
+            site_identity_provider=""
+            if assigns_scopes(provider)
+            else provider_name(type(provider)),
+            legacy_login_handler=self._unused_login_handler(),
         )
 
     def configuration_problems(
@@ -428,20 +438,33 @@ class HardenedServerApp(ServerApp):
         adjusts it once, for start-up and every reload alike."""
         return check_configuration(self._startup_facts(user_tornado_settings), policy)
 
+    def _unused_login_handler(self) -> str:
+        """``ServerApp.login_handler_class`` (legacy, pre-2.0) when no provider runs it. Stock
+        runs it through ``LegacyIdentityProvider`` only when ``identity_provider_class`` is
+        stock's ``PasswordIdentityProvider``, and otherwise logs that it is "superseded" and
+        ignores it: here that is refused, not a log line."""
+        configured = self.login_handler_class
+        if configured is None or configured is LoginHandler:
+            return ""
+        provider_handler = getattr(self.identity_provider, "login_handler_class", None)
+        if provider_handler is configured:
+            return ""  # honoured: jupyter_server's legacy path, our checks in front
+        return provider_name(configured)
+
     def _refuse(self, problems: list[UnsafeStartup]) -> None:
         """Stop start-up on any problem (the single-user app adds its own first)."""
         if problems:
             raise StartupRefused(problems)
 
-    #: What stock's ``init_webapp`` wrote into ``tornado_settings`` (key -> the object written),
-    #: so that a second ``initialize()`` does not take those for the user's own settings.
+    #: What stock wrote into ``tornado_settings`` itself (key -> the object written): its
+    #: ``init_webapp`` (``allow_origin``, ``cookie_options``, ``token``, ...) and, on its legacy
+    #: login path, ``init_configurables`` (``password``, ``token``). Not the user's settings.
     _hs_stock_settings: dict[str, Any]
 
     def user_tornado_settings(self) -> frozenset[str]:
         """The ``tornado_settings`` keys the user set: all of them, except those that still
-        hold exactly what stock's ``init_webapp`` wrote on an earlier ``initialize()``
-        (``allow_origin``, ``cookie_options``, ``token``, ...). A value changed since is the
-        user's again."""
+        hold exactly what stock wrote (on this or an earlier ``initialize()``). A value changed
+        since is the user's again."""
         written = getattr(self, "_hs_stock_settings", {})
         return frozenset(
             key
@@ -449,18 +472,30 @@ class HardenedServerApp(ServerApp):
             if key not in written or written[key] is not value
         )
 
+    def _stock_writes(self, call: Any) -> None:
+        """Run a stock step and remember what it wrote into ``tornado_settings``."""
+        user_keys = self.user_tornado_settings()
+        before = dict(self.tornado_settings)
+        call()
+        written = {
+            k: v for k, v in getattr(self, "_hs_stock_settings", {}).items() if k not in user_keys
+        }
+        written.update(
+            (key, value)
+            for key, value in self.tornado_settings.items()
+            if key not in user_keys and (key not in before or before[key] is not value)
+        )
+        self._hs_stock_settings = written
+
+    def init_configurables(self) -> None:
+        self._stock_writes(super().init_configurables)
+
     def init_webapp(self) -> None:
         user_keys = self.user_tornado_settings()
         problems = self.configuration_problems(self.policy, user_keys)
         self._refuse(problems + self._token_store_problems())
         self.apply_nbconvert_policy()
-        before = dict(self.tornado_settings)
-        super().init_webapp()
-        self._hs_stock_settings = {
-            key: value
-            for key, value in self.tornado_settings.items()
-            if key not in user_keys and (key not in before or before[key] is not value)
-        } | {k: v for k, v in getattr(self, "_hs_stock_settings", {}).items() if k not in user_keys}
+        self._stock_writes(super().init_webapp)
         self.harden_web_app()
 
     def apply_nbconvert_policy(self) -> None:
@@ -527,6 +562,9 @@ class HardenedServerApp(ServerApp):
         hardened = cast("HardenedWebApplication", app)  # what the line above made it
         runtime = PolicyRuntime(self.policy, self.base_url)
         app.settings[SETTINGS_KEY] = runtime
+        # A site's own identity provider (allowed by identity.site_provider, HS-START-013):
+        # its users get the policy's scopes.
+        scope_site_provider(self.identity_provider, runtime)
         for rule in iter_handler_rules(app.default_router):
             rule.target = replace_csp_report_handler(rule.target)
         hardened.hardened_route_facts = []

@@ -153,6 +153,7 @@ class HubIdentityProvider(JupyterHubIdentityProvider):
     """
 
     logout_handler_class = HardenedHubLogoutHandler
+    hs_assigns_scopes = True  # the hub's OAuth scopes decide (get_user below)
 
     @default("hub_auth")
     def _default_hub_auth(self) -> Any:

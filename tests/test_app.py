@@ -117,3 +117,40 @@ def test_root_redirects_to_lab_when_jupyterlab_is_enabled(
         "--ServerApp.jpserver_extensions=notebook=False",
     )
     assert app.default_url == "/lab"
+
+
+def test_a_legacy_login_handler_runs_through_jupyter_servers_legacy_path(
+    build_app: Callable[..., HardenedServerApp],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``ServerApp.login_handler_class`` with stock's ``PasswordIdentityProvider``: stock's
+    LegacyIdentityProvider runs the handler; its users get the policy's scopes (here the
+    owner's), and its /login route is wrapped like every other (HS-START-014 is for a handler
+    no provider runs)."""
+    from jupyter_server.auth.identity import LegacyIdentityProvider
+
+    from hardened_server.enforcement.handlers import iter_handler_rules
+    from hardened_server.enforcement.inventory import is_wrapped, original_handler
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "fixtures" / "site_identity"))
+    policy = tmp_path / "owner.toml"
+    policy.write_text('[identity]\nsite_provider = "owner"\n')
+    app = build_app(
+        *WITHOUT_LAB,
+        f"--policy={policy}",
+        "--ServerApp.identity_provider_class=jupyter_server.auth.identity.PasswordIdentityProvider",
+        "--ServerApp.login_handler_class=site_auth.SiteLoginHandler",
+    )
+    import site_auth
+
+    assert isinstance(app.identity_provider, LegacyIdentityProvider)
+    assert app.identity_provider.login_handler_class is site_auth.SiteLoginHandler
+    login = [
+        rule.target
+        for rule in iter_handler_rules(app.web_app.default_router)
+        if rule.matcher.regex.pattern.startswith("/login")
+    ]
+    assert login
+    assert is_wrapped(login[0])
+    assert original_handler(login[0]) is site_auth.SiteLoginHandler

@@ -31,6 +31,7 @@ pytestmark = pytest.mark.live
 
 DRIFT_EXTENSION = REPO / "tests" / "fixtures" / "ext_drift"
 NBCLASSIC_STANDIN = REPO / "tests" / "fixtures" / "ext_nbclassic"
+SITE_IDENTITY = REPO / "tests" / "fixtures" / "site_identity"
 
 XSRF_OFF = {"ServerApp": {"tornado_settings": {"xsrf_cookies": False}}}
 
@@ -108,6 +109,16 @@ CASES: dict[str, Case] = {
             "--ServerApp.contents_manager_class="
             "jupyter_server.services.contents.largefilemanager.AsyncLargeFileManager",
         ),
+    ),
+    "site_identity_provider": Case(
+        args=(
+            "--ServerApp.identity_provider_class="
+            "jupyter_server.auth.identity.PasswordIdentityProvider",
+        ),
+    ),
+    "legacy_login_handler": Case(
+        args=("--ServerApp.login_handler_class=site_auth.SiteLoginHandler",),
+        pythonpath=(SITE_IDENTITY,),
     ),
     "policy_unknown_key": Case(
         policy_text='[cors]\nallow_origin = ["https://trusted.example.com"]\n'
@@ -442,6 +453,28 @@ def test_configured_contents_manager_not_built_on_ours_refuses_start(servers):
     assert_refused_by(
         servers["contents_manager_configured"], "HS-START-011", "AsyncLargeFileManager",
         "ServerApp.contents_manager_class",
+    )
+
+
+# -- HS-START-013/014: a site's identity provider, a legacy login handler (issue #17) ----------
+
+
+def test_a_site_identity_provider_the_policy_says_nothing_about_refuses_start(servers):
+    """Stock ``PasswordIdentityProvider`` configured by the site: its users would carry no
+    scope, and every request would be a 403 with nothing said at start-up (the silent
+    lock-out). Refused, naming the setting and the policy key."""
+    assert_refused_by(
+        servers["site_identity_provider"], "HS-START-013", "PasswordIdentityProvider",
+        "ServerApp.identity_provider_class", "identity.site_provider",
+    )
+
+
+def test_a_legacy_login_handler_no_provider_runs_refuses_start(servers):
+    """Stock ignores ``ServerApp.login_handler_class`` next to another identity provider and
+    only logs that it is "superseded"; here the start stops and says how to run it."""
+    assert_refused_by(
+        servers["legacy_login_handler"], "HS-START-014", "site_auth.SiteLoginHandler",
+        "ServerApp.login_handler_class", "identity.site_provider",
     )
 
 

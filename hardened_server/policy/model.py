@@ -20,6 +20,7 @@ from hardened_server.policy.schema import (
     AuditPolicy,
     CorsPolicy,
     HeadersPolicy,
+    IdentityPolicy,
     LimitsPolicy,
     LoginPolicy,
     NbconvertPolicy,
@@ -36,6 +37,7 @@ __all__ = [
     "AuditPolicy",
     "CorsPolicy",
     "HeadersPolicy",
+    "IdentityPolicy",
     "LimitsPolicy",
     "LoginPolicy",
     "NbconvertPolicy",
@@ -58,6 +60,7 @@ class Policy:
     cors: CorsPolicy
     paths: PathsPolicy
     tokens: TokensPolicy
+    identity: IdentityPolicy
     terminals: TerminalsPolicy
     nbconvert: NbconvertPolicy
     login: LoginPolicy

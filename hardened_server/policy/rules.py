@@ -155,6 +155,16 @@ class Rule(StrEnum):
         Family.START,
         "a server extension that cannot work under the strict policy is enabled",
     )
+    START_SITE_PROVIDER = (
+        "HS-START-013",
+        Family.START,
+        "a site identity provider whose users the policy gives no scopes (identity.*)",
+    )
+    START_LEGACY_LOGIN_HANDLER = (
+        "HS-START-014",
+        Family.START,
+        "ServerApp.login_handler_class is set but no identity provider would run it",
+    )
     # --- SCOPE --------------------------------------------------------------------------------
     SCOPE_MISSING = "HS-SCOPE-001", Family.SCOPE, "the principal lacks a scope the route requires"
     SCOPE_UNMAPPED = "HS-SCOPE-002", Family.SCOPE, "a route (or method) the route map does not know"

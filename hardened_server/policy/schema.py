@@ -54,6 +54,7 @@ class Kind(StrEnum):
     LIST = "list"  # of strings, each checked (and normalised) by the item validator
     DIRECTIVE = "directive"  # a CSP directive: a list of sources, or false to remove it
     ROUTEMAP = "routemap"  # scopes.routes: {pattern = {METHOD = scope | [scopes]}}
+    SCOPETABLE = "scopetable"  # identity.users / identity.groups: {name = [scopes]}
 
 
 class Loosen(StrEnum):
@@ -272,6 +273,31 @@ def _scope(value: str) -> str:
     if value not in KNOWN_SCOPES:
         raise ItemError("not a scope; known scopes: " + ", ".join(SCOPES))
     return value
+
+
+def _scope_table(value: Any) -> dict[str, tuple[str, ...]]:
+    """identity.users / identity.groups: ``{name = ["scope", ...]}``, normalised to sorted
+    tuples (an empty list grants nothing, like a name not listed)."""
+    if not isinstance(value, dict):
+        raise ItemError(
+            f"expected a table of names, got {type(value).__name__}; "
+            'e.g. identity.users = { alice = ["contents:read", "kernels:execute"] }'
+        )
+    out: dict[str, tuple[str, ...]] = {}
+    for name in sorted(value):
+        if not name or not name.isprintable() or len(name) > 256:
+            raise ItemError(f"name {name!r}: a printable name of 1 to 256 characters")
+        scopes = value[name]
+        # a tuple too: an effective value (already normalised) may be layered again
+        if not isinstance(scopes, list | tuple) or not all(isinstance(i, str) for i in scopes):
+            raise ItemError(f"{name!r}: expected a list of scope names")
+        unknown = [i for i in scopes if i not in KNOWN_SCOPES]
+        if unknown:
+            raise ItemError(
+                f"{name!r}: unknown scope {unknown[0]!r} (one of " + ", ".join(SCOPES) + ")"
+            )
+        out[name] = tuple(sorted(set(scopes)))
+    return out
 
 
 def _abs_path_or_empty(value: str) -> str:
@@ -594,6 +620,51 @@ class TokensPolicy:
         Loosen.IF_CHANGED,
         'an absolute path (printable ASCII), or ""',
         item=_abs_path_or_empty,
+    )
+
+
+#: identity.site_provider's values.
+SITE_PROVIDER_REFUSE = "refuse"
+SITE_PROVIDER_OWNER = "owner"
+SITE_PROVIDER_MAPPED = "mapped"
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityPolicy:
+    """The ``[identity]`` table: scopes of users authenticated by a site's own identity provider
+    (``ServerApp.identity_provider_class`` other than hardened-server's)."""
+
+    site_provider: str = key(
+        Kind.ENUM,
+        "What users authenticated by a site's own identity provider (ServerApp."
+        "identity_provider_class, e.g. stock PasswordIdentityProvider or one that trusts an "
+        "authenticating proxy) may do. 'refuse': such a provider stops the server at start-up "
+        "(a start-up refusal), since the policy would give its users no scope and every request "
+        "would be a 403. 'owner': a single-user provider; whoever it authenticates gets "
+        "tokens.owner_scopes. 'mapped': a multi-user provider; a user gets the scopes "
+        "identity.users lists for its name plus those identity.groups lists for each of its "
+        "groups (the User's `groups` attribute, if the provider sets one), like JupyterHub's "
+        "roles; a user in neither gets none (403 on every scoped route, each recorded).",
+        Loosen.IF_CHANGED,
+        choices=(SITE_PROVIDER_REFUSE, SITE_PROVIDER_OWNER, SITE_PROVIDER_MAPPED),
+        restart="the identity provider is built at start-up",
+    )
+
+    users: Mapping[str, tuple[str, ...]] = key(
+        Kind.SCOPETABLE,
+        "With identity.site_provider = 'mapped': user name -> the scopes that user gets. A "
+        "later policy layer replaces the whole table.",
+        Loosen.IF_GROWS,
+        'a table such as { alice = ["contents:read", "kernels:execute"] }; scopes: '
+        + ", ".join(SCOPES),
+    )
+
+    groups: Mapping[str, tuple[str, ...]] = key(
+        Kind.SCOPETABLE,
+        "With identity.site_provider = 'mapped': group name -> the scopes every member gets "
+        "(added to the user's own). A later policy layer replaces the whole table.",
+        Loosen.IF_GROWS,
+        'a table such as { analysts = ["contents:read"] }; scopes: ' + ", ".join(SCOPES),
     )
 
 
@@ -999,6 +1070,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("cors", CorsPolicy),
     Section("paths", PathsPolicy),
     Section("tokens", TokensPolicy),
+    Section("identity", IdentityPolicy),
     Section("login", LoginPolicy),
     Section("sessions", SessionsPolicy),
     Section("nbconvert", NbconvertPolicy),
@@ -1162,6 +1234,8 @@ def validate_value(field: Field, value: Any) -> Any:
         return tuple(out)
     if kind == Kind.ROUTEMAP:
         return _route_scopes(value)
+    if kind == Kind.SCOPETABLE:
+        return _scope_table(value)
     if kind == Kind.DIRECTIVE:
         directive = field.key.rsplit(".", 1)[1]
         if value is False:
@@ -1218,6 +1292,9 @@ def json_schema() -> dict[str, Any]:
                 "additionalProperties": {"oneOf": [scope, {"type": "array", "items": scope}]},
             }
             return {**doc, "type": "object", "additionalProperties": methods}
+        if field.kind == Kind.SCOPETABLE:
+            scopes = {"type": "array", "items": {"enum": list(SCOPES)}}
+            return {**doc, "type": "object", "additionalProperties": scopes}
         raise AssertionError(field.kind)  # pragma: no cover
 
     root: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}

@@ -16,6 +16,7 @@ from hardened_server.policy.decisions import Rule
 from hardened_server.policy.errors import UnsafeStartup
 from hardened_server.policy.hosts import is_loopback_bind
 from hardened_server.policy.model import Policy
+from hardened_server.policy.schema import SITE_PROVIDER_MAPPED, SITE_PROVIDER_REFUSE
 from hardened_server.policy.tokens import estimate_entropy_bits
 
 # Tornado settings that carry security. Set only by hardened-server itself: a value coming from
@@ -79,6 +80,10 @@ class StartupFacts:
     #: HardenedContentsManager (the application decides; policy/ cannot import enforcement/)
     contents_manager: str = ""
     contents_manager_composed: bool = True
+    # module.qualname of ServerApp.identity_provider_class when it is not one of ours ("")
+    site_identity_provider: str = ""
+    # module.qualname of a ServerApp.login_handler_class that no provider runs ("")
+    legacy_login_handler: str = ""
 
 
 @dataclass(frozen=True)
@@ -88,8 +93,64 @@ class RouteFact:
     undecorated: tuple[str, ...] = field(default=())  # HTTP methods with no auth decorator
 
 
-def check_configuration(facts: StartupFacts, policy: Policy) -> list[UnsafeStartup]:
+def identity_problems(facts: StartupFacts, policy: Policy) -> list[UnsafeStartup]:
+    """A site's own identity provider must have scopes from the policy (``identity.*``), or
+    every user it authenticates would be refused everything: a silent lock-out. A legacy
+    ``ServerApp.login_handler_class`` that no provider runs is refused, not ignored."""
     problems: list[UnsafeStartup] = []
+    identity = policy.identity
+    provider = facts.site_identity_provider
+    if provider and identity.site_provider == SITE_PROVIDER_REFUSE:
+        problems.append(
+            UnsafeStartup(
+                Rule.START_SITE_PROVIDER,
+                f"ServerApp.identity_provider_class = {provider} is a site identity provider "
+                "and the policy does not say what its users may do (identity.site_provider = "
+                '"refuse"): every request of every user would be refused (403)',
+                setting="ServerApp.identity_provider_class / policy key identity.site_provider",
+                fix='set identity.site_provider = "owner" (a single-user provider: its user '
+                'gets tokens.owner_scopes) or "mapped" with [identity.users] / '
+                "[identity.groups] tables of scopes; or drop the setting to use "
+                "hardened-server's own provider",
+            )
+        )
+    elif (
+        provider
+        and identity.site_provider == SITE_PROVIDER_MAPPED
+        and not identity.users
+        and not identity.groups
+    ):
+        problems.append(
+            UnsafeStartup(
+                Rule.START_SITE_PROVIDER,
+                f'identity.site_provider = "mapped" for {provider}, but identity.users and '
+                "identity.groups are empty: every user would be refused (403)",
+                setting="ServerApp.identity_provider_class / policy keys identity.users, "
+                "identity.groups",
+                fix='list users, e.g. identity.users = { alice = ["contents:read"] }, or '
+                "groups in identity.groups",
+            )
+        )
+    if facts.legacy_login_handler:
+        problems.append(
+            UnsafeStartup(
+                Rule.START_LEGACY_LOGIN_HANDLER,
+                f"ServerApp.login_handler_class = {facts.legacy_login_handler} (deprecated "
+                "since jupyter_server 2.0) would be ignored: hardened-server's identity "
+                "provider has its own login",
+                setting="ServerApp.login_handler_class / policy key identity.site_provider",
+                fix="remove it, or run it through jupyter_server's legacy path: "
+                "ServerApp.identity_provider_class = "
+                '"jupyter_server.auth.identity.PasswordIdentityProvider" (stock then uses '
+                "LegacyIdentityProvider with your handler) and identity.site_provider = "
+                '"owner"',
+            )
+        )
+    return problems
+
+
+def check_configuration(facts: StartupFacts, policy: Policy) -> list[UnsafeStartup]:
+    problems: list[UnsafeStartup] = identity_problems(facts, policy)
     overridden = sorted(facts.user_tornado_settings & set(SECURITY_SETTINGS))
     for key in overridden:
         problems.append(

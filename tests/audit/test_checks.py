@@ -230,6 +230,7 @@ FIRE: dict[str, Builder] = {
                                        "[\"https://events.jupyter.org/jupyter_server/"
                                        "contents_service/v1\"]"),
     "HS-SCOPE-103": lambda t: clean(t, "[tokens]\nowner_scopes = [\"contents:read\"]"),
+    "HS-SCOPE-106": lambda t: clean(t, '[identity]\nsite_provider = "owner"'),
     "HS-TOKEN-108": lambda t: _store(t, mode=0o644),
     "HS-TOKEN-109": lambda t: _store(t, inside_root=True),
     "HS-TOKEN-110": lambda t: _store(t, lifetime=None),
@@ -381,6 +382,9 @@ QUIET: dict[str, Builder] = {
                                        '"contents:read" } }'),
     "HS-SCOPE-102": lambda t: clean(t, "[scopes]\nclient_event_schemas = "
                                        "[\"https://events.example.org/my-extension/click/v1\"]"),
+    "HS-SCOPE-106": lambda t: clean(
+        t, '[identity]\nsite_provider = "mapped"\nusers = { alice = ["contents:read"] }'
+    ),
     "HS-TOKEN-108": lambda t: _store(t, mode=0o600),
     "HS-TOKEN-109": lambda t: _store(t),
     "HS-TOKEN-110": lambda t: _store(t, lifetime=30 * 86400),

@@ -128,6 +128,8 @@ PRINTABLE_ASCII = st.characters(min_codepoint=0x20, max_codepoint=0x7E)
 ROUTEMAP_PATTERNS = ("/hello", "/hello/(.*)", "/ext/api/(?P<name>[^/]+)", "/x")
 ROUTEMAP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "*")
 ROUTEMAP_SCOPES = ("contents:read", "contents:write", "kernels:execute", "admin", "terminals")
+# identity.users / identity.groups: names -> scopes.
+SCOPETABLE_NAMES = ("alice", "bob", "data-team", "Ops Staff")
 
 REQUIRED_KEYS = tuple(k for k, f in FIELDS.items() if f.kind != "directive")
 DIRECTIVE_KEYS = tuple(k for k, f in FIELDS.items() if f.kind == "directive")
@@ -169,6 +171,9 @@ def valid_value(field: Field) -> st.SearchStrategy[Any]:
             st.sampled_from(ROUTEMAP_METHODS), scopes, min_size=1, max_size=3
         )
         return st.dictionaries(st.sampled_from(ROUTEMAP_PATTERNS), methods, max_size=3)
+    if field.kind == "scopetable":
+        scopes = _unique_lists(ROUTEMAP_SCOPES).map(sorted)
+        return st.dictionaries(st.sampled_from(SCOPETABLE_NAMES), scopes, max_size=3)
     if field.kind == "directive":
         name = _directive(field)
         if name in csp.VALUELESS:
@@ -193,6 +198,8 @@ def normalised(field: Field, raw: Any) -> Any:
             return ()
     if field.kind == "routemap":
         return {p: {m: tuple(v) for m, v in methods.items()} for p, methods in raw.items()}
+    if field.kind == "scopetable":
+        return {name: tuple(v) for name, v in raw.items()}
     if isinstance(raw, list):
         return tuple(raw)
     return raw
@@ -362,6 +369,21 @@ def invalid_value(field: Field) -> st.SearchStrategy[Any]:
                     {"/hello": {"GET": [3]}},
                     {"/hello": {"GET": 3}},
                     {"/hello": {"GET": ["admin"], "get": ["admin"]}},
+                ]
+            ),
+        )
+    if field.kind == "scopetable":
+        return st.one_of(
+            scalars,
+            st.lists(st.text(max_size=4), max_size=2),
+            st.sampled_from(
+                [
+                    {"alice": "contents:read"},
+                    {"alice": ["contents:raed"]},
+                    {"alice": [3]},
+                    {"alice": {"GET": ["admin"]}},
+                    {"": ["admin"]},
+                    {"a\nb": ["admin"]},
                 ]
             ),
         )

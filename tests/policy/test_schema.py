@@ -37,6 +37,7 @@ _PYTHON_TYPE = {
     Kind.ENUM: str,
     Kind.LIST: tuple,
     Kind.ROUTEMAP: Mapping,
+    Kind.SCOPETABLE: Mapping,
 }
 
 

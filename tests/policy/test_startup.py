@@ -503,3 +503,50 @@ def test_nbclassic_is_refused_with_the_way_to_notebook_7():
     assert "Notebook 7" in problem.fix
     assert "nbclassic" in problem.setting
     assert check_extensions(["jupyterlab", "notebook", "voila.server_extension"]) == []
+# -- a site's own identity provider (issue #17) -----------------------------------------------
+
+SITE = "site_auth.ForwardedUserIdentityProvider"
+
+
+def test_a_site_identity_provider_is_refused_until_the_policy_gives_its_users_scopes() -> None:
+    """Stock: a site's identity_provider_class starts and every user gets 403 (no scopes):
+    a silent lock-out. Here start-up says which setting and which policy key."""
+    problems = check_configuration(facts(site_identity_provider=SITE), DEFAULT)
+    assert [p.rule_id for p in problems] == [Rule.START_SITE_PROVIDER]
+    text = str(problems[0])
+    assert SITE in text
+    assert "ServerApp.identity_provider_class" in problems[0].setting
+    assert "identity.site_provider" in problems[0].setting
+
+
+@pytest.mark.parametrize(
+    "identity",
+    [
+        {"site_provider": "owner"},
+        {"site_provider": "mapped", "users": {"alice": ["contents:read"]}},
+        {"site_provider": "mapped", "groups": {"staff": ["contents:read"]}},
+    ],
+)
+def test_a_site_identity_provider_starts_once_the_policy_says_what_its_users_may_do(
+    identity: dict[str, Any],
+) -> None:
+    policy = policy_with({"identity": identity})
+    assert check_configuration(facts(site_identity_provider=SITE), policy) == []
+
+
+def test_mapped_with_empty_tables_is_a_lock_out_and_refused() -> None:
+    policy = policy_with({"identity": {"site_provider": "mapped"}})
+    problems = check_configuration(facts(site_identity_provider=SITE), policy)
+    assert [p.rule_id for p in problems] == [Rule.START_SITE_PROVIDER]
+    assert "identity.users" in problems[0].setting
+
+
+def test_hardened_servers_own_provider_needs_no_identity_policy() -> None:
+    assert check_configuration(facts(site_identity_provider=""), DEFAULT) == []
+
+
+def test_an_unused_legacy_login_handler_is_refused_not_ignored() -> None:
+    problems = check_configuration(facts(legacy_login_handler="site_auth.MyLogin"), DEFAULT)
+    assert [p.rule_id for p in problems] == [Rule.START_LEGACY_LOGIN_HANDLER]
+    assert "ServerApp.login_handler_class" in problems[0].setting
+    assert "site_auth.MyLogin" in str(problems[0])

@@ -135,6 +135,35 @@ def owner_scopes(facts: Facts) -> Iterator[Hit]:
         )
 
 
+@check(
+    "HS-SCOPE-106",
+    WARNING,
+    "a site identity provider's users get the owner's or admin scopes",
+    fix='identity.site_provider = "mapped" with the scopes each user or group needs in '
+    "identity.users / identity.groups, admin for nobody or for named administrators only",
+    doc='identity.site_provider = "owner" gives whoever the site\'s ServerApp.'
+    "identity_provider_class authenticates the owner's scopes: right for a single-user "
+    "provider, every user an owner for a provider that admits many. An identity table entry "
+    "with admin makes that user or group an administrator of the server.",
+    tags=("scopes", "identity"),
+)
+def site_provider_scopes(facts: Facts) -> Iterator[Hit]:
+    if facts.policy is None:
+        return
+    mode = facts.value("identity.site_provider")
+    if mode == "owner":
+        owner = ", ".join(facts.value("tokens.owner_scopes") or ()) or "none"
+        yield Hit(
+            f"every user of a site identity provider gets the owner scopes ({owner})",
+            where(facts, "identity.site_provider"),
+        )
+    elif mode == "mapped":
+        for key in ("identity.users", "identity.groups"):
+            for name, scopes in sorted((facts.value(key) or {}).items()):
+                if ADMIN in scopes:
+                    yield Hit(f"{key.split('.')[1]} {name!r} holds admin", where(facts, key))
+
+
 # ---------------------------------------------------------------------------------------------
 # The token store
 

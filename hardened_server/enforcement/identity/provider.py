@@ -81,6 +81,10 @@ def with_scopes(user: User, scopes: t.Iterable[str]) -> User:
 
 
 class HardenedIdentityProvider(PasswordIdentityProvider):
+    #: Every user this provider returns carries its scopes (a site's provider gets them from
+    #: the policy's [identity] table instead: enforcement/identity/site.py).
+    hs_assigns_scopes = True
+
     token_store_file = Unicode(
         "",
         config=True,
