@@ -103,6 +103,22 @@ if TYPE_CHECKING:
     from tornado.platform.asyncio import BaseAsyncIOLoop
 
 
+
+#: Voila's page route (voila/server_extension.py) and the template that marks its inline
+#: scripts with the response's CSP nonce (share/jupyter/voila/templates/hardened).
+VOILA_RENDER_ROUTE = "/voila/render/(.*)"
+VOILA_TEMPLATE = "hardened"
+
+
+
+def voila_page_config(page_config: dict[str, Any], **_context: Any) -> dict[str, Any]:
+    """Voila's page config without the MathJax 2 source: its MathJax 2 plugin loads MathJax
+    from a CDN (``fullMathjaxUrl``) that the page CSP refuses. Without a URL that plugin does
+    not start and the bundled MathJax 3 plugin renders the math. Installed as
+    ``VoilaConfiguration.page_config_hook`` unless one is configured."""
+    return {**page_config, "fullMathjaxUrl": ""}
+
+
 class StartupRefused(RuntimeError):
     """One or more start-up checks failed; the server does not start."""
 
@@ -495,6 +511,7 @@ class HardenedServerApp(ServerApp):
         problems = self.configuration_problems(self.policy, user_keys)
         self._refuse(problems + self._token_store_problems())
         self.apply_nbconvert_policy()
+        self.apply_voila_policy()
         self._stock_writes(super().init_webapp)
         self.harden_web_app()
 
@@ -514,6 +531,33 @@ class HardenedServerApp(ServerApp):
                 str(wanted).lower(),
             )
         self.config.HTMLExporter.sanitize_html = wanted
+
+    def apply_voila_policy(self) -> None:
+        """``routes.script_nonce`` lists Voila's render route (``policies/voila.toml``): Voila
+        renders with hardened-server's template ``hardened`` (Voila's ``lab`` page with its own
+        inline scripts marked with the response's nonce; ``share/jupyter/voila/templates/
+        hardened``), whose exporter gets the ``hs_nonce`` filter. Config only, set before the
+        extensions load; without Voila installed nothing reads it. Another template chosen in
+        the Jupyter config is kept and named: its inline scripts carry no nonce and stay
+        blocked."""
+        if VOILA_RENDER_ROUTE not in self.policy.routes.script_nonce:
+            return
+        filters = dict(self.config.get("VoilaExporter", {}).get("filters", {}) or {})
+        filters["hs_nonce"] = "hardened_server.enforcement.nonce.nonce_filter"
+        self.config.VoilaExporter.filters = filters
+        configured = self.config.get("VoilaConfiguration", {}).get("template")
+        if configured not in (None, "lab", VOILA_TEMPLATE):
+            self.log.warning(
+                "VoilaConfiguration.template = %r: its inline scripts carry no CSP nonce and "
+                "stay blocked; hardened-server's %r template marks Voila's own "
+                "(routes.script_nonce, SECURITY.md)",
+                configured,
+                VOILA_TEMPLATE,
+            )
+            return
+        self.config.VoilaConfiguration.template = VOILA_TEMPLATE
+        if "page_config_hook" not in self.config.get("VoilaConfiguration", {}):
+            self.config.VoilaConfiguration.page_config_hook = voila_page_config
 
     def _served_file_problems(self, policy: Policy) -> list[UnsafeStartup]:
         """On reload: a new ``paths`` section must not bring the token store or the open audit

@@ -73,6 +73,11 @@ def test_wheel_ships_the_profiles_and_the_installed_package_finds_them(tmp_path:
         assert f"hardened_server/_profiles/{name}" in names, sorted(names)
     assert "hardened_server/policy/loader.py" in names
     assert not any(n.startswith("policies/") for n in names), "profiles belong in the package"
+    # Voila's template, where Voila looks: <prefix>/share/jupyter/voila/templates/hardened
+    data = [n for n in names if n.endswith("/share/jupyter/voila/templates/hardened/index.html.j2")]
+    assert data, sorted(names)
+    assert data[0].startswith("hardened_server-")
+    assert ".data/data/" in data[0]
 
     site = tmp_path / "site"
     run(
