@@ -72,7 +72,7 @@ from hardened_server.enforcement.marks import mark
 from hardened_server.enforcement.recorder import record_event
 from hardened_server.enforcement.runtime import SETTINGS_KEY, PolicyRuntime
 from hardened_server.enforcement.templates import trusted_script_hashes
-from hardened_server.enforcement.transform import transform_for
+from hardened_server.enforcement.transform import http_server_for, transform_for
 from hardened_server.policy.errors import PolicyError, UnsafeStartup
 from hardened_server.policy.fsync import FsyncPolicy
 from hardened_server.policy.loader import load_policy, resolve_policy_path
@@ -660,6 +660,10 @@ class HardenedServerApp(ServerApp):
         self.max_body_size = limits.max_body_bytes
         self.max_buffer_size = limits.max_body_bytes + self.header_block_cap()
         super().init_httpserver()
+        # tornado's own 400 for a request it cannot parse gets the policy's headers too
+        # (enforcement/transform.py). The class is swapped on the instance jupyter_server built
+        # so that every argument it passed stays as it is; no connection exists yet.
+        self.http_server.__class__ = http_server_for(self.web_app.settings[SETTINGS_KEY])
         self.http_server.conn_params.max_header_size = self.header_block_cap()
         self.open_audit_trail()
 

@@ -808,6 +808,36 @@ def test_anonymous_chunked_body_is_cut_off_at_the_anonymous_limit(gated: ServerP
             f"Host: 127.0.0.1:{gated.port}\r\n{_forwarded('198.51.100.93')}"
             "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n", body)
     assert r.status == 400
+    for name in POLICY_HEADERS:
+        assert name.lower() in r.headers, name
+
+
+@pytest.mark.parametrize(
+    ("framing", "body"),
+    [
+        ("Content-Length: 12abc\r\n", b""),
+        ("Content-Length: 5, 6\r\n", b"hello"),
+        ("Transfer-Encoding: chunked\r\n", b"zz\r\nhello\r\n0\r\n\r\n"),
+        ("Transfer-Encoding: chunked\r\n", b"5\r\nhelloXX0\r\n\r\n"),
+    ],
+)
+def test_tornados_own_400_carries_the_policy_headers(
+    gated: ServerProcess, framing: str, body: bytes
+) -> None:
+    """tornado/http1connection.py answers a request it cannot parse with a bare
+    ``HTTP/1.1 400 Bad Request`` written to the socket itself, past the output transform; the
+    server's HTTPServer gives that answer the error class's headers."""
+    r = raw(gated.port, "PUT /api/contents/x.txt HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{gated.port}\r\nAuthorization: token {gated.token}\r\n"
+            f"Content-Type: application/json\r\n{framing}\r\n", body, wait_close=True)
+    assert r.status == 400
+    assert r.closed
+    assert r.headers["content-security-policy"].startswith("default-src 'none'")
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["x-frame-options"] == "DENY"
+    assert r.headers["cache-control"] == "no-store"
+    assert r.body == b"400 Bad Request\n"
+    assert "server" not in r.headers
 
 
 def test_authenticated_one_mebibyte_put_still_works(untrusted: ServerProcess) -> None:
