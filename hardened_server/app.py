@@ -51,6 +51,7 @@ from hardened_server.enforcement.auditfile import (
 from hardened_server.enforcement.contents import HardenedContentsManager
 from hardened_server.enforcement.context import current_request
 from hardened_server.enforcement.cspreport import replace_csp_report_handler
+from hardened_server.enforcement.extensions import profiled_extensions as find_profiled
 from hardened_server.enforcement.gate import GateRefusalHandler, admit
 from hardened_server.enforcement.handlers import (
     UNREGISTERED,
@@ -341,8 +342,21 @@ class HardenedServerApp(ServerApp):
         """Loaded on first use, after the command line and config files have been read; replaced
         by a successful reload."""
         if self._policy is None:
-            self._policy = load_policy(self.policy_layers(), verifier=self.policy_verifier())
+            self._policy = load_policy(
+                self.policy_layers(),
+                verifier=self.policy_verifier(),
+                extensions=self.profiled_extensions(),
+            )
         return self._policy
+
+    _profiled: list[str] | None = None
+
+    def profiled_extensions(self) -> list[str]:
+        """The installed, enabled server extensions whose shipped profile applies (found once:
+        a reload re-reads the policy files, not the extension configuration)."""
+        if self._profiled is None:
+            self._profiled = find_profiled(self.config_file_paths, dict(self.jpserver_extensions))
+        return self._profiled
 
     def policy_layers(self) -> list[str]:
         """The policy files over the shipped default, in order: what start-up loads and every
@@ -917,6 +931,13 @@ class HardenedServerApp(ServerApp):
         return out
 
     def warn_unmapped_routes(self) -> None:
+        for name in self.policy.profiles:
+            self.log.info(
+                "hardened-server: extension profile for %s applied (policies/extensions/%s.toml; "
+                "off: scopes.disabled_extension_profiles)",
+                name,
+                name,
+            )
         for pattern, handler in self.unmapped_routes():
             self.log.warning(
                 f"[{Rule.SCOPE_UNMAPPED}] route %r (%s) is not in the route map: every request to "
@@ -1000,7 +1021,11 @@ class HardenedServerApp(ServerApp):
             # One attempt (and one record) per content, whatever triggered it.
             self._hs_watched_digest = self._policy_file_digest()
         try:
-            new = load_policy(self.reload_layers(), verifier=self.policy_verifier())
+            new = load_policy(
+                self.reload_layers(),
+                verifier=self.policy_verifier(),
+                extensions=self.profiled_extensions(),
+            )
             pending = restart_only_changes(old, new)
             if pending:
                 raise PolicyReloadRefused("needs a restart to change: " + "; ".join(pending))

@@ -33,6 +33,7 @@ print(json.dumps({
     "fingerprint": policy.fingerprint,
     "by_name": str(loader.resolve_policy_path("default")),
     "by_name_fingerprint": loader.load_policy(["default"]).fingerprint,
+    "extension_profiles": {n: str(p) for n, p in loader.extension_profiles().items()},
 }))
 """
 
@@ -71,6 +72,10 @@ def test_wheel_ships_the_profiles_and_the_installed_package_finds_them(tmp_path:
     assert "default.toml" in shipped
     for name in shipped:
         assert f"hardened_server/_profiles/{name}" in names, sorted(names)
+    extension_profiles = sorted(p.name for p in (REPO / "policies" / "extensions").glob("*.toml"))
+    assert extension_profiles
+    for name in extension_profiles:
+        assert f"hardened_server/_profiles/extensions/{name}" in names, sorted(names)
     assert "hardened_server/policy/loader.py" in names
     assert not any(n.startswith("policies/") for n in names), "profiles belong in the package"
     # Voila's template, where Voila looks: <prefix>/share/jupyter/voila/templates/hardened
@@ -101,6 +106,9 @@ def test_wheel_ships_the_profiles_and_the_installed_package_finds_them(tmp_path:
     assert probe["sources"] == [probe["default"]]
     assert probe["by_name"] == probe["default"]  # --policy default: the installed profile
     assert probe["by_name_fingerprint"] == probe["fingerprint"]
+    found = {Path(p).name: Path(p).resolve() for p in probe["extension_profiles"].values()}
+    assert sorted(found) == extension_profiles
+    assert all(p.is_relative_to(installed) for p in found.values())
 
     # The installed profile is the reviewed file, byte for byte: same effective policy.
     from hardened_server.policy.loader import load_policy

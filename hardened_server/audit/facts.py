@@ -41,6 +41,7 @@ from typing import Any
 
 from hardened_server.policy.errors import PolicyError
 from hardened_server.policy.loader import (
+    baseline_policy,
     load_policy,
     loosenings,
     profiles_dir,
@@ -339,15 +340,18 @@ def effective_policy_files(cli_files: Sequence[str], config: Mapping[str, Any]) 
     return []
 
 
-def _load(files: Sequence[str]) -> tuple[Policy | None, PolicyError | None]:
+def _load(
+    files: Sequence[str], extensions: Sequence[str] = ()
+) -> tuple[Policy | None, PolicyError | None]:
     """The policy as written (CSP floors not enforced, so every check can look at it) and the
-    error the server itself would stop on, if any (HS-CONF-107 reports it)."""
+    error the server itself would stop on, if any (HS-CONF-107 reports it). ``extensions``: the
+    installed and enabled server extensions, whose shipped profiles the server would apply."""
     try:
-        policy = load_policy(files, enforce_floors=False)
+        policy = load_policy(files, enforce_floors=False, extensions=extensions)
     except PolicyError as exc:
         return None, exc
     try:
-        load_policy(files)
+        load_policy(files, extensions=extensions)
     except PolicyError as exc:
         return policy, exc
     return policy, None
@@ -398,15 +402,18 @@ def gather_facts(
     files, merged, sources = read_config_files(dirs)
     server = merged.get("ServerApp", {})
     effective_files = effective_policy_files(policy_files, merged)
-    policy, error = _load(effective_files)
-    default = shipped_policy()
+    exts = enabled_extensions(merged, sources)
+    profiled = [e.name for e in exts if e.enabled and e.module_path is not None]
+    policy, error = _load(effective_files, profiled)
+    # What loosenings are measured against: the shipped default and the shipped extension
+    # profiles this configuration applies (a reviewed profile is not a loosening).
+    default = baseline_policy(policy.profiles) if policy is not None else shipped_policy()
 
     user_dirs = {os.path.abspath(jupyter_config_dir()), *map(os.path.abspath, config_dirs)}
     runtime = Path(jupyter_runtime_dir())
     secret = server.get("cookie_secret_file") or str(runtime / "jupyter_cookie_secret")
     tls = bool((certfile or server.get("certfile")) and (keyfile or server.get("keyfile")))
     root = root_dir or server.get("root_dir") or os.getcwd()
-    exts = enabled_extensions(merged, sources)
     token_file = env.get("JUPYTER_TOKEN_FILE")
     facts = Facts(
         policy=policy,

@@ -36,13 +36,13 @@ from hardened_server import __version__
 from hardened_server.fsutil import atomic_write
 from hardened_server.policy.errors import PolicyError
 from hardened_server.policy.loader import (
+    baseline_policy,
     build_policy,
     default_layer,
     load_policy,
     loosening_verb,
     loosenings,
     read_layer,
-    shipped_policy,
     shipped_profiles,
     unscoped_entries,
 )
@@ -97,12 +97,33 @@ def cmd_serve(argv: Sequence[str]) -> int:
     return 0
 
 
+def _load_with_profiles(files: Sequence[str]) -> Any:
+    """The policy as ``serve`` would build it here: the shipped extension profiles of the server
+    extensions installed and enabled in this environment's Jupyter configuration included."""
+    from jupyter_core.paths import jupyter_config_path
+
+    from hardened_server.enforcement.extensions import profiled_extensions
+
+    return load_policy(files, extensions=profiled_extensions(jupyter_config_path()))
+
+
+def _profile_lines(policy: Any) -> list[str]:
+    out = []
+    for name in policy.profiles:
+        out.append(f"extension profile: {name}")
+    for entry, source in sorted(policy.entry_provenance.items()):
+        out.append(f"  {entry}    # {source}")
+    return out
+
+
 def cmd_policy_show(args: argparse.Namespace) -> int:
-    policy = load_policy(args.policy)
+    policy = _load_with_profiles(args.policy)
     if args.json:
         doc = {
             "fingerprint": policy.fingerprint,
             "sources": list(policy.sources),
+            "extension_profiles": list(policy.profiles),
+            "entry_provenance": dict(policy.entry_provenance),
             "values": {
                 k: (list(v) if isinstance(v, tuple) else v) for k, v in policy.values.items()
             },
@@ -111,7 +132,10 @@ def cmd_policy_show(args: argparse.Namespace) -> int:
         _out(json.dumps(doc, indent=2, sort_keys=True))
         return 0
     _out(f"fingerprint: {policy.fingerprint}")
-    _out("layers: " + " -> ".join(policy.sources))
+    layers = [policy.sources[0], *(f"{n} (extension profile)" for n in policy.profiles)]
+    _out("layers: " + " -> ".join([*layers, *policy.sources[1:]]))
+    for line in _profile_lines(policy):
+        _out(line)
     for key in sorted(policy.values):
         _out(f"{key} = {_fmt(policy.values[key])}    # {policy.provenance[key]}")
     loose = loosenings(policy)
@@ -124,7 +148,7 @@ def cmd_policy_show(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_explain(args: argparse.Namespace) -> int:
-    policy = load_policy(args.policy)
+    policy = _load_with_profiles(args.policy)
     key = args.key
     if key not in FIELDS:
         matches = sorted(k for k in FIELDS if k.startswith(key + "."))
@@ -141,11 +165,15 @@ def cmd_policy_explain(args: argparse.Namespace) -> int:
 
 def _explain_one(policy: Any, key: str) -> None:
     field = FIELDS[key]
-    default = shipped_policy().values.get(key)
+    default = baseline_policy(policy.profiles).values.get(key)
     value = policy.values.get(key)
     _out(f"{key} = {_fmt(value) if key in policy.values else '(not set)'}")
     _out(f"  set by: {policy.provenance.get(key, '(not set by any layer)')}")
-    _out(f"  shipped default: {_fmt(default)}")
+    for entry, source in sorted(policy.entry_provenance.items()):
+        if entry.startswith(key + " "):
+            _out(f"  entry {entry[len(key) + 1:]} set by: {source}")
+    shown = " with the extension profiles" if policy.profiles else ""
+    _out(f"  shipped default{shown}: {_fmt(default)}")
     verb = loosening_verb(key, value, default)
     if verb:
         _out(f"  {verb} relative to the shipped default")

@@ -36,6 +36,11 @@ from hardened_server.policy.schema import (
 )
 
 DEFAULT_PROFILE = "default"
+EXTENSIONS_DIR = "extensions"  # policies/extensions/<server extension>.toml
+#: What an extension profile may set: which scopes its routes need and which of its handlers
+#: were reviewed as authenticating in their own code. Nothing that loosens a protection.
+PROFILE_KEYS: frozenset[str] = frozenset({"scopes.routes", "routes.accept_undecorated"})
+DISABLED_PROFILES_KEY = "scopes.disabled_extension_profiles"
 
 
 def profiles_dir() -> Path:
@@ -67,6 +72,35 @@ def resolve_policy_path(name: str | os.PathLike[str]) -> Path:
 class Layer:
     source: str  # what provenance will say: the file path as given
     values: Mapping[str, Any]  # flat "section.key" -> validated value
+    profile: str | None = None  # the server extension, for a shipped extension profile
+
+
+def extension_profiles() -> dict[str, Path]:
+    """The shipped extension profiles: server extension module name -> file."""
+    return {p.stem: p for p in sorted((profiles_dir() / EXTENSIONS_DIR).glob("*.toml"))}
+
+
+def profile_source(name: str, path: Path) -> str:
+    """What provenance says for a key an extension profile set."""
+    return f"{path} (extension profile for {name})"
+
+
+def read_extension_profile(name: str) -> Layer:
+    """The shipped profile of server extension ``name``: a policy layer that may set only
+    :data:`PROFILE_KEYS` (a profile that tries anything else is a packaging bug; refused)."""
+    path = extension_profiles()[name]
+    layer = read_layer(path)
+    source = profile_source(name, path)
+    for key in layer.values:
+        if key not in PROFILE_KEYS:
+            raise PolicyError(
+                source,
+                key,
+                "an extension profile may only say what routes need",
+                allowed=", ".join(sorted(PROFILE_KEYS)),
+                fix="remove the key from the profile",
+            )
+    return Layer(source, layer.values, profile=name)
 
 
 def parse_layer(source: str, document: Mapping[str, Any], *, schema: Schema = SCHEMA) -> Layer:
@@ -218,11 +252,22 @@ def build_policy(
     set every non-CSP key (the shipped default does; a test keeps it so)."""
     values: dict[str, Any] = {}
     provenance: dict[str, str] = {}
+    # Extension profiles add entries under whatever the files set (a --policy file that maps
+    # one route of its own must not unmap every profiled route): kept apart, merged below.
+    profiled: dict[str, dict[str, tuple[Any, str]]] = {key: {} for key in PROFILE_KEYS}
     for layer in layers:
+        if layer.profile is not None:
+            for key, value in layer.values.items():
+                entries = value.items() if isinstance(value, Mapping) else ((v, v) for v in value)
+                for entry, item in entries:
+                    profiled[key][entry] = (item, layer.source)
+            continue
         for key, value in layer.values.items():
             values[key] = value
             provenance[key] = layer.source
-    sources = tuple(layer.source for layer in layers)
+    sources = tuple(layer.source for layer in layers if layer.profile is None)
+    profiles = tuple(layer.profile for layer in layers if layer.profile is not None)
+    entry_provenance = _merge_profiled(values, profiled)
     missing = [k for k, f in schema.fields.items() if f.kind != Kind.DIRECTIVE and k not in values]
     if missing:
         raise PolicyError(
@@ -266,8 +311,49 @@ def build_policy(
         provenance=MappingProxyType(provenance),
         sources=sources,
         fingerprint=fingerprint_of(values),
+        profiles=profiles,
+        entry_provenance=MappingProxyType(entry_provenance),
     )
     return policy
+
+
+def _merge_profiled(
+    values: dict[str, Any], profiled: Mapping[str, Mapping[str, tuple[Any, str]]]
+) -> dict[str, str]:
+    """Put the extension profiles' entries under the files' values (a file's entry for the same
+    pattern wins); return where each surviving profile entry came from."""
+    where: dict[str, str] = {}
+    routes = profiled.get("scopes.routes", {})
+    if routes:
+        mine = dict(values.get("scopes.routes") or {})
+        merged = {pattern: item for pattern, (item, _src) in routes.items()}
+        merged.update(mine)
+        values["scopes.routes"] = merged
+        where.update(
+            {f"scopes.routes {p}": src for p, (_i, src) in routes.items() if p not in mine}
+        )
+    accepted = profiled.get("routes.accept_undecorated", {})
+    if accepted:
+        mine_list = tuple(values.get("routes.accept_undecorated") or ())
+        values["routes.accept_undecorated"] = tuple(dict.fromkeys((*mine_list, *accepted)))
+        where.update(
+            {
+                f"routes.accept_undecorated {p}": src
+                for p, (_i, src) in accepted.items()
+                if p not in mine_list
+            }
+        )
+    return where
+
+
+@functools.cache
+def baseline_policy(profiles: tuple[str, ...] = ()) -> Policy:
+    """What a policy is compared with to tell a loosening: the shipped default profile plus the
+    shipped extension profiles it applied (a reviewed profile declares what routes need; it is
+    not a loosening, and neither is what it contains)."""
+    if not profiles:
+        return shipped_policy()
+    return build_policy([default_layer(), *(read_extension_profile(n) for n in profiles)])
 
 
 @functools.cache
@@ -283,14 +369,42 @@ def load_policy(
     *,
     enforce_floors: bool = True,
     verifier: Verifier | None = None,
+    extensions: Iterable[str] = (),
 ) -> Policy:
-    """The shipped default profile, then each file in order. ``enforce_floors=False`` is for
-    the audit only: it builds a policy the server would refuse, so that every way it falls
-    below a route class's CSP floor can be reported, not just the first. ``verifier`` checks
-    every file's signature (the shipped profiles are part of the package and exempt)."""
-    layers = [default_layer()]
-    layers.extend(read_layer(p, verifier=verifier) for p in paths)
-    return build_policy(layers, enforce_floors=enforce_floors)
+    """The shipped default profile, the shipped extension profiles of ``extensions`` (the
+    server extensions installed and enabled, found by the caller), then each file in order.
+    ``enforce_floors=False`` is for the audit only: it builds a policy the server would
+    refuse, so that every way it falls below a route class's CSP floor can be reported, not
+    just the first. ``verifier`` checks every file's signature (the shipped profiles are part
+    of the package and exempt)."""
+    default = default_layer()
+    user = [read_layer(p, verifier=verifier) for p in paths]
+    profiles = [read_extension_profile(n) for n in profile_names(default, user, extensions)]
+    return build_policy([default, *profiles, *user], enforce_floors=enforce_floors)
+
+
+def profile_names(default: Layer, user: Sequence[Layer], extensions: Iterable[str]) -> list[str]:
+    """The shipped extension profiles to apply: one per installed and enabled server extension
+    (``extensions``, found by the caller) that has one, minus those the last file that sets
+    ``scopes.disabled_extension_profiles`` lists. A name there with no shipped profile is an
+    error (a typo would otherwise leave a profile on that the operator meant to switch off)."""
+    shipped = extension_profiles()
+    disabled: tuple[str, ...] = default.values.get(DISABLED_PROFILES_KEY, ())
+    source = default.source
+    for layer in user:
+        if DISABLED_PROFILES_KEY in layer.values:
+            disabled, source = layer.values[DISABLED_PROFILES_KEY], layer.source
+    for name in disabled:
+        if name not in shipped:
+            raise PolicyError(
+                source,
+                DISABLED_PROFILES_KEY,
+                f"no shipped extension profile for {name!r}",
+                value=list(disabled),
+                allowed=", ".join(shipped) or "(none shipped)",
+                fix="list only extensions that `hardened-server policy show` names as profiled",
+            )
+    return sorted({n for n in extensions if n in shipped and n not in disabled})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,6 +431,8 @@ def loosens(key: str, value: Any, default: Any) -> bool:
     if rule == Loosen.IF_LOWER:
         lower: bool = value < default
         return lower
+    if rule == Loosen.NEVER:
+        return False
     if rule == Loosen.IF_UNSCOPED:
         # Every added or changed entry opens a route the default refuses (or changes what one
         # needs): always shown; loosening_verb tells a review from a loosening.
@@ -351,9 +467,9 @@ def loosening_verb(key: str, value: Any, default: Any) -> str:
 
 
 def loosenings(policy: Policy) -> list[tuple[str, Any, Any, str]]:
-    """Every key whose effective value loosens (or changes) the shipped default:
-    ``(key, value, default, source)``."""
-    default = shipped_policy()
+    """Every key whose effective value loosens (or changes) the shipped default (with the
+    extension profiles the policy applied): ``(key, value, default, source)``."""
+    default = baseline_policy(policy.profiles)
     out = []
     for key in sorted(set(policy.values) | set(default.values)):
         value = policy.values.get(key)

@@ -12,7 +12,8 @@ The section classes (``ServerPolicy`` ... ``AuditPolicy``) are declared, key by 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from hardened_server.policy.csp import Directives
@@ -73,6 +74,12 @@ class Policy:
     provenance: Mapping[str, str]  # "section.key" -> the file that set it
     sources: tuple[str, ...]  # every layer, in the order applied
     fingerprint: str  # sha256 of the canonical effective values
+    # Server extensions whose shipped extension profile was applied (between the default and
+    # the --policy files; not in ``sources``, which are the files a reload re-reads).
+    profiles: tuple[str, ...] = ()
+    # 'scopes.routes <pattern>' / 'routes.accept_undecorated <pattern>' -> the extension profile
+    # that contributed that entry (entries a --policy file overrides are the file's).
+    entry_provenance: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def value(self, key: str) -> Any:
         return self.values[key]

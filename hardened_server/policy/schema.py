@@ -68,6 +68,7 @@ class Loosen(StrEnum):
     IF_HIGHER = "higher"  # int: a higher number is looser
     IF_LOWER = "lower"  # int: a lower number is looser
     IF_CHANGED = "changed"  # anything else: any change may loosen; review it
+    NEVER = "never"  # a switch that can only take something away (an extension profile off)
     # scopes.routes: every entry opens a route the default refuses (a change to review); an
     # entry that needs no scope at all for some method is a loosening.
     IF_UNSCOPED = "unscoped"
@@ -211,6 +212,13 @@ def _route_pattern(value: str) -> str:
 def _event_schema_id(value: str) -> str:
     if not value or not value.isascii() or not value.isprintable() or " " in value:
         raise ItemError("an event schema id (a URI such as https://events.jupyter.org/...)")
+    return value
+
+
+def _extension_name(value: str) -> str:
+    # A server extension's module name as ServerApp.jpserver_extensions lists it.
+    if not value or not all(part.isidentifier() for part in value.split(".")):
+        raise ItemError("a server extension module name such as jupyter_server_proxy")
     return value
 
 
@@ -469,6 +477,22 @@ class ScopesPolicy:
         Loosen.IF_GROWS,
         'schema id URIs, e.g. "https://events.example.org/my-extension/click/v1"',
         item=_event_schema_id,
+    )
+
+    disabled_extension_profiles: tuple[str, ...] = key(
+        Kind.LIST,
+        "Server extensions whose shipped extension profile is not applied. A profile "
+        "(policies/extensions/<extension>.toml in the package) is a reviewed policy layer that "
+        "maps exactly the routes that extension registers to the scopes they need and accepts "
+        "its reviewed self-authenticating handlers; it is applied, between the default profile "
+        "and the --policy files, when the extension is installed and enabled as a server "
+        "extension. It only declares what routes need: turning one off only leaves those "
+        f"routes refused ({Rule.SCOPE_UNMAPPED}) until scopes.routes maps them, never loosens "
+        "anything.",
+        Loosen.NEVER,
+        "server extension module names with a shipped profile, as `hardened-server policy "
+        "show` lists them (e.g. jupyter_server_proxy)",
+        item=_extension_name,
     )
 
 

@@ -605,3 +605,25 @@ def test_server_files_under_a_deny_glob_below_the_root_are_quiet(tmp_path):
     facts = clean(tmp_path, token_store=path_info(store), runtime=runtime)
     assert _run("HS-TOKEN-109", facts) == []
     assert _run("HS-AUDIT-102", facts) == []
+
+
+def test_extension_profile_entries_are_not_reported_as_changes_to_review(tmp_path):
+    """A shipped extension profile is reviewed with the package: its route map entries and its
+    accepted handlers are measured against the default *with* that profile, so HS-SCOPE-104 and
+    HS-ROUTE-102 report only what a file of the operator's adds; HS-SCOPE-101 still sees every
+    entry (a profile with an unscoped entry would fire: none has one)."""
+    import dataclasses
+
+    from hardened_server.policy.loader import baseline_policy, load_policy
+
+    facts = clean(tmp_path)
+    profiled = load_policy(extensions=["jupyter_server_proxy", "jupyter_resource_usage"])
+    with_profiles = dataclasses.replace(
+        facts, policy=profiled, default_policy=baseline_policy(profiled.profiles)
+    )
+    for check_id in ("HS-SCOPE-104", "HS-ROUTE-102", "HS-SCOPE-101"):
+        assert _run(check_id, with_profiles) == [], check_id
+    # against the bare default the same entries would be reported
+    bare = dataclasses.replace(facts, policy=profiled)
+    assert _run("HS-SCOPE-104", bare)
+    assert _run("HS-ROUTE-102", bare)

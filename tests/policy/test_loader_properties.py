@@ -37,6 +37,11 @@ LIST_POOLS: dict[str, tuple[str, ...]] = {
     "routes.accept_undecorated": ("/lsp/ws/(?P<language_server>.*)", "/custom/ws", "/x/(.*)"),
     "routes.unsafe_eval": ("/tree(.*)", "/notebooks(.*)", "/lab"),
     "routes.script_nonce": ("/voila/render/(.*)", "/dashboards/(?P<name>[^/]+)"),
+    "scopes.disabled_extension_profiles": (
+        "jupyter_server_proxy",
+        "jupyter_server_ydoc",
+        "jupyter_resource_usage",
+    ),
     "scopes.client_event_schemas": (
         "https://events.example.org/ext/click/v1",
         "https://events.jupyter.org/x/v2",
@@ -83,6 +88,7 @@ LIST_BAD_ITEMS: dict[str, tuple[str, ...]] = {
     "routes.unsafe_eval": ("tree", "/tree$", "/(unclosed"),
     "routes.script_nonce": ("voila", "/voila$", "/[unclosed"),
     "scopes.client_event_schemas": ("", "has space", "caf\u00e9", "x\ny"),
+    "scopes.disabled_extension_profiles": ("", "has space", "1abc", "a..b", "x/y"),
     "cors.allow_origins": (
         "*",
         "https://x/path",

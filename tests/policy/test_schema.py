@@ -47,7 +47,9 @@ def test_policy_has_one_attribute_per_section_of_the_declared_type() -> None:
     declared = {name: hints[name] for name in hints if name in sections}
     assert declared == sections
     extra = set(hints) - set(sections)
-    assert extra == {"csp", "values", "provenance", "sources", "fingerprint"}
+    assert extra == {
+        "csp", "values", "provenance", "sources", "fingerprint", "profiles", "entry_provenance"
+    }
 
 
 def test_every_key_reads_as_its_kind_in_the_shipped_policy() -> None:

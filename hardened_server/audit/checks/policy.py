@@ -1097,7 +1097,12 @@ def routes_accept_added(facts: Facts) -> Iterator[Hit]:
 )
 @_policy_check
 def scopes_mapped_routes(facts: Facts) -> Iterator[Hit]:
+    # An entry a shipped extension profile made (default_policy includes the applied profiles)
+    # was reviewed with the package: not reported again, unless a file changed it.
+    shipped = facts.default_policy.values.get("scopes.routes") or {}
     for pattern, methods in (facts.value("scopes.routes") or {}).items():
+        if shipped.get(pattern) == methods:
+            continue
         needs = ", ".join(f"{m} = {'+'.join(s) or '[]'}" for m, s in methods.items())
         yield Hit(f"scopes.routes {pattern!r}: {needs}", where(facts, "scopes.routes"))
 
