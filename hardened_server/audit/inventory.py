@@ -16,6 +16,7 @@ route class). A start-up refusal does not stop the inventory: the problems are r
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -122,10 +123,12 @@ def run_inventory(
     *,
     cwd: str | None = None,
     timeout: float = 120,
+    python: str | os.PathLike[str] | None = None,
 ) -> InventoryResult:
-    """Run :func:`main` in a fresh interpreter with ``argv`` and ``env``; parse what it said."""
+    """Run :func:`main` in a fresh interpreter (this one's, or ``python``: another venv's, with
+    the extensions installed there) with ``argv`` and ``env``; parse what it said."""
     proc = subprocess.run(  # noqa: S603 - our own interpreter and module, argv is ours
-        [sys.executable, "-m", "hardened_server.audit.inventory", *argv],
+        [os.fspath(python or sys.executable), "-m", "hardened_server.audit.inventory", *argv],
         env=dict(env),
         cwd=cwd,
         capture_output=True,

@@ -21,14 +21,11 @@ import pytest
 from tests.support.server import ECO_VENV, ServerProcess
 from tests.support.server import eco_python as _eco_python
 
-#: Extensions whose routes still stop the strict default (HS-START-001: jupyter-server-proxy's
-#: and voila's handlers authenticate in their own code or serve assets undecorated) until their
-#: reviewed profiles land (issue #16, second half). The shared server runs without them; the
+#: Extensions whose routes still stop the strict default (HS-START-001: voila's handlers serve
+#: assets undecorated) until their reviewed profile lands (issue #16; jupyter-server-proxy's is
+#: policies/extensions/jupyter_server_proxy.toml). The shared server runs without them; the
 #: no-flags test in test_start.py runs with everything.
-AWAITING_PROFILES = (
-    "--ServerApp.jpserver_extensions=jupyter_server_proxy=False",
-    "--ServerApp.jpserver_extensions=voila.server_extension=False",
-)
+AWAITING_PROFILES = ("--ServerApp.jpserver_extensions=voila.server_extension=False",)
 
 
 @pytest.fixture(scope="session")

@@ -28,8 +28,8 @@ def loaded(log: str, name: str) -> bool:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="HS-START-001 on jupyter-server-proxy's and voila's routes until their reviewed "
-    "extension profiles land (issue #16, second half); remove this marker then",
+    reason="HS-START-001 on voila's routes until its reviewed extension profile lands (issue "
+    "#16; jupyter-server-proxy's has landed); remove this marker then",
 )
 def test_serve_with_no_flags_starts_with_every_extension(tmp_path: Path, eco_python: Path) -> None:
     """`hardened-server serve` with no flag (only --allow-root when root, like `make serve`), a
