@@ -24,7 +24,6 @@ import contextlib
 import copy
 import hashlib
 import inspect
-import json
 import logging
 import os
 import signal
@@ -95,6 +94,7 @@ from hardened_server.policy.startup import (
     check_extensions,
     check_routes,
 )
+from hardened_server.policy.suggest import hint_entry
 from hardened_server.trail.metrics import default_metrics
 from hardened_server.trail.record import EventKind
 from hardened_server.trail.scrub import ScrubLogFilter, install_log_scrubbing
@@ -921,13 +921,16 @@ class HardenedServerApp(ServerApp):
         )
         return []
 
-    def unmapped_routes(self) -> list[tuple[str, str]]:
-        """(pattern, handler) of every non-public route the route map does not know: every
-        request to it is refused (HS-SCOPE-002) until ``scopes.routes`` maps it."""
-        out: list[tuple[str, str]] = []
+    def unmapped_routes(self) -> list[tuple[str, str, tuple[str, ...]]]:
+        """(pattern, handler, methods it implements) of every non-public route the route map
+        does not know: every request to it is refused (HS-SCOPE-002) until ``scopes.routes``
+        maps it."""
+        out: list[tuple[str, str, tuple[str, ...]]] = []
+        seen: set[tuple[str, str]] = set()
         for entry in route_inventory(self.web_app):
-            if entry.unmapped and (entry.pattern, entry.handler) not in out:
-                out.append((entry.pattern, entry.handler))
+            if entry.unmapped and (entry.pattern, entry.handler) not in seen:
+                seen.add((entry.pattern, entry.handler))
+                out.append((entry.pattern, entry.handler, entry.methods))
         return out
 
     def warn_unmapped_routes(self) -> None:
@@ -938,14 +941,15 @@ class HardenedServerApp(ServerApp):
                 name,
                 name,
             )
-        for pattern, handler in self.unmapped_routes():
+        for pattern, handler, methods in self.unmapped_routes():
             self.log.warning(
-                f"[{Rule.SCOPE_UNMAPPED}] route %r (%s) is not in the route map: every request to "
-                "it is refused (403) until the policy maps it, e.g. scopes.routes = { %s = { GET = "
-                '"contents:read" } } (SECURITY.md, "Scopes and the route map")',
+                f"[{Rule.SCOPE_UNMAPPED}] route %r (%s) is not in the route map: every request "
+                "to it is refused (403) until the policy maps it, e.g. %s, narrowed to what the "
+                "handler needs (`hardened-server policy suggest` drafts every unmapped route; "
+                'SECURITY.md, "Scopes and the route map")',
                 pattern,
                 handler,
-                json.dumps(pattern),
+                hint_entry(pattern, methods),
             )
 
     def route_facts(self) -> list[RouteFact]:

@@ -198,6 +198,60 @@ def cmd_policy_validate(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_policy_suggest(args: argparse.Namespace) -> int:
+    """A draft policy layer mapping every route of the configured application that the route
+    map does not know (the installed extensions' routes no profile covers), with the methods
+    each handler really implements; for a person to review (hardened_server/policy/suggest.py).
+    The application is initialised, never started, in a child interpreter, as ``audit --routes``
+    does (hardened_server/audit/inventory.py)."""
+    from hardened_server.audit.facts import route_inventory
+    from hardened_server.policy.suggest import UnmappedRoute, draft_layer
+
+    policy = _load_with_profiles(args.policy)
+    records, _problems, error = route_inventory(
+        args.policy, root_dir=args.root_dir, config_dirs=(), env=os.environ
+    )
+    if records is None:
+        _err(f"hardened-server: the application did not initialise: {error}")
+        return EXIT_REFUSED
+    seen: set[str] = set()
+    routes = []
+    for r in records:
+        if r.public or r.scope_source != "unmapped" or r.pattern in seen:
+            continue
+        seen.add(r.pattern)
+        routes.append(
+            UnmappedRoute(
+                pattern=r.pattern,
+                handler=r.handler,
+                methods=tuple(m for m in r.methods if m != "OPTIONS"),
+                websocket="websocket" in r.kinds,
+                undecorated=tuple(r.undecorated),
+                authorization=dict(r.authorization),
+            )
+        )
+    keep = [
+        p
+        for p in policy.routes.accept_undecorated
+        if f"routes.accept_undecorated {p}" not in policy.entry_provenance
+    ]
+    header = [
+        f"hardened-server policy suggest: {len(routes)} unmapped route(s)",
+        "policy: " + " -> ".join([*policy.sources[:1], *policy.profiles, *policy.sources[1:]]),
+    ]
+    text = draft_layer(routes, header=header, keep_accepted=keep)
+    if args.output:
+        try:
+            _write_new(args.output, text.encode(), 0o644)
+        except FileExistsError:
+            _err(f"{args.output}: exists; not overwriting (choose another path)")
+            return EXIT_USAGE
+        _out(f"{args.output}: {len(routes)} route(s) drafted; review, then --policy {args.output}")
+    else:
+        _out(text.rstrip("\n"))
+    return 0
+
+
 def _write_new(path: str, data: bytes, mode: int) -> None:
     """Create ``path`` with ``mode``; never overwrite (a key pair is not replaced by accident)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
@@ -398,6 +452,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("files", nargs="+", metavar="FILE")
     verify.set_defaults(func=cmd_policy_verify)
+    suggest = psub.add_parser(
+        "suggest",
+        help="a draft policy layer for the routes no table or profile maps (review it)",
+    )
+    suggest.add_argument("--policy", action="append", default=[], metavar="FILE")
+    suggest.add_argument("--root-dir", default=None, metavar="DIR")
+    suggest.add_argument(
+        "--output", "-o", metavar="FILE", help="write the draft to FILE (never overwritten)"
+    )
+    suggest.set_defaults(func=cmd_policy_suggest)
     schema = psub.add_parser("schema", help="the JSON Schema of a policy file")
     schema.set_defaults(func=cmd_policy_schema)
     ref = psub.add_parser("reference", help="the policy reference (Markdown)")

@@ -106,3 +106,6 @@ def test_inventory_and_start_up_warning_name_the_source(server: ServerProcess) -
     assert "'/authz/gizmo'" in log
     assert "HS-SCOPE-002" in log
     assert "'/authz/doc'" not in log
+    # the hint names the methods the handler has (GET only), not a fixed guess
+    assert 'scopes.routes = { "/authz/gizmo" = { GET = "admin" } }' in log
+    assert "hardened-server policy suggest" in log
