@@ -35,7 +35,7 @@ USAGE = "jupyter_resource_usage"
 
 
 def test_the_reviewed_profiles_are_shipped() -> None:
-    assert {PROXY, YDOC, USAGE} <= set(PROFILES)
+    assert {PROXY, YDOC, USAGE, "nbdime"} <= set(PROFILES)
 
 
 @pytest.mark.parametrize("name", PROFILES)
@@ -84,6 +84,13 @@ def test_proxying_needs_admin_for_every_method() -> None:
             assert route.rule_for(method).scopes == {ADMIN}  # type: ignore[union-attr]
             assert not scope_allows(route, method, everything_but_admin)
     assert set(proxies) <= set(policy.routes.accept_undecorated)
+
+
+def test_nbdime_apis_that_read_past_the_path_policy_need_admin() -> None:
+    routes = load_policy(extensions=["nbdime"]).scopes.routes
+    for api in ("/nbdime/api/diff", "/nbdime/api/gitdiff", "/nbdime/api/isgit"):
+        assert routes[api] == {"POST": (ADMIN,)}
+    assert routes["/nbdime/difftool"] == {"GET": ("frontend:read",)}
 
 
 def test_resource_usage_metrics_need_a_read_scope() -> None:

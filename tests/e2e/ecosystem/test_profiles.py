@@ -35,6 +35,7 @@ PROFILED = {
     "jupyter_server_ydoc": "jupyter_server_ydoc.",
     "jupyter_resource_usage": "jupyter_resource_usage.",
     "jupyter_server_proxy": "jupyter_server_proxy.",
+    "nbdime": "nbdime.",
 }
 
 
@@ -160,3 +161,19 @@ def test_policy_show_names_the_profiles_applied(
     for name in PROFILED:
         assert f"extension profile: {name}" in shown.stdout
     assert "extension profile for jupyter_server_ydoc" in shown.stdout
+
+
+def test_nbdime_api_needs_admin(eco_server: ServerProcess, tokens: dict[str, str]) -> None:
+    """/nbdime/api/isgit answers for any path the server's user can see (outside the root
+    too): every scope but admin is refused, the owner is answered."""
+
+    def post(token: str) -> int:
+        return requests.post(
+            eco_server.url + "/nbdime/api/isgit",
+            json={"path": "/"},
+            headers={"Authorization": f"token {token}"},
+            timeout=30,
+        ).status_code
+
+    assert post(tokens["all-but-admin"]) == 403
+    assert post(eco_server.token) == 200
