@@ -45,7 +45,13 @@ from hardened_server.enforcement.recorder import record_denial
 from hardened_server.enforcement.runtime import SETTINGS_KEY
 from hardened_server.policy.decisions import Decision
 from hardened_server.policy.model import Policy
-from hardened_server.policy.paths import PathDecision, PathOp, PathPolicy, is_within
+from hardened_server.policy.paths import (
+    PathDecision,
+    PathOp,
+    PathPolicy,
+    canonicalize,
+    is_within,
+)
 from hardened_server.policy.rules import Rule
 
 __all__ = [
@@ -125,6 +131,17 @@ class PathGuardMixin(_StaticFileHandlerBase):
         if absolute_path:
             self._pg_guard(root, absolute_path)
         return super().validate_absolute_path(root, absolute_path)
+
+    def parse_url_path(self, url_path: str) -> str:
+        """The URL path, decided lexically (``..``, control characters, drive letters ...)
+        before the handler maps it onto a file: a subclass may parse it first and fail on what
+        it did not expect. Voila's ``TemplateStaticFileHandler`` splits it and asserts on the
+        parts, so ``/voila/templates/..%2f../static/x`` was a 500 with a traceback (issue
+        #16). Refused the way :meth:`validate_absolute_path` refuses: 404, with a record."""
+        canonical = canonicalize(url_path, decoded=True)
+        if isinstance(canonical, Decision):
+            self._pg_refuse(PathDecision(canonical), self.path_guard_op(), url_path)
+        return super().parse_url_path(url_path)
 
     def path_guard_roots(self, root: Any) -> list[str]:
         """The directories this handler serves from: ``root`` (a directory, or

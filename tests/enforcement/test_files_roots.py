@@ -71,3 +71,18 @@ def test_the_requested_path_is_still_decided_in_a_handlers_own_root(tmp_path: Pa
         handler._pg_guard(FAKE_ROOT, str(static / ".env"))
     assert denied
     assert not denied[0].allowed
+
+
+@pytest.mark.parametrize(
+    "url_path", ["lab/static/../../../../etc/passwd", "../../../etc/static/passwd", "lab/\x00x"]
+)
+def test_a_url_path_that_leaves_its_root_is_refused_before_the_handler_parses_it(
+    url_path: str,
+) -> None:
+    """Voila's handler asserts on the parts of the URL path: '..' reached it as a 500."""
+    handler, denied = _handler([], url_path)
+    with pytest.raises(web.HTTPError) as err:
+        handler.parse_url_path(url_path)
+    assert err.value.status_code == 404
+    assert denied
+    assert not denied[0].allowed

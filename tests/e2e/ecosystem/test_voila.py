@@ -13,6 +13,7 @@ front-end re-creates without the nonce, does not run).
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import time
@@ -214,6 +215,28 @@ def test_voila_template_assets_are_served(voila_server: ServerProcess) -> None:
         response = requests.get(voila_server.url + path, headers=voila_server.auth(),
                                 timeout=30)
         assert response.status_code == 200, path
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/voila/templates/lab/static/../../../../../../etc/passwd",
+     "/voila/templates/..%2f..%2f..%2fetc/static/passwd",
+     "/voila/templates/../static/voila.js"],
+)
+def test_a_template_path_out_of_its_root_is_a_404_not_a_500(
+    voila_server: ServerProcess, path: str
+) -> None:
+    """Voila's template handler asserts on the parts of the path; '..' was a 500 with a
+    traceback. Sent as is (no client-side dot-segment removal)."""
+    connection = http.client.HTTPConnection("127.0.0.1", voila_server.port, timeout=30)
+    try:
+        connection.request("GET", path, headers=voila_server.auth())
+        response = connection.getresponse()
+        response.read()
+    finally:
+        connection.close()
+    assert response.status == 404, path
+    assert "Traceback" not in voila_server.log()
 
 
 @pytest.fixture(scope="module")
