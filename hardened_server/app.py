@@ -213,6 +213,37 @@ def _recorded_kernel_start(start_kernel: Any) -> Any:
     return start
 
 
+def _recorded_kernel_action(method: Any, kind: EventKind, rule: Rule, reason: str) -> Any:
+    """``method`` (the manager's ``restart_kernel`` or ``interrupt_kernel``), recording one
+    event once it has succeeded. Sync stays sync and async stays async: jupyter_client's
+    ``interrupt_kernel`` is a plain method, jupyter_server's ``restart_kernel`` a coroutine."""
+
+    def record(kernel_id: Any) -> None:
+        record_event(
+            current_request(),
+            kind,
+            rule_id=rule,
+            allowed=True,
+            reason=reason,
+            subject=f"kernel_id={kernel_id}",
+        )
+
+    async def then_record(result: Any, kernel_id: Any) -> Any:
+        value = await result
+        record(kernel_id)
+        return value
+
+    def recorded(kernel_id: Any, *args: Any, **kwargs: Any) -> Any:
+        result = method(kernel_id, *args, **kwargs)
+        if inspect.isawaitable(result):
+            return then_record(result, kernel_id)
+        record(kernel_id)
+        return result
+
+    mark(recorded, _hs_recorded=True)
+    return recorded
+
+
 def _recorded_terminal_create(create: Any) -> Any:
     def created(*args: Any, **kwargs: Any) -> Any:
         model = create(*args, **kwargs)
@@ -832,13 +863,30 @@ class HardenedServerApp(ServerApp):
         self.record_sensitive_allows()
 
     def record_sensitive_allows(self) -> None:
-        """A kernel started and a terminal created are recorded like a file write: one record
-        each, with the request and user of the handler that asked (``CallContext``). Hooked on
-        the managers' instances, so every route that starts one (``/api/kernels``,
-        ``/api/sessions``, ``/api/terminals``, an extension) is covered."""
+        """A kernel started, restarted or interrupted and a terminal created are recorded like
+        a file write: one record each, with the request and user of the handler that asked
+        (``CallContext``). Hooked on the managers' instances, so every route that starts one
+        (``/api/kernels``, ``/api/sessions``, ``/api/terminals``, an extension) is covered."""
         km = getattr(self, "kernel_manager", None)
         if km is not None and not getattr(km.start_kernel, "_hs_recorded", False):
             km.start_kernel = _recorded_kernel_start(km.start_kernel)
+        for name, kind, rule, reason in (
+            (
+                "restart_kernel",
+                EventKind.KERNEL_RESTARTED,
+                Rule.KERNEL_RESTARTED,
+                "kernel restarted",
+            ),
+            (
+                "interrupt_kernel",
+                EventKind.KERNEL_INTERRUPTED,
+                Rule.KERNEL_INTERRUPTED,
+                "kernel interrupted",
+            ),
+        ):
+            method = getattr(km, name, None) if km is not None else None
+            if method is not None and not getattr(method, "_hs_recorded", False):
+                setattr(km, name, _recorded_kernel_action(method, kind, rule, reason))
         tm = self.web_app.settings.get("terminal_manager")
         if tm is not None and not getattr(tm.create, "_hs_recorded", False):
             tm.create = _recorded_terminal_create(tm.create)

@@ -383,4 +383,6 @@ class Rule(StrEnum):
     )
     # --- KERNEL, TERM -------------------------------------------------------------------------
     KERNEL_STARTED = "HS-KERNEL-001", Family.KERNEL, "a kernel was started"
+    KERNEL_RESTARTED = "HS-KERNEL-002", Family.KERNEL, "a kernel was restarted"
+    KERNEL_INTERRUPTED = "HS-KERNEL-003", Family.KERNEL, "a kernel was interrupted"
     TERM_OPENED = "HS-TERM-001", Family.TERM, "a terminal was opened"

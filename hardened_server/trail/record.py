@@ -75,6 +75,8 @@ class EventKind(StrEnum):
     FILE_RENAMED = "file_renamed"
     FILE_DELETED = "file_deleted"
     KERNEL_STARTED = "kernel_started"
+    KERNEL_RESTARTED = "kernel_restarted"
+    KERNEL_INTERRUPTED = "kernel_interrupted"
     TERMINAL_OPENED = "terminal_opened"
     POLICY_LOADED = "policy_loaded"
     POLICY_RELOADED = "policy_reloaded"

@@ -474,6 +474,34 @@ def test_sensitive_allows_are_recorded_with_the_user(audited: Audited) -> None:
         _validator().validate(item)
 
 
+def test_kernel_restart_and_interrupt_are_recorded_with_the_user(audited: Audited) -> None:
+    """Every state change of a kernel leaves a record, not only its start: a restart loses the
+    kernel's state, an interrupt stops what it runs."""
+    headers = audited.auth()
+    r = requests.post(
+        audited.url + "/api/kernels", json={"name": "python3"}, headers=headers, timeout=60
+    )
+    assert r.status_code == 201, r.text
+    kernel_id = r.json()["id"]
+    try:
+        for action, kind, rule in (
+            ("restart", "kernel_restarted", Rule.KERNEL_RESTARTED),
+            ("interrupt", "kernel_interrupted", Rule.KERNEL_INTERRUPTED),
+        ):
+            url = audited.url + f"/api/kernels/{kernel_id}/{action}"
+            r, records, _events = _fire(
+                audited, lambda url=url: requests.post(url, headers=headers, timeout=60)
+            )
+            assert r.status_code in (200, 204), r.text
+            assert [(x["event_kind"], x["rule_id"]) for x in records] == [(kind, rule)]
+            assert records[0]["subject"] == f"kernel_id={kernel_id}"
+            assert records[0]["decision"] == "allow"
+            assert records[0]["user"]
+            assert records[0]["path"] == f"/api/kernels/{kernel_id}/{action}"
+    finally:
+        requests.delete(audited.url + f"/api/kernels/{kernel_id}", headers=headers, timeout=60)
+
+
 def test_a_body_that_is_not_utf8_is_a_400_not_a_500(audited: Audited) -> None:
     """Stock get_json_body decodes before parsing and answered 500 (found by schemathesis)."""
     r = requests.patch(
