@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the real parts the end-to-end tests drive: Debian's Chromium (Playwright launches it
 # with executable_path=/usr/bin/chromium; no browser is downloaded), Debian's nginx (the
-# reverse-proxy test runs it under its own prefix on loopback), Node.js with npm, and
+# reverse-proxy test runs it under its own prefix on loopback), Debian's rsyslog (the audit
+# trail's syslog test runs its own rsyslogd on loopback as the collector), Node.js with npm, and
 # configurable-http-proxy from the npm registry into tools/chp/ (JupyterHub's proxy, for the hub
 # test). Idempotent: does nothing when everything is present. Needs root (or sudo) only when a
 # Debian package is missing.
@@ -11,6 +12,7 @@ need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # nginx lives in /usr/sbin, which is not on every user's PATH.
 { [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1; } || need+=(nginx)
+{ [ -x /usr/sbin/rsyslogd ] || command -v rsyslogd >/dev/null 2>&1; } || need+=(rsyslog)
 # Node.js and npm: configurable-http-proxy (JupyterHub's proxy) and the graders run on them.
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
@@ -33,6 +35,10 @@ else
     # start their own; a service we just installed is not wanted, so stop it again.
     if [[ " ${need[*]} " == *" nginx "* ]] && command -v invoke-rc.d >/dev/null 2>&1; then
         $SUDO invoke-rc.d nginx stop >/dev/null 2>&1 || true
+    fi
+    # The same for rsyslog: the test starts its own rsyslogd with its own configuration.
+    if [[ " ${need[*]} " == *" rsyslog "* ]] && command -v invoke-rc.d >/dev/null 2>&1; then
+        $SUDO invoke-rc.d rsyslog stop >/dev/null 2>&1 || true
     fi
 fi
 

@@ -166,6 +166,10 @@ def open_trail_for(
             event_logger=event_logger,
             secrets=secrets,
             server=server_identity(port),
+            syslog=policy.syslog,
+            syslog_tls=policy.syslog_tls,
+            syslog_ca=os.path.expanduser(policy.syslog_ca) if policy.syslog_ca else None,
+            require=policy.require,
         )
     # AuditChainError (a damaged last record) and AuditLogBusy (a second writer) are neither
     # OSError nor ValueError: without them here a second server on the same file died with a
@@ -176,5 +180,6 @@ def open_trail_for(
             f"the audit trail {path} cannot be opened: {exc}",
             setting="audit.file",
             fix="run `hardened-server audit verify-log` on it and move it aside, stop the other "
-            "server writing it, or correct audit.signing_key",
+            "server writing it, correct audit.signing_key or audit.syslog_ca, or name in "
+            "audit.require only sinks that are configured",
         ) from None

@@ -164,13 +164,20 @@ def _to_trail(
     except AuditWriteError as exc:
         audit_log.critical(
             "[%s] audit record NOT written rule=%s kind=%s: %s",
-            Rule.AUDIT_WRITE_FAILED,
+            exc.rule_id,  # HS-AUDIT-003 (the file) or HS-AUDIT-005 (another required sink)
             rule_id,
             event_kind or "-",
             _safe(str(exc)),
         )
         if state.fail_closed and allowed and request is not None:
-            raise web.HTTPError(503, "audit trail unavailable") from None
+            # The rule in the answer: HS-AUDIT-003 (the file) or HS-AUDIT-005 (a sink
+            # audit.require names), so the operator knows which setting to look at.
+            # No path or collector address in the answer: the sink's name, the rule, the key.
+            message = (
+                f"audit trail unavailable: the required audit sink {exc.sink!r} did not "
+                f"accept the record ({exc.rule_id}; audit.require, audit.fail_closed)"
+            )
+            raise web.HTTPError(503, message.replace("%", "%%")) from None
     except ValueError as exc:  # a server-side value the record refuses: a bug, never a 5xx
         audit_log.error("audit record refused rule=%s: %s", rule_id, _safe(str(exc)))
         return False

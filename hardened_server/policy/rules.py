@@ -347,6 +347,11 @@ class Rule(StrEnum):
         Family.AUDIT,
         "the audit file was removed, moved or replaced while open; a new file continues the chain",
     )
+    AUDIT_SINK_REQUIRED = (
+        "HS-AUDIT-005",
+        Family.AUDIT,
+        "request refused: a sink audit.require names did not accept its record (fail closed)",
+    )
     # --- CSP ----------------------------------------------------------------------------------
     CSP_VIOLATION = "HS-CSP-001", Family.CSP, "a browser reported a CSP violation"
     # --- HUB ----------------------------------------------------------------------------------

@@ -330,6 +330,35 @@ def _audit_file(value: str) -> str:
     return value
 
 
+#: The audit sinks ``audit.require`` may name (trail/writer.py, trail/syslog.py).
+AUDIT_SINKS: tuple[str, ...] = ("file", "stdout", "syslog")
+
+
+def _audit_sink(value: str) -> str:
+    if value not in AUDIT_SINKS:
+        raise ItemError("one of " + ", ".join(AUDIT_SINKS))
+    return value
+
+
+def _syslog_address(value: str) -> str:
+    """``host:port`` or ``[v6]:port`` of a syslog collector (TCP), or "" for none."""
+    if value == "":
+        return value
+    host, sep, port = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if (
+        not sep
+        or not host
+        or not port.isdigit()
+        or not 0 < int(port) < 65536
+        or not host.isascii()
+        or any(ch.isspace() or ch in "/@?#" for ch in host)
+    ):
+        raise ItemError('host:port of a syslog collector (TCP), e.g. "127.0.0.1:6514"')
+    return value
+
+
 def _fsync_spec(value: str) -> str:
     try:
         FsyncPolicy.parse(value)
@@ -1061,6 +1090,46 @@ class AuditPolicy:
         "off-host copy that `hardened-server audit verify-log --stream` verifies.",
         Loosen.IF_CHANGED,
         "true or false",
+    )
+
+    syslog: str = key(
+        Kind.STR,
+        "A syslog collector (rsyslog, syslog-ng, a SIEM) that receives every chain line as an "
+        "RFC 5424 message over TCP with octet-counting framing (RFC 6587), facility 13 (log "
+        'audit): a copy out of the server user\'s reach. "": none. Lines the collector '
+        "could not take are kept (up to 10000) and sent first when it is back.",
+        Loosen.IF_CHANGED,
+        'host:port, or "" for none',
+        item=_syslog_address,
+    )
+
+    syslog_tls: bool = key(
+        Kind.BOOL,
+        "Speak TLS to audit.syslog (RFC 5425 framing), verifying its certificate and host name "
+        "against audit.syslog_ca or the system's CAs.",
+        Loosen.IF_CHANGED,
+        "true or false",
+    )
+
+    syslog_ca: str = key(
+        Kind.STR,
+        'CA bundle (PEM) that audit.syslog\'s certificate must chain to; "": the system\'s.',
+        Loosen.IF_CHANGED,
+        'an absolute path (or starting with ~), or "" for the system\'s CAs',
+        item=_audit_file,
+    )
+
+    require: tuple[str, ...] = key(
+        Kind.LIST,
+        "The sinks that must accept a record before the request is answered (HashiCorp "
+        "Vault's rule for audit devices): a required sink that fails makes the request fail "
+        f"as audit.fail_closed says (503 naming {Rule.AUDIT_WRITE_FAILED} or "
+        f"{Rule.AUDIT_SINK_REQUIRED}). A sink not listed may fail: it is logged (syslog keeps "
+        "the lines and sends them later). Every sink listed must be configured "
+        "(audit.enabled for file, audit.stdout, audit.syslog).",
+        Loosen.IF_SHRINKS,
+        "sink names: " + ", ".join(AUDIT_SINKS),
+        item=_audit_sink,
     )
 
     fail_closed: bool = key(

@@ -69,6 +69,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from hardened_server.fsutil import fsync_dir
 from hardened_server.policy.fsync import FsyncPolicy
 from hardened_server.policy.loader import shipped_policy
+from hardened_server.policy.rules import Rule
 from hardened_server.trail.record import SCHEMA_ID, DecisionRecord, format_time
 
 try:  # POSIX only; without it a second writer process is not detected.
@@ -138,7 +139,12 @@ class FileLoss:
 
 class AuditWriteError(OSError):
     """A record could not be written completely. The record is *not* acknowledged; the next
-    append first recovers the file (terminates the partial line, writes a ``resume``)."""
+    append first recovers the file (terminates the partial line, writes a ``resume``).
+    ``rule_id``: the rule a request refused for it names (the file: HS-AUDIT-003; a sink
+    ``audit.require`` names: HS-AUDIT-005)."""
+
+    rule_id: str = Rule.AUDIT_WRITE_FAILED
+    sink: str = "file"
 
 
 # -- format ------------------------------------------------------------------------------------

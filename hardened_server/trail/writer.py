@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from hardened_server.policy.decisions import Decision
@@ -49,6 +49,7 @@ from hardened_server.trail.record import (
     record_from_decision,
 )
 from hardened_server.trail.scrub import escape_log_value
+from hardened_server.trail.syslog import SyslogSink
 from hardened_server.trail.verify import VerifyResult, verify_log
 
 if TYPE_CHECKING:
@@ -123,6 +124,8 @@ class StdoutSink:
         #: Set when the sink mirrors a chained file sink: chained records arrive by
         #: :meth:`write_line`, and :meth:`write` only ships what the file could not take.
         self.mirrored = False
+        #: The last write's error, for audit.require; None after a success.
+        self.failure: OSError | None = None
 
     def write(self, record: DecisionRecord, entry: ChainEntry | None = None) -> None:
         if entry is not None:
@@ -141,6 +144,14 @@ class StdoutSink:
         self.write_line(line)
 
     def write_line(self, line: bytes) -> None:
+        try:
+            self._write_line(line)
+        except OSError as exc:
+            self.failure = exc
+            raise
+        self.failure = None
+
+    def _write_line(self, line: bytes) -> None:
         data = line + b"\n"
         if self._stream is not None:
             self._stream.write(data)
@@ -163,9 +174,13 @@ class AuditTrail:
         metrics: AuditMetrics | None = None,
         secrets: Iterable[str] = (),
         policy_fingerprint: str | None = None,
+        required: Mapping[str, Any] | None = None,
     ) -> None:
         self.file_sink = file_sink
         self.sinks = list(sinks)
+        #: audit.require: name -> the sink that must accept every record ("file" -> the
+        #: file sink; others expose ``failure``, the last error or None).
+        self.required = dict(required) if required is not None else {"file": file_sink}
         self.metrics = metrics
         self.secrets = tuple(secrets)
         self.policy_fingerprint = policy_fingerprint
@@ -189,9 +204,27 @@ class AuditTrail:
             except AuditWriteError as exc:
                 failure = exc
         self._to_sinks(record, entry)
+        if failure is not None and "file" not in self.required:
+            log.error("audit file failed (not in audit.require): %s", failure)
+            failure = None
+        if failure is None:
+            failure = self._required_failure()
         if failure is not None:
             raise failure
         return entry
+
+    def _required_failure(self) -> AuditWriteError | None:
+        """The first sink ``audit.require`` names that did not take the last record."""
+        for name, sink in self.required.items():
+            if name == "file" or sink is None:
+                continue
+            problem = getattr(sink, "failure", None)
+            if problem is not None:
+                error = AuditWriteError(f"audit sink {name} did not accept the record: {problem}")
+                error.rule_id = Rule.AUDIT_SINK_REQUIRED
+                error.sink = name
+                return error
+        return None
 
     def _to_sinks(self, record: DecisionRecord, entry: ChainEntry | None) -> None:
         for sink in self.sinks:
@@ -279,6 +312,10 @@ class AuditTrail:
     def close(self) -> None:
         if self.file_sink is not None:
             self.file_sink.close()
+        for sink in self.sinks:
+            closer = getattr(sink, "close", None)
+            if callable(closer):
+                closer()
 
 
 def open_audit_trail(
@@ -294,11 +331,29 @@ def open_audit_trail(
     secrets: Iterable[str] = (),
     policy_fingerprint: str | None = None,
     server: dict[str, str | int] | None = None,
+    syslog: str = "",
+    syslog_tls: bool = False,
+    syslog_ca: str | None = None,
+    require: Iterable[str] = ("file",),
 ) -> AuditTrail:
     """Build the trail from configuration values (the app's traits or policy keys).
     ``server``: the identity every line carries (:func:`hardened_server.trail.origin.
     server_identity`)."""
+    require = tuple(require)
+    configured = {"file": path is not None, "stdout": stdout, "syslog": bool(syslog)}
+    missing = [name for name in require if not configured.get(name)]
+    if missing:  # before anything is opened
+        raise ValueError(
+            "audit.require names " + ", ".join(missing) + ", which is not configured "
+            "(audit.enabled for file, audit.stdout, audit.syslog)"
+        )
     stdout_sink = StdoutSink(server=server) if stdout else None
+    syslog_sink = (
+        SyslogSink(syslog, tls=syslog_tls, cafile=syslog_ca or None, server=server)
+        if syslog
+        else None
+    )
+    mirrors = [sink.write_line for sink in (stdout_sink, syslog_sink) if sink is not None]
     file_sink = (
         ChainedFileSink(
             path,
@@ -307,15 +362,17 @@ def open_audit_trail(
             signing_key_path=signing_key_path,
             checkpoint_every=checkpoint_every,
             server=server,
-            mirrors=(stdout_sink.write_line,) if stdout_sink is not None else (),
+            mirrors=mirrors,
         )
         if path is not None
         else None
     )
     sinks: list[AuditSink] = []
-    if stdout_sink is not None:
-        stdout_sink.mirrored = file_sink is not None
-        sinks.append(stdout_sink)
+    for sink in (stdout_sink, syslog_sink):
+        if sink is not None:
+            sink.mirrored = file_sink is not None
+            sinks.append(sink)
+    named: dict[str, Any] = {"file": file_sink, "stdout": stdout_sink, "syslog": syslog_sink}
     if event_logger is not None:
         sinks.append(EventLoggerSink(event_logger))
     return AuditTrail(
@@ -324,4 +381,5 @@ def open_audit_trail(
         metrics=default_metrics() if metrics else None,
         secrets=secrets,
         policy_fingerprint=policy_fingerprint,
+        required={name: named[name] for name in require},
     )

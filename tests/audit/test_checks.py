@@ -85,7 +85,8 @@ def clean(
     audit = ""
     if base_policy:  # a clean deployment signs its audit trail with a private key
         key = _signing_key(tmp, None)
-        audit = f'[audit]\nsigning_key = "{key}"\n'
+        # ... and keeps a copy out of the server user's reach (stdout to a collector)
+        audit = f'[audit]\nsigning_key = "{key}"\nstdout = true\n'
     texts = ([CLEAN_POLICY + audit] if base_policy else []) + ([policy] if policy else [])
     base: dict[str, Any] = {
         "env": env,
@@ -223,6 +224,8 @@ FIRE: dict[str, Builder] = {
     "HS-AUDIT-103": lambda t: _audit_file(t, "log", mode=0o644),
     "HS-AUDIT-104": lambda t: clean(t, '[audit]\nfsync = "never"'),
     "HS-AUDIT-105": lambda t: clean(t, '[audit]\nsigning_key = ""'),
+    "HS-AUDIT-107": lambda t: clean(t, '[audit]\nrequire = []'),
+    "HS-AUDIT-108": lambda t: clean(t, '[audit]\nstdout = false'),
     "HS-AUDIT-106": lambda t: (_signing_key(t, 0o644), clean(t))[1],
     "HS-METRICS-102": lambda t: clean(t, '[scopes]\nroutes = { "/metrics" = { GET = [] } }'),
     "HS-SCOPE-101": lambda t: clean(t, '[scopes]\nroutes = { "/hello" = { GET = [] } }'),
@@ -375,6 +378,8 @@ QUIET: dict[str, Builder] = {
     "HS-AUDIT-102": lambda t: _audit_file(t, "log"),
     "HS-AUDIT-103": lambda t: _audit_file(t, "log", mode=0o600),
     "HS-AUDIT-104": lambda t: clean(t, '[audit]\nfsync = "always"'),
+    "HS-AUDIT-107": lambda t: clean(t, '[audit]\nrequire = ["file", "stdout"]'),
+    "HS-AUDIT-108": lambda t: clean(t, '[audit]\nstdout = false\nsyslog = "127.0.0.1:6514"'),
     "HS-METRICS-102": lambda t: clean(
         t, '[scopes]\nroutes = { "/metrics" = { GET = "metrics:read" } }'
     ),

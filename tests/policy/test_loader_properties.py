@@ -63,6 +63,7 @@ LIST_POOLS: dict[str, tuple[str, ...]] = {
     "paths.protected": ("**/.ipython", "**/.bashrc", "**/*.pth", ".config/autostart"),
     "paths.allow": (".jupyter/lab/**", ".config/app/*.json", ".local/share/x"),
     "tokens.owner_scopes": ("admin", "contents:read", "kernels:execute", "metrics:read"),
+    "audit.require": ("file", "stdout", "syslog"),
 }
 
 #: String fields whose validator accepts a narrower shape than printable text.
@@ -71,6 +72,8 @@ STR_POOLS: dict[str, tuple[str, ...]] = {
     "audit.file": ("", "/var/log/jupyter/audit.jsonl", "~/audit/hs.jsonl"),
     "audit.fsync": ("always", "never", "interval:1", "interval:0.5"),
     "audit.signing_key": ("", "/etc/hardened-server/audit-key.pem", "~/keys/audit.pem"),
+    "audit.syslog": ("", "127.0.0.1:6514", "logs.example.org:514", "[::1]:6514"),
+    "audit.syslog_ca": ("", "/etc/ssl/certs/collector-ca.pem", "~/ca.pem"),
 }
 
 # Items each list field must refuse (one per way of being wrong).
@@ -105,6 +108,7 @@ LIST_BAD_ITEMS: dict[str, tuple[str, ...]] = {
     "paths.protected": ("/etc/passwd", "../secrets", "a/../b", ""),
     "paths.allow": ("/abs/**", "..", "x/../../y", ""),
     "tokens.owner_scopes": ("root", "contents:*", "Admin", ""),
+    "audit.require": ("File", "syslog-ng", "", "eventlogger"),
 }
 
 CSP_SOURCES = (

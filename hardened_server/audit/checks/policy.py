@@ -29,6 +29,7 @@ from hardened_server.policy.headers import HSTS_MIN_MAX_AGE
 from hardened_server.policy.hosts import is_loopback_bind
 from hardened_server.policy.loader import shipped_policy
 from hardened_server.policy.model import Policy
+from hardened_server.policy.rules import Rule
 
 # ---------------------------------------------------------------------------------------------
 # Locating a policy key in the file that set it
@@ -1174,6 +1175,43 @@ def audit_no_fsync(facts: Facts) -> Iterator[Hit]:
 def audit_unsigned(facts: Facts) -> Iterator[Hit]:
     if facts.value("audit.enabled") and not facts.value("audit.signing_key"):
         yield Hit('audit.signing_key = ""', where(facts, "audit.signing_key"))
+
+
+@check(
+    "HS-AUDIT-107",
+    WARNING,
+    "a request is answered even when its record could not be written to the audit file",
+    fix='keep "file" in audit.require (the default: audit.require = ["file"])',
+    doc="audit.require lists the sinks that must accept a record before the request is "
+    "answered; without \"file\" a full disk or a removed directory leaves requests unrecorded "
+    "in the hash-chained file (issue #19; HashiCorp Vault's rule for audit devices).",
+    tags=("audit",),
+)
+@_policy_check
+def audit_file_not_required(facts: Facts) -> Iterator[Hit]:
+    required = tuple(facts.value("audit.require") or ())
+    if facts.value("audit.enabled") and "file" not in required:
+        yield Hit("audit.require = " + repr(list(required)), where(facts, "audit.require"))
+
+
+@check(
+    "HS-AUDIT-108",
+    INFO,
+    "the audit trail has no copy outside the server user's reach",
+    fix='set audit.stdout = true (a container log collector) or audit.syslog = "host:port"',
+    doc="Every kernel runs as the server's user and can delete or rewrite the audit file; a "
+    f"removal is noticed and recorded ({Rule.AUDIT_FILE_LOST}), but the records before it "
+    "survive only on a sink that user cannot reach: stdout to a collector, or a syslog "
+    "collector (issue #19). Verify the collected copy with "
+    "`hardened-server audit verify-log --stream`.",
+    tags=("audit",),
+)
+@_policy_check
+def audit_no_offhost_copy(facts: Facts) -> Iterator[Hit]:
+    if facts.value("audit.enabled") and not (
+        facts.value("audit.stdout") or facts.value("audit.syslog")
+    ):
+        yield Hit('audit.stdout = false, audit.syslog = ""', where(facts, "audit.stdout"))
 
 
 @check(
