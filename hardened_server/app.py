@@ -325,6 +325,9 @@ class HardenedServerApp(ServerApp):
     description = "Jupyter Server with one policy engine in front of every route."
     aliases = aliases
     flags = flags
+    # Every class an alias points at must be listed, or `--help` fails with KeyError while
+    # building the alias table (--token-store, --password-file name HardenedIdentityProvider).
+    classes = [*ServerApp.classes, HardenedIdentityProvider]
 
     policy_files = List(
         Unicode(),
@@ -1126,8 +1129,27 @@ class HardenedServerApp(ServerApp):
         )
         return True
 
+    def running_server_info(self, kernel_count: bool = True) -> str:
+        """Stock's lines without its "is running at: <url>" pair: that URL carries no token here
+        (it would be the second of three URLs printed). :meth:`start_app` prints one banner."""
+        info = super().running_server_info(kernel_count=kernel_count)
+        url = self.display_url  # one line per address ("localhost" also shows 127.0.0.1)
+        if url and info.endswith(url):
+            info = info[: -len(url)].rstrip("\n").rpartition("\n")[0]
+        return info
+
     def start_app(self) -> None:
-        super().start_app()
+        provider = self.identity_provider
+        generated = bool(provider.token and getattr(provider, "token_generated", False))
+        try:
+            # Stock logs "To access the server, copy and paste one of these URLs" for a generated
+            # token, with a URL _get_urlparts has stripped of it: the banner below replaces it.
+            if generated:
+                provider.token_generated = False
+            super().start_app()
+        finally:
+            if generated:
+                provider.token_generated = True
         self.install_reload_signal()
         if self.policy_watch_interval > 0:
             self._hs_watched_digest = self._policy_file_digest()
@@ -1135,16 +1157,52 @@ class HardenedServerApp(ServerApp):
                 self._watch_policy_files, self.policy_watch_interval * 1000
             )
             self._hs_watcher.start()
+        self.log.critical("%s", self.startup_banner(generated))
+        self.install_log_scrubbing()
+
+    def startup_banner(self, generated: bool) -> str:
+        """The one banner: where the server is and how to log in (the URL that logs in when the
+        token was generated here; otherwise how to use the token or password you gave), what
+        the policy turned off that people look for, and how to stop it."""
         provider = self.identity_provider
-        if provider.token and getattr(provider, "token_generated", False):
-            self.log.critical(
-                "\n\n    hardened-server is running. Log in once with this URL (the token is "
-                "exchanged for a session cookie):\n\n        %s\n",
-                self.login_url_once(),
+        url = self.display_url.split("\n")[0].strip()
+        if generated:
+            login = (
+                "Log in once with this URL (the token is exchanged for a session cookie):\n\n"
+                f"        {self.login_url_once()}"
+            )
+        elif provider.token:
+            source = "JUPYTER_TOKEN_FILE" if os.environ.get("JUPYTER_TOKEN_FILE") else (
+                "JUPYTER_TOKEN" if os.environ.get("JUPYTER_TOKEN") else "your configured token"
+            )
+            login = (
+                f"Log in with the token from {source}: open {url}?token=<the token> once, or "
+                f"enter it at {self._login_page()}; scripts send 'Authorization: token <the "
+                "token>'"
             )
         else:
-            self.log.critical("hardened-server is running at %s", self.display_url)
-        self.install_log_scrubbing()
+            login = f"Log in with your password at {self._login_page()}"
+        lines = [
+            "",
+            "",
+            f"    hardened-server is running at {url}",
+            "",
+            "    " + login,
+            "",
+        ]
+        if not self.terminals_enabled:
+            lines.append(
+                "    Terminals are off (policy key terminals.enabled; see `hardened-server "
+                "policy explain terminals.enabled`)."
+            )
+        lines.append(f"    Stop it with Control-C or `hardened-server stop {self.port}`.")
+        return "\n".join(lines)
+
+    def _login_page(self) -> str:
+        parts = super()._get_urlparts(path=self.base_url + "login")
+        if self.ip in ("", "0.0.0.0", "::"):  # noqa: S104  # nosec B104 - comparing, not binding
+            parts = parts._replace(netloc=f"127.0.0.1:{self.port}")
+        return str(parts.geturl())
 
     def install_log_scrubbing(self) -> None:
         """From here on no log line carries a token: not in a query string, not nested inside

@@ -315,6 +315,13 @@ class HardenedSingleUserApp(HardenedServerApp):
             )
         return problems
 
+    def startup_banner(self, generated: bool) -> str:
+        """Users log in through the hub, never with a token or password of this server."""
+        return (
+            f"hardened-server (JupyterHub single-user) is running at {self.display_url}; "
+            "users log in through JupyterHub"
+        )
+
     def _refuse(self, problems: list[UnsafeStartup]) -> None:
         if not isinstance(self.identity_provider, HubIdentityProvider):
             problems.append(

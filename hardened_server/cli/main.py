@@ -17,6 +17,8 @@
     hardened-server token create --name N --scope S [--scope S]... [--expires 7d] [--store F]
     hardened-server token list [--json] | revoke ID | rotate ID [--expires D]
     hardened-server password            (reads the password from the terminal or stdin)
+    hardened-server list [--json]       running servers: URL, how to log in, how to stop
+    hardened-server stop PORT           graceful stop (SIGTERM) of this user's server on PORT
 
 Exit codes: 0 ok, 1 usage (audit: a finding at or above --fail-on), 2 a bad policy or a refused
 start-up (audit: usage or an unreachable target).
@@ -471,6 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_token_parser(sub)
     add_password_parser(sub)
+    from hardened_server.cli.servers import add_parsers as add_server_parsers
+
+    add_server_parsers(sub)
     return parser
 
 

@@ -275,7 +275,8 @@ class BareServer(ServerProcess):
     server and read from its login banner."""
 
     def __init__(self, workdir: Path, python: str | os.PathLike[str], *,
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, script: bool = True) -> None:
+        self.script = script  # the venv's console script, or `python -m hardened_server`
         super().__init__(workdir, token="", python=python)
         home = workdir / "home"
         home.mkdir(exist_ok=True)
@@ -285,8 +286,9 @@ class BareServer(ServerProcess):
         self.cwd = self.root
 
     def command(self, ip: str, args: Sequence[str]) -> list[str]:
-        script = Path(self.python).parent / "hardened-server"
-        return [str(script), "serve", *root_flag()]
+        if not self.script:
+            return [self.python, "-m", "hardened_server", "serve", *root_flag()]
+        return [str(Path(self.python).parent / "hardened-server"), "serve", *root_flag()]
 
     def wait_ready(self, timeout: float = 60, **kwargs: Any) -> None:
         """Read the token from the login banner, then poll ``/api/status`` with it."""
