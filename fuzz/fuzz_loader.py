@@ -41,6 +41,7 @@ if __name__ == "__main__":
         from hardened_server.policy.decisions import ROUTE_CLASSES
         from hardened_server.policy.errors import PolicyError
         from hardened_server.policy.loader import (
+            Extend,
             build_policy,
             default_layer,
             layer_from_bytes,
@@ -51,7 +52,13 @@ else:  # imported by the test suite: no atheris needed
     from hardened_server.policy import csp
     from hardened_server.policy.decisions import ROUTE_CLASSES
     from hardened_server.policy.errors import PolicyError
-    from hardened_server.policy.loader import build_policy, default_layer, layer_from_bytes, loosens
+    from hardened_server.policy.loader import (
+        Extend,
+        build_policy,
+        default_layer,
+        layer_from_bytes,
+        loosens,
+    )
     from hardened_server.policy.schema import FIELDS, TABLES
 
 SOURCE = "fuzz.toml"
@@ -83,6 +90,8 @@ def toml_value(value: Any) -> str:
         return toml_string(value)
     if isinstance(value, tuple):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, Extend):  # a list key written as { extend = [...] }
+        return "{ extend = " + toml_value(value.items) + " }"
     if isinstance(value, dict):  # scopes.routes: an inline table of inline tables
         items = ", ".join(f"{toml_string(k)} = {toml_value(v)}" for k, v in value.items())
         return "{" + (f" {items} " if items else "") + "}"
@@ -123,9 +132,21 @@ def check_policy(layer: Any, policy: Any) -> None:
         assert header.isascii(), header
         assert header.isprintable(), header
         assert csp.parse(header) == dict(policy.csp[rc]), header
-    for key in layer.values:
+    for key, value in layer.values.items():
         assert key in FIELDS, key
         assert policy.provenance[key] == SOURCE, key
+        steps = policy.history[key]
+        assert steps[-1].source == SOURCE, (key, steps)
+        if isinstance(value, Extend):
+            # extending never drops: the default's items first, then every extended item
+            before = DEFAULT_VALUES.get(key, ())
+            effective = policy.values[key]
+            assert effective[: len(before)] == before, (key, effective)
+            assert set(value.items) <= set(effective), (key, effective)
+            assert steps[-1].how == "extend", (key, steps)
+            assert steps[-1].dropped == (), (key, steps)
+        else:
+            assert policy.values[key] == value, key
     for key, field in FIELDS.items():
         value = policy.values.get(key)
         if field.kind == "int":

@@ -120,6 +120,11 @@ CASES: dict[str, Case] = {
         args=("--ServerApp.login_handler_class=site_auth.SiteLoginHandler",),
         pythonpath=(SITE_IDENTITY,),
     ),
+    "accept_undecorated_replaced": Case(
+        # later items of a Dict option win: jupyter_lsp back on
+        args=("--ServerApp.jpserver_extensions=jupyter_lsp=True",),
+        policy_text='[routes]\naccept_undecorated = ["/myext/ws"]\n',
+    ),
     "policy_unknown_key": Case(
         policy_text='[cors]\nallow_origin = ["https://trusted.example.com"]\n'
     ),
@@ -476,6 +481,20 @@ def test_a_legacy_login_handler_no_provider_runs_refuses_start(servers):
         servers["legacy_login_handler"], "HS-START-014", "site_auth.SiteLoginHandler",
         "ServerApp.login_handler_class", "identity.site_provider",
     )
+
+
+# -- a policy layer that replaces a list start-up depends on ------------------------------------
+
+
+def test_layer_replacing_accept_undecorated_names_itself_and_the_extend_form(servers):
+    """Adding one reviewed route by writing the list replaces the shipped one, dropping
+    jupyter_lsp's websocket: refused, naming the file that dropped it and `extend`."""
+    server = servers["accept_undecorated_replaced"]
+    out = assert_refused_by(
+        server, "HS-START-001", "/lsp/ws/", "replaced routes.accept_undecorated and dropped it",
+        "accept_undecorated = { extend = [",
+    )
+    assert str(server.workdir / "policy.toml") in out, out
 
 
 # -- bad policy file --------------------------------------------------------------------------

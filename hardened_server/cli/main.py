@@ -182,6 +182,17 @@ def _explain_one(policy: Any, key: str) -> None:
         unscoped = unscoped_entries(value) if field.kind == Kind.ROUTEMAP else []
         for entry in unscoped:
             _out(f"    {entry}: any logged-in user, no scope")
+    steps = policy.history.get(key, ())
+    if field.kind == Kind.LIST and steps:
+        _out("  merge (layer by layer):")
+        for step in steps:
+            if step.how == "extend":
+                _out(f"    {step.source}: extend + {_fmt(step.value)}")
+            else:
+                _out(f"    {step.source}: set {_fmt(step.value)}")
+            if step.dropped:
+                _out(f"      dropped {_fmt(step.dropped)} (write {key} = {{ extend = [...] }} "
+                     "to add to the list instead)")
     _out(f"  allowed: {describe_allowed(field)}")
     _out(f"  meaning: {field.doc}")
 
@@ -337,7 +348,8 @@ def reference_markdown(*, schema: Schema = SCHEMA) -> str:
         "fails when it is stale.",
         "",
         "Policy files are TOML. Layers apply in order: the default profile, then each "
-        "`--policy FILE`; a later layer wins key by key (a CSP directive as a whole). Unknown "
+        "`--policy FILE`; a later layer wins key by key (a CSP directive as a whole; a list as "
+        "a whole, unless written `key = { extend = [...] }`, which appends to it). Unknown "
         "keys are errors. *Loosens when* says which change `policy explain` and `audit` report "
         "as a loosening.",
         "",

@@ -1,9 +1,12 @@
 """Policy files -> a validated, layered :class:`~hardened_server.policy.model.Policy`.
 
 Layers apply in order: the shipped default profile (which sets every key), then each ``--policy``
-file. A later layer wins key by key (a CSP class wins directive by directive); a list is replaced,
-never appended, so a reviewer reads the effective value in one place. Unknown keys, wrong types and
-bad values are errors that name the file, the key, the value and what is allowed.
+file. A later layer wins key by key (a CSP class wins directive by directive). A list written as a
+list replaces the one before it; written as ``key = { extend = [...] }`` its items are appended
+(duplicates dropped), so adding one ``routes.accept_undecorated`` entry keeps the shipped ones.
+Either way :attr:`Policy.history` keeps what each layer did (``policy explain`` shows it),
+including the items a replacement dropped. Unknown keys, wrong types and bad values are errors
+that name the file, the key, the value and what is allowed.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 from hardened_server.policy import csp
 from hardened_server.policy.decisions import ROUTE_CLASSES
 from hardened_server.policy.errors import PolicyError
-from hardened_server.policy.model import Policy
+from hardened_server.policy.model import MergeStep, Policy
 from hardened_server.policy.schema import (
     FIELDS,
     SCHEMA,
@@ -103,6 +106,18 @@ def read_extension_profile(name: str) -> Layer:
     return Layer(source, layer.values, profile=name)
 
 
+#: The one key of the table that extends a list instead of replacing it.
+EXTEND = "extend"
+
+
+@dataclass(frozen=True, slots=True)
+class Extend:
+    """``key = { extend = [...] }`` in a layer: items appended to the list the layers before it
+    set (an item already there is not added twice)."""
+
+    items: tuple[Any, ...]
+
+
 def parse_layer(source: str, document: Mapping[str, Any], *, schema: Schema = SCHEMA) -> Layer:
     """Validate one parsed TOML document (pure: used by the loader and by the properties)."""
     flat: dict[str, Any] = {}
@@ -123,6 +138,9 @@ def parse_layer(source: str, document: Mapping[str, Any], *, schema: Schema = SC
                 )
             if key in fields:
                 field = fields[key]
+                if field.kind == Kind.LIST and isinstance(value, Mapping):
+                    flat[key] = _extend(source, key, field, value)
+                    continue
                 try:
                     flat[key] = validate_value(field, value)
                 except ItemError as exc:
@@ -168,6 +186,31 @@ def parse_layer(source: str, document: Mapping[str, Any], *, schema: Schema = SC
         raise PolicyError(source, "", "a policy file is a TOML document of tables")
     walk("", document)
     return Layer(source, MappingProxyType(flat))
+
+
+def _extend(source: str, key: str, field: Any, table: Mapping[str, Any]) -> Extend:
+    """``key = { extend = [...] }``: exactly one key, ``extend``, holding a valid list."""
+    syntax = f"{key} = [...] replaces the list; {key} = {{ {EXTEND} = [...] }} adds to it"
+    if set(table) != {EXTEND}:
+        raise PolicyError(
+            source,
+            key,
+            f"a list key takes a list, or a table with the one key '{EXTEND}'",
+            value=dict(table),
+            allowed=describe_allowed(field),
+            fix=syntax,
+        )
+    try:
+        return Extend(validate_value(field, table[EXTEND]))
+    except ItemError as exc:
+        raise PolicyError(
+            source,
+            key,
+            f"{EXTEND}: {exc}",
+            value=table[EXTEND],
+            allowed=describe_allowed(field),
+            fix=syntax,
+        ) from None
 
 
 def layer_from_bytes(source: str, data: bytes, *, schema: Schema = SCHEMA) -> Layer:
@@ -255,6 +298,7 @@ def build_policy(
     # Extension profiles add entries under whatever the files set (a --policy file that maps
     # one route of its own must not unmap every profiled route): kept apart, merged below.
     profiled: dict[str, dict[str, tuple[Any, str]]] = {key: {} for key in PROFILE_KEYS}
+    history: dict[str, list[MergeStep]] = {}
     for layer in layers:
         if layer.profile is not None:
             for key, value in layer.values.items():
@@ -263,7 +307,18 @@ def build_policy(
                     profiled[key][entry] = (item, layer.source)
             continue
         for key, value in layer.values.items():
-            values[key] = value
+            before = values.get(key, ())
+            if isinstance(value, Extend):
+                added = tuple(item for item in value.items if item not in before)
+                values[key] = (*before, *added)
+                step = MergeStep(layer.source, "extend", added)
+            else:
+                dropped: tuple[Any, ...] = ()
+                if isinstance(before, tuple) and isinstance(value, tuple):
+                    dropped = tuple(item for item in before if item not in value)
+                values[key] = value
+                step = MergeStep(layer.source, "set", value, dropped)
+            history.setdefault(key, []).append(step)
             provenance[key] = layer.source
     sources = tuple(layer.source for layer in layers if layer.profile is None)
     profiles = tuple(layer.profile for layer in layers if layer.profile is not None)
@@ -313,6 +368,7 @@ def build_policy(
         fingerprint=fingerprint_of(values),
         profiles=profiles,
         entry_provenance=MappingProxyType(entry_provenance),
+        history=MappingProxyType({k: tuple(v) for k, v in history.items()}),
     )
     return policy
 

@@ -41,6 +41,7 @@ __all__ = [
     "IdentityPolicy",
     "LimitsPolicy",
     "LoginPolicy",
+    "MergeStep",
     "NbconvertPolicy",
     "PathsPolicy",
     "Policy",
@@ -51,6 +52,18 @@ __all__ = [
     "TerminalsPolicy",
     "TokensPolicy",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class MergeStep:
+    """What one layer did to one key: ``set`` it (a list: replaced, ``dropped`` the items of the
+    value before it that it no longer has) or ``extend`` it (``key = { extend = [...] }``:
+    ``value`` holds the items it added)."""
+
+    source: str
+    how: str  # "set" | "extend"
+    value: Any
+    dropped: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +93,10 @@ class Policy:
     # 'scopes.routes <pattern>' / 'routes.accept_undecorated <pattern>' -> the extension profile
     # that contributed that entry (entries a --policy file overrides are the file's).
     entry_provenance: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: "section.key" -> every layer's step, in order (``policy explain`` shows the merge)
+    history: Mapping[str, tuple[MergeStep, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
     def value(self, key: str) -> Any:
         return self.values[key]

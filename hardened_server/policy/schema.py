@@ -1373,7 +1373,14 @@ def json_schema() -> dict[str, Any]:
             return {**doc, "type": "string"}
         if field.kind == Kind.LIST:
             # no uniqueItems: the loader folds duplicates (after normalisation) instead
-            return {**doc, "type": "array", "items": {"type": "string"}}
+            items = {"type": "array", "items": {"type": "string"}}
+            extend = {  # key = { extend = [...] }: appended to the layers before (loader.py)
+                "type": "object",
+                "properties": {"extend": items},
+                "required": ["extend"],
+                "additionalProperties": False,
+            }
+            return {**doc, "oneOf": [items, extend]}
         if field.kind == Kind.DIRECTIVE:
             sources = {"type": "array", "items": {"type": "string"}}
             return {**doc, "oneOf": [{"type": "boolean"}, sources]}

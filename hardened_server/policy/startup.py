@@ -274,10 +274,26 @@ def check_routes(routes: Iterable[RouteFact], policy: Policy) -> list[UnsafeStar
     """A handler method without an authentication decorator on a route the policy does not list
     as public (extension routes included) stops the server."""
     exempt = set(policy.routes.public) | set(policy.routes.accept_undecorated)
+    dropped = _dropped_by("routes.accept_undecorated", policy)
     problems = []
     for route in routes:
         if route.undecorated and route.pattern not in exempt:
             methods = ", ".join(route.undecorated)
+            if route.pattern in dropped:
+                # A layer replaced the list and lost this entry: say which, and the way to add.
+                problems.append(
+                    UnsafeStartup(
+                        Rule.START_UNAUTHENTICATED_ROUTE,
+                        f"{methods} of {route.handler} on route {route.pattern!r} has no "
+                        f"authentication decorator; {dropped[route.pattern]} replaced "
+                        "routes.accept_undecorated and dropped it",
+                        setting=f"routes.accept_undecorated in {dropped[route.pattern]}",
+                        fix="add to the list instead of replacing it: [routes] "
+                        'accept_undecorated = { extend = ["..."] } (or keep '
+                        f"{route.pattern!r} in your list)",
+                    )
+                )
+                continue
             problems.append(
                 UnsafeStartup(
                     Rule.START_UNAUTHENTICATED_ROUTE,
@@ -332,6 +348,16 @@ def check_extensions(enabled: Iterable[str]) -> list[UnsafeStartup]:
                 )
             )
     return problems
+
+
+def _dropped_by(key: str, policy: Policy) -> dict[str, str]:
+    """Items of list ``key`` that a layer's replacement dropped -> that layer (the last one to
+    drop each)."""
+    out: dict[str, str] = {}
+    for step in policy.history.get(key, ()):
+        for item in step.dropped:
+            out[str(item)] = step.source
+    return out
 
 
 def check_drift(

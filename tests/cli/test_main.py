@@ -60,6 +60,27 @@ def test_explain_names_the_policy_file_that_set_the_value(tmp_path: Path) -> Non
     assert "allowed: origins of the form" in out
 
 
+def test_explain_shows_the_merge_of_a_list_layer_by_layer(tmp_path: Path) -> None:
+    """Which layer added what, and what a replacement dropped (with the way to extend)."""
+    add = write(tmp_path / "add.toml",
+                '[routes]\naccept_undecorated = { extend = ["/myext/ws"] }\n')
+    replace = write(tmp_path / "replace.toml", '[routes]\naccept_undecorated = ["/other"]\n')
+    result = hs("explain", "routes.accept_undecorated", "--policy", add, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "merge (layer by layer):" in out
+    assert f"{DEFAULT_PROFILE}: set [" in out
+    assert f'{add}: extend + ["/myext/ws"]' in out
+    assert "/lsp/ws/" in out.split("\n")[0]  # the effective value kept the shipped entry
+    result = hs("explain", "routes.accept_undecorated", "--policy", add, "--policy", replace,
+                cwd=tmp_path)
+    out = result.stdout
+    assert f'{replace}: set ["/other"]' in out
+    assert "dropped [" in out
+    assert "/myext/ws" in out.split("dropped", 1)[1]
+    assert "routes.accept_undecorated = { extend = [...] }" in out
+
+
 def test_explain_without_policy_names_the_shipped_default_profile(tmp_path: Path) -> None:
     result = hs("explain", "cors.allow_origins", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -133,6 +133,54 @@ def test_list_is_replaced_not_appended() -> None:
     assert policy.paths.deny == ("secrets/**",)
 
 
+def test_extend_appends_to_the_list_of_the_layers_before() -> None:
+    """Adding one reviewed route must not drop the shipped ones (jupyter_lsp's websocket:
+    start-up would stop on /lsp/ws/...)."""
+    shipped = over_default({}).routes.accept_undecorated
+    policy = over_default({"routes": {"accept_undecorated": {"extend": ["/myext/ws"]}}})
+    assert policy.routes.accept_undecorated == (*shipped, "/myext/ws")
+    assert policy.provenance["routes.accept_undecorated"] == "user.toml"
+
+
+def test_extend_adds_an_item_once_and_validates_it() -> None:
+    deny = over_default({}).paths.deny
+    policy = over_default({"paths": {"deny": {"extend": [deny[0], "private/**", "private/**"]}}})
+    assert policy.paths.deny == (*deny, "private/**")
+    origins = over_default({"cors": {"allow_origins": {"extend": ["HTTPS://A.example:443"]}}})
+    assert origins.cors.allow_origins[-1] == "https://a.example"  # normalised like a list item
+    error = policy_error({"cors": {"allow_origins": {"extend": ["*"]}}})
+    assert error.key == "cors.allow_origins"
+    assert "extend" in str(error)
+
+
+def test_extend_table_takes_exactly_the_one_key() -> None:
+    for bad in ({"extend": ["/a"], "more": ["/b"]}, {}, {"append": ["/a"]}):
+        error = policy_error({"routes": {"accept_undecorated": bad}})
+        assert error.key == "routes.accept_undecorated", bad
+        assert "{ extend = [...] }" in (error.fix or ""), bad
+    assert "expected a list" in str(policy_error({"paths": {"deny": {"extend": "x/**"}}}))
+
+
+def test_extend_is_only_for_list_keys() -> None:
+    error = policy_error({"sessions": {"samesite": {"extend": ["lax"]}}})
+    assert error.key == "sessions.samesite"
+
+
+def test_history_shows_each_layer_and_what_a_replacement_dropped() -> None:
+    shipped = over_default({}).routes.accept_undecorated
+    policy = build_policy([
+        default_layer(),
+        parse_layer("add.toml", {"routes": {"accept_undecorated": {"extend": ["/x"]}}}),
+        parse_layer("replace.toml", {"routes": {"accept_undecorated": ["/y"]}}),
+    ])
+    steps = policy.history["routes.accept_undecorated"]
+    assert [(s.source.rsplit("/", 1)[-1], s.how) for s in steps] == [
+        ("default.toml", "set"), ("add.toml", "extend"), ("replace.toml", "set")]
+    assert steps[1].value == ("/x",)
+    assert steps[2].dropped == (*shipped, "/x")
+    assert policy.routes.accept_undecorated == ("/y",)
+
+
 def test_csp_layers_merge_directive_by_directive() -> None:
     """Overriding script-src keeps the default's other directives of that route class."""
     default = load_policy()

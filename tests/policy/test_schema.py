@@ -48,7 +48,8 @@ def test_policy_has_one_attribute_per_section_of_the_declared_type() -> None:
     assert declared == sections
     extra = set(hints) - set(sections)
     assert extra == {
-        "csp", "values", "provenance", "sources", "fingerprint", "profiles", "entry_provenance"
+        "csp", "values", "provenance", "sources", "fingerprint", "profiles", "entry_provenance",
+        "history",
     }
 
 

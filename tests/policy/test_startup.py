@@ -330,6 +330,26 @@ def test_each_undecorated_route_is_reported() -> None:
     assert [p.setting for p in problems] == ["route '/a'", "route '/b'"]
 
 
+def test_route_dropped_from_accept_undecorated_by_a_layer_names_the_layer_and_extend() -> None:
+    """A layer that writes routes.accept_undecorated as a list replaces the shipped one: the
+    route it lost stops the start-up, naming that layer and the `extend` form."""
+    policy = build_policy([
+        default_layer(),
+        parse_layer("team.toml", {"routes": {"accept_undecorated": ["/myext/ws"]}}),
+    ])
+    lsp = RouteFact("/lsp/ws/(?P<language_server>.*)", "jupyter_lsp.LanguageServerWebSocketHandler",
+                    ("GET",))
+    problem = only(check_routes([lsp], policy), Rule.START_UNAUTHENTICATED_ROUTE)
+    assert "team.toml replaced routes.accept_undecorated and dropped it" in str(problem)
+    assert problem.setting == "routes.accept_undecorated in team.toml"
+    assert "accept_undecorated = { extend = [" in (problem.fix or "")
+    extended = build_policy([
+        default_layer(),
+        parse_layer("team.toml", {"routes": {"accept_undecorated": {"extend": ["/myext/ws"]}}}),
+    ])
+    assert check_routes([lsp], extended) == []
+
+
 # --- check_drift --------------------------------------------------------------------------------
 
 SNAPSHOT = {
