@@ -503,6 +503,14 @@ class HardenedContentsManager(AsyncLargeFileManager):
             raise web.HTTPError(
                 400, f"Can't copy '{from_path}' into read-only Folder '{to_path}'"
             ) from err
+        # A file copy goes through save (one record); a directory copy writes a whole tree
+        # without it: one record for the new directory, naming its source.
+        _record_file_event(
+            EventKind.FILE_WRITTEN,
+            Rule.CONTENTS_FILE_WRITTEN,
+            target,
+            f"created as a copy of the directory {source}",
+        )
         return await self.get(target, content=False)
 
     def _copy_ignore(self, source: str) -> Callable[[str, list[str]], set[str]]:
@@ -567,8 +575,15 @@ class HardenedContentsManager(AsyncLargeFileManager):
         return await super().list_checkpoints(path)
 
     async def restore_checkpoint(self, checkpoint_id: str, path: str) -> None:
-        self._require_existing(path, PathOp.CHECKPOINT)
+        canonical = self._require_existing(path, PathOp.CHECKPOINT)
         await super().restore_checkpoint(checkpoint_id, path)
+        # The file's content is replaced, like a save: recorded like one.
+        _record_file_event(
+            EventKind.FILE_WRITTEN,
+            Rule.CONTENTS_FILE_WRITTEN,
+            canonical,
+            "restored from a checkpoint",
+        )
 
     async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
         self._require_existing(path, PathOp.CHECKPOINT)

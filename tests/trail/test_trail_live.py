@@ -502,6 +502,47 @@ def test_kernel_restart_and_interrupt_are_recorded_with_the_user(audited: Audite
         requests.delete(audited.url + f"/api/kernels/{kernel_id}", headers=headers, timeout=60)
 
 
+def test_checkpoint_restore_and_directory_copy_are_recorded(audited: Audited) -> None:
+    """Both replace or create content without going through ``save``: each is one record."""
+    headers = audited.auth()
+    url = audited.url + "/api/contents/"
+    r = requests.put(url + "cp.txt", json={"type": "file", "format": "text", "content": "v1"},
+                     headers=headers, timeout=20)
+    assert r.status_code in (200, 201), r.text
+    r = requests.post(url + "cp.txt/checkpoints", headers=headers, timeout=20)
+    assert r.status_code == 201, r.text
+    checkpoint = r.json()["id"]
+    r = requests.put(url + "cp.txt", json={"type": "file", "format": "text", "content": "v2"},
+                     headers=headers, timeout=20)
+    assert r.status_code == 200, r.text
+    r, restored, _ = _fire(
+        audited,
+        lambda: requests.post(url + f"cp.txt/checkpoints/{checkpoint}", headers=headers,
+                              timeout=20),
+    )
+    assert r.status_code == 204, r.text
+    assert [(x["event_kind"], x["rule_id"], x["subject"]) for x in restored] == [
+        ("file_written", Rule.CONTENTS_FILE_WRITTEN, "cp.txt")
+    ]
+    assert "restored from a checkpoint" in restored[0]["reason"]
+    assert (audited.server.root / "cp.txt").read_text() == "v1"
+
+    (audited.server.root / "srcdir").mkdir()
+    (audited.server.root / "srcdir" / "inner.txt").write_text("x")
+    r, copied, _ = _fire(
+        audited,
+        lambda: requests.post(audited.url + "/api/contents", json={"copy_from": "srcdir"},
+                              headers=headers, timeout=20),
+    )
+    assert r.status_code == 201, r.text
+    target = r.json()["path"]
+    assert [(x["event_kind"], x["rule_id"], x["subject"]) for x in copied] == [
+        ("file_written", Rule.CONTENTS_FILE_WRITTEN, target)
+    ]
+    assert "copy of the directory srcdir" in copied[0]["reason"]
+    assert (audited.server.root / target / "inner.txt").read_text() == "x"
+
+
 def test_a_body_that_is_not_utf8_is_a_400_not_a_500(audited: Audited) -> None:
     """Stock get_json_body decodes before parsing and answered 500 (found by schemathesis)."""
     r = requests.patch(
