@@ -20,6 +20,9 @@ Two pieces:
   server-only event, ``admin`` or not (issue #19: under JupyterHub every admitted user is
   ``admin`` of the server, the audited user included); decided per event, so a scope revoked
   mid-stream stops the stream.
+  Per event the connection's identity is re-checked as well
+  (:mod:`hardened_server.enforcement.connections`): a subscriber whose session ended or whose
+  token was revoked gets nothing more and is closed.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_server.services.events.handlers import SubscribeWebsocket
 
+from hardened_server.enforcement.runtime import SETTINGS_KEY
 from hardened_server.policy.decisions import Decision, allow, deny
 from hardened_server.policy.eventschemas import is_server_schema
 from hardened_server.policy.rules import Rule
@@ -72,6 +76,16 @@ class EventsSubscribeFilterMixin(_SubscribeWebsocketBase):
     """In front of jupyter_server's ``SubscribeWebsocket``."""
 
     async def event_listener(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+        # Per event, not only per sweep: a subscriber whose session ended, whose token was
+        # revoked or whose scopes a reload took away receives nothing more, not even the
+        # record of its own closing (connections.py closes the socket).
+        check = getattr(self, "hs_connection_decision", None)
+        decision = check() if check is not None else None
+        if decision is not None:
+            runtime = self.application.settings[SETTINGS_KEY]
+            runtime.connections.discard(self)
+            self.hs_close_for(decision)  # type: ignore[attr-defined]
+            return
         allowed = has_scope(self.current_user, AUDIT_READ)
         if not subscriber_may_receive(schema_id, may_read_audit=allowed):
             return

@@ -46,13 +46,22 @@ from tornado.websocket import WebSocketHandler
 
 from hardened_server.enforcement import gate
 from hardened_server.enforcement.bodies import PARSED_ATTR, check_json_body
+from hardened_server.enforcement.connections import (
+    POLICY_VIOLATION,
+    Binding,
+    binding_of,
+    close_reason,
+    credential_decision,
+    record_close,
+    scopes_decision,
+)
 from hardened_server.enforcement.context import enter_request_context, set_context_user
 from hardened_server.enforcement.events import event_mixins, server_schema_decision
 from hardened_server.enforcement.files import path_guard_mixins
 from hardened_server.enforcement.marks import mark
 from hardened_server.enforcement.nonce import NONCE_ATTR, new_nonce, nonce_of
 from hardened_server.enforcement.recorder import record_denial
-from hardened_server.enforcement.runtime import SETTINGS_KEY, PolicyRuntime, client_key
+from hardened_server.enforcement.runtime import SETTINGS_KEY, Compiled, PolicyRuntime, client_key
 from hardened_server.policy.bodies import NOT_PARSED
 from hardened_server.policy.decisions import Decision, RouteClass
 from hardened_server.policy.decisions import Rule as RuleId
@@ -187,13 +196,7 @@ class _Hardened(_RequestHandlerBase):
         self._hs_runtime = runtime
         self._hs_compiled = compiled
         self._hs_route = compiled.route(self._hs_pattern, self._hs_kinds)
-        self._hs_scopes: RouteScopes = compiled.route_scopes(
-            self._hs_pattern,
-            self._hs_handler,
-            self._hs_methods,
-            self._hs_declared,
-            self._hs_authorized,
-        )
+        self._hs_scopes: RouteScopes = self._hs_scopes_under(compiled)
         self._hs_user_known = False
         self._hs_xsite: Decision | None = None
         self._hs_retry_after: int | None = None
@@ -207,6 +210,17 @@ class _Hardened(_RequestHandlerBase):
             # routes.script_nonce: a fresh nonce for this response (enforcement/nonce.py).
             mark(request, **{NONCE_ATTR: new_nonce()})
         super().__init__(application, request, **kwargs)
+
+    def _hs_scopes_under(self, compiled: Compiled) -> RouteScopes:
+        """What this route's methods need under ``compiled`` (at the request, and again for an
+        open websocket after a policy reload)."""
+        return compiled.route_scopes(
+            self._hs_pattern,
+            self._hs_handler,
+            self._hs_methods,
+            self._hs_declared,
+            self._hs_authorized,
+        )
 
     # -- decisions -----------------------------------------------------------------------------
 
@@ -683,14 +697,58 @@ class HardenedPlainMixin(_Hardened):
             await result
 
 
-class NoDelayWebSocketMixin(_WebSocketHandlerBase):
-    """Kernel messages are small frames answered by small frames: with Nagle's algorithm on
-    (neither tornado nor jupyter_server turns it off) each one waits for the peer's delayed
-    ACK, about 40 ms a round trip. Measured in bench/: 20 -> 100 round trips a second."""
+class HardenedWebSocketMixin(_WebSocketHandlerBase):
+    """In front of every wrapped ``WebSocketHandler``.
+
+    * The connection is registered with the application's
+      :class:`~hardened_server.enforcement.connections.ConnectionRegistry` in ``open`` and
+      removed in ``on_close``: a logout, a revoked or rotated token, an expired session or a
+      policy reload that takes its scopes away closes it (1008, with an audit record) within
+      :data:`~hardened_server.enforcement.connections.SWEEP_SECONDS`, whatever handler it is.
+    * Nagle's algorithm is off: kernel messages are small frames answered by small frames, and
+      with it on (neither tornado nor jupyter_server turns it off) each one waits for the
+      peer's delayed ACK, about 40 ms a round trip. Measured in bench/: 20 -> 100 round trips
+      a second."""
+
+    _hs_binding: Binding | None = None
 
     def open(self, *args: Any, **kwargs: Any) -> Any:
         self.set_nodelay(True)
+        self._hs_binding = binding_of(self)
+        runtime: PolicyRuntime = self.application.settings[SETTINGS_KEY]
+        provider = self.application.settings.get("identity_provider")
+        hook = getattr(provider, "hs_before_sweep", None)
+        if hook is not None:
+            runtime.connections.before_sweep(hook)
+        runtime.connections.add(self)
         return super().open(*args, **kwargs)
+
+    def on_close(self) -> Any:
+        runtime: PolicyRuntime = self.application.settings[SETTINGS_KEY]
+        runtime.connections.discard(self)
+        return super().on_close()
+
+    def hs_connection_decision(self) -> Decision | None:
+        """None while the handshake's identity and scopes still hold; else the refusal."""
+        binding = self._hs_binding or binding_of(self)
+        provider = self.application.settings.get("identity_provider")
+        decision = credential_decision(provider, binding)
+        if decision is not None:
+            return decision
+        user = self.__dict__.get("_current_user")
+        if user is None:
+            return None  # a public websocket route: nobody to re-check
+        runtime: PolicyRuntime = self.application.settings[SETTINGS_KEY]
+        return scopes_decision(self, runtime.current, user)
+
+    def hs_close_for(self, decision: Decision) -> None:
+        """Close with 1008 and the rule id, and record it (once per connection)."""
+        if getattr(self, "_hs_closed_for", None) is not None:
+            return
+        self._hs_closed_for = decision
+        record_close(self, decision)
+        if self.ws_connection is not None:
+            self.close(POLICY_VIOLATION, close_reason(decision))
 
 
 def _declared_scopes(cls: type) -> dict[str, Requirement] | None:
@@ -772,7 +830,7 @@ def wrap_handler(cls: type[web.RequestHandler], pattern: str) -> type[web.Reques
         "__qualname__": cls.__qualname__,
         "__doc__": cls.__doc__,
     }
-    extra = (NoDelayWebSocketMixin,) if issubclass(cls, WebSocketHandler) else ()
+    extra = (HardenedWebSocketMixin,) if issubclass(cls, WebSocketHandler) else ()
     bases = (mixin, *extra, *event_mixins(cls), *path_guard_mixins(cls), cls)
     return type(cls.__name__, bases, namespace)
 

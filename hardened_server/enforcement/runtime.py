@@ -4,8 +4,10 @@ Everything a request needs is computed here once per policy (header sets, the Ho
 allow-lists, the CORS policy, the trusted proxy networks, per-route facts), so the hot path is
 dictionary look-ups. Handlers and the output transform hold the :class:`PolicyRuntime`, never a
 ``Policy``: a reload replaces ``runtime.current`` in one assignment and the next request sees the
-new rules. The runtime also holds the one piece of request-gate state that outlives a request:
-the per-client token buckets of the unauthenticated rate limit (:class:`RateLimiter`).
+new rules. The runtime also holds the state that outlives a request: the per-client token
+buckets of the unauthenticated rate limit (:class:`RateLimiter`) and the registry of open
+websockets (:class:`~hardened_server.enforcement.connections.ConnectionRegistry`), re-checked
+after every identity change and policy swap.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from hardened_server.enforcement.connections import ConnectionRegistry
 from hardened_server.policy import csp as csp_policy
 from hardened_server.policy.cors import CorsAllowList, compile_cors
 from hardened_server.policy.decisions import RouteClass
@@ -285,6 +288,8 @@ class PolicyRuntime:
         self.limiter = RateLimiter(
             limits.unauthenticated_requests_per_minute, limits.unauthenticated_burst
         )
+        # Every open wrapped websocket, re-checked against its identity (connections.py).
+        self.connections = ConnectionRegistry()
 
     def set_script_hashes(self, hashes: tuple[str, ...]) -> Compiled:
         """The hashes of the trusted templates' inline scripts, found once the extensions

@@ -178,6 +178,11 @@ class Rule(StrEnum):
         Family.SCOPE,
         "the scopes allow it (for explain and tests; not recorded per request)",
     )
+    SCOPE_CONNECTION_LOST = (
+        "HS-SCOPE-005",
+        Family.SCOPE,
+        "an open websocket was closed: the policy in force no longer grants its route's scopes",
+    )
     # --- ID -----------------------------------------------------------------------------------
     ID_TOKEN_USED = "HS-ID-001", Family.ID, "a valid token authenticated the request"
     ID_TOKEN_REFUSED = "HS-ID-002", Family.ID, "a token was presented and refused"
@@ -197,9 +202,19 @@ class Rule(StrEnum):
     ID_LOGOUT = "HS-ID-020", Family.ID, "logout: the session is revoked"
     ID_LOGOUT_EVERYWHERE = "HS-ID-021", Family.ID, "logout everywhere: all the user's sessions"
     ID_SESSION_REFUSED = "HS-ID-022", Family.ID, "expired, revoked or unknown session cookie"
+    ID_CONNECTION_SESSION_ENDED = (
+        "HS-ID-023",
+        Family.ID,
+        "an open websocket was closed: its session ended (logout, everywhere, idle, lifetime)",
+    )
     ID_TOKEN_CREATED = "HS-ID-030", Family.ID, "a token was created"
     ID_TOKEN_REVOKED = "HS-ID-031", Family.ID, "a token was revoked"
     ID_TOKEN_ROTATED = "HS-ID-032", Family.ID, "a token was rotated"
+    ID_CONNECTION_TOKEN_ENDED = (
+        "HS-ID-033",
+        Family.ID,
+        "an open websocket was closed: its stored token was revoked, rotated or expired",
+    )
     ID_TOKEN_STORE_SERVED = (
         "HS-ID-040",
         Family.ID,

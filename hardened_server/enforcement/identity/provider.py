@@ -35,6 +35,7 @@ from jupyter_server.auth.logout import LogoutHandler
 from tornado import web
 from traitlets import Unicode, default
 
+from hardened_server.enforcement.connections import Binding
 from hardened_server.enforcement.identity.passwords import (
     hash_password_async,
     same_secret,
@@ -51,9 +52,9 @@ from hardened_server.enforcement.identity.tokenstore import (
 )
 from hardened_server.enforcement.marks import mark
 from hardened_server.enforcement.recorder import record_event
-from hardened_server.enforcement.runtime import client_key
+from hardened_server.enforcement.runtime import SETTINGS_KEY, client_key
 from hardened_server.fsutil import atomic_write
-from hardened_server.policy.decisions import RouteClass
+from hardened_server.policy.decisions import Decision, RouteClass, deny
 from hardened_server.policy.loader import shipped_policy
 from hardened_server.policy.model import Policy
 from hardened_server.policy.rules import Rule
@@ -147,9 +148,46 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
         """A fresh principal for the owner: a new random name per login (the XSRF token is
         bound to it), with the owner's scopes."""
         name = uuid.uuid4().hex
-        return with_scopes(
+        user = with_scopes(
             User(username=name, name="owner", display_name="Owner"), self.owner_scopes()
         )
+        mark(user, hs_owner=True)
+        return user
+
+    def hs_refresh_scopes(self, user: User) -> None:
+        """An owner principal's scopes follow ``tokens.owner_scopes`` of the policy in force:
+        a reload that lowers them applies to existing sessions and open websockets, not only
+        to the next login. Other principals (stored tokens) carry their own, fixed scopes."""
+        if getattr(user, "hs_owner", False):
+            scopes = self.owner_scopes()
+            if getattr(user, "hs_scopes", None) != scopes:
+                with_scopes(user, scopes)
+
+    # -- open connections (connections.py) -----------------------------------------------------
+
+    def hs_before_sweep(self) -> None:
+        """Once per re-check of the open websockets: one ``stat`` of the token store file, so
+        a ``token revoke`` or ``rotate`` by the CLI is seen within a sweep."""
+        if self._token_store is not None:
+            self._token_store.refresh()
+
+    def hs_credential_decision(self, binding: Binding) -> Decision | None:
+        """Whether the credential an open websocket was opened with still stands: its session
+        (not revoked, not idle or past its lifetime; the check is not activity), or its stored
+        token (still in the store, with the same secret, not expired). The start-up token
+        changes only with a restart."""
+        if binding.session_id is not None and not self.sessions.alive(binding.session_id):
+            return deny(
+                Rule.ID_CONNECTION_SESSION_ENDED,
+                "session ended (logout, log out everywhere, idle or lifetime expiry)",
+            )
+        if binding.token_id is not None:
+            record = self.token_store.lookup(binding.token_id)
+            if record is None or record.sha256 != binding.token_sha256:
+                return deny(Rule.ID_CONNECTION_TOKEN_ENDED, "stored token revoked or rotated")
+            if record.expired(self.token_store.clock()):
+                return deny(Rule.ID_CONNECTION_TOKEN_ENDED, "stored token expired")
+        return None
 
     def user_for_stored_token(self, record: TokenRecord) -> User:
         return with_scopes(
@@ -160,14 +198,23 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
     # -- tokens ----------------------------------------------------------------------------------
 
     def get_token(self, handler: web.RequestHandler) -> str | None:
+        return self.token_and_source(handler)[0]
+
+    def token_and_source(self, handler: web.RequestHandler) -> tuple[str, str | None]:
+        """The presented token and where it was read from: ``"header"`` (``Authorization:
+        token|Bearer``) or ``"url"`` (``?token=`` on a page navigation); ``("", None)`` for
+        none. The source is where the token *was read*, never inferred from which headers
+        happen to be present: an ``Authorization: Basic`` (which a browser sends on every
+        request behind an HTTP-Basic proxy) does not make a URL token a header token
+        (issue #18)."""
         header = parse_authorization(handler.request.headers.get("Authorization"))
         if header is not None:
-            return header
+            return header, "header"
         if self._is_token_navigation(handler):
             values = handler.request.query_arguments.get("token")
             if values:
-                return values[-1].decode("utf-8", "replace")
-        return ""
+                return values[-1].decode("utf-8", "replace"), "url"
+        return "", None
 
     def _is_token_navigation(self, handler: web.RequestHandler) -> bool:
         """A URL token counts only on a GET/HEAD of a page route that is a top-level
@@ -206,10 +253,9 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
         )
 
     async def get_user_token(self, handler: web.RequestHandler) -> User | None:
-        presented = self.get_token(handler)
+        presented, source = self.token_and_source(handler)
         if not presented:
             return None
-        source = "header" if handler.request.headers.get("Authorization") else "url"
         if looks_like_stored_token(presented):
             if source != "header":
                 # A stored token in a URL (logs, history, Referer): refused as misplaced.
@@ -228,6 +274,9 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
                 )
                 return None
             user = self.user_for_stored_token(record)
+            # What an open websocket is bound to (connections.py): this token's id and the
+            # hash of this very secret (a rotation changes it).
+            mark(handler, _hs_token_id=record.id, _hs_token_sha256=record.sha256)
             if first_use:
                 record_event(
                     handler.request,
@@ -357,6 +406,7 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
             )
             return None
         mark(handler, _hs_session_id=session_id)
+        self.hs_refresh_scopes(session.user)
         return t.cast("User", session.user)
 
     def persist_user_model(self, handler: web.RequestHandler) -> None:
@@ -609,5 +659,10 @@ class HardenedLogoutHandler(LogoutHandler):
             )
         if getattr(self, "_hs_token_source", None) != "header":
             provider.clear_login_cookie(self)
+        # The websockets this session (or every session) opened close now, not at the next
+        # sweep (connections.py).
+        runtime = self.settings.get(SETTINGS_KEY)
+        if runtime is not None:
+            runtime.connections.sweep()
         login = html.escape(self.base_url + "login", quote=True)
         self._page("Logged out", f'<p><a href="{login}">Log in again</a></p>')

@@ -75,6 +75,18 @@ class SessionStore:
         self._sessions.move_to_end(session_id)
         return session
 
+    def alive(self, session_id: str) -> bool:
+        """Whether the session still stands, *without* counting this as activity (an open
+        websocket's periodic re-check must not keep an idle session alive); an expired one is
+        forgotten."""
+        session = self._sessions.get(session_id)
+        if session is None:
+            return False
+        if self.expired(session, self.clock()):
+            del self._sessions[session_id]
+            return False
+        return True
+
     def revoke(self, session_id: str) -> bool:
         return self._sessions.pop(session_id, None) is not None
 

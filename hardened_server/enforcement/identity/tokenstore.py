@@ -354,6 +354,11 @@ class TokenStore:
         comparison of hashes with ``hmac.compare_digest``."""
         return self.check(token)[0]
 
+    def lookup(self, token_id: str) -> TokenRecord | None:
+        """The record of ``token_id`` as last read (no ``stat``: the caller refreshes; the
+        open-websocket sweep does so once per sweep)."""
+        return self._records.get(token_id)
+
     def check(self, token: str) -> tuple[TokenRecord | None, bool]:
         """:meth:`authenticate`, and whether this use was written down as ``last_used`` (the
         first use in :data:`LAST_USED_RESOLUTION` seconds: the caller records the use then)."""
