@@ -28,7 +28,8 @@ setup: $(STAMP)
 
 # Debian's chromium (for the browser tests) and whatever else the end-to-end tests need,
 # configurable-http-proxy (npm, into tools/chp/) included.
-$(SYSTEM_STAMP): scripts/install-system-deps.sh tools/chp/package-lock.json $(STAMP)
+$(SYSTEM_STAMP): scripts/install-system-deps.sh tools/chp/package-lock.json \
+		tools/jlservices/package-lock.json $(STAMP)
 	bash scripts/install-system-deps.sh
 	@touch $(SYSTEM_STAMP)
 

@@ -43,5 +43,7 @@ else
 fi
 
 # npm packages go into the project (never global), at the versions the committed locks pin:
-# configurable-http-proxy for the JupyterHub end-to-end test.
+# configurable-http-proxy for the JupyterHub end-to-end test; @jupyterlab/services and ws for
+# the Node real-client test.
 bash "$(dirname "$0")/../tools/chp/setup.sh"
+bash "$(dirname "$0")/../tools/jlservices/setup.sh"

@@ -69,7 +69,7 @@ from hardened_server.policy.hosts import is_allowed_host
 from hardened_server.policy.model import LimitsPolicy
 from hardened_server.policy.origins import normalize_origin, referer_origin
 from hardened_server.policy.proxies import ClientAddress, client_address
-from hardened_server.policy.redirects import redirect_decision, safe_redirect
+from hardened_server.policy.redirects import redirect_decision, safe_redirect, strip_token_params
 from hardened_server.policy.routeclass import classify_path
 
 #: What an unauthenticated request that *presented* a credential (a token, a password, a login
@@ -81,6 +81,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD"})
 # GateRefusalHandler answers these from its method handler once a body of at most
 # DRAINED_BODY_BYTES is read (and dropped); anything else from prepare, closing the connection.
 _ANSWERED_AFTER_BODY = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+#: The methods tornado routes to a handler's ``prepare`` (``RequestHandler.SUPPORTED_METHODS``);
+#: any other gets 405 before it, and is charged to the rate limit by :func:`admit` instead.
+ROUTED_METHODS = frozenset(web.RequestHandler.SUPPORTED_METHODS)
 DRAINED_BODY_BYTES = 65536
 
 # What a proxy says about its own hop, and the headers that name a client.
@@ -288,7 +291,19 @@ def admit(
         else:
             reason = "Content-Length above limits.max_body_bytes"
         return Refusal(413, deny(body_rule, reason))
-    if not presents_credentials(request, xsrf_cookie_name):
+    if request.method not in ROUTED_METHODS:
+        # tornado answers a method no handler supports with 405 before ``prepare``, where the
+        # rate limit is charged: charged here instead, credentials or not (none is ever
+        # checked on such a request), so a flood of ``FOO /`` runs out like any other
+        # (issue #18).
+        wait = runtime.limiter.charge(client_key(client.ip), 1.0)
+        if wait is not None:
+            return Refusal(
+                429,
+                deny(Rule.LIMIT_RATE, "unauthenticated request budget of this client is spent"),
+                wait,
+            )
+    elif not presents_credentials(request, xsrf_cookie_name):
         wait = runtime.limiter.peek(client_key(client.ip), _expected_cost(request))
         if wait is not None:
             return Refusal(
@@ -589,7 +604,8 @@ def checked_location(
 
     An absolute ``http(s)://`` URL is accepted only when its origin is this server's (as the
     client addressed it) and is then reduced to its path; anything else that names a scheme
-    (``javascript:``, ``https:evil``, ``//evil``) is refused.
+    (``javascript:``, ``https:evil``, ``//evil``) is refused. Any ``token=`` parameter is
+    removed first (:func:`hardened_server.policy.redirects.strip_token_params`).
 
     ``external``: the exact endpoints (URL or path, without query) of an outside login the
     identity provider runs, e.g. JupyterHub's OAuth ``authorize`` and ``logout``; a target
@@ -598,6 +614,8 @@ def checked_location(
     """
     if isinstance(url, bytes):
         url = url.decode("utf-8", "replace")
+    # No token in any Location, wherever the target came from (policy/redirects.py).
+    url = strip_token_params(url)
     if external and url.split("?", 1)[0] in external and not _EXTERNAL_UNSAFE.search(url):
         return url, allow(Rule.REDIRECT_EXTERNAL, "login endpoint of the identity provider")
     base = _normal_base(base_url)

@@ -58,6 +58,7 @@ from hardened_server.enforcement.connections import (
 from hardened_server.enforcement.context import enter_request_context, set_context_user
 from hardened_server.enforcement.events import event_mixins, server_schema_decision
 from hardened_server.enforcement.files import path_guard_mixins
+from hardened_server.enforcement.identity.provider import WEBSOCKET_URL
 from hardened_server.enforcement.marks import mark
 from hardened_server.enforcement.nonce import NONCE_ATTR, new_nonce, nonce_of
 from hardened_server.enforcement.recorder import record_denial
@@ -89,8 +90,16 @@ from hardened_server.policy.scopemap import (
 )
 from hardened_server.policy.scopes import scopes_of
 from hardened_server.policy.startup import RouteFact
+from hardened_server.policy.tokens import parse_authorization
 
 UNREGISTERED = "<unregistered>"
+
+#: The 403 message (JSON ``message`` on API and websocket routes) when the refused request
+#: carried its token in the URL.
+URL_TOKEN_REFUSED = (
+    f"A token in the URL (?token=) is not accepted here ({RuleId.ID_TOKEN_MISPLACED}). Send it "
+    "in the header 'Authorization: token <token>' instead."
+)
 
 #: Handlers whose state-changing requests are made by the browser itself, which cannot add an
 #: XSRF token: CSP violation reports (``report-uri``, which the policy turns on). The cross-site
@@ -242,7 +251,14 @@ class _Hardened(_RequestHandlerBase):
         return decision.allowed
 
     def _hs_needs_login(self) -> bool:
-        return not self._hs_route.public and self.request.method != "OPTIONS"
+        return not self._hs_route.public
+
+    def _hs_answers_preflight(self) -> bool:
+        """The mixin itself answers an anonymous ``OPTIONS`` here (a CORS preflight on an API
+        route, from the ``cors.*`` policy alone) and no handler code runs for it. Anywhere
+        else an anonymous ``OPTIONS`` would run the handler's (an extension's) own
+        ``options()``, which carries no authentication decorator by convention: refused."""
+        return False
 
     def _hs_refuse_unauthenticated(self) -> None:
         """Send an anonymous request on a non-public route away: a page navigation to the
@@ -269,6 +285,18 @@ class _Hardened(_RequestHandlerBase):
             sep = "&" if "?" in login_url else "?"
             self.redirect(login_url + sep + urllib.parse.urlencode({"next": next_url}))
             return
+        if "token" in self.request.query_arguments:
+            # A client that put its token in the URL (jupyter_kernel_client and
+            # @jupyterlab/services in Node do, for websockets) learns what to do instead
+            # (issue #16), and the record says a token was misplaced, not merely missing.
+            self._hs_deny(
+                Decision(
+                    False,
+                    RuleId.ID_TOKEN_MISPLACED,
+                    "token in the URL where only the Authorization header is accepted",
+                )
+            )
+            raise web.HTTPError(403, URL_TOKEN_REFUSED)
         raise web.HTTPError(403)
 
     def _hs_token_authenticated(self) -> bool:
@@ -278,8 +306,21 @@ class _Hardened(_RequestHandlerBase):
         """Authenticated by a token in the Authorization header: a browser cannot attach one
         cross-site without a CORS preflight (which the allow-list answers), so such a request
         is not a cross-site request forgery, and needs neither the cross-site check nor an
-        XSRF token (stock behaviour for token requests, kept)."""
-        return self._hs_token_authenticated() and "Authorization" in self.request.headers
+        XSRF token (stock behaviour for token requests, kept). The token's source is where the
+        provider *read* it: a URL token stays a URL token when the request also carries some
+        other ``Authorization`` (``Basic``, which browsers send on every request behind an
+        HTTP-Basic proxy; issue #18)."""
+        if not self._hs_token_authenticated():
+            return False
+        source = getattr(self, "_hs_token_source", None)
+        if source is None:
+            # A provider that does not say where it read the token (JupyterHub's): a token
+            # or Bearer header is the only place it reads one from there.
+            header = self.request.headers.get("Authorization")
+            return parse_authorization(header) is not None
+        # A stored token from a websocket handshake's URL (tokens.websocket_url_tokens =
+        # "stored-scoped") is no ambient credential either; the origin check still runs.
+        return source in ("header", WEBSOCKET_URL)
 
     def _hs_presented_credentials(self) -> bool:
         request = self.request
@@ -322,18 +363,23 @@ class _Hardened(_RequestHandlerBase):
     async def _hs_gate(self) -> bool:
         """The per-route gate, run first in ``prepare``. False: the request was answered
         (a redirect to the login page)."""
-        if self.request.method == "OPTIONS":
-            return True  # a CORS preflight carries no credentials; the allow-list answers it
+        # OPTIONS goes through the same gate (issue #18): the user is resolved (a wrong token
+        # is refused and recorded), an anonymous one is charged to the rate limit (a wrong
+        # token costs as much as on any method), and only the mixin's own preflight answer is
+        # open to anonymous clients.
         user = await self._hs_current_user()
         self._hs_set_user(user)
         self._hs_user_known = True
+        preflight = self.request.method == "OPTIONS"
         if user is None:
             self._hs_rate_limit()
-            if self._hs_needs_login():
+            if self._hs_needs_login() and not (preflight and self._hs_answers_preflight()):
                 self._hs_refuse_unauthenticated()
                 return False
             return True
-        if self._hs_route.public:
+        if self._hs_route.public or preflight:
+            # A logged-in OPTIONS: a preflight carries no cookie, so this is a non-browser
+            # client that already proved who it is; the CORS answer does not depend on it.
             return True
         if not self._hs_header_token():
             decision = self._hs_cross_site()
@@ -584,6 +630,9 @@ class HardenedJupyterMixin(_Hardened, _JupyterHandlerBase):
         token-authenticated requests). Preflights are answered from ``cors.*`` alone."""
         for name, value in gate.cors_response_headers(self.request, self._hs_compiled):
             self.set_header(name, value)
+
+    def _hs_answers_preflight(self) -> bool:
+        return self._hs_route.route_class == RouteClass.API
 
     @allow_unauthenticated
     def options(self, *args: Any, **kwargs: Any) -> Any:

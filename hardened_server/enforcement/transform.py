@@ -35,6 +35,7 @@ from hardened_server.enforcement.recorder import record_denial
 from hardened_server.enforcement.runtime import PolicyRuntime
 from hardened_server.policy.decisions import RouteClass
 from hardened_server.policy.headers import PAGE_EVAL, REMOVED_HEADERS
+from hardened_server.policy.redirects import strip_token_params
 from hardened_server.policy.routeclass import classify_path
 
 _ERROR_CLASS_FOR = frozenset({RouteClass.PAGE, RouteClass.STATIC})
@@ -82,6 +83,8 @@ class SecurityHeadersTransform(OutputTransform):
             if not decision:
                 record_denial(self.request, decision, route_class)
                 headers["Location"] = target
+            elif strip_token_params(location) != location:
+                headers["Location"] = target  # the same target without its token
         return status_code, headers, chunk
 
     def transform_chunk(self, chunk: bytes, finishing: bool) -> bytes:

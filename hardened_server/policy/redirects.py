@@ -37,6 +37,7 @@ origin under ``base_url``.
 from __future__ import annotations
 
 import re
+import urllib.parse
 
 from hardened_server.policy.decisions import Decision, allow, deny
 from hardened_server.policy.rules import Rule
@@ -150,3 +151,39 @@ def safe_redirect(target: str, *, base_url: str, default: str) -> str:
     """
     result = _validate(target, base_url)[1]
     return default if result is None else result
+
+
+#: The query parameter that carries a Jupyter token in a URL.
+TOKEN_PARAM = "token"  # noqa: S105 - a parameter name, not a secret
+#: How deep nested targets (``next=/login?next=/lab%3Ftoken%3D...``) are followed.
+_MAX_NESTING = 4
+
+
+def strip_token_params(target: str, _depth: int = 0) -> str:
+    """``target`` with every ``token=`` query parameter removed, also from inside parameter
+    values that are themselves URLs (``next=/lab%3Ftoken%3D...``): a ``Location`` never
+    carries a token (issue #18: a refused URL token was copied into
+    ``Location: /login?next=...token=...``, so it went on into the login page's URL, the
+    history and the next Referer). Unchanged, byte for byte, when there is no token in it."""
+    if TOKEN_PARAM not in target.lower() or _depth > _MAX_NESTING:
+        return target
+    hash_at = target.find("#")
+    head, fragment = (target, "") if hash_at < 0 else (target[:hash_at], target[hash_at:])
+    query_at = head.find("?")
+    if query_at < 0:
+        return target
+    path, query = head[:query_at], head[query_at + 1 :]
+    kept = []
+    changed = False
+    for name, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+        if name.lower() == TOKEN_PARAM:
+            changed = True
+            continue
+        inner = strip_token_params(value, _depth + 1)
+        changed = changed or inner != value
+        kept.append((name, inner))
+    if not changed:
+        return target
+    rebuilt = urllib.parse.urlencode(kept, quote_via=urllib.parse.quote, safe="/")
+    return path + ("?" + rebuilt if rebuilt else "") + fragment
+

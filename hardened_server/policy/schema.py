@@ -642,6 +642,17 @@ class TokensPolicy:
         choices=("navigation-exchange", "never"),
     )
 
+    websocket_url_tokens: str = key(
+        Kind.ENUM,
+        "Whether a websocket handshake may carry its token in the URL (?token=), as "
+        "jupyter_kernel_client and @jupyterlab/services in Node send it: 'never' refuses it "
+        "(the 403 says to send 'Authorization: token ...'); 'stored-scoped' accepts a stored, "
+        "scoped token (hst_...) there, on websocket handshakes only, never the owner's "
+        "start-up token. A URL ends up in proxy and server logs: prefer the header.",
+        Loosen.IF_CHANGED,
+        choices=("never", "stored-scoped"),
+    )
+
     min_entropy_bits: int = key(
         Kind.INT,
         "Least estimated entropy of a configured token (JUPYTER_TOKEN, token file or config); "

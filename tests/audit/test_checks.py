@@ -295,6 +295,7 @@ FIRE: dict[str, Builder] = {
     "HS-TOKEN-101": lambda t: clean(t, env={"JUPYTER_TOKEN": "huggingface"}),
     "HS-TOKEN-102": lambda t: clean(t, config={"IdentityProvider": {"token": ""}}),
     "HS-TOKEN-103": lambda t: clean(t, base_policy=False),
+    "HS-TOKEN-112": lambda t: clean(t, "[tokens]\nwebsocket_url_tokens = \"stored-scoped\""),
     "HS-TOKEN-104": lambda t: clean(t, config={"IdentityProvider": {
         "token": secrets.token_hex(32)}}),
     "HS-TOKEN-105": lambda t: _token_file(t, 0o644),

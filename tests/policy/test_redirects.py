@@ -7,11 +7,16 @@ mapping unverified) and JupyterHub CVE-2026-33709; plus the WHATWG preprocessing
 
 from __future__ import annotations
 
+import urllib.parse
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hardened_server.policy.redirects import (
     redirect_decision,
     safe_redirect,
+    strip_token_params,
 )
 from hardened_server.policy.rules import Rule
 
@@ -117,3 +122,57 @@ def test_refusals_name_their_rule(target: str, rule: str) -> None:
 
 def test_not_text_gets_the_default() -> None:
     assert safe_redirect(None, base_url="/", default="/") == "/"  # type: ignore[arg-type]
+
+
+# -- no token in any Location (issue #18) ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "stripped"),
+    [
+        ("/view/a.txt?token=abc", "/view/a.txt"),
+        ("/view/a.txt?keep=1&token=abc&also=2", "/view/a.txt?keep=1&also=2"),
+        ("/login?next=%2Fview%2Fa.txt%3Ftoken%3Dabc", "/login?next=/view/a.txt"),
+        (
+            "/login?next=%2Flab%3Fa%3D1%26token%3Dabc%23frag",
+            "/login?next=/lab%3Fa%3D1%23frag",
+        ),
+        ("/login?next=/login%3Fnext%3D/lab%253Ftoken%253Dabc", "/login?next=/login%3Fnext%3D/lab"),
+        ("/x?TOKEN=abc#token=frag-only", "/x#token=frag-only"),
+    ],
+)
+def test_token_params_are_stripped_at_any_depth(target: str, stripped: str) -> None:
+    assert strip_token_params(target) == stripped
+
+
+@pytest.mark.parametrize(
+    "target", ["/lab", "/lab?next=%2Ftree", "/view/tokenizer.py?x=%2F", "/a?tokens=1", "/#token"]
+)
+def test_targets_without_a_token_param_are_unchanged_byte_for_byte(target: str) -> None:
+    assert strip_token_params(target) == target
+
+
+_names = st.sampled_from(["token", "Token", "next", "a", "tokens"])
+
+
+@given(
+    st.lists(st.tuples(_names, st.text(max_size=12)), max_size=4),
+    st.lists(st.tuples(_names, st.text(max_size=12)), max_size=4),
+)
+def test_no_token_survives_in_a_nested_target(
+    outer: list[tuple[str, str]], inner: list[tuple[str, str]]
+) -> None:
+    nested = "/lab?" + urllib.parse.urlencode(inner)
+    target = "/login?" + urllib.parse.urlencode([*outer, ("next", nested)])
+
+    def params(url: str, depth: int = 0) -> list[str]:
+        if depth > 3 or "?" not in url:
+            return []
+        query = url.split("#", 1)[0].split("?", 1)[1]
+        names = []
+        for name, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+            names.append(name.lower())
+            names += params(value, depth + 1)
+        return names
+
+    assert "token" not in params(strip_token_params(target))

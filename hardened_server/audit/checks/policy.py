@@ -1013,6 +1013,29 @@ def url_tokens(facts: Facts) -> Iterator[Hit]:
 
 
 @check(
+    "HS-TOKEN-112",
+    WARNING,
+    "stored tokens are accepted in websocket URLs",
+    fix='set tokens.websocket_url_tokens = "never" once every client sends '
+    "'Authorization: token ...' on its websocket handshake",
+    doc="With tokens.websocket_url_tokens = \"stored-scoped\" a stored, scoped token "
+    "(hst_...) opens a websocket from ?token= in its URL (clients such as "
+    "jupyter_kernel_client and @jupyterlab/services in Node). The owner's start-up token never "
+    "does, but a URL is written to proxy and server access logs, where the stored token can be "
+    "read until it expires or is revoked.",
+    tags=("tokens",),
+)
+@_policy_check
+def websocket_url_tokens(facts: Facts) -> Iterator[Hit]:
+    value = facts.value("tokens.websocket_url_tokens")
+    if value != "never":
+        yield Hit(
+            f"tokens.websocket_url_tokens = {value!r}",
+            where(facts, "tokens.websocket_url_tokens"),
+        )
+
+
+@check(
     "HS-TERM-101",
     WARNING,
     "terminals are enabled",

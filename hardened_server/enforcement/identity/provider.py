@@ -57,6 +57,7 @@ from hardened_server.fsutil import atomic_write
 from hardened_server.policy.decisions import Decision, RouteClass, deny
 from hardened_server.policy.loader import shipped_policy
 from hardened_server.policy.model import Policy
+from hardened_server.policy.routeclass import KIND_WEBSOCKET
 from hardened_server.policy.rules import Rule
 from hardened_server.policy.scopes import ADMIN, has_scope
 from hardened_server.policy.throttle import LoginThrottle
@@ -67,6 +68,11 @@ if t.TYPE_CHECKING:
     from jupyter_server.base.handlers import AuthenticatedHandler
 
 _QUERY_TOKEN_METHODS = frozenset({"GET", "HEAD"})
+#: The source of a token read from a websocket handshake's URL under
+#: ``tokens.websocket_url_tokens = "stored-scoped"``. Like a header token it is no ambient
+#: credential (a page cannot make a browser attach it), so it needs no cross-site check beyond
+#: the origin check, and it never mints a cookie.
+WEBSOCKET_URL = "websocket-url"
 
 
 def _jupyter_handler(handler: web.RequestHandler) -> AuthenticatedHandler:
@@ -210,11 +216,26 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
         header = parse_authorization(handler.request.headers.get("Authorization"))
         if header is not None:
             return header, "header"
+        values = handler.request.query_arguments.get("token")
+        if not values:
+            return "", None
         if self._is_token_navigation(handler):
-            values = handler.request.query_arguments.get("token")
-            if values:
-                return values[-1].decode("utf-8", "replace"), "url"
+            return values[-1].decode("utf-8", "replace"), "url"
+        if self._is_websocket_url_token_allowed(handler):
+            return values[-1].decode("utf-8", "replace"), WEBSOCKET_URL
         return "", None
+
+    def _is_websocket_url_token_allowed(self, handler: web.RequestHandler) -> bool:
+        """``tokens.websocket_url_tokens = "stored-scoped"``: a websocket handshake (an
+        ``Upgrade: websocket`` GET of a websocket route) may carry a token in its URL; which
+        tokens count is decided in :meth:`get_user_token` (stored ones only)."""
+        if self._policy().tokens.websocket_url_tokens != "stored-scoped":
+            return False
+        if handler.request.method != "GET":
+            return False
+        if handler.request.headers.get("Upgrade", "").lower() != "websocket":
+            return False
+        return KIND_WEBSOCKET in getattr(handler, "_hs_kinds", frozenset())
 
     def _is_token_navigation(self, handler: web.RequestHandler) -> bool:
         """A URL token counts only on a GET/HEAD of a page route that is a top-level
@@ -256,8 +277,18 @@ class HardenedIdentityProvider(PasswordIdentityProvider):
         presented, source = self.token_and_source(handler)
         if not presented:
             return None
+        if source == WEBSOCKET_URL and not looks_like_stored_token(presented):
+            # The opt-in is for stored, scoped tokens: the owner's start-up token (every
+            # scope, no expiry, no revocation short of a restart) never travels in a URL.
+            self._refused_token(
+                handler,
+                "only a stored token is accepted in a websocket URL "
+                "(tokens.websocket_url_tokens = 'stored-scoped')",
+                Rule.ID_TOKEN_MISPLACED,
+            )
+            return None
         if looks_like_stored_token(presented):
-            if source != "header":
+            if source not in ("header", WEBSOCKET_URL):
                 # A stored token in a URL (logs, history, Referer): refused as misplaced.
                 self._refused_token(
                     handler,

@@ -5,6 +5,7 @@ session store's idle and absolute lifetimes hold."""
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -312,3 +313,75 @@ def test_revoke_and_revoke_all_and_the_bound() -> None:
     assert all(store.get(s.id) is None for s in sessions)
     assert len({s.id for s in sessions}) == 4
     assert all(len(s.id) == 43 for s in sessions)  # 256 random bits
+
+
+# -- issue #18: where a token was read from, and no token in any Location ------------------------
+
+
+def _stored_token(live: Live, scope: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "hardened_server", "token", "create", "--name", "basic",
+         "--scope", scope],
+        env=live.server.env, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_url_token_stays_a_url_token_beside_an_authorization_basic_header(
+    servers: tuple[Live, Live, Live],
+) -> None:
+    """Behind an HTTP-Basic proxy the browser sends ``Authorization: Basic`` on every request.
+    A stored token in ``?token=`` was then taken for a header token and accepted (stored tokens
+    are header-only): the source is where the token was read, whatever else is present."""
+    plain = servers[0]
+    stored = _stored_token(plain, "admin")
+    basic = "Basic " + base64.b64encode(b"proxyuser:proxypass").decode()
+    reply = plain.req(
+        "GET", f"/view/a.txt?token={stored}", headers={**NAV, "Authorization": basic}
+    )
+    assert reply.status == 302, reply
+    assert "/login" in (reply.header("Location") or ""), reply
+    assert not [n for n in set_cookie_lines(reply) if n != "_xsrf"]
+    assert b"hello" not in reply.body
+    # And the same stored token in the header still works (the refusal is about the source).
+    ok = plain.req("GET", "/api/me", headers={"Authorization": f"token {stored}"})
+    assert ok.status == 200, ok
+
+
+def test_no_location_carries_a_token(servers: tuple[Live, Live, Live]) -> None:
+    """A refused URL token was copied into ``Location: /login?next=...token=...``."""
+    plain, _, never = servers
+    for live, headers in ((plain, {"Sec-Fetch-Dest": "iframe"}), (never, NAV)):
+        reply = live.req("GET", f"/view/a.txt?keep=1&token={live.token}", headers=headers)
+        assert reply.status == 302, reply
+        location = reply.header("Location") or ""
+        assert "/login" in location, reply
+        assert "token" not in urllib.parse.unquote(urllib.parse.unquote(location)), location
+        assert live.token not in location
+        assert "keep%3D1" in location or "keep=1" in urllib.parse.unquote(location), location
+
+
+def test_a_url_token_refusal_says_to_send_the_authorization_header(
+    servers: tuple[Live, Live, Live],
+) -> None:
+    """jupyter_kernel_client and @jupyterlab/services in Node put the token in the websocket
+    URL and got a bare ``{"message": "Forbidden"}`` (issue #16): the 403 now names the header,
+    and the record says the token was misplaced (HS-ID-003)."""
+    plain = servers[0]
+    for rel in ("/api/kernels", "/api/events/subscribe"):
+        headers = WS_UPGRADE if rel.endswith("subscribe") else {}
+        reply = plain.req("GET", f"{rel}?token={plain.token}", headers=headers)
+        assert reply.status == 403, reply
+        message = reply.json()["message"]
+        assert "Authorization: token" in message, message
+        assert "HS-ID-003" in message, message
+        assert plain.token not in reply.body.decode()
+    # Without a URL token the answer stays the bare one.
+    assert reply_message(plain.req("GET", "/api/kernels")) == "Forbidden"
+    plain.wait_log("HS-ID-003")
+
+
+def reply_message(reply: Reply) -> str:
+    assert reply.status == 403, reply
+    return str(reply.json()["message"])
