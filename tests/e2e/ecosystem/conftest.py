@@ -21,11 +21,10 @@ import pytest
 from tests.support.server import ECO_VENV, ServerProcess
 from tests.support.server import eco_python as _eco_python
 
-#: Extensions whose routes still stop the strict default (HS-START-001: voila's handlers serve
-#: assets undecorated) until their reviewed profile lands (issue #16; jupyter-server-proxy's is
-#: policies/extensions/jupyter_server_proxy.toml). The shared server runs without them; the
-#: no-flags test in test_start.py runs with everything.
-AWAITING_PROFILES = ("--ServerApp.jpserver_extensions=voila.server_extension=False",)
+#: Extensions whose routes still stop the strict default until their reviewed profile lands
+#: (every extension of the ecosystem environment has one now: policies/extensions/). The shared
+#: server runs without them; the no-flags test in test_start.py runs with everything.
+AWAITING_PROFILES: tuple[str, ...] = ()
 
 
 @pytest.fixture(scope="session")

@@ -36,6 +36,7 @@ PROFILED = {
     "jupyter_resource_usage": "jupyter_resource_usage.",
     "jupyter_server_proxy": "jupyter_server_proxy.",
     "nbdime": "nbdime.",
+    "voila.server_extension": "voila.",
 }
 
 

@@ -26,11 +26,6 @@ def loaded(log: str, name: str) -> bool:
     return f"{name} | extension was successfully loaded." in log
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HS-START-001 on voila's routes until its reviewed extension profile lands (issue "
-    "#16; jupyter-server-proxy's has landed); remove this marker then",
-)
 def test_serve_with_no_flags_starts_with_every_extension(tmp_path: Path, eco_python: Path) -> None:
     """`hardened-server serve` with no flag (only --allow-root when root, like `make serve`), a
     private HOME and Jupyter directories, starts and answers /api/status to the owner's token

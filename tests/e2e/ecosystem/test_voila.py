@@ -34,35 +34,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 REPO = Path(__file__).resolve().parents[3]
 VOILA_POLICY = REPO / "policies" / "voila.toml"
 
-#: Voila's routes, reviewed: its asset handlers (templates, static, the allow-listed files) are
-#: undecorated plain StaticFileHandlers (the login gate still applies), and no route map knows
-#: its routes. These entries belong in Voila's reviewed extension profile
-#: (policies/extensions/, issue #16, second half), which is not there yet; until then the test
-#: layers them itself. test_voila_starts_with_the_one_line_alone says when that is done.
-VOILA_ROUTES_AWAITING_PROFILE = r"""
-[routes]
-accept_undecorated = [
-    '/lsp/ws/(?P<language_server>.*)',
-    '/terminals/websocket/(\w+)',
-    '/voila/templates/(.*)',
-    '/voila/static/(.*)',
-    '/voila/files/(.*)',
-]
-
-[scopes.routes]
-"/voila/render/(.*)" = { GET = ["contents:read", "kernels:execute"] }
-"/voila" = { GET = "contents:read" }
-"/voila/tree(?P<path>(?:(?:/[^/]+)+|/?))" = { GET = "contents:read" }
-"/voila/templates/(.*)" = { GET = "frontend:read" }
-"/voila/static/(.*)" = { GET = "frontend:read" }
-"/voila/labextensions/(.*)" = { GET = "frontend:read" }
-"/voila/api/themes/(.*)" = { GET = "frontend:read" }
-"/voila/api/shutdown/(.*)" = { POST = "kernels:execute" }
-"/voila/files/(.*)" = { GET = "contents:read" }
-"/voila/api/contents(?P<path>(?:(?:/[^/]+)+|/?))" = { GET = "contents:read" }
-"""
-#: jupyter-server-proxy awaits its profile too (tests/e2e/ecosystem/conftest.py); nbclassic, if
-#: the environment has it, is refused (HS-START-012).
+#: Voila's routes come from its reviewed extension profile
+#: (policies/extensions/voila.server_extension.toml): the server runs on the default policy plus
+#: the one line of policies/voila.toml. The proxy is switched off only to keep this server small;
+#: nbclassic, if the environment has it, is refused (HS-START-012).
 OTHERS_OFF = (
     "--ServerApp.jpserver_extensions=jupyter_server_proxy=False",
     "--ServerApp.jpserver_extensions=nbclassic=False",
@@ -108,11 +83,9 @@ def notebook(code: list[str], markdown: str | None = None) -> str:
 def voila_server(tmp_path_factory: pytest.TempPathFactory, eco_python: Path,
                  ) -> Iterator[ServerProcess]:
     workdir = tmp_path_factory.mktemp("voila")
-    routes = workdir / "voila-routes.toml"
-    routes.write_text(VOILA_ROUTES_AWAITING_PROFILE)
     server = ServerProcess(
         workdir,
-        ["--policy", str(VOILA_POLICY), "--policy", str(routes), *OTHERS_OFF],
+        ["--policy", str(VOILA_POLICY), *OTHERS_OFF],
         python=eco_python,
         # this checkout's template (an editable install copies share/ once)
         env={"JUPYTER_PATH": str(REPO / "share" / "jupyter")},
@@ -126,11 +99,6 @@ def voila_server(tmp_path_factory: pytest.TempPathFactory, eco_python: Path,
         server.stop_quickly()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Voila's asset routes stop the strict default (HS-START-001) until its reviewed "
-    "extension profile lands (issue #16, second half); remove this marker then",
-)
 def test_voila_starts_with_the_one_line_alone(tmp_path: Path, eco_python: Path) -> None:
     server = ServerProcess(
         tmp_path, ["--policy", str(VOILA_POLICY), *OTHERS_OFF], python=eco_python,
