@@ -214,3 +214,15 @@ def test_listed_origin_set_adds_the_requests_origin_only_when_a_pattern_lists_it
     )
     assert listed_origin_set(patterned, "https://a.example.org.evil.com") == frozenset({TRUSTED})
     assert listed_origin_set(patterned, None) == frozenset({TRUSTED})
+
+
+def test_constructor_defaults_are_the_shipped_profiles() -> None:
+    """compile_cors keeps Starlette-style safe constructor defaults for callers with no policy
+    (tests, the schema's item checks); they must be the shipped profile's values, never a second
+    opinion (the runtime always passes the policy's)."""
+    from hardened_server.policy.cors import DEFAULT_ALLOW_HEADERS, DEFAULT_MAX_AGE
+    from hardened_server.policy.loader import shipped_policy
+
+    shipped = shipped_policy().cors
+    assert tuple(shipped.allow_headers) == DEFAULT_ALLOW_HEADERS
+    assert shipped.max_age == DEFAULT_MAX_AGE
