@@ -158,6 +158,20 @@ def canonical_bytes(obj: dict[str, Any]) -> bytes:
     ).encode("ascii")
 
 
+def unchained_line(record: DecisionRecord, server: Mapping[str, Any] | None) -> bytes:
+    """A decision as one self-describing line outside the chain (stdout or syslog when no file
+    sink chains it, or the file failed): ``kind``, ``schema``, ``event`` and the writing
+    ``server``; ``verify-log --stream`` reports such lines as unchained."""
+    body: dict[str, Any] = {
+        "kind": RecordKind.DECISION.value,
+        "schema": SCHEMA_ID,
+        "event": record.to_dict(),
+    }
+    if server is not None:
+        body["server"] = dict(server)
+    return canonical_bytes(body)
+
+
 def record_hash(obj: dict[str, Any]) -> str:
     """SHA-256 of the canonical bytes of ``obj`` without its ``hash`` field."""
     body = {k: v for k, v in obj.items() if k != "hash"}

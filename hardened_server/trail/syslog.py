@@ -35,10 +35,9 @@ import socket
 import ssl
 import threading
 from datetime import UTC, datetime
-from typing import Any
 
-from hardened_server.trail.chain import ChainEntry, RecordKind, canonical_bytes
-from hardened_server.trail.record import SCHEMA_ID, DecisionRecord
+from hardened_server.trail.chain import ChainEntry, unchained_line
+from hardened_server.trail.record import DecisionRecord
 
 __all__ = ["MAX_BACKLOG", "SyslogSink", "frame", "message"]
 
@@ -116,14 +115,7 @@ class SyslogSink:
                 return
             self.write_line(entry.line)
             return
-        body: dict[str, Any] = {
-            "kind": RecordKind.DECISION.value,
-            "schema": SCHEMA_ID,
-            "event": record.to_dict(),
-        }
-        if self._server is not None:
-            body["server"] = self._server
-        self.write_line(canonical_bytes(body))
+        self.write_line(unchained_line(record, self._server))
 
     def write_line(self, line: bytes) -> None:
         """Send one chain line (after any backlog). Never raises: a failure is kept in

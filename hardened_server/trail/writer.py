@@ -36,14 +36,12 @@ from hardened_server.trail.chain import (
     ChainedFileSink,
     ChainEntry,
     FileLoss,
-    RecordKind,
-    canonical_bytes,
+    unchained_line,
 )
 from hardened_server.trail.events import EventLoggerSink
 from hardened_server.trail.metrics import AuditMetrics, default_metrics
 from hardened_server.trail.record import (
     NO_REQUEST,
-    SCHEMA_ID,
     DecisionRecord,
     build_decision_record,
     record_from_decision,
@@ -133,14 +131,7 @@ class StdoutSink:
                 return  # already shipped, in chain order, by write_line
             line = entry.line
         else:
-            body: dict[str, Any] = {
-                "kind": RecordKind.DECISION.value,
-                "schema": SCHEMA_ID,
-                "event": record.to_dict(),
-            }
-            if self._server is not None:
-                body["server"] = self._server
-            line = canonical_bytes(body)
+            line = unchained_line(record, self._server)
         self.write_line(line)
 
     def write_line(self, line: bytes) -> None:

@@ -19,7 +19,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import REPO
+from tests.support.audit import verify_stream
 from tests.support.server import ServerProcess, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -119,26 +118,6 @@ def collectors(tmp_path: Path) -> Iterator[list[Collector]]:
     for collector in started:
         with contextlib.suppress(Exception):
             collector.stop()
-
-
-def verify_stream(*files: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hardened_server",
-            "audit",
-            "verify-log",
-            "--stream",
-            *map(str, files),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        timeout=60,
-        check=False,
-    )
 
 
 def start_server(tmp_path: Path, port: int) -> tuple[ServerProcess, Path]:

@@ -12,8 +12,6 @@ import json
 import os
 import pty
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +21,7 @@ import pytest
 import requests
 
 from hardened_server.trail.verify import verify_log
-from tests.conftest import REPO
+from tests.support.audit import verify_stream
 from tests.support.server import ServerProcess
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(180)]
@@ -154,26 +152,6 @@ def test_serve_on_a_tty_closes_after_the_confirming_second_sigint(tmp_path: Path
 # -- stdout of several servers, collected as one stream (items 1 and 2) ----------------------------
 
 
-def _verify_stream(*files: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hardened_server",
-            "audit",
-            "verify-log",
-            "--stream",
-            *map(str, files),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        timeout=60,
-        check=False,
-    )
-
-
 def test_the_stdout_of_two_servers_verifies_as_one_collected_stream(tmp_path: Path) -> None:
     """Every chain line goes to stdout (genesis and close included), each naming its server
     (hub user, server name, host, port) and chain. The two servers' logs, interleaved line by
@@ -211,7 +189,7 @@ def test_the_stdout_of_two_servers_verifies_as_one_collected_stream(tmp_path: Pa
     merged = [line for pair in zip(*logs, strict=False) for line in pair]
     merged += logs[0][len(logs[1]) :] + logs[1][len(logs[0]) :]
     collected.write_text("\n".join(merged) + "\n")
-    out = _verify_stream(collected)
+    out = verify_stream(collected)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "hub_user=alice" in out.stdout
     assert "hub_user=bob" in out.stdout
@@ -222,7 +200,7 @@ def test_the_stdout_of_two_servers_verifies_as_one_collected_stream(tmp_path: Pa
     )
     dropped = merged[:bob_denial] + merged[bob_denial + 1 :]
     collected.write_text("\n".join(dropped) + "\n")
-    out = _verify_stream(collected)
+    out = verify_stream(collected)
     assert out.returncode == 1, out.stdout
     tampered = [line for line in out.stdout.splitlines() if "TAMPERED" in line]
     assert len(tampered) == 1
