@@ -387,7 +387,10 @@ def test_the_protected_set_names_what_the_issue_lists() -> None:
         ".gitconfig",
         ".ssh/authorized_keys",
         ".config/autostart/x.desktop",
+        "venv/lib/python3.11/site-packages/evil.pth",
     ):
         assert policy.denied_by(path) is not None, path
-    for path in ("notes.ipynb", "data/table.csv", "src/module.py", "bashrc.txt"):
+    # data that merely shares a name pattern stays reachable: a model checkpoint is no .pth
+    # start-up file outside a site directory
+    for path in ("notes.ipynb", "data/table.csv", "src/module.py", "bashrc.txt", "models/m.pth"):
         assert policy.denied_by(path) is None, path
