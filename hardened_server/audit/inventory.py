@@ -128,7 +128,9 @@ def run_inventory(
     """Run :func:`main` in a fresh interpreter (this one's, or ``python``: another venv's, with
     the extensions installed there) with ``argv`` and ``env``; parse what it said."""
     proc = subprocess.run(  # noqa: S603 - our own interpreter and module, argv is ours
-        [os.fspath(python or sys.executable), "-m", "hardened_server.audit.inventory", *argv],
+        # -P: the current directory (an auditor may stand in a user's folder) is not put on
+        # sys.path, so a `jupyter_server.py` or `hardened_server/` there is never imported.
+        [os.fspath(python or sys.executable), "-P", "-m", "hardened_server.audit.inventory", *argv],
         env=dict(env),
         cwd=cwd,
         capture_output=True,

@@ -14,12 +14,45 @@ import sys
 from collections.abc import Sequence
 
 from hardened_server.policy.errors import PolicyError
-from hardened_server.policy.hub import EXIT_REFUSED, check_hub_environment
+from hardened_server.policy.hub import (
+    ACCESS_SCOPES_ENV,
+    EXIT_REFUSED,
+    REQUIRED_ENV,
+    check_hub_environment,
+)
 from hardened_server.policy.rules import Rule
+
+HELP_FLAGS = frozenset({"-h", "--help", "--help-all"})
+
+
+def usage() -> str:
+    """What ``singleuser --help`` prints: the command line and the environment it needs."""
+    lines = [
+        "usage: hardened-server singleuser [--policy FILE]... [--allow-root] [--ServerApp.x=y ...]",
+        "",
+        "hardened-server as JupyterHub's single-user server: set the Spawner's cmd to",
+        "`hardened-server singleuser`; the hub's spawner sets this environment, without which",
+        "the command refuses to start (exit 2):",
+    ]
+    width = max(len(name) for name, _ in REQUIRED_ENV)
+    lines += [f"  ${name:<{width}}  {why}" for name, why in REQUIRED_ENV]
+    lines.append(
+        f"  ${ACCESS_SCOPES_ENV[0]} (or ${ACCESS_SCOPES_ENV[1]}): the hub scopes that admit a "
+        "user to this server"
+    )
+    lines += [
+        "",
+        "The jupyterhub policy profile is applied on top of the embedded defaults; `--policy`",
+        "layers are applied after it. To run without a hub, use `hardened-server serve`.",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: Sequence[str]) -> int:
     """``hardened-server singleuser ARGS``: 0 after a clean stop, 2 when refused."""
+    if HELP_FLAGS.intersection(argv):
+        sys.stdout.write(usage())
+        return 0
     problems = check_hub_environment(os.environ)
     if problems:
         sys.stderr.write(

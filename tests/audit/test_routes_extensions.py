@@ -141,3 +141,21 @@ def test_missing_extension_is_reported(env):
     (f,) = [f for f in report["findings"] if f["id"] == "HS-EXT-102"]
     assert "no_such_extension_xyz" in f["evidence"]
     assert f["location"]["file"] == str(env / "config" / "jupyter_server_config.json")
+
+
+def test_routes_inventory_never_imports_from_the_current_directory(env, monkeypatch):
+    # The inventory runs in a child interpreter; with `-m` alone the auditor's current directory
+    # (maybe a user's folder) came first on sys.path, and a `jupyter_server.py` there ran.
+    planted = env / "userdir"
+    planted.mkdir()
+    tripped = env / "tripped"
+    (planted / "jupyter_server.py").write_text(
+        f"open({str(tripped)!r}, 'w').close()\nraise SystemExit('shadowed')\n")
+    cfg = env / "extcfg"
+    cfg.mkdir()
+    (cfg / "jupyter_server_config.json").write_text(json.dumps({"ServerApp": {
+        "jpserver_extensions": FRONTENDS_OFF}}))
+    monkeypatch.chdir(planted)
+    _rc, report, _ = audit(env, "--routes", "--config-dir", str(cfg))
+    assert not tripped.exists(), "the inventory imported a module from the current directory"
+    assert report["routes"], report["findings"]

@@ -10,6 +10,7 @@ so no hub is needed to get that far).
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from hardened_server.cli import singleuser
 from hardened_server.policy.hub import (
     REQUIRED_ENV,
     check_hub_environment,
@@ -229,3 +231,19 @@ def test_an_identity_provider_other_than_the_hubs_is_refused(tmp_path: Path) -> 
     assert done.returncode == 2, done
     assert f"[{Rule.HUB_EXTENSION}]" in done.stderr, done.stderr
     assert "ServerApp.identity_provider_class" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h", "--help-all"])
+def test_help_prints_usage_and_the_hub_environment_without_a_hub(
+    flag: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Outside a hub, `--help` answers (exit 0) instead of refusing for the missing environment.
+    for name in list(os.environ):
+        if name.startswith("JUPYTERHUB_"):
+            monkeypatch.delenv(name)
+    assert singleuser.main([flag]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: hardened-server singleuser")
+    for name, _why in REQUIRED_ENV:
+        assert f"${name}" in out
+    assert "hardened-server serve" in out
