@@ -293,7 +293,27 @@ class HardenedContentsManager(AsyncLargeFileManager):
     # -- existence oracles: a refused path does not exist ---------------------------------------
 
     def _visible(self, path: str) -> bool:
-        return self._refused(path, PathOp.READ) is None
+        """Whether ``path`` may be seen. A refused probe of a name that is not on disk is not
+        recorded: extensions probe many refused names on every request (jupytext looks for
+        ``.jupytext.toml`` and five more in each folder up to the root), the answer is
+        ``False`` either way, and a denial record must mean that something refused exists.
+        A refused path that exists, or that cannot be placed inside the root, is recorded."""
+        if self._already_read(path, PathOp.READ) is not None:
+            return True
+        decision = self.decide(path, PathOp.READ)
+        if decision.allowed:
+            return True
+        if self._probe_target_exists(path):
+            record_path_denial(decision, PathOp.READ, path)
+        return False
+
+    def _probe_target_exists(self, path: str) -> bool:
+        """``True`` unless ``path`` is a plain path inside the root with nothing on disk."""
+        try:
+            os_path = self._os_path_unchecked(path)  # stock mapping: 404 outside the root
+        except web.HTTPError:
+            return True
+        return os.path.lexists(os_path)
 
     # Sync, as in FileContentsManager, which precedes AsyncContentsManager (async) in the MRO.
     def exists(self, path: str) -> bool:  # type: ignore[override]  # stock get calls it sync

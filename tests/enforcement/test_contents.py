@@ -120,6 +120,30 @@ def test_existence_oracles_and_is_hidden(tmp_path: Path) -> None:
     asyncio.run(run())
 
 
+def test_existence_probe_of_a_refused_name_is_recorded_only_if_it_exists(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # jupytext probes .jupytext.toml (and five more refused names) in every folder on every
+    # request: a refused name that is not there is no attempt on anything, so no denial.
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub/.secret").write_text("x")
+    cm = manager(tmp_path)
+
+    async def run() -> None:
+        assert not await cm.file_exists("sub/.jupytext.toml")
+        assert not await cm.dir_exists("sub/.jupytext")
+        assert not cm.exists(".jupytext.py")
+        assert not caplog.records, [r.getMessage() for r in caplog.records]
+        assert not await cm.file_exists("sub/.secret")  # refused and there: recorded
+        assert not await cm.file_exists("../outside")  # cannot be placed in the root: recorded
+
+    with caplog.at_level(logging.WARNING, logger="hardened_server.decisions"):
+        asyncio.run(run())
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2, messages
+    assert "path=sub/.secret" in messages[0]
+
+
 def test_os_path_mapping_refuses_what_may_not_be_read(tmp_path: Path) -> None:
     """``_get_os_path`` is what extensions (and nbconvert) use to reach the file."""
     (tmp_path / "link").symlink_to(tmp_path.parent)
