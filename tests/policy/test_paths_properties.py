@@ -388,9 +388,11 @@ def test_the_protected_set_names_what_the_issue_lists() -> None:
         ".ssh/authorized_keys",
         ".config/autostart/x.desktop",
         "venv/lib/python3.11/site-packages/evil.pth",
+        "project/.jupytext.py",  # jupytext executes it in the server process
     ):
         assert policy.denied_by(path) is not None, path
     # data that merely shares a name pattern stays reachable: a model checkpoint is no .pth
     # start-up file outside a site directory
-    for path in ("notes.ipynb", "data/table.csv", "src/module.py", "bashrc.txt", "models/m.pth"):
+    for path in ("notes.ipynb", "data/table.csv", "src/module.py", "bashrc.txt", "models/m.pth",
+                 "project/jupytext.toml"):
         assert policy.denied_by(path) is None, path
