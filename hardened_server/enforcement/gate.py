@@ -167,21 +167,6 @@ def _content_length(headers: httputil.HTTPHeaders) -> int | None:
     return max(int(p) for p in pieces)
 
 
-def presents_credentials(request: HTTPServerRequest, xsrf_cookie_name: str = "_xsrf") -> bool:
-    """Does the request carry anything that could authenticate it? Checked on headers alone
-    (the body is not read yet): an ``Authorization`` header or a cookie other than the XSRF
-    cookie. The XSRF cookie authenticates nobody: the login page sets it for every visitor, so
-    counting it would exempt every browser-like flood from the cheap refusal here."""
-    headers = request.headers
-    if "Authorization" in headers:
-        return True
-    if "Cookie" not in headers:
-        return False
-    # tornado's own parse (cached on the request: the handler reuses it); a cookie it cannot
-    # parse is one no handler sees either.
-    return any(name != xsrf_cookie_name for name in request.cookies)
-
-
 # tornado's signed value, version 2 (``set_secure_cookie``: jupyter_server's login cookie,
 # JupyterHub's): ``2|1:<key version>|<n>:<timestamp>|<n>:<name>|...``.
 _SIGNED_COOKIE_V2 = re.compile(r"2\|1:[0-9]+\|[0-9]{1,3}:[0-9]+\|")
@@ -193,8 +178,10 @@ def may_authenticate(request: HTTPServerRequest, xsrf_cookie_name: str = "_xsrf"
     """Could the identity layer accept this request, as far as a syntactic look at its headers
     tells (nothing is verified here)? An ``Authorization`` header with a scheme and a
     credential, or a cookie (not the XSRF cookie) in tornado's signed format, which the login
-    cookie always is. Stricter than :func:`presents_credentials`: a made-up ``Cookie: a=b``
-    must not buy a client the large body limit (:func:`body_limit`)."""
+    cookie always is. The XSRF cookie authenticates nobody (the login page sets it for every
+    visitor), and a made-up ``Cookie: a=b`` must buy a client neither the large body limit
+    (:func:`body_limit`) nor a pass by the spent-budget refusal (:func:`admit`). tornado's own
+    cookie parse is used (cached on the request: the handler reuses it)."""
     headers = request.headers
     if _AUTHORIZATION.match(headers.get("Authorization", "")):
         return True
@@ -303,7 +290,7 @@ def admit(
                 deny(Rule.LIMIT_RATE, "unauthenticated request budget of this client is spent"),
                 wait,
             )
-    elif not presents_credentials(request, xsrf_cookie_name):
+    elif not may_authenticate(request, xsrf_cookie_name):
         wait = runtime.limiter.peek(client_key(client.ip), _expected_cost(request))
         if wait is not None:
             return Refusal(

@@ -341,3 +341,31 @@ def test_the_anonymous_limit_is_capped_by_the_body_limit() -> None:
         {"limits": {"max_body_bytes": 65536, "anonymous_body_bytes": 1048576}}
     ).limits
     assert gate.body_limit(post(), limits, "/")[0] == 65536
+
+
+@pytest.mark.parametrize(
+    ("headers", "refused"),
+    [
+        ({}, True),
+        ({"Cookie": "a=b"}, True),  # a made-up cookie used to walk past the spent budget
+        ({"Cookie": "_xsrf=" + _SIGNED}, True),
+        ({"Authorization": "token"}, True),
+        ({"Authorization": "token abc"}, False),  # the handler decides, and charges a failure
+        ({"Cookie": f"username-127-0-0-1-8888=\"{_SIGNED}\""}, False),
+    ],
+)
+def test_a_spent_budget_is_refused_at_the_gate_unless_a_credential_shaped_header_is_sent(
+    headers: dict[str, str], refused: bool
+) -> None:
+    from hardened_server.enforcement.runtime import PolicyRuntime
+
+    runtime = PolicyRuntime(policy_with({}), "/")
+    while runtime.limiter.charge(gate.client_key("127.0.0.1")) is None:
+        pass
+    refusal = gate.admit(request("/api/contents", **headers), runtime)
+    if refused:
+        assert refusal is not None
+        assert refusal.status == 429
+        assert refusal.decision.rule_id == Rule.LIMIT_RATE
+    else:
+        assert refusal is None
