@@ -161,7 +161,7 @@ def scopes_decision(handler: Any, compiled: Any, user: Any) -> Decision | None:
     refused = scope_decision(scopes, "GET", granted)
     return deny(
         Rule.SCOPE_CONNECTION_LOST,
-        f"{refused.rule_id}: {refusal_message(refused, scopes, 'GET')}",
+        refusal_message(refused, scopes, "GET"),  # names refused.rule_id itself
     )
 
 

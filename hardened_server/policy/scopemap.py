@@ -461,15 +461,22 @@ def scope_allows(route: RouteScopes, method: str, granted: frozenset[str]) -> bo
 
 
 def refusal_message(decision: Decision, route: RouteScopes, method: str) -> str:
-    """What the 403 says to the (authenticated) caller: which scope is missing, as RFC 6750's
-    ``insufficient_scope`` does, or which policy key the operator must set. No client input,
-    no route pattern (tornado formats messages with ``%``)."""
+    """What the 403 says to the (authenticated) caller, after the rule id: which scope is
+    missing, as RFC 6750's ``insufficient_scope`` does, or which policy key the operator must
+    set. No client input, no route pattern (tornado formats messages with ``%``)."""
     if decision.rule_id == Rule.SCOPE_MISSING:
         rule = route.methods[method]
-        return "Forbidden: this request needs the scope(s) " + ", ".join(sorted(rule.scopes))
+        needed = ", ".join(sorted(rule.scopes))
+        return f"Forbidden ({Rule.SCOPE_MISSING}): this request needs the scope(s) {needed}"
     if decision.rule_id == Rule.SCOPE_EVENT_SCHEMA:
-        return "Forbidden: event schema not listed in the policy key scopes.client_event_schemas"
-    return "Forbidden: route not in the route map; the operator must map it in scopes.routes"
+        return (
+            f"Forbidden ({Rule.SCOPE_EVENT_SCHEMA}): event schema not listed in the policy key "
+            "scopes.client_event_schemas"
+        )
+    return (
+        f"Forbidden ({Rule.SCOPE_UNMAPPED}): route not in the route map; the operator must map "
+        "it in scopes.routes"
+    )
 
 
 def scope_decision(route: RouteScopes, method: str, granted: frozenset[str]) -> Decision:

@@ -439,7 +439,9 @@ def test_scope_refusals_are_decision_records_naming_the_scope(
         headers={"Authorization": f"token {tokens['contents-read']}"},
     )
     assert r.status_code == 403
-    assert r.json()["message"] == "Forbidden: this request needs the scope(s) contents:write"
+    assert r.json()["message"] == (
+        "Forbidden (HS-SCOPE-001): this request needs the scope(s) contents:write"
+    )
     assert not (server.root / "new.txt").exists()
     log = cursor.new()
     line = next(x for x in log.splitlines() if "rule=HS-SCOPE-001" in x)

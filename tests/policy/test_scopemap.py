@@ -174,6 +174,7 @@ def test_a_principal_holding_the_scopes_is_granted_and_one_lacking_them_is_not()
     assert not refused
     assert refused.rule_id == Rule.SCOPE_MISSING
     assert "contents:write" in refusal_message(refused, route, "PUT")
+    assert "HS-SCOPE-001" in refusal_message(refused, route, "PUT")
 
 
 # --- unmapped routes and methods ----------------------------------------------------------------
@@ -189,6 +190,7 @@ def test_unmapped_route_is_refused_for_everyone_admin_included() -> None:
         assert "scopes.routes" in decision.reason
         assert not scope_allows(route, method, ALL_SCOPES)
     assert "scopes.routes" in refusal_message(decision, route, "GET")
+    assert "HS-SCOPE-002" in refusal_message(decision, route, "GET")
 
 
 def test_a_subclass_of_a_known_handler_is_not_mapped() -> None:

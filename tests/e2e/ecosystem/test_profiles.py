@@ -35,6 +35,7 @@ PROFILED = {
     "jupyter_server_ydoc": "jupyter_server_ydoc.",
     "jupyter_resource_usage": "jupyter_resource_usage.",
     "jupyter_server_proxy": "jupyter_server_proxy.",
+    "jupyterlab_git": "jupyterlab_git.",
     "nbdime": "nbdime.",
     "voila.server_extension": "voila.",
 }
