@@ -41,6 +41,7 @@ from tornado import ioloop, web
 from traitlets import Bool, Float, List, Unicode, default
 
 from hardened_server import __version__
+from hardened_server.enforcement.activity import install_activity, open_activity_for
 from hardened_server.enforcement.auditfile import (
     audit_state,
     install,
@@ -756,6 +757,18 @@ class HardenedServerApp(ServerApp):
             raise StartupRefused([exc]) from None
         self.audit_trail = trail
         install(trail, runtime, fail_closed=policy.audit.fail_closed)
+        try:
+            install_activity(
+                open_activity_for(
+                    policy.audit,
+                    data_dir=self.data_dir,
+                    root_dir=self.root_dir,
+                    paths=policy.paths,
+                    source=policy.provenance.get("audit.hmac_key", ""),
+                )
+            )
+        except UnsafeStartup as exc:
+            raise StartupRefused([exc]) from None
         fsync = FsyncPolicy.parse(policy.audit.fsync)
         if trail.file_sink is not None and fsync.mode == "interval":
             # Bound the power-loss window when the server is idle, too.
@@ -830,6 +843,7 @@ class HardenedServerApp(ServerApp):
             return
         if audit_state().trail is trail:
             uninstall()
+            install_activity(None)
         try:
             trail.close()
         except OSError as exc:

@@ -6,6 +6,9 @@
     common:               [--silence ID]... [--fail-on LEVEL] [--format text|json|sarif|html]
                           [--output FILE] [--list-checks]
     hardened-server audit verify-log ...      (the audit trail's own command)
+    hardened-server audit query FILE... [--user U] [--since T] [--until T] [--kind K]
+                                [--path GLOB] [--format text|json|csv]
+    hardened-server audit hash [--policy FILE]... TEXT
 
 The static audit (the default) evaluates the effective configuration the way hardened-server will
 start with it: the layered policy, the Jupyter config files and environment, file permissions,
@@ -212,6 +215,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hardened_server.trail.verify import main as verify_main
 
         return int(verify_main(argv[1:]))
+    if argv and argv[0] == "query":
+        from hardened_server.trail.query import main as query_main
+
+        return int(query_main(argv[1:]))
+    if argv and argv[0] == "hash":
+        from hardened_server.audit.texthash import main as hash_main
+
+        return int(hash_main(argv[1:]))
     try:
         args = build_parser().parse_args(argv)
         if args.token_refused is not None or any(

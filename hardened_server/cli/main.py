@@ -14,6 +14,9 @@
     hardened-server audit [--policy FILE]... [--url URL] [--routes] [--extensions]
                           [--format text|json|sarif|html] [--fail-on LEVEL] [--silence ID]...
     hardened-server audit verify-log [--stream] FILE... [--public-key PEM]
+    hardened-server audit query FILE... [--user U] [--since T] [--until T] [--kind K]
+                                [--path GLOB] [--format text|json|csv]
+    hardened-server audit hash [--policy FILE]... TEXT   (the HMAC a record holds for TEXT)
     hardened-server token create --name N --scope S [--scope S]... [--expires 7d] [--store F]
     hardened-server token list [--json] | revoke ID | rotate ID [--expires D]
     hardened-server password            (reads the password from the terminal or stdin)

@@ -45,6 +45,7 @@ from tornado.routing import PathMatches, Rule, RuleRouter
 from tornado.websocket import WebSocketHandler
 
 from hardened_server.enforcement import gate
+from hardened_server.enforcement.activity import activity_mixins
 from hardened_server.enforcement.bodies import PARSED_ATTR, check_json_body
 from hardened_server.enforcement.connections import (
     POLICY_VIOLATION,
@@ -880,7 +881,14 @@ def wrap_handler(cls: type[web.RequestHandler], pattern: str) -> type[web.Reques
         "__doc__": cls.__doc__,
     }
     extra = (HardenedWebSocketMixin,) if issubclass(cls, WebSocketHandler) else ()
-    bases = (mixin, *extra, *event_mixins(cls), *path_guard_mixins(cls), cls)
+    bases = (
+        mixin,
+        *extra,
+        *event_mixins(cls),
+        *path_guard_mixins(cls),
+        *activity_mixins(cls),
+        cls,
+    )
     return type(cls.__name__, bases, namespace)
 
 

@@ -122,6 +122,7 @@ def _to_trail(
     user: Any = None,
     event_kind: str | None = None,
     subject: str | None = None,
+    detail: dict[str, Any] | None = None,
 ) -> bool:
     """Write one record; False if it was a duplicate or there is no trail. A record that
     cannot be written is logged; with ``audit.fail_closed`` an *allowed* request that needed
@@ -137,7 +138,8 @@ def _to_trail(
         if not allowed and event_kind is None
         else (rule_id, allowed, event_kind, subject)
     )
-    if request is not None and _already_recorded(request, key):
+    # An activity record (detail) is one of many on one websocket or request: never a repeat.
+    if request is not None and detail is None and _already_recorded(request, key):
         return False
     values: dict[str, Any] = {
         "rule_id": rule_id,
@@ -149,6 +151,8 @@ def _to_trail(
         "subject": subject,
         "policy_fingerprint": state.policy_fingerprint(),
     }
+    if detail is not None:
+        values["detail"] = detail
     if request is not None:
         values.update(
             method=request.method,
@@ -355,3 +359,42 @@ def _subject(extra: dict[str, Any]) -> str | None:
         if value is not None
     ]
     return " ".join(parts) if parts else None
+
+
+def record_activity(
+    request: HTTPServerRequest | None,
+    event_kind: EventKind,
+    *,
+    rule_id: str,
+    reason: str,
+    detail: dict[str, Any],
+    user: Any = None,
+    subject: str | None = None,
+    route_class: str = "",
+) -> None:
+    """What a user did (issue #20): code sent to a kernel, a terminal line, a file read.
+    ``detail`` is the record's structured part (:data:`~hardened_server.trail.record.
+    DETAIL_FIELDS`), already reduced by :func:`hardened_server.policy.activity.keep_text`. The
+    log line names the record and its size, never the text (a 'full' record keeps it in the
+    trail only). ``request`` is the websocket's handshake for kernel and terminal messages:
+    one request, many records, none a repeat."""
+    log.info(
+        "activity kind=%s rule=%s path=%s user=%s subject=%s size=%s",
+        event_kind.value,
+        rule_id,
+        _safe(request.path or "") if request is not None else "-",
+        _safe(context.user_name(user) or getattr(request, "hs_user", None) or "-"),
+        _safe(subject or "-"),
+        detail.get("size", "-"),
+    )
+    _to_trail(
+        request,
+        rule_id=rule_id,
+        allowed=True,
+        reason=reason,
+        route_class=route_class,
+        user=user,
+        event_kind=event_kind.value,
+        subject=subject,
+        detail=detail,
+    )

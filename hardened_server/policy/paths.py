@@ -830,6 +830,7 @@ class ServerFile(StrEnum):
 
     TOKEN_STORE = "token store"  # noqa: S105 - a file kind, not a secret
     AUDIT_FILE = "audit file"
+    HMAC_KEY = "audit HMAC key"  # with it a reader tests guesses against every hmac record
 
 
 @dataclass(frozen=True, slots=True)
@@ -855,6 +856,13 @@ SERVER_FILE_RULES: Mapping[ServerFile, ServerFileRule] = {
         "audit.file",
         "set audit.file to a path outside the served root (e.g. under /var/log) or under a "
         "paths.deny glob, or move JUPYTER_RUNTIME_DIR out of it",
+    ),
+    ServerFile.HMAC_KEY: ServerFileRule(
+        Rule.ACCT_KEY_IN_ROOT,
+        "audit.hmac_key",
+        "set audit.hmac_key to a file outside the served root (e.g. /etc/jupyter/audit.key), "
+        'or "" for the generated key in the Jupyter data directory, or move '
+        "JUPYTER_DATA_DIR out of the root",
     ),
 }
 

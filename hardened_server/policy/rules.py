@@ -48,6 +48,8 @@ class Family(StrEnum):
     POLICY = "POLICY"  # policy load and live reload (policy/reload.py, app.py)
     KERNEL = "KERNEL"  # kernel starts (app.py)
     TERM = "TERM"  # terminal opens (app.py)
+    # what users did: executed code, terminal input, file reads (enforcement/activity.py)
+    ACCT = "ACCT"
 
 
 @unique  # a second member with the same id string is an import error
@@ -406,3 +408,29 @@ class Rule(StrEnum):
     KERNEL_RESTARTED = "HS-KERNEL-002", Family.KERNEL, "a kernel was restarted"
     KERNEL_INTERRUPTED = "HS-KERNEL-003", Family.KERNEL, "a kernel was interrupted"
     TERM_OPENED = "HS-TERM-001", Family.TERM, "a terminal was opened"
+    # --- ACCT (issue #20) -----------------------------------------------------------------
+    ACCT_CODE_EXECUTED = (
+        "HS-ACCT-001",
+        Family.ACCT,
+        "a client sent an execute_request to a kernel (code kept as audit.code says)",
+    )
+    ACCT_TERMINAL_INPUT = (
+        "HS-ACCT-002",
+        Family.ACCT,
+        "a line was typed into a terminal (kept as audit.terminal_input says)",
+    )
+    ACCT_FILE_READ = (
+        "HS-ACCT-003",
+        Family.ACCT,
+        "a file was read or downloaded (/files, contents GET with content, nbconvert)",
+    )
+    ACCT_KEY_IN_ROOT = (
+        "HS-ACCT-010",
+        Family.ACCT,
+        "start-up refused: the contents API could reach the audit HMAC key",
+    )
+    ACCT_KEY_UNUSABLE = (
+        "HS-ACCT-011",
+        Family.ACCT,
+        "start-up refused: the audit HMAC key is unreadable, too short or readable by others",
+    )

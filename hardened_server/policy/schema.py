@@ -35,6 +35,7 @@ from types import MappingProxyType
 from typing import Any
 
 from hardened_server.policy import csp
+from hardened_server.policy.activity import TEXT_MODES
 from hardened_server.policy.cors import DEFAULT_ALLOW_METHODS, compile_cors
 from hardened_server.policy.decisions import ROUTE_CLASSES
 from hardened_server.policy.fsync import FsyncPolicy
@@ -1150,6 +1151,65 @@ class AuditPolicy:
         "either way.",
         Loosen.IF_FALSE,
         "true or false",
+    )
+
+    activity: bool = key(
+        Kind.BOOL,
+        "Record what users do, in the same chain (issue #20): every execute_request a client "
+        f"sends to a kernel ({Rule.ACCT_CODE_EXECUTED}), every line typed into a terminal "
+        f"({Rule.ACCT_TERMINAL_INPUT}) and every file read or download through /files, a "
+        f"contents GET with content or /nbconvert ({Rule.ACCT_FILE_READ}). Off: nobody can "
+        "later tell who ran which code or read which file. Widget and comm messages are never "
+        "recorded.",
+        Loosen.IF_FALSE,
+        "true or false",
+    )
+
+    code: str = key(
+        Kind.ENUM,
+        "What an execute_request record keeps of the code: 'hmac' (HMAC-SHA256 under "
+        "audit.hmac_key, with its key id: an auditor who has the code checks it with "
+        "`hardened-server audit hash`, a reader of the trail learns nothing), 'full' (the "
+        "code itself: secrets typed into a cell end up in the trail and every sink), 'off' "
+        "(size only). User, kernel, session, notebook path and message id are kept in every "
+        "mode.",
+        Loosen.IF_CHANGED,
+        choices=TEXT_MODES,
+    )
+
+    terminal_input: str = key(
+        Kind.ENUM,
+        "What a terminal-input record keeps of the line typed (up to Enter): 'hmac', 'full' "
+        "or 'off', as audit.code. 'full' records passwords typed at a prompt that does not "
+        "echo.",
+        Loosen.IF_CHANGED,
+        choices=TEXT_MODES,
+    )
+
+    hmac_key: str = key(
+        Kind.STR,
+        "The deployment's key for 'hmac' records: a file of at least 32 bytes, readable by the "
+        "server's user only (no group or world bit), outside the served root (refused at "
+        f"start-up otherwise, {Rule.ACCT_KEY_IN_ROOT}/{Rule.ACCT_KEY_UNUSABLE}). "
+        '"": a key generated on first start in the '
+        "Jupyter data directory (hardened-server-audit-hmac.key, mode 0600). Never written "
+        "to a record; records carry its key id (hmac-sha256:<16 hex>) so an auditor knows "
+        "which key to use after a rotation.",
+        Loosen.IF_CHANGED,
+        'an absolute path (or starting with ~), or "" for the generated key',
+        item=_audit_file,
+    )
+
+    max_text_bytes: int = key(
+        Kind.INT,
+        "Code or a terminal line larger than this (bytes of UTF-8) is kept as its HMAC and "
+        "size only, whatever audit.code says: a pasted data blob must not bloat the trail. "
+        "At most 128 KiB, so that a 'full' record stays one line the chain writer accepts "
+        "(1 MiB, JSON escaping included).",
+        Loosen.IF_CHANGED,
+        "an integer from 256 to 131072",
+        minimum=256,
+        maximum=128 << 10,
     )
 
 

@@ -37,8 +37,11 @@ from hardened_server.policy.eventschemas import DECISION_SCHEMA_ID
 from hardened_server.trail.scrub import scrub
 
 __all__ = [
+    "DETAIL_FIELDS",
     "NO_REQUEST",
+    "OPTIONAL_FIELDS",
     "RECORD_ROUTE_CLASSES",
+    "REQUIRED_FIELDS",
     "SCHEMA_ID",
     "SCHEMA_VERSION",
     "DecisionRecord",
@@ -60,6 +63,31 @@ MAX_SUBJECT = 1024
 MAX_PATH = 2048
 MAX_USER = 256
 
+#: The keys an activity record's ``detail`` may carry (issue #20), and their JSON types. A
+#: closed set: a record is evidence, and a field nobody documented is one nobody checks. Texts
+#: a user typed appear only as ``code``/``line`` (mode 'full') or their ``*_hmac``.
+DETAIL_FIELDS: dict[str, tuple[type, ...]] = {
+    "kernel_id": (str,),
+    "session_id": (str,),
+    "notebook": (str,),
+    "msg_id": (str,),
+    "terminal": (str,),
+    "file": (str,),
+    "via": (str,),
+    "format": (str,),
+    "mode": (str,),
+    "size": (int,),
+    "code": (str,),
+    "code_hmac": (str,),
+    "line": (str,),
+    "line_hmac": (str,),
+    "key_id": (str,),
+    "truncated": (bool,),
+}
+MAX_DETAIL_TEXT = 1 << 20  # code/line: the policy's audit.max_text_bytes caps them far below
+MAX_DETAIL_VALUE = 2048  # every other string
+_TEXT_DETAILS = frozenset({"code", "line"})
+
 
 class EventKind(StrEnum):
     """Security-relevant events recorded even when they are *allowed*: an investigation needs
@@ -80,6 +108,10 @@ class EventKind(StrEnum):
     TERMINAL_OPENED = "terminal_opened"
     POLICY_LOADED = "policy_loaded"
     POLICY_RELOADED = "policy_reloaded"
+    # issue #20: what users did (detail holds the structured facts, see DETAIL_FIELDS)
+    CODE_EXECUTED = "code_executed"
+    TERMINAL_INPUT = "terminal_input"
+    FILE_READ = "file_read"
 
 
 EVENT_KINDS: frozenset[str] = frozenset(k.value for k in EventKind)
@@ -193,6 +225,9 @@ class DecisionRecord:
     policy_fingerprint: str
     event_kind: str | None = None
     subject: str | None = None
+    #: Structured facts of an activity record (issue #20); None (and absent from the JSON, so
+    #: records written before it hash the same) for every other record.
+    detail: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.decision not in ("allow", "deny"):
@@ -211,6 +246,8 @@ class DecisionRecord:
             raise ValueError(f"time must be UTC RFC 3339 with milliseconds: {self.time!r}")
         if "?" in self.path or "#" in self.path:
             raise ValueError("path must not carry a query or fragment (use redact_path)")
+        if self.detail is not None:
+            _check_detail(self.detail)
 
     @property
     def allowed(self) -> bool:
@@ -219,7 +256,10 @@ class DecisionRecord:
     def to_dict(self) -> dict[str, Any]:
         # Every field is a str or None: a shallow dict is a copy (dataclasses.asdict's
         # recursive deep copy was a fifth of the cost of a record).
-        return {name: getattr(self, name) for name in _RECORD_FIELDS}
+        out = {name: getattr(self, name) for name in _RECORD_FIELDS}
+        if self.detail is not None:
+            out["detail"] = dict(self.detail)
+        return out
 
     def to_json(self) -> str:
         """Canonical JSON (sorted keys, no spaces, ASCII only): one line, no raw control
@@ -229,10 +269,47 @@ class DecisionRecord:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DecisionRecord:
         """Rebuild a record read back from a sink (validates like the constructor)."""
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+        values = {name: data[name] for name in _RECORD_FIELDS}
+        return cls(**values, detail=data.get("detail"))
 
 
-_RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(DecisionRecord))
+#: The fields every record carries (the schema's ``required``); ``detail`` is optional.
+_RECORD_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in fields(DecisionRecord) if f.name != "detail"
+)
+REQUIRED_FIELDS: frozenset[str] = frozenset(_RECORD_FIELDS)
+OPTIONAL_FIELDS: frozenset[str] = frozenset({"detail"})
+
+
+def _check_detail(detail: Any) -> None:
+    """Server-built: a bad one is a programming error (ValueError), like a bad rule id."""
+    if not isinstance(detail, dict):
+        raise ValueError("detail must be an object")
+    for name, value in detail.items():
+        types = DETAIL_FIELDS.get(name)
+        if types is None:
+            raise ValueError(f"unknown detail field {name!r}")
+        if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+            raise ValueError(f"detail field {name!r} has the wrong type")
+        if isinstance(value, str):
+            limit = MAX_DETAIL_TEXT if name in _TEXT_DETAILS else MAX_DETAIL_VALUE
+            if len(value) > limit:
+                raise ValueError(f"detail field {name!r} is too long")
+
+
+def _clip_detail(detail: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Client-influenced strings (a file name, a message id) are clipped, never refused."""
+    if detail is None:
+        return None
+    return {
+        name: (
+            _clip(value, MAX_DETAIL_VALUE)
+            if isinstance(value, str) and name not in _TEXT_DETAILS
+            else value
+        )
+        for name, value in detail.items()
+        if value is not None
+    }
 
 
 def build_decision_record(
@@ -252,6 +329,7 @@ def build_decision_record(
     subject: str | None = None,
     time: datetime | None = None,
     secrets: tuple[str, ...] = (),
+    detail: dict[str, Any] | None = None,
 ) -> DecisionRecord:
     """Build a record from primitive values taken off a request.
 
@@ -275,6 +353,7 @@ def build_decision_record(
         policy_fingerprint=policy_fingerprint or "unknown",
         event_kind=None if event_kind is None else str(event_kind),
         subject=None if subject is None else _clip(scrub(subject, secrets), MAX_SUBJECT),
+        detail=_clip_detail(detail),
     )
 
 

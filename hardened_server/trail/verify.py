@@ -61,7 +61,12 @@ from hardened_server.trail.chain import (
     record_hash,
     verify_checkpoint_signature,
 )
-from hardened_server.trail.record import SCHEMA_ID, DecisionRecord
+from hardened_server.trail.record import (
+    OPTIONAL_FIELDS,
+    REQUIRED_FIELDS,
+    SCHEMA_ID,
+    DecisionRecord,
+)
 
 __all__ = [
     "ChainReport",
@@ -565,7 +570,7 @@ class _Verifier:
             try:
                 if obj.get("schema") != SCHEMA_ID or not isinstance(event, dict):
                     raise ValueError("schema")
-                if set(event) != set(DecisionRecord.__dataclass_fields__):
+                if not REQUIRED_FIELDS <= set(event) <= REQUIRED_FIELDS | OPTIONAL_FIELDS:
                     raise ValueError("fields")
                 DecisionRecord.from_dict(event)
             except (KeyError, TypeError, ValueError) as exc:

@@ -50,6 +50,9 @@ from hardened_server.trail.events import (
 )
 from hardened_server.trail.metrics import OTHER_RULE, AuditMetrics, default_metrics
 from hardened_server.trail.record import (
+    DETAIL_FIELDS,
+    OPTIONAL_FIELDS,
+    REQUIRED_FIELDS,
     SCHEMA_ID,
     DecisionRecord,
     EventKind,
@@ -106,7 +109,10 @@ def test_schema_enums_match_the_code() -> None:
     props = decision_schema()["properties"]
     assert set(props["route_class"]["enum"]) == set(ROUTE_CLASSES) | {"server"}
     assert set(props["event_kind"]["enum"]) == {None} | {k.value for k in EventKind}
-    assert set(decision_schema()["required"]) == set(DecisionRecord.__dataclass_fields__)
+    assert set(decision_schema()["required"]) == REQUIRED_FIELDS
+    assert set(DecisionRecord.__dataclass_fields__) == REQUIRED_FIELDS | OPTIONAL_FIELDS
+    assert set(props) == REQUIRED_FIELDS | OPTIONAL_FIELDS
+    assert set(props["detail"]["properties"]) == set(DETAIL_FIELDS)
 
 
 @pytest.mark.parametrize("kind", [None, *EventKind])
