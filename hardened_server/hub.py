@@ -28,6 +28,7 @@ from hardened_server.policy.hosts import compile_host_allowlist, split_host_head
 from hardened_server.policy.hub import (
     HUB_PROFILE,
     OAUTH_CALLBACK_ROUTE,
+    non_owner_kind,
 )
 from hardened_server.policy.model import Policy
 from hardened_server.policy.scopemap import ANY_METHOD, Requirement
@@ -80,6 +81,20 @@ class HardenedHubOAuth(HubOAuth):
         super().set_cookie(handler, access_token)
 
 
+def server_owner() -> str:
+    """The hub user who owns this server: ``$JUPYTERHUB_USER`` (``hardened-server singleuser``
+    does not start without it: policy/hub.py's REQUIRED_ENV)."""
+    return os.environ.get("JUPYTERHUB_USER", "")
+
+
+def _mark_non_owner(handler: web.RequestHandler, model: Any) -> str | None:
+    """Whether the hub's user ``model`` is someone other than this server's owner; the request
+    carries the answer for every record made while answering it (recorder.py)."""
+    kind = non_owner_kind(model, server_owner()) if isinstance(model, dict) else None
+    mark(handler.request, hs_non_owner=kind)
+    return kind
+
+
 def _record(
     handler: web.RequestHandler,
     kind: str,
@@ -116,6 +131,7 @@ class HardenedOAuthCallbackHandler(JupyterHubOAuthCallbackHandler):
             token, session_id=self.hub_auth.get_session_id(self), sync=False
         )  # cached by the call the hub's handler just made: no second request to the hub
         if model:
+            _mark_non_owner(self, model)  # an admin's "access server" login says so
             _record(
                 self,
                 "login_success",
@@ -164,11 +180,17 @@ class HubIdentityProvider(JupyterHubIdentityProvider):
         if user is not None:
             if not isinstance(getattr(user, "hs_scopes", None), frozenset):
                 user.hs_scopes = ALL_SCOPES
+            # Someone other than the owner (an admin's "access server", a service token):
+            # every record of the request says so and names them (issue #19 item 8).
+            model = getattr(user, "hub_user", None)
+            kind = non_owner_kind(model, server_owner()) if isinstance(model, dict) else None
+            mark(user, hs_non_owner=kind, hs_owner_name=server_owner())
             return user
         hub_user = getattr(handler, "_cached_hub_user", None)
         if hub_user and not getattr(handler, "_hs_hub_refused", False):
             # Authenticated by the hub, but its scopes do not include this server.
             mark(handler, _hs_hub_refused=True)
+            _mark_non_owner(handler, hub_user)
             _record(
                 handler,
                 "login_failure",

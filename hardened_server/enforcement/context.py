@@ -21,6 +21,7 @@ __all__ = [
     "assign_request_id",
     "current_request",
     "enter_request_context",
+    "non_owner_of",
     "request_id_of",
     "set_context_user",
     "user_name",
@@ -69,9 +70,22 @@ def enter_request_context(handler: Any) -> None:
 
 
 def set_context_user(request: Any, user: Any) -> None:
+    """The request's user, for every record made while answering it: the name, and (when the
+    identity provider marked the user as not the server's owner: ``hs_non_owner``, hub.py)
+    that it is not the owner."""
     name = user_name(user)
     request.hs_user = name
+    request.hs_non_owner = non_owner_of(user)
     CallContext.set(HS_USER, name)
+
+
+def non_owner_of(user: Any) -> str | None:
+    """``"user"`` or ``"service"`` for a principal who is not the server's owner (set by the
+    identity provider that knows: JupyterHub's, hub.py); None for the owner and for anyone a
+    provider says nothing about (a server without a hub has one owner: its token, password and
+    stored tokens are all given out by the owner)."""
+    kind = getattr(user, "hs_non_owner", None)
+    return kind if isinstance(kind, str) and kind else None
 
 
 def current_request() -> Any:

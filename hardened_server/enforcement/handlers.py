@@ -56,13 +56,17 @@ from hardened_server.enforcement.connections import (
     record_close,
     scopes_decision,
 )
-from hardened_server.enforcement.context import enter_request_context, set_context_user
+from hardened_server.enforcement.context import (
+    enter_request_context,
+    non_owner_of,
+    set_context_user,
+)
 from hardened_server.enforcement.events import event_mixins, server_schema_decision
 from hardened_server.enforcement.files import path_guard_mixins
 from hardened_server.enforcement.identity.provider import WEBSOCKET_URL
 from hardened_server.enforcement.marks import mark
 from hardened_server.enforcement.nonce import NONCE_ATTR, new_nonce, nonce_of
-from hardened_server.enforcement.recorder import record_denial
+from hardened_server.enforcement.recorder import record_denial, record_event
 from hardened_server.enforcement.runtime import SETTINGS_KEY, Compiled, PolicyRuntime, client_key
 from hardened_server.policy.bodies import NOT_PARSED
 from hardened_server.policy.decisions import Decision, RouteClass
@@ -92,6 +96,7 @@ from hardened_server.policy.scopemap import (
 from hardened_server.policy.scopes import scopes_of
 from hardened_server.policy.startup import RouteFact
 from hardened_server.policy.tokens import parse_authorization
+from hardened_server.trail.record import EventKind
 
 UNREGISTERED = "<unregistered>"
 
@@ -390,7 +395,30 @@ class _Hardened(_RequestHandlerBase):
         if not origin:
             self._hs_refuse(origin)
         self._hs_check_scopes(user)
+        self._hs_record_non_owner(user)
         return True
+
+    def _hs_record_non_owner(self, user: Any) -> None:
+        """Every request let through for someone other than the server's owner leaves a record
+        (HS-HUB-004), reads as much as writes: the owner's trail shows who else looked at the
+        files, the kernels and the terminals, not only who was refused (issue #19 item 8). One
+        per request (a websocket: one for its handshake, none per message). The owner's own
+        requests are not recorded here (their writes, kernel starts, ... are, as always)."""
+        kind = non_owner_of(user)
+        if kind is None:
+            return
+        owner = getattr(user, "hs_owner_name", None) or "?"
+        record_event(
+            self.request,
+            EventKind.NON_OWNER_ACCESS,
+            rule_id=RuleId.HUB_NON_OWNER_ACCESS,
+            allowed=True,
+            reason=f"request by hub {kind} {getattr(user, 'username', '?')!r}, "
+            f"not the server's owner {owner!r}",
+            user=user,
+            route_class=self._hs_route.route_class,
+            owner=owner,
+        )
 
     # -- scopes --------------------------------------------------------------------------------
 

@@ -150,6 +150,7 @@ def _to_trail(
         "event_kind": event_kind,
         "subject": subject,
         "policy_fingerprint": state.policy_fingerprint(),
+        "non_owner": getattr(request, "hs_non_owner", None) if request is not None else None,
     }
     if detail is not None:
         values["detail"] = detail

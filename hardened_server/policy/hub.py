@@ -130,3 +130,28 @@ def check_hub_environment(environ: Mapping[str, str]) -> list[UnsafeStartup]:
             )
         )
     return problems
+
+
+# -- who, other than the owner, is using this server (issue #19 item 8) -----------------------
+
+#: The ``non_owner`` field of an audit record: the request was made by a hub *user* who is not
+#: the server's owner (an admin's "access server", a user the server was shared with), or by a
+#: hub *service*'s token (jupyterhub-idle-culler, a backup job, any service with
+#: ``access:servers``). Absent from every record of the owner.
+NON_OWNER_USER = "user"
+NON_OWNER_SERVICE = "service"
+NON_OWNER_KINDS: frozenset[str] = frozenset({NON_OWNER_USER, NON_OWNER_SERVICE})
+
+
+def non_owner_kind(hub_model: Mapping[str, object], owner: str) -> str | None:
+    """Who the hub says made a request, measured against the server's owner
+    (``$JUPYTERHUB_USER``): None for the owner, :data:`NON_OWNER_SERVICE` for any service (a
+    service is never the owner, even one that shares the owner's name), :data:`NON_OWNER_USER`
+    for any other hub user. A model without a usable name is not the owner either."""
+    kind = hub_model.get("kind", "user")
+    if kind == "service":
+        return NON_OWNER_SERVICE
+    name = hub_model.get("name")
+    if kind == "user" and isinstance(name, str) and name and name == owner:
+        return None
+    return NON_OWNER_USER

@@ -375,6 +375,13 @@ class Rule(StrEnum):
     HUB_LOGIN = "HS-HUB-001", Family.HUB, "hub OAuth login"
     HUB_NOT_ALLOWED = "HS-HUB-002", Family.HUB, "hub user without access to this server"
     HUB_LOGOUT = "HS-HUB-003", Family.HUB, "logout, continued at the hub"
+    # Every request let through for someone other than the server's owner: a hub admin's
+    # "access server", a user it is shared with, a service's token (hub.py, issue #19 item 8).
+    HUB_NON_OWNER_ACCESS = (
+        "HS-HUB-004",
+        Family.HUB,
+        "a request by a hub user or service other than the server's owner was let through",
+    )
     HUB_ENV_MISSING = (
         "HS-HUB-010",
         Family.HUB,

@@ -34,6 +34,7 @@ from typing import Any
 
 from hardened_server.policy.decisions import ROUTE_CLASSES, Decision
 from hardened_server.policy.eventschemas import DECISION_SCHEMA_ID
+from hardened_server.policy.hub import NON_OWNER_KINDS
 from hardened_server.trail.scrub import scrub
 
 __all__ = [
@@ -106,6 +107,7 @@ class EventKind(StrEnum):
     KERNEL_RESTARTED = "kernel_restarted"
     KERNEL_INTERRUPTED = "kernel_interrupted"
     TERMINAL_OPENED = "terminal_opened"
+    NON_OWNER_ACCESS = "non_owner_access"
     POLICY_LOADED = "policy_loaded"
     POLICY_RELOADED = "policy_reloaded"
     # issue #20: what users did (detail holds the structured facts, see DETAIL_FIELDS)
@@ -228,6 +230,12 @@ class DecisionRecord:
     #: Structured facts of an activity record (issue #20); None (and absent from the JSON, so
     #: records written before it hash the same) for every other record.
     detail: dict[str, Any] | None = None
+    #: Set only when the request was made by someone other than the server's owner
+    #: (:data:`~hardened_server.policy.hub.NON_OWNER_KINDS`: a hub ``"user"`` such as an
+    #: admin using "access server", or a hub ``"service"``); ``user`` then names who. Optional
+    #: (issue #19 item 8): a record without it is written exactly as before, so the owner's
+    #: records and every chain written before it are unchanged.
+    non_owner: str | None = None
 
     def __post_init__(self) -> None:
         if self.decision not in ("allow", "deny"):
@@ -238,6 +246,8 @@ class DecisionRecord:
             raise ValueError(f"unknown route class {self.route_class!r}")
         if self.event_kind is not None and self.event_kind not in EVENT_KINDS:
             raise ValueError(f"unknown event kind {self.event_kind!r}")
+        if self.non_owner is not None and self.non_owner not in NON_OWNER_KINDS:
+            raise ValueError(f"unknown non-owner kind {self.non_owner!r}")
         if self.policy_fingerprint != "unknown" and not _FINGERPRINT.fullmatch(
             self.policy_fingerprint
         ):
@@ -255,10 +265,13 @@ class DecisionRecord:
 
     def to_dict(self) -> dict[str, Any]:
         # Every field is a str or None: a shallow dict is a copy (dataclasses.asdict's
-        # recursive deep copy was a fifth of the cost of a record).
+        # recursive deep copy was a fifth of the cost of a record). The optional fields are
+        # left out (not written as null) when not set: records without them hash the same.
         out = {name: getattr(self, name) for name in _RECORD_FIELDS}
         if self.detail is not None:
             out["detail"] = dict(self.detail)
+        if self.non_owner is not None:
+            out["non_owner"] = self.non_owner
         return out
 
     def to_json(self) -> str:
@@ -270,15 +283,17 @@ class DecisionRecord:
     def from_dict(cls, data: dict[str, Any]) -> DecisionRecord:
         """Rebuild a record read back from a sink (validates like the constructor)."""
         values = {name: data[name] for name in _RECORD_FIELDS}
-        return cls(**values, detail=data.get("detail"))
+        return cls(**values, detail=data.get("detail"), non_owner=data.get("non_owner"))
 
 
-#: The fields every record carries (the schema's ``required``); ``detail`` is optional.
+#: Fields a record carries only when they say something (left out, not null, otherwise): the
+#: schema lists them under ``properties`` but not ``required``.
+OPTIONAL_FIELDS: frozenset[str] = frozenset({"detail", "non_owner"})
+#: The fields every record carries (the schema's ``required``).
 _RECORD_FIELDS: tuple[str, ...] = tuple(
-    f.name for f in fields(DecisionRecord) if f.name != "detail"
+    f.name for f in fields(DecisionRecord) if f.name not in OPTIONAL_FIELDS
 )
 REQUIRED_FIELDS: frozenset[str] = frozenset(_RECORD_FIELDS)
-OPTIONAL_FIELDS: frozenset[str] = frozenset({"detail"})
 
 
 def _check_detail(detail: Any) -> None:
@@ -327,6 +342,7 @@ def build_decision_record(
     policy_fingerprint: str | None = None,
     event_kind: EventKind | str | None = None,
     subject: str | None = None,
+    non_owner: str | None = None,
     time: datetime | None = None,
     secrets: tuple[str, ...] = (),
     detail: dict[str, Any] | None = None,
@@ -354,6 +370,7 @@ def build_decision_record(
         event_kind=None if event_kind is None else str(event_kind),
         subject=None if subject is None else _clip(scrub(subject, secrets), MAX_SUBJECT),
         detail=_clip_detail(detail),
+        non_owner=non_owner,
     )
 
 

@@ -10,7 +10,14 @@ redirects between the hub and the single-user server). Then, through the proxy:
   not with her own server's cookie, not with a hub API token of hers;
 * the policy's headers (CSP, X-Frame-Options, ...) and path rules (hidden and denied files)
   hold, a foreign Host is refused, contents can be written and read back;
-* each server's audit trail names the hub user (login, refusals, logout) and verifies.
+* each server's audit trail names the hub user (login, refusals, logout) and verifies;
+* access by others (issue #19 item 8): the hub admin's "access server" (OAuth confirmation and
+  all) reads, writes and lists kernels on alice's server, a service token with
+  ``access:servers!user=alice`` reads her file; every such request is in alice's trail naming
+  the admin or the service (``non_owner``), her own records do not carry the field;
+* alice's named server is reached through the proxy and every line of its trail names it;
+* jupyterhub-idle-culler, as a hub service, culls the idle named server through the hub, and
+  that server's trail ends with a clean ``close``.
 
 Every process (hub, proxy, single-user servers, their kernels) carries a marker in its
 environment; teardown stops the hub and then kills, by pid, whatever still carries the marker.
@@ -30,7 +37,9 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from html import unescape as html_unescape
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -43,6 +52,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 CHP_DIR = REPO / "tools" / "chp"
 USERS = ("alice", "bob")
+#: A hub admin (no server of their own): "access server" on alice's (admin:servers and
+#: access:servers, the hub's default admin role).
+ADMIN = "admin"
+#: alice's named server (c.JupyterHub.allow_named_servers), started with the others.
+NAMED = "lab2"
 MARKER = "HS_HUB_E2E_RUN"
 #: The user whose server runs deploy/kubernetes's pod command (tests/support/kubernetes.py),
 #: and the marker that finds its process.
@@ -67,7 +81,9 @@ c.ConfigurableHTTPProxy.auth_token = v["proxy_token"]
 c.ConfigurableHTTPProxy.pid_file = v["dir"] + "/proxy.pid"
 c.JupyterHub.authenticator_class = "dummy"
 c.DummyAuthenticator.password = v["password"]
-c.Authenticator.allowed_users = set(v["users"]) | {{v["pod"]["user"]}}
+c.Authenticator.allowed_users = set(v["users"]) | {{v["pod"]["user"], v["admin"]}}
+c.Authenticator.admin_users = {{v["admin"]}}
+c.JupyterHub.allow_named_servers = True
 c.JupyterHub.spawner_class = "simple"
 c.SimpleLocalProcessSpawner.home_dir_template = v["dir"] + "/home/{{username}}"
 c.Spawner.ip = "127.0.0.1"
@@ -78,8 +94,10 @@ c.Spawner.http_timeout = 120
 c.Spawner.default_url = "/lab"
 c.Spawner.environment = dict(v["env"])
 for name in ("config", "runtime", "data"):
+    # A named server gets a directory of its own: jupyter/USER-SERVERNAME/.
     c.Spawner.environment["JUPYTER_%s_DIR" % name.upper()] = (
-        lambda spawner, name=name: v["dir"] + "/jupyter/" + spawner.user.name + "/" + name
+        lambda spawner, name=name: v["dir"] + "/jupyter/" + spawner.user.name
+        + ("-" + spawner.name if spawner.name else "") + "/" + name
     )
 
 
@@ -98,9 +116,26 @@ def kubernetes_pod(spawner):
 
 
 c.Spawner.pre_spawn_hook = kubernetes_pod
-c.JupyterHub.services = [{{"name": "e2e", "api_token": v["service_token"]}}]
+c.JupyterHub.services = [
+    {{"name": "e2e", "api_token": v["service_token"]}},
+    # jupyterhub-idle-culler, with the role its documentation gives it; the test runs it when
+    # a cull is due (see test_the_idle_culler_stops_an_idle_server_cleanly).
+    {{"name": "idle-culler", "api_token": v["culler_token"]}},
+    # A service with access to alice's servers only (a backup job, say).
+    {{"name": "nightly-backup", "api_token": v["backup_token"]}},
+]
 c.JupyterHub.load_roles = [
-    {{"name": "e2e", "scopes": ["admin:servers", "read:users", "tokens"], "services": ["e2e"]}}
+    {{"name": "e2e", "scopes": ["admin:servers", "read:users", "tokens"], "services": ["e2e"]}},
+    {{
+        "name": "idle-culler",
+        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+        "services": ["idle-culler"],
+    }},
+    {{
+        "name": "nightly-backup",
+        "scopes": ["access:servers!user=alice"],
+        "services": ["nightly-backup"],
+    }},
 ]
 """
 
@@ -112,6 +147,8 @@ class Hub:
     password: str
     service_token: str
     log_path: Path
+    culler_token: str = ""
+    backup_token: str = ""
     pod: kubernetes.PodCommand | None = None
     pod_port: int = 0
     pod_marker: str = ""
@@ -131,19 +168,22 @@ class Hub:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def audit_files(self, user: str) -> list[Path]:
-        """The audit trail of ``user``'s server (default file in its runtime directory)."""
-        runtime = self.workdir / "jupyter" / user / "runtime"
+    def audit_files(self, user: str, server: str = "") -> list[Path]:
+        """The audit trail of ``user``'s server (default file in its runtime directory);
+        ``server``: a named server's."""
+        runtime = self.workdir / "jupyter" / (f"{user}-{server}" if server else user) / "runtime"
         return sorted(runtime.glob("hardened-server-audit-*.jsonl"))
 
-    def audit_records(self, user: str) -> list[dict[str, object]]:
-        records = []
-        for path in self.audit_files(user):
-            for line in path.read_bytes().splitlines():
-                entry = json.loads(line)
-                if entry.get("kind") == "decision":
-                    records.append(entry["event"])
-        return records
+    def audit_lines(self, user: str, server: str = "") -> list[dict[str, Any]]:
+        """Every chain line (genesis, decisions, close ...) of that trail."""
+        return [
+            json.loads(line)
+            for path in self.audit_files(user, server)
+            for line in path.read_bytes().splitlines()
+        ]
+
+    def audit_records(self, user: str, server: str = "") -> list[dict[str, Any]]:
+        return [e["event"] for e in self.audit_lines(user, server) if e.get("kind") == "decision"]
 
 
 def _marked_pids(marker_value: str, name: str = MARKER) -> list[int]:
@@ -213,7 +253,10 @@ def hub(tmp_path_factory: pytest.TempPathFactory, chp: Path) -> Iterator[Hub]:
         "proxy_token": secrets.token_hex(32),
         "password": secrets.token_urlsafe(16),
         "service_token": secrets.token_hex(32),
+        "culler_token": secrets.token_hex(32),
+        "backup_token": secrets.token_hex(32),
         "users": list(USERS),
+        "admin": ADMIN,
         "pod": {
             "user": POD_USER,
             "argv": pod.argv,
@@ -258,6 +301,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory, chp: Path) -> Iterator[Hub]:
         str(values["password"]),
         str(values["service_token"]),
         log_path,
+        culler_token=str(values["culler_token"]),
+        backup_token=str(values["backup_token"]),
     )
     try:
 
@@ -274,10 +319,14 @@ def hub(tmp_path_factory: pytest.TempPathFactory, chp: Path) -> Iterator[Hub]:
         for user in (*USERS, POD_USER):
             reply = the_hub.api("POST", f"/users/{user}/server")
             assert reply.status_code in (201, 202), reply.text
+        reply = the_hub.api("POST", f"/users/alice/servers/{NAMED}")
+        assert reply.status_code in (201, 202), reply.text
 
         def ready() -> bool:
-            models = [the_hub.api("GET", f"/users/{u}").json() for u in (*USERS, POD_USER)]
-            return all(m["servers"].get("", {}).get("ready") for m in models)
+            models = {u: the_hub.api("GET", f"/users/{u}").json() for u in (*USERS, POD_USER)}
+            return all(m["servers"].get("", {}).get("ready") for m in models.values()) and bool(
+                models["alice"]["servers"].get(NAMED, {}).get("ready")
+            )
 
         _wait(ready, "the single-user servers", 180, log_path)
         the_hub.pod = pod
@@ -296,8 +345,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory, chp: Path) -> Iterator[Hub]:
         log.close()
 
 
-def login(hub: Hub, user: str) -> requests.Session:
-    """The browser's way in: the hub's login form, then the single-user server's OAuth flow."""
+def hub_login(hub: Hub, user: str) -> requests.Session:
+    """The hub's login form, as a browser fills it in."""
     session = requests.Session()
     session.trust_env = False
     form = session.get(f"{hub.url}/hub/login", timeout=30)
@@ -311,6 +360,12 @@ def login(hub: Hub, user: str) -> requests.Session:
         timeout=30,
     )
     assert reply.status_code == 302, (reply.status_code, reply.text[:500])
+    return session
+
+
+def login(hub: Hub, user: str) -> requests.Session:
+    """The browser's way in: the hub's login form, then the single-user server's OAuth flow."""
+    session = hub_login(hub, user)
     page = session.get(f"{hub.url}/user/{user}/lab", timeout=60)
     assert page.status_code == 200, (page.status_code, page.url, page.text[:500])
     assert page.url == f"{hub.url}/user/{user}/lab"
@@ -541,6 +596,226 @@ def test_audit_records_name_the_hub_user(hub: Hub, sessions: dict[str, requests.
         assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
+# -- access by others, a named server, the idle culler (issue #19 item 8) ---------------------
+
+
+def _form_fields(html: str) -> list[tuple[str, str]]:
+    """The hidden inputs of the hub's OAuth confirmation form (``_xsrf`` and the scopes)."""
+    fields = []
+    for tag in re.findall(r"<input[^>]*>", html):
+        if 'type="hidden"' not in tag:
+            continue
+        name = re.search(r'name="([^"]+)"', tag)
+        value = re.search(r'value="([^"]*)"', tag)
+        if name is not None:
+            fields.append((name.group(1), html_unescape(value.group(1) if value else "")))
+    return fields
+
+
+@pytest.fixture(scope="module")
+def admin_at_alice(hub: Hub) -> requests.Session:
+    """The hub admin's "access server" on alice's server, as the admin page's link does it:
+    the hub login, then alice's server sends the browser to the hub's OAuth, where the hub asks
+    the admin to confirm (not the admin's own server), then back to alice's server."""
+    session = hub_login(hub, ADMIN)
+    page = session.get(f"{hub.url}/user/alice/lab", timeout=60)
+    assert page.status_code == 200, (page.status_code, page.url)
+    assert "/hub/api/oauth2/authorize" in page.url, page.url  # the confirmation page
+    fields = _form_fields(page.text)
+    assert any(name == "_xsrf" for name, _ in fields), page.text[:2000]
+    done = session.post(page.url, data=fields, timeout=60, headers={"Referer": page.url})
+    assert done.status_code == 200, (done.status_code, done.url, done.text[:500])
+    assert done.url == f"{hub.url}/user/alice/lab"
+    return session
+
+
+def _non_owner_records(hub: Hub, server_user: str, who: str) -> list[dict[str, Any]]:
+    return [
+        r
+        for r in hub.audit_records(server_user)
+        if r.get("user") == who and r.get("rule_id") == "HS-HUB-004"
+    ]
+
+
+def test_admin_access_is_recorded_in_the_owners_trail(
+    hub: Hub, sessions: dict[str, requests.Session], admin_at_alice: requests.Session
+) -> None:
+    """The admin reads and writes alice's files and lists her kernels through the proxy; every
+    one of those requests is in alice's trail, naming the admin and saying it was not alice
+    (``non_owner: "user"``), and so is the write itself and the admin's login there. alice's
+    own records do not carry the field."""
+    base = f"{hub.url}/user/alice"
+    read = admin_at_alice.get(f"{base}/api/contents/notes.txt", timeout=30)
+    assert read.status_code == 200, read.text
+    assert read.json()["content"] == "notes of alice\n"
+    kernels = admin_at_alice.get(f"{base}/api/kernels", timeout=30)
+    assert kernels.status_code == 200, kernels.text
+    body = {"type": "file", "format": "text", "content": "the admin was here\n"}
+    wrote = admin_at_alice.put(
+        f"{base}/api/contents/admin-wrote.txt",
+        data=json.dumps(body),
+        timeout=30,
+        headers=xsrf_headers(hub, admin_at_alice, "alice"),
+    )
+    assert wrote.status_code == 201, wrote.text
+    # alice herself, as a control: nothing of hers says "not the owner".
+    assert sessions["alice"].get(f"{base}/api/contents/notes.txt", timeout=30).status_code == 200
+
+    records = hub.audit_records("alice")
+    accesses = _non_owner_records(hub, "alice", ADMIN)
+    seen = {(r["method"], r["path"]) for r in accesses}
+    for request in (
+        ("GET", "/user/alice/api/contents/notes.txt"),
+        ("GET", "/user/alice/api/kernels"),
+        ("PUT", "/user/alice/api/contents/admin-wrote.txt"),
+    ):
+        assert request in seen, (request, accesses)
+    for r in accesses:
+        assert (r["non_owner"], r["event_kind"], r["decision"]) == (
+            "user",
+            "non_owner_access",
+            "allow",
+        ), r
+        assert "owner=alice" in str(r["subject"]), r
+    written = [
+        r
+        for r in records
+        if r.get("event_kind") == "file_written" and "admin-wrote.txt" in str(r.get("path"))
+    ]
+    assert written
+    assert all(r["user"] == ADMIN and r["non_owner"] == "user" for r in written)
+    assert [
+        r
+        for r in records
+        if r.get("rule_id") == "HS-HUB-001"
+        and r.get("user") == ADMIN
+        and r.get("non_owner") == "user"
+    ], records
+    alices = [r for r in records if r.get("user") == "alice"]
+    assert alices
+    assert not [r for r in alices if "non_owner" in r], alices
+    assert (hub.home("alice") / "admin-wrote.txt").read_text() == "the admin was here\n"
+
+
+def test_a_service_token_is_recorded_in_the_owners_trail(hub: Hub) -> None:
+    """A hub service with ``access:servers!user=alice`` reads alice's file with its token: the
+    read is in her trail naming the service (``non_owner: "service"``). At bob's server the
+    same token is refused, and bob's trail names the service too."""
+    headers = {"Authorization": f"token {hub.backup_token}"}
+    read = requests.get(f"{hub.url}/user/alice/api/contents/notes.txt", headers=headers, timeout=30)
+    assert read.status_code == 200, read.text
+    assert "notes of alice" in read.text
+    refused = requests.get(
+        f"{hub.url}/user/bob/api/contents/notes.txt", headers=headers, timeout=30
+    )
+    assert refused.status_code == 403, refused.text
+    assert "notes of bob" not in refused.text
+
+    (access,) = [
+        r
+        for r in _non_owner_records(hub, "alice", "nightly-backup")
+        if r["path"] == "/user/alice/api/contents/notes.txt"
+    ]
+    assert (access["non_owner"], access["method"]) == ("service", "GET"), access
+    assert [
+        r
+        for r in hub.audit_records("bob")
+        if r.get("rule_id") == "HS-HUB-002"
+        and r.get("user") == "nightly-backup"
+        and r.get("non_owner") == "service"
+    ], hub.audit_records("bob")
+
+
+def test_a_named_server_is_reached_and_its_trail_names_it(
+    hub: Hub, sessions: dict[str, requests.Session]
+) -> None:
+    """alice's named server, through the proxy after its own OAuth round (a separate OAuth
+    client): its trail is its own, and every line of it names the hub user and the server."""
+    alice = sessions["alice"]
+    base = f"{hub.url}/user/alice/{NAMED}"
+    page = alice.get(f"{base}/lab", timeout=60)
+    assert page.status_code == 200, (page.status_code, page.url)
+    assert page.url == f"{base}/lab"
+    listing = alice.get(f"{base}/api/contents", timeout=30)
+    assert listing.status_code == 200
+    assert "notes.txt" in {item["name"] for item in listing.json()["content"]}
+
+    lines = hub.audit_lines("alice", NAMED)
+    assert lines
+    assert {(line["server"]["hub_user"], line["server"]["server_name"]) for line in lines} == {
+        ("alice", NAMED)
+    }, lines[:3]
+    records = [line["event"] for line in lines if line.get("kind") == "decision"]
+    assert [
+        r
+        for r in records
+        if r.get("rule_id") == "HS-HUB-001"
+        and r.get("path") == f"/user/alice/{NAMED}/oauth_callback"
+    ], records
+    # The default server's trail is another chain and says it is the default one.
+    default = hub.audit_lines("alice")
+    assert default
+    assert {line["server"]["server_name"] for line in default} == {""}
+    assert {line.get("chain") for line in lines}.isdisjoint({line.get("chain") for line in default})
+
+
+def test_the_idle_culler_stops_an_idle_server_cleanly(hub: Hub) -> None:
+    """jupyterhub-idle-culler, as the hub service ``idle-culler`` (its token and the role its
+    documentation gives it), culls alice's idle named server: it asks the hub
+    (``DELETE /hub/api/users/alice/servers/NAME``), the hub stops the server, and the server's
+    trail ends with a clean ``close`` that verifies. The culler runs here (an externally
+    managed service) with a one-second timeout and named servers only, so it cannot cull a
+    server the other tests still use."""
+    env = {
+        **os.environ,
+        "JUPYTERHUB_API_TOKEN": hub.culler_token,
+        "JUPYTERHUB_API_URL": f"{hub.url}/hub/api",
+        "JUPYTERHUB_SERVICE_NAME": "idle-culler",
+    }
+    out = hub.workdir / "idle-culler.log"
+    with open(out, "wb") as sink:
+        culler = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyterhub_idle_culler",
+                "--timeout=1",
+                "--cull-every=2",
+                "--cull-default-servers=false",
+            ],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+
+            def culled() -> bool:
+                return NAMED not in hub.api("GET", "/users/alice").json()["servers"]
+
+            _wait(culled, "the idle culler's cull", 60, out)
+        finally:
+            culler.terminate()
+            culler.wait(10)
+    culler_log = out.read_text(errors="replace")
+    assert f"Culling server alice/{NAMED}" in culler_log, culler_log
+    assert re.search(rf"DELETE /hub/api/users/alice/servers/{NAMED} \(idle-culler@", hub.log())
+    # Only the named server: the default servers stay.
+    assert hub.api("GET", "/users/alice").json()["servers"][""]["ready"]
+    files = hub.audit_files("alice", NAMED)
+    last = json.loads(files[-1].read_bytes().splitlines()[-1])
+    assert last["kind"] == "close", last
+    verified = subprocess.run(
+        [sys.executable, "-m", "hardened_server", "audit", "verify-log", *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "closed cleanly" in verified.stdout
+
+
 # -- the Kubernetes recipe's pod command under the hub --------------------------------------
 #
 # The user POD_USER runs exactly the command KubeSpawner renders from deploy/kubernetes/values.yaml
@@ -657,9 +932,7 @@ def test_kubernetes_pod_reloads_by_watcher_and_sighup(
     seen = len(reloads(hub))
 
     # routes.public without the hub's OAuth callback: refused (HS-HUB-013), old policy stays.
-    broken = _site_with(
-        hub, PUBLIC, "newer.example.org", extra='\n[routes]\npublic = ["/login"]\n'
-    )
+    broken = _site_with(hub, PUBLIC, "newer.example.org", extra='\n[routes]\npublic = ["/login"]\n')
     hub.pod.mount.write(broken)
     os.kill(pod_pid(hub), signal.SIGHUP)
     _wait(lambda: len(reloads(hub)) > seen, "the refused reload", 5, hub.log_path)

@@ -30,6 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hardened_server.policy.decisions import ROUTE_CLASSES, Rule, allow, deny
 from hardened_server.policy.fsync import FsyncPolicy
+from hardened_server.policy.hub import NON_OWNER_KINDS
 from hardened_server.trail import chain as chain_module
 from hardened_server.trail import metrics as metrics_module
 from hardened_server.trail.chain import (
@@ -113,6 +114,7 @@ def test_schema_enums_match_the_code() -> None:
     assert set(DecisionRecord.__dataclass_fields__) == REQUIRED_FIELDS | OPTIONAL_FIELDS
     assert set(props) == REQUIRED_FIELDS | OPTIONAL_FIELDS
     assert set(props["detail"]["properties"]) == set(DETAIL_FIELDS)
+    assert set(props["non_owner"]["enum"]) == NON_OWNER_KINDS
 
 
 @pytest.mark.parametrize("kind", [None, *EventKind])
@@ -120,6 +122,51 @@ def test_records_validate_against_the_schema(kind: EventKind | None) -> None:
     record = _record(event_kind=kind, allowed=kind is not None, subject="kernel k-1")
     _validator().validate(record.to_dict())
     _validator().validate(json.loads(record.to_json()))
+
+
+def test_a_record_by_the_owner_is_written_exactly_as_before() -> None:
+    """Issue #19 item 8: ``non_owner`` is left out, not written as null, when the request was
+    the owner's: the owner's records (and every chain written before the field existed) are
+    byte for byte what they were, and read back as they were."""
+    record = _record()
+    assert "non_owner" not in record.to_dict()
+    assert "non_owner" not in record.to_json()
+    assert DecisionRecord.from_dict(json.loads(record.to_json())) == record
+
+
+@pytest.mark.parametrize("kind", sorted(NON_OWNER_KINDS))
+def test_a_record_by_someone_else_says_so(kind: str) -> None:
+    record = _record(
+        rule_id=Rule.HUB_NON_OWNER_ACCESS,
+        allowed=True,
+        event_kind=EventKind.NON_OWNER_ACCESS,
+        user="idle-culler" if kind == "service" else "admin",
+        non_owner=kind,
+    )
+    data = json.loads(record.to_json())
+    assert data["non_owner"] == kind
+    _validator().validate(data)
+    assert DecisionRecord.from_dict(data) == record
+
+
+def test_non_owner_is_a_server_value_and_validated() -> None:
+    with pytest.raises(ValueError, match="non-owner"):
+        _record(non_owner="admin")
+    data = json.loads(_record().to_json())
+    del data["subject"]  # a required field stays required
+    with pytest.raises(KeyError):
+        DecisionRecord.from_dict(data)
+
+
+def test_a_chain_with_records_of_others_verifies(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    with ChainedFileSink(path, fsync="never") as sink:
+        sink.append(_record())
+        sink.append(_record(user="admin", non_owner="user"))
+    assert verify_log([str(path)], None).ok
+    lines = path.read_bytes().splitlines()
+    assert b'"non_owner":"user"' in lines[2]
+    assert b"non_owner" not in lines[1]
 
 
 def test_record_fields() -> None:
