@@ -18,6 +18,7 @@ e) jupytext opens ``script.py`` as a notebook (the file browser's "Open With > J
 f) the owner (admin) reaches the loopback http.server through jupyter-server-proxy's
    ``/proxy/<port>/``;
 g) the Git panel shows the repository's status;
+i) the same notebook opens in Notebook 7 and runs (before h, so that h sees its page too);
 h) no page visited had a CSP violation: every ``securitypolicyviolation`` event of every
    document of the context, every console message of Chromium's about its Content Security
    Policy, and every report the browser sent to the server (HS-CSP-001 in the server's log),
@@ -62,11 +63,25 @@ document.addEventListener('securitypolicyviolation', (e) => {
 
 NOTEBOOK = "walk.ipynb"
 PRINT_CELL = "print(6 * 7)"
+NOTEBOOK7_CELL = "print(6 * 8)"
 SLIDER_CELL = "import ipywidgets as w\nw.IntSlider(value=7, description='hs-slider')"
 COLLAB_EDIT = "  # hs-collab-edit"
-JUPYTEXT_SCRIPT = (
-    "# %% [markdown]\n# hs-jupytext-markdown\n\n# %%\nprint('hs-jupytext-code')\n"
-)
+#: jupytext's percent format; the header names the kernel (without it Lab asks for one)
+JUPYTEXT_SCRIPT = """\
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# hs-jupytext-markdown
+
+# %%
+print('hs-jupytext-code')
+"""
 PROXIED_MARKER = "hs-proxied-marker.txt"
 GIT_CHANGED, GIT_UNTRACKED = "hs-tracked.txt", "hs-untracked.txt"
 
@@ -352,6 +367,37 @@ def test_g_git_panel_shows_the_repository_status(walk: Walk) -> None:
         assert GIT_CHANGED in changed, text
         assert GIT_UNTRACKED in untracked, text
         no_dialog(walk, page)
+    finally:
+        page.close()
+
+
+def test_i_the_same_notebook_opens_in_notebook_7_and_runs(walk: Walk) -> None:
+    """Notebook 7 (``/notebooks/``), with collaboration on, opens the notebook Lab has open."""
+    page = walk.new_page()
+    try:
+        page.goto(f"{walk.server.url}/notebooks/{NOTEBOOK}")
+        try:
+            page.locator(f"{EDITOR}:has-text('{PRINT_CELL}')").first.wait_for(timeout=LONG)
+        except PlaywrightTimeout as exc:
+            raise AssertionError(
+                f"Notebook 7 did not open {NOTEBOOK}\n{walk.clues()}"
+            ) from exc
+        no_dialog(walk, page)
+        # a new cell of its own: the first cell's output came from Lab through the shared
+        # document, and would prove nothing about this page's kernel connection
+        page.locator(EDITOR).first.click()
+        page.keyboard.press("Escape")
+        page.keyboard.press("b")
+        page.locator(CELL).nth(1).locator(".cm-content").wait_for(timeout=SHORT)
+        page.locator(CELL).nth(1).locator(".cm-content").click()
+        page.keyboard.type(NOTEBOOK7_CELL)
+        output = run_cell(walk, page, 1, ".jp-OutputArea-output")
+        deadline = time.monotonic() + 30
+        while "48" not in output.inner_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert output.inner_text().strip() == "48", (
+            f"{NOTEBOOK7_CELL} showed {output.inner_text()!r} in Notebook 7\n{walk.clues()}"
+        )
     finally:
         page.close()
 
