@@ -95,7 +95,7 @@ from hardened_server.policy.scopemap import (
 )
 from hardened_server.policy.scopes import scopes_of
 from hardened_server.policy.startup import RouteFact
-from hardened_server.policy.tokens import parse_authorization
+from hardened_server.policy.tokens import is_blank_token_scheme, parse_authorization
 from hardened_server.trail.record import EventKind
 
 UNREGISTERED = "<unregistered>"
@@ -303,7 +303,34 @@ class _Hardened(_RequestHandlerBase):
                 )
             )
             raise web.HTTPError(403, URL_TOKEN_REFUSED)
+        if self._hs_is_stock_stop():
+            self._hs_answer_stock_stop()
         raise web.HTTPError(403)
+
+    def _hs_is_stock_stop(self) -> bool:
+        """Stock ``jupyter server stop PORT``: ``POST <base_url>api/shutdown`` with the empty
+        token of our ``jpserver-<pid>.json`` (which never holds a credential)."""
+        request = self.request
+        return (
+            request.method == "POST"
+            and request.path == self._hs_compiled.base_url + "api/shutdown"
+            and is_blank_token_scheme(request.headers.get("Authorization"))
+        )
+
+    def _hs_answer_stock_stop(self) -> None:
+        """Refused like any anonymous request (HS-AUTH-001 recorded), with the way to stop the
+        server in the status line's reason phrase: stock's ``shutdown_server`` raises on any
+        status but 2xx and the user sees only the exception's last line,
+        ``HTTPClientError: HTTP 403: <reason>``. No answer short of a lie (a 2xx for a request
+        that did nothing) or a credential in ``jpserver-<pid>.json`` spares that traceback;
+        neither is worth it (SECURITY.md, "Stopping a server")."""
+        serverapp = self.application.settings.get("serverapp")
+        port = getattr(serverapp, "port", None) or "PORT"
+        reason = (
+            f"Forbidden ({RuleId.AUTH_REQUIRED}): jpserver-*.json holds no credential; stop "
+            f"this server with: hardened-server stop {port}"
+        )
+        raise web.HTTPError(403, reason, reason=reason)
 
     def _hs_token_authenticated(self) -> bool:
         return bool(getattr(self, "_token_authenticated", False))

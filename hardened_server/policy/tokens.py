@@ -90,6 +90,13 @@ _AUTHORIZATION = re.compile(
 )
 
 
+def is_blank_token_scheme(value: str | None) -> bool:
+    """``Authorization: token`` with nothing after the scheme: what stock ``jupyter server
+    stop`` sends (``"token " + info["token"]``) when the ``jpserver-<pid>.json`` it read holds no
+    token, as hardened-server's never does. No other client sends it."""
+    return value is not None and value.strip().lower() == "token"
+
+
 def parse_authorization(value: str | None) -> str | None:
     """The credentials of an ``Authorization: token|Bearer ...`` value, or ``None`` when the
     value is anything else (another scheme, no credentials, a control character anywhere)."""
