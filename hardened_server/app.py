@@ -70,7 +70,7 @@ from hardened_server.enforcement.identity.site import (
 from hardened_server.enforcement.inventory import is_wrapped, route_inventory
 from hardened_server.enforcement.kernelsessions import HardenedSessionManager
 from hardened_server.enforcement.marks import mark
-from hardened_server.enforcement.recorder import record_event
+from hardened_server.enforcement.recorder import folded, record_event
 from hardened_server.enforcement.runtime import SETTINGS_KEY, PolicyRuntime
 from hardened_server.enforcement.templates import trusted_script_hashes
 from hardened_server.enforcement.transform import http_server_for, transform_for
@@ -243,6 +243,43 @@ def _recorded_kernel_action(method: Any, kind: EventKind, rule: Rule, reason: st
 
     mark(recorded, _hs_recorded=True)
     return recorded
+
+
+def _recorded_terminal_close(terminate: Any) -> Any:
+    async def closed(name: Any, *args: Any, **kwargs: Any) -> Any:
+        result = await terminate(name, *args, **kwargs)
+        record_event(
+            current_request(),
+            EventKind.TERMINAL_CLOSED,
+            rule_id=Rule.TERM_CLOSED,
+            allowed=True,
+            reason="terminal closed",
+            subject=f"terminal={name}",
+        )
+        return result
+
+    mark(closed, _hs_recorded=True)
+    return closed
+
+
+def _recorded_config_write(method: Any, how: str) -> Any:
+    """``ConfigManager.set`` / ``update``: a frontend config section written (``/api/config``
+    PUT and PATCH, or a server extension), one record naming the section."""
+
+    def written(section_name: Any, *args: Any, **kwargs: Any) -> Any:
+        result = method(section_name, *args, **kwargs)
+        record_event(
+            current_request(),
+            EventKind.CONFIG_CHANGED,
+            rule_id=Rule.SERVER_CONFIG_CHANGED,
+            allowed=True,
+            reason=f"frontend config section {how}",
+            subject=f"section={section_name}",
+        )
+        return result
+
+    mark(written, _hs_recorded=True)
+    return written
 
 
 def _recorded_terminal_create(create: Any) -> Any:
@@ -850,8 +887,31 @@ class HardenedServerApp(ServerApp):
             self.log.error("audit trail: could not close cleanly: %s", exc)
 
     async def _cleanup(self) -> None:
-        await super()._cleanup()
-        self.close_audit_trail()
+        """A stop a client asked for (``POST /api/shutdown``, ``hardened-server stop``) is one
+        record, HS-SERVER-001, with the user who asked; what the stop closed on the way (each
+        terminal) is folded into it. A stop by signal has no request: its record is the
+        trail's ``close``."""
+        request = current_request()
+        if request is None:
+            try:
+                await super()._cleanup()
+            finally:
+                self.close_audit_trail()
+            return
+        notes: list[str] = []
+        try:
+            with folded() as notes:
+                await super()._cleanup()
+        finally:
+            record_event(
+                request,
+                EventKind.SERVER_STOP_REQUESTED,
+                rule_id=Rule.SERVER_STOP_REQUESTED,
+                allowed=True,
+                reason="server stop requested"
+                + (f" (closed with it: {'; '.join(notes)})" if notes else ""),
+            )
+            self.close_audit_trail()
 
     def init_signal(self) -> None:
         """Every stop signal goes through the shutdown path that writes the ``close`` record.
@@ -880,10 +940,12 @@ class HardenedServerApp(ServerApp):
         self.record_sensitive_allows()
 
     def record_sensitive_allows(self) -> None:
-        """A kernel started, restarted or interrupted and a terminal created are recorded like
-        a file write: one record each, with the request and user of the handler that asked
-        (``CallContext``). Hooked on the managers' instances, so every route that starts one
-        (``/api/kernels``, ``/api/sessions``, ``/api/terminals``, an extension) is covered."""
+        """A kernel started, restarted, interrupted or shut down, a terminal created or closed
+        and a frontend config section written are recorded like a file write: one record each,
+        with the request and user of the handler that asked (``CallContext``). Hooked on the
+        managers' instances, so every route that starts one (``/api/kernels``, ``/api/sessions``,
+        ``/api/terminals``, ``/api/config``, an extension, the culler) is covered; a session
+        operation folds its kernel's records into its own (enforcement/kernelsessions.py)."""
         km = getattr(self, "kernel_manager", None)
         if km is not None and not getattr(km.start_kernel, "_hs_recorded", False):
             km.start_kernel = _recorded_kernel_start(km.start_kernel)
@@ -900,6 +962,12 @@ class HardenedServerApp(ServerApp):
                 Rule.KERNEL_INTERRUPTED,
                 "kernel interrupted",
             ),
+            (
+                "shutdown_kernel",
+                EventKind.KERNEL_SHUTDOWN,
+                Rule.KERNEL_SHUTDOWN,
+                "kernel shut down",
+            ),
         ):
             method = getattr(km, name, None) if km is not None else None
             if method is not None and not getattr(method, "_hs_recorded", False):
@@ -907,6 +975,13 @@ class HardenedServerApp(ServerApp):
         tm = self.web_app.settings.get("terminal_manager")
         if tm is not None and not getattr(tm.create, "_hs_recorded", False):
             tm.create = _recorded_terminal_create(tm.create)
+        if tm is not None and not getattr(tm.terminate, "_hs_recorded", False):
+            tm.terminate = _recorded_terminal_close(tm.terminate)
+        config = self.web_app.settings.get("config_manager")
+        for name, how in (("set", "replaced"), ("update", "updated")):
+            method = getattr(config, name, None) if config is not None else None
+            if method is not None and not getattr(method, "_hs_recorded", False):
+                setattr(config, name, _recorded_config_write(method, how))
 
     def enabled_extensions(self) -> list[str]:
         """The names of the server extensions that are enabled (``jpserver_extensions``)."""

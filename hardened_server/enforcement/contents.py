@@ -51,6 +51,16 @@ exceptions, since stock's name-based checks would otherwise refuse the very path
 through); a configured ``ContentsManager.allow_hidden`` that disagrees is overridden with a
 warning. ``hide_globs`` still hides names from listings.
 
+Every change is recorded once (issue #18), through :mod:`~hardened_server.enforcement.recorder`:
+``file_written`` for a save, a new file or directory, a file copy, a checkpoint restore and a
+directory copy (HS-CONTENTS-001; a file's record names its ``size`` and ``sha256`` as written,
+:func:`content_digest`), ``file_renamed`` (002), ``file_deleted`` (003),
+``checkpoint_created`` / ``checkpoint_deleted`` (005/006). A chunked upload (``chunk`` 1..n,
+-1 for the last) is recorded twice, not per chunk: ``upload_started`` (004) for chunk 1 and
+``file_written`` with the assembled file's size and sha256 for chunk -1; the chunks between
+are not recorded one by one (each is decided like chunk 1), so an upload that never sent its
+last chunk shows as an ``upload_started`` without a ``file_written`` after it.
+
 What this cannot close: a symlink swapped between the decision and the ``open`` (TOCTOU), and
 hard links (a hard link to a secret is a regular file under an innocent name).
 """
@@ -59,6 +69,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import hashlib
 import os
 import re
 import shutil
@@ -82,7 +93,7 @@ from hardened_server.enforcement.pathpolicy import (
     path_policy_for,
     record_path_denial,
 )
-from hardened_server.enforcement.recorder import record_event
+from hardened_server.enforcement.recorder import folded, record_event
 from hardened_server.policy.decisions import Decision
 from hardened_server.policy.model import PathsPolicy, Policy
 from hardened_server.policy.paths import PathDecision, PathOp, PathPolicy, canonicalize
@@ -128,9 +139,13 @@ def not_found(path: str) -> web.HTTPError:
     return web.HTTPError(404, MISSING_MESSAGE % display_path(path))
 
 
-def _record_file_event(kind: EventKind, rule_id: str, subject: str, what: str) -> None:
+def _record_file_event(
+    kind: EventKind, rule_id: str, subject: str, what: str, **detail: Any
+) -> None:
     """A file changed through the contents API: one audit record (sensitive allow), with the
-    request, user and client of the handler that asked (jupyter_server's ``CallContext``)."""
+    request, user and client of the handler that asked (jupyter_server's ``CallContext``).
+    ``detail`` (``size=``, ``sha256=``, ``checkpoint=``) goes into the subject as
+    ``key=value``."""
     record_event(
         current_request(),
         kind,
@@ -138,7 +153,32 @@ def _record_file_event(kind: EventKind, rule_id: str, subject: str, what: str) -
         allowed=True,
         reason=f"file {what} through the contents API",
         subject=subject,
+        **detail,
     )
+
+
+#: Block size of :func:`content_digest`: large enough that hashing runs at SHA-256's speed.
+_DIGEST_BLOCK = 1 << 20
+
+
+def content_digest(os_path: str) -> dict[str, Any]:
+    """``size`` and ``sha256`` of the file at ``os_path`` as it is on disk now: the content as
+    written, whatever the format (a notebook as nbformat serialised it, an upload as its chunks
+    were appended). Read once in blocks, the bytes counted as they are hashed, so the two
+    always describe the same bytes. ``{}`` for a directory or a file that is gone (the record
+    then names the path alone)."""
+    digest = hashlib.sha256()
+    size = 0
+    buffer = bytearray(_DIGEST_BLOCK)
+    view = memoryview(buffer)
+    try:
+        with open(os_path, "rb") as f:
+            while count := f.readinto(buffer):
+                digest.update(view[:count])
+                size += count
+    except OSError:  # a directory (IsADirectoryError), vanished, unreadable
+        return {}
+    return {"size": size, "sha256": digest.hexdigest()}
 
 
 # Reads already decided (and allowed) further up the current call chain: stripped API path →
@@ -455,14 +495,33 @@ class HardenedContentsManager(AsyncLargeFileManager):
         if op == PathOp.CREATE and not self._parent_is_dir(canonical):
             # Stock: a 500 ("Unexpected error while saving file") from the failed open.
             raise not_found(path)
-        saved = await super().save(model, path)
+        kind = model.get("type") if isinstance(model, dict) else None
+        if kind in ("file", "notebook") and os.path.isdir(self._os(canonical)):
+            # Stock: a 500 from opening a directory for writing (IsADirectoryError).
+            raise web.HTTPError(400, f"cannot save a {kind} over a directory: {display_path(path)}")
+        # Stock saves a notebook's first checkpoint with it: part of this save's one record.
+        with folded() as notes:
+            saved = await super().save(model, path)
         chunk = model.get("chunk") if isinstance(model, dict) else None
-        if chunk is None or chunk == -1:  # one record per file, not per upload chunk
+        if chunk == 1:  # an upload begins: recorded, so one that never ends is visible
+            _record_file_event(
+                EventKind.UPLOAD_STARTED,
+                Rule.CONTENTS_UPLOAD_STARTED,
+                canonical,
+                "upload started (chunk 1 written)",
+            )
+        elif chunk is None or chunk == -1:  # chunks 2..n: not recorded one by one
+            what = "created" if op == PathOp.CREATE else "written"
+            if chunk == -1:
+                what += " (the last chunk of an upload)"
+            if notes:
+                what += f" (with it: {'; '.join(notes)})"
             _record_file_event(
                 EventKind.FILE_WRITTEN,
                 Rule.CONTENTS_FILE_WRITTEN,
                 canonical,
-                "created" if op == PathOp.CREATE else "written",
+                what,
+                **await run_sync(content_digest, self._os(canonical)),
             )
         return saved
 
@@ -585,8 +644,19 @@ class HardenedContentsManager(AsyncLargeFileManager):
         return canonical
 
     async def create_checkpoint(self, path: str) -> dict[str, Any]:
-        self._require_existing(path, PathOp.CHECKPOINT)
-        return await super().create_checkpoint(path)
+        canonical = self._require_existing(path, PathOp.CHECKPOINT)
+        if os.path.isdir(self._os(canonical)):
+            # Stock copies it like a file and answers 500 (IsADirectoryError from copy2).
+            raise web.HTTPError(400, f"a directory has no checkpoints: {display_path(path)}")
+        checkpoint = await super().create_checkpoint(path)
+        _record_file_event(
+            EventKind.CHECKPOINT_CREATED,
+            Rule.CONTENTS_CHECKPOINT_CREATED,
+            canonical,
+            "checkpointed",
+            checkpoint=checkpoint.get("id") if isinstance(checkpoint, dict) else None,
+        )
+        return checkpoint
 
     async def list_checkpoints(self, path: str) -> list[dict[str, Any]]:
         """A refused or missing path has no checkpoints to list: 404 (stock: ``[]`` for a
@@ -603,11 +673,20 @@ class HardenedContentsManager(AsyncLargeFileManager):
             Rule.CONTENTS_FILE_WRITTEN,
             canonical,
             "restored from a checkpoint",
+            checkpoint=checkpoint_id,
+            **await run_sync(content_digest, self._os(canonical)),
         )
 
     async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
-        self._require_existing(path, PathOp.CHECKPOINT)
+        canonical = self._require_existing(path, PathOp.CHECKPOINT)
         await super().delete_checkpoint(checkpoint_id, path)
+        _record_file_event(
+            EventKind.CHECKPOINT_DELETED,
+            Rule.CONTENTS_CHECKPOINT_DELETED,
+            canonical,
+            "checkpoint deleted",
+            checkpoint=checkpoint_id,
+        )
 
     async def trust_notebook(self, path: str) -> None:
         self._require_existing(path, PathOp.TRUST)

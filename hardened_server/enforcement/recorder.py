@@ -14,7 +14,10 @@ failure through :func:`record_event`. Each call writes
 **Exactly one record per decision.** A denial can pass through two layers (the path guard of a
 static handler and the handler's own hook; the contents manager and the handler that called
 it); the request remembers which decisions it has recorded and a second report of the same one
-is dropped.
+is dropped. **Exactly one record per state change**, too: an operation that changes several
+things at once (a session created with its kernel, deleted with it) records once, under
+:func:`folded`, naming what it folded in; :func:`claim_event` tells the request that a later
+report of one event is already part of a record written (a session whose kernel is replaced).
 
 ``client`` is the address the trusted-proxy rules believe (``request.remote_ip`` after the
 request gate), ``peer`` the TCP peer that actually connected; they differ only behind a trusted
@@ -25,6 +28,9 @@ or from jupyter_server's ``CallContext``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from jupyter_server.base.call_context import CallContext
@@ -112,6 +118,15 @@ def _already_recorded(request: Any, key: tuple[Any, ...]) -> bool:
     return False
 
 
+def _event_key(
+    rule_id: str, allowed: bool, event_kind: str | None, subject: str | None
+) -> tuple[Any, ...]:
+    """What makes two reports the same record within one request."""
+    if not allowed and event_kind is None:
+        return (rule_id, False)
+    return (rule_id, allowed, event_kind, subject)
+
+
 def _to_trail(
     request: Any,
     *,
@@ -133,11 +148,7 @@ def _to_trail(
     audit_trail = state.trail
     if audit_trail is None:
         return False
-    key = (
-        (rule_id, False)
-        if not allowed and event_kind is None
-        else (rule_id, allowed, event_kind, subject)
-    )
+    key = _event_key(rule_id, allowed, event_kind, subject)
     # An activity record (detail) is one of many on one websocket or request: never a repeat.
     if request is not None and detail is None and _already_recorded(request, key):
         return False
@@ -311,6 +322,10 @@ def record_event(
         _safe(context.user_name(user) or "-"),
         _safe(reason),
     )
+    fold = _FOLDED.get()
+    if fold is not None and allowed and kind is not None:
+        fold.append(" ".join(part for part in (kind, subject) if part))
+        return
     _to_trail(
         request,
         rule_id=rule_id,
@@ -321,6 +336,47 @@ def record_event(
         event_kind=kind,
         subject=subject,
     )
+
+
+# -- one operation, one record ----------------------------------------------------------------
+
+_FOLDED: ContextVar[list[str] | None] = ContextVar("hs_folded_events", default=None)
+
+
+@contextmanager
+def folded() -> Iterator[list[str]]:
+    """One operation, one record: sensitive allows recorded inside the block (a kernel started
+    or shut down by a session operation) are not written; each is collected as ``"kind
+    subject"`` into the yielded list, for the one record the enclosing operation writes and
+    names them in. Denials are never folded (a refusal is its own record). A fold inside a fold
+    hands what it collected on to the enclosing one when it ends."""
+    outer = _FOLDED.get()
+    notes: list[str] = []
+    token = _FOLDED.set(notes)
+    try:
+        yield notes
+    finally:
+        _FOLDED.reset(token)
+        if outer is not None:
+            outer.extend(notes)
+
+
+def folding() -> bool:
+    """Whether a :func:`folded` block is open in this context."""
+    return _FOLDED.get() is not None
+
+
+def claim_event(
+    request: Any, event_kind: str, *, rule_id: str, subject: str | None = None
+) -> None:
+    """The allowed ``event_kind`` on ``subject`` is part of a record this request has written
+    (or is writing): a later :func:`record_event` of it in the same request is dropped as the
+    duplicate it is. For a change a handler makes *after* the record that names it (the old
+    kernel a session update replaces, shut down by the handler afterwards)."""
+    if request is None:
+        return
+    kind, _named = _event_kind(event_kind)
+    _already_recorded(request, _event_key(rule_id, True, kind, subject))
 
 
 #: Event names callers use that are not the schema's :class:`EventKind` values.

@@ -46,8 +46,9 @@ class Family(StrEnum):
     CSP = "CSP"  # CSP violation reports (enforcement/recorder.py)
     HUB = "HUB"  # JupyterHub single-user server (policy/hub.py, hub.py)
     POLICY = "POLICY"  # policy load and live reload (policy/reload.py, app.py)
-    KERNEL = "KERNEL"  # kernel starts (app.py)
-    TERM = "TERM"  # terminal opens (app.py)
+    KERNEL = "KERNEL"  # kernels and their sessions (app.py, enforcement/kernelsessions.py)
+    TERM = "TERM"  # terminal opens and closes (app.py)
+    SERVER = "SERVER"  # server-wide state: a stop asked for, frontend config sections (app.py)
     # what users did: executed code, terminal input, file reads (enforcement/activity.py)
     ACCT = "ACCT"
 
@@ -337,6 +338,13 @@ class Rule(StrEnum):
     CONTENTS_FILE_WRITTEN = "HS-CONTENTS-001", Family.CONTENTS, "a file was written"
     CONTENTS_FILE_RENAMED = "HS-CONTENTS-002", Family.CONTENTS, "a file was renamed"
     CONTENTS_FILE_DELETED = "HS-CONTENTS-003", Family.CONTENTS, "a file was deleted"
+    CONTENTS_UPLOAD_STARTED = (
+        "HS-CONTENTS-004",
+        Family.CONTENTS,
+        "the first chunk of a chunked upload was written (the last one is HS-CONTENTS-001)",
+    )
+    CONTENTS_CHECKPOINT_CREATED = "HS-CONTENTS-005", Family.CONTENTS, "a checkpoint was created"
+    CONTENTS_CHECKPOINT_DELETED = "HS-CONTENTS-006", Family.CONTENTS, "a checkpoint was deleted"
     # --- EVENTS -------------------------------------------------------------------------------
     EVENTS_SERVER_SCHEMA = (
         "HS-EVENTS-001",
@@ -414,7 +422,35 @@ class Rule(StrEnum):
     KERNEL_STARTED = "HS-KERNEL-001", Family.KERNEL, "a kernel was started"
     KERNEL_RESTARTED = "HS-KERNEL-002", Family.KERNEL, "a kernel was restarted"
     KERNEL_INTERRUPTED = "HS-KERNEL-003", Family.KERNEL, "a kernel was interrupted"
+    KERNEL_SHUTDOWN = "HS-KERNEL-004", Family.KERNEL, "a kernel was shut down"
+    KERNEL_SESSION_CREATED = (
+        "HS-KERNEL-005",
+        Family.KERNEL,
+        "a session was created (with the kernel it started, if any)",
+    )
+    KERNEL_SESSION_CHANGED = (
+        "HS-KERNEL-006",
+        Family.KERNEL,
+        "a session was changed (with the kernel it started and the one it replaced, if any)",
+    )
+    KERNEL_SESSION_DELETED = (
+        "HS-KERNEL-007",
+        Family.KERNEL,
+        "a session was deleted (with the kernel it shut down)",
+    )
     TERM_OPENED = "HS-TERM-001", Family.TERM, "a terminal was opened"
+    TERM_CLOSED = "HS-TERM-002", Family.TERM, "a terminal was closed"
+    # --- SERVER -------------------------------------------------------------------------------
+    SERVER_STOP_REQUESTED = (
+        "HS-SERVER-001",
+        Family.SERVER,
+        "a client asked the server to stop (POST /api/shutdown)",
+    )
+    SERVER_CONFIG_CHANGED = (
+        "HS-SERVER-002",
+        Family.SERVER,
+        "a frontend config section was written (/api/config)",
+    )
     # --- ACCT (issue #20) -----------------------------------------------------------------
     ACCT_CODE_EXECUTED = (
         "HS-ACCT-001",

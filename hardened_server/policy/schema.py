@@ -1036,8 +1036,9 @@ class AuditPolicy:
     enabled: bool = key(
         Kind.BOOL,
         "Write the audit trail: one hash-chained JSON-lines record per policy denial and per "
-        "sensitive allow (log-in, token, file write/rename/delete, kernel start, restart and "
-        "interrupt, terminal, policy load). Off: no audit file (records still go to the log "
+        "sensitive allow (log-in, token, file write/rename/delete, upload, checkpoint, kernel "
+        "start/restart/interrupt/shutdown, session, terminal, config write, requested stop, "
+        "policy load). Off: no audit file (records still go to the log "
         "line, the EventLogger and /metrics), so nothing tamper-evident is left behind.",
         Loosen.IF_FALSE,
         "true or false",

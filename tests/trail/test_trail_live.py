@@ -12,6 +12,7 @@ must carry *that* address, as the trusted-proxy rules established it.
 from __future__ import annotations
 
 import collections
+import hashlib
 import http.client
 import json
 import os
@@ -423,7 +424,8 @@ def test_sensitive_allows_are_recorded_with_the_user(audited: Audited) -> None:
     assert written == events
     record = written[0]
     assert record["decision"] == "allow"
-    assert record["subject"] == "a.txt"
+    # The content as written: its size and sha256 (issue #18).
+    assert record["subject"] == f"a.txt sha256={hashlib.sha256(b'x').hexdigest()} size=1"
     assert record["user"]
     assert record["client_ip"] == "203.0.113.50"
     assert record["method"] == "PUT"
@@ -521,8 +523,13 @@ def test_checkpoint_restore_and_directory_copy_are_recorded(audited: Audited) ->
                               timeout=20),
     )
     assert r.status_code == 204, r.text
+    digest = hashlib.sha256(b"v1").hexdigest()
     assert [(x["event_kind"], x["rule_id"], x["subject"]) for x in restored] == [
-        ("file_written", Rule.CONTENTS_FILE_WRITTEN, "cp.txt")
+        (
+            "file_written",
+            Rule.CONTENTS_FILE_WRITTEN,
+            f"cp.txt checkpoint={checkpoint} sha256={digest} size=2",
+        )
     ]
     assert "restored from a checkpoint" in restored[0]["reason"]
     assert (audited.server.root / "cp.txt").read_text() == "v1"
