@@ -26,6 +26,7 @@ import hashlib
 import inspect
 import logging
 import os
+import resource
 import signal
 import sys
 import time
@@ -60,6 +61,7 @@ from hardened_server.enforcement.handlers import (
     wrap_rules,
 )
 from hardened_server.enforcement.health import HealthProbeHandler, probe_decision
+from hardened_server.enforcement.httpserver import PolicyHTTPServer, http_server_for
 from hardened_server.enforcement.identity.authorizer import HardenedAuthorizer
 from hardened_server.enforcement.identity.provider import HardenedIdentityProvider
 from hardened_server.enforcement.identity.site import (
@@ -73,7 +75,8 @@ from hardened_server.enforcement.marks import mark
 from hardened_server.enforcement.recorder import folded, record_event
 from hardened_server.enforcement.runtime import SETTINGS_KEY, PolicyRuntime
 from hardened_server.enforcement.templates import trusted_script_hashes
-from hardened_server.enforcement.transform import http_server_for, transform_for
+from hardened_server.enforcement.transform import transform_for
+from hardened_server.policy.connlimits import max_connections_for
 from hardened_server.policy.errors import PolicyError, UnsafeStartup
 from hardened_server.policy.fsync import FsyncPolicy
 from hardened_server.policy.loader import load_policy, resolve_policy_path
@@ -119,6 +122,12 @@ def voila_page_config(page_config: dict[str, Any], **_context: Any) -> dict[str,
     not start and the bundled MathJax 3 plugin renders the math. Installed as
     ``VoilaConfiguration.page_config_hook`` unless one is configured."""
     return {**page_config, "fullMathjaxUrl": ""}
+
+
+def open_files_limit() -> int:
+    """The soft ``RLIMIT_NOFILE`` of this process (-1: unlimited)."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return -1 if soft == resource.RLIM_INFINITY else int(soft)
 
 
 class StartupRefused(RuntimeError):
@@ -751,6 +760,12 @@ class HardenedServerApp(ServerApp):
         # so that every argument it passed stays as it is; no connection exists yet.
         self.http_server.__class__ = http_server_for(self.web_app.settings[SETTINGS_KEY])
         self.http_server.conn_params.max_header_size = self.header_block_cap()
+        # Connection limits (enforcement/httpserver.py): the cap never lets accept reach EMFILE.
+        try:
+            cap = max_connections_for(limits.max_connections, open_files_limit())
+        except UnsafeStartup as exc:
+            raise StartupRefused([exc]) from None
+        cast("PolicyHTTPServer", self.http_server).configure_limits(cap)
         self.open_audit_trail()
 
     # -- the audit trail ---------------------------------------------------------------------

@@ -31,7 +31,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_server.base.call_context import CallContext
 from tornado import web
@@ -50,6 +50,9 @@ from hardened_server.trail.record import (
     EventKind,
 )
 from hardened_server.trail.scrub import escape_log_value
+
+if TYPE_CHECKING:
+    from hardened_server.policy.connlimits import Summary
 
 log = logging.getLogger("hardened_server.decisions")
 audit_log = logging.getLogger("hardened_server.audit")
@@ -261,6 +264,29 @@ def record_ignored(request: HTTPServerRequest, decision: Decision) -> None:
         allowed=decision.allowed,
         reason=decision.reason,
         route_class="",
+    )
+
+
+def record_connection_summary(summary: Summary, reason: str) -> None:
+    """Refused or timed-out connections (HS-LIMIT-006..009) have no request, and one record
+    each would let a flood of them flood the log and the trail: one line and one record per
+    report of :class:`~hardened_server.policy.connlimits.RefusalSummary` (the first refusal at
+    once, then one per rule and interval with the count and the busiest client addresses)."""
+    log.warning(
+        "policy connections rule=%s count=%d seconds=%.0f clients=%s reason=%s",
+        summary.rule,
+        summary.count,
+        summary.seconds,
+        _safe(",".join(f"{client}x{n}" for client, n in summary.clients) or "-"),
+        reason,
+    )
+    _to_trail(
+        None,
+        rule_id=summary.rule,
+        allowed=False,
+        reason=reason,
+        route_class="",
+        subject=summary.subject(),
     )
 
 

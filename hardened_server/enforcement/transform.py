@@ -16,17 +16,15 @@ here with the same validator and sent to base_url if it would leave the origin.
 One answer never passes through the application: when ``tornado/http1connection.py`` cannot
 parse a request (a bad ``Content-Length``, bad chunked encoding, a chunked body past the body
 limit) it writes a bare ``HTTP/1.1 400 Bad Request`` to the socket itself and closes it.
-:class:`PolicyHTTPServer` watches each connection's stream for exactly those bytes and writes
-instead a short 400 with the error class's header set (:func:`bad_request_answer`).
+:class:`hardened_server.enforcement.httpserver.PolicyHTTPServer` gives that answer the error
+class's header set.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from tornado.httpserver import HTTPServer
 from tornado.httputil import HTTPHeaders, HTTPServerRequest
-from tornado.iostream import IOStream, SSLIOStream
 from tornado.web import OutputTransform
 
 from hardened_server.enforcement.gate import checked_location
@@ -93,51 +91,3 @@ class SecurityHeadersTransform(OutputTransform):
 
 def transform_for(runtime: PolicyRuntime) -> type[SecurityHeadersTransform]:
     return type("SecurityHeadersTransform", (SecurityHeadersTransform,), {"runtime": runtime})
-
-
-#: What tornado's HTTP1Connection writes itself for a request it cannot parse (and nothing
-#: else writes: every response of the application has header fields).
-BARE_BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\n\r\n"
-_BAD_REQUEST_BODY = b"400 Bad Request\n"
-
-
-def bad_request_answer(runtime: PolicyRuntime, over_tls: bool) -> bytes:
-    """The 400 sent in place of tornado's bare one: the error class's headers (CSP, nosniff,
-    frame protection, ``Cache-Control: no-store``, HSTS over TLS), a short plain-text body,
-    and ``Connection: close`` (tornado closes the connection right after)."""
-    fields = [
-        ("Content-Type", "text/plain; charset=UTF-8"),
-        ("Content-Length", str(len(_BAD_REQUEST_BODY))),
-        ("Connection", "close"),
-        *runtime.current.headers[(RouteClass.ERROR, over_tls)],
-    ]
-    head = "HTTP/1.1 400 Bad Request\r\n" + "".join(f"{n}: {v}\r\n" for n, v in fields)
-    return (head + "\r\n").encode("latin-1") + _BAD_REQUEST_BODY
-
-
-class PolicyHTTPServer(HTTPServer):
-    """tornado's ``HTTPServer`` whose connections answer an unparseable request with
-    :func:`bad_request_answer`. Bound to one application's runtime by :func:`http_server_for`.
-
-    tornado offers no hook for that answer (``HTTP1Connection._read_message`` writes it from
-    its ``except HTTPInputError``), so the stream's ``write`` is wrapped: one length comparison
-    per write, and the exact bytes compared only when the length matches."""
-
-    runtime: ClassVar[PolicyRuntime]
-
-    def handle_stream(self, stream: IOStream, address: tuple[Any, ...]) -> None:
-        write = stream.write
-        runtime = self.runtime
-        over_tls = isinstance(stream, SSLIOStream)
-
-        def write_with_policy(data: Any) -> Any:
-            if len(data) == len(BARE_BAD_REQUEST) and bytes(data) == BARE_BAD_REQUEST:
-                data = bad_request_answer(runtime, over_tls)
-            return write(data)
-
-        stream.write = write_with_policy  # type: ignore[method-assign]
-        super().handle_stream(stream, address)
-
-
-def http_server_for(runtime: PolicyRuntime) -> type[PolicyHTTPServer]:
-    return type("PolicyHTTPServer", (PolicyHTTPServer,), {"runtime": runtime})

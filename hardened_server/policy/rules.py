@@ -168,6 +168,11 @@ class Rule(StrEnum):
         Family.START,
         "ServerApp.login_handler_class is set but no identity provider would run it",
     )
+    START_CONNECTION_BUDGET = (
+        "HS-START-015",
+        Family.START,
+        "limits.max_connections is above what the file-descriptor limit leaves for connections",
+    )
     # --- SCOPE --------------------------------------------------------------------------------
     SCOPE_MISSING = "HS-SCOPE-001", Family.SCOPE, "the principal lacks a scope the route requires"
     SCOPE_UNMAPPED = "HS-SCOPE-002", Family.SCOPE, "a route (or method) the route map does not know"
@@ -329,6 +334,28 @@ class Rule(StrEnum):
         "HS-LIMIT-005",
         Family.LIMIT,
         "request body without a credential (or a login form) larger than the anonymous limit",
+    )
+    # Connection limits (enforcement/httpserver.py): no request exists yet, so one summary
+    # record per interval with the count, never one per connection.
+    LIMIT_HEADER_TIMEOUT = (
+        "HS-LIMIT-006",
+        Family.LIMIT,
+        "connection closed: its request head did not arrive within the header timeout",
+    )
+    LIMIT_CONNECTIONS_PER_CLIENT = (
+        "HS-LIMIT-007",
+        Family.LIMIT,
+        "connection closed at accept: its client address holds the most connections allowed",
+    )
+    LIMIT_CONNECTIONS_TOTAL = (
+        "HS-LIMIT-008",
+        Family.LIMIT,
+        "connection closed at accept: the server holds the most connections allowed",
+    )
+    LIMIT_CONNECTION_EVICTED = (
+        "HS-LIMIT-009",
+        Family.LIMIT,
+        "connection waiting longest for a request head closed to make room for a new one",
     )
     # --- XSRF ---------------------------------------------------------------------------------
     XSRF_MISSING = "HS-XSRF-001", Family.XSRF, "no XSRF token on a state-changing request"

@@ -941,6 +941,65 @@ class LimitsPolicy:
         maximum=1000000,
     )
 
+    header_timeout_seconds: int = key(
+        Kind.INT,
+        "Seconds a connection has to send a complete request head (request line and header "
+        "fields): counted from the accept for its first request, from the first byte for a "
+        "later one on a kept-alive connection. Past it the connection is closed unanswered "
+        f"({Rule.LIMIT_HEADER_TIMEOUT}): the slowloris defence (a client that sends one "
+        "header byte every few seconds holds a connection, and a file descriptor, for as long "
+        "as it likes; stock tornado waits an hour).",
+        Loosen.IF_HIGHER,
+        "an integer from 1 to 300",
+        minimum=1,
+        maximum=300,
+    )
+
+    idle_timeout_seconds: int = key(
+        Kind.INT,
+        "Seconds a kept-alive HTTP connection may wait, idle, for its next request; then it "
+        "is closed (a client opens a new one). Upgraded websockets are not HTTP connections: "
+        "limits.websocket_ping_timeout_seconds closes the dead ones.",
+        Loosen.IF_HIGHER,
+        "an integer from 1 to 3600",
+        minimum=1,
+        maximum=3600,
+    )
+
+    connections_per_client: int = key(
+        Kind.INT,
+        "Most HTTP connections one client address (the TCP peer; IPv6 by its /64) may hold "
+        "open at once; a further one is closed at accept, unread "
+        f"({Rule.LIMIT_CONNECTIONS_PER_CLIENT}). A peer in server.trusted_proxies is exempt "
+        "(every connection through nginx comes from nginx: limit clients there, e.g. nginx's "
+        "limit_conn), and so are Unix-socket connections. A websocket that completed its "
+        "handshake (which the policy authenticated) leaves the count; it stays in "
+        "limits.max_connections.",
+        Loosen.IF_HIGHER,
+        "an integer from 8 to 65536",
+        minimum=8,
+        maximum=65536,
+    )
+
+    max_connections: int = key(
+        Kind.INT,
+        "Most connections (HTTP and websockets) the server holds open at once; 0: derived "
+        "from the file-descriptor limit (RLIMIT_NOFILE's soft limit minus a quarter of it, at "
+        "least 64, for kernels, files and the audit trail), so that connections can never "
+        "exhaust the descriptors the server needs (stock: the accept loop fails with EMFILE "
+        "and logs a traceback per attempt). At the limit, the connection that has waited "
+        "longest for a request head is closed to make room "
+        f"({Rule.LIMIT_CONNECTION_EVICTED}); when none is waiting, the new connection is "
+        f"closed at accept ({Rule.LIMIT_CONNECTIONS_TOTAL}). A value above what the "
+        f"file-descriptor limit leaves refuses the start ({Rule.START_CONNECTION_BUDGET}), so "
+        "a number set here can only be stricter than 0.",
+        Loosen.NEVER,
+        "0 (derived from the file-descriptor limit), or an integer from 1 to 1048576",
+        restart="checked against the file-descriptor limit when the server starts",
+        minimum=0,
+        maximum=1048576,
+    )
+
 
 @dataclass(frozen=True, slots=True)
 class HeadersPolicy:

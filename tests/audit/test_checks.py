@@ -336,6 +336,7 @@ FIRE: dict[str, Builder] = {
     "HS-LIMIT-101": lambda t: clean(t, "[limits]\nmax_body_bytes = 536870912"),
     "HS-LIMIT-102": lambda t: clean(t, "[limits]\nunauthenticated_requests_per_minute = 6000"),
     "HS-LIMIT-103": lambda t: clean(t, "[limits]\nwebsocket_max_message_bytes = 1073741824"),
+    "HS-LIMIT-104": lambda t: clean(t, "[limits]\nheader_timeout_seconds = 120"),
     "HS-CORS-107": lambda t: clean(t, "[cors]\nallow_origin_patterns = "
                                       "[\"https://[a-z0-9-]+\\\\.portal\\\\.example\"]"),
     "HS-PROXY-105": lambda t: clean(t, "[server]\ntrusted_proxies = [\"10.1.2.3/32\"]\n"
@@ -420,6 +421,8 @@ QUIET: dict[str, Builder] = {
     "HS-PROXY-105": lambda t: clean(t, "[server]\ntrusted_proxies = [\"10.1.2.3/32\"]\n"
                                        "client_header = \"forwarded\""),
     "HS-LIMIT-101": lambda t: clean(t, "[limits]\nmax_body_bytes = 268435456"),
+    "HS-LIMIT-104": lambda t: clean(t, "[limits]\nheader_timeout_seconds = 5\n"
+                                       "connections_per_client = 64\nmax_connections = 500"),
     "HS-PROXY-103": lambda t: clean(t, "[server]\ntrusted_proxies = [\"172.16.0.0/12\"]"),
     "HS-TLS-102": lambda t: clean(t, "[server]\nallow_insecure_remote = true",
                                   ip="0.0.0.0", has_tls=True),

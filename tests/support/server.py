@@ -26,6 +26,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import secrets
 import signal
 import socket
@@ -115,8 +116,10 @@ class ServerProcess:
         pythonpath: Sequence[Path] = (),
         ip: str = "127.0.0.1",
         python: str | os.PathLike[str] = sys.executable,
+        nofile: int | None = None,
     ) -> None:
         self.workdir = workdir
+        self.nofile = nofile  # RLIMIT_NOFILE (soft and hard) of the server: `ulimit -n`
         self.python = os.fspath(python)
         self.cwd = workdir
         self.port = free_port()
@@ -163,10 +166,16 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL if stdin is None else stdin,
             start_new_session=True,
+            preexec_fn=None if self.nofile is None else self._limit_open_files,
         )
         if wait:
             self.wait_ready(timeout)
         return self
+
+    def _limit_open_files(self) -> None:
+        """In the child, before exec: what ``ulimit -n N`` does in a shell."""
+        assert self.nofile is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def wait_ready(
         self,
@@ -323,6 +332,7 @@ class Spec:
     env: Mapping[str, str] = field(default_factory=dict)
     tls_ca: Path | None = None  # the server speaks TLS with a certificate from this CA
     python: str | None = None  # another interpreter (eco_python()); default: the test's
+    nofile: int | None = None  # the server's RLIMIT_NOFILE (`ulimit -n`); default: inherited
 
 
 def prepare(workdir: Path, spec: Spec) -> ServerProcess:
@@ -334,7 +344,7 @@ def prepare(workdir: Path, spec: Spec) -> ServerProcess:
         policy.write_text(spec.policy)
         args.insert(0, f"--policy={policy}")
     server = ServerProcess(workdir, args, token=spec.token, env=dict(spec.env),
-                           python=spec.python or sys.executable)
+                           python=spec.python or sys.executable, nofile=spec.nofile)
     if spec.setup is not None:
         spec.setup(server.root, workdir)
     return server

@@ -1326,6 +1326,38 @@ def limit_websocket(facts: Facts) -> Iterator[Hit]:
                   where(facts, "limits.websocket_max_message_bytes"))
 
 
+#: The connection limits and the slowloris arithmetic they stand for.
+_CONNECTION_KEYS = (
+    "limits.header_timeout_seconds",
+    "limits.idle_timeout_seconds",
+    "limits.connections_per_client",
+)
+
+
+@check(
+    "HS-LIMIT-104",
+    WARNING,
+    "connection limits are looser than the shipped defaults",
+    fix="keep limits.header_timeout_seconds at "
+    f"{shipped_policy().limits.header_timeout_seconds}, limits.idle_timeout_seconds at "
+    f"{shipped_policy().limits.idle_timeout_seconds} and limits.connections_per_client at "
+    f"{shipped_policy().limits.connections_per_client} or less",
+    doc="Each connection holds a file descriptor until it is closed. A longer header timeout "
+    "lets a slowloris client (one header byte every few seconds) hold each of its "
+    "connections longer, a higher per-client cap lets it hold more of them: 1,500 such "
+    "connections under ulimit -n 1024 stopped the owner's own requests (issue #18).",
+    tags=("limits",),
+)
+@_policy_check
+def limit_connections(facts: Facts) -> Iterator[Hit]:
+    shipped = shipped_policy().values
+    for key in _CONNECTION_KEYS:
+        value = facts.value(key)
+        default = shipped.get(key)
+        if isinstance(value, int) and isinstance(default, int) and value > default:
+            yield Hit(f"{key} = {value} (default {default})", where(facts, key))
+
+
 # ---------------------------------------------------------------------------------------------
 # nbconvert
 
