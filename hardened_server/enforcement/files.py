@@ -29,10 +29,11 @@ ones included, the mixin.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from jupyter_server.base.handlers import AuthenticatedFileHandler
 from jupyter_server.files.handlers import FilesHandler
+from jupyter_server.utils import filefind
 from tornado import web
 
 from hardened_server.enforcement.pathpolicy import (
@@ -129,8 +130,42 @@ class PathGuardMixin(_StaticFileHandlerBase):
         decided, so a subclass that maps one onto another cannot slip a refused file past.
         """
         if absolute_path:
+            absolute_path = self._pg_own_copy(root, absolute_path)
             self._pg_guard(root, absolute_path)
         return super().validate_absolute_path(root, absolute_path)
+
+    #: Files found again in the search roots of the handler that asked: (roots, path) -> file.
+    _pg_refound: ClassVar[dict[tuple[tuple[str, ...], str], str]] = {}
+
+    def _pg_own_copy(self, root: Any, absolute_path: str) -> str:
+        """The file under this handler's own search roots when the shared lookup cache answered
+        with another handler's.
+
+        jupyter_server's ``FileFindHandler.get_absolute_path`` caches what it found in one dict
+        shared by every subclass and keyed by the URL path alone (``_static_paths``,
+        jupyter_server/base/handlers.py). JupyterLab and Notebook 7 ship files of the same
+        content-hashed names (their fonts: ``/static/lab/<hash>.woff2`` and
+        ``/static/notebook/<hash>.woff2``), so whichever front-end asked second was handed the
+        first one's file, outside its own roots: stock serves it, the guard refused it (404,
+        HS-PATH-004) and Notebook 7 opened after Lab, or Lab after Notebook 7, had no icon
+        fonts (issue #16, tests/e2e/ecosystem/test_browser_walk.py). Such a file is looked up
+        again in this handler's roots (once: kept by roots and path); what is not there stays
+        outside and is refused as before. A single-directory root is tornado's own lookup,
+        which shares nothing: left alone, as is a path inside the handler's roots."""
+        if isinstance(root, str) or not isinstance(getattr(self, "path", None), str):
+            return absolute_path
+        roots = tuple(r for r in root if isinstance(r, str))
+        if self._pg_matching_root(self.path_guard_roots(root), absolute_path) is not None:
+            return absolute_path
+        key = (roots, self.path)
+        refound = self._pg_refound.get(key)
+        if refound is None:
+            try:
+                refound = os.path.abspath(filefind(self.path, roots))
+            except OSError:
+                return absolute_path  # not in this handler's roots: refused by the guard
+            self._pg_refound[key] = refound
+        return refound
 
     def parse_url_path(self, url_path: str) -> str:
         """The URL path, decided lexically (``..``, control characters, drive letters ...)

@@ -8,10 +8,12 @@ placeholder alone, every Voila template asset was refused with a bare 404 and no
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from jupyter_server.base.handlers import FileFindHandler
 from tornado import web
 
 from hardened_server.enforcement.files import PathGuardMixin
@@ -86,3 +88,59 @@ def test_a_url_path_that_leaves_its_root_is_refused_before_the_handler_parses_it
     assert err.value.status_code == 404
     assert denied
     assert not denied[0].allowed
+
+
+class _FileFind(PathGuardMixin, FileFindHandler):
+    """What wrap_handler makes of jupyter_server's FileFindHandler (``/static/lab/``,
+    ``/static/notebook/``, extension static paths)."""
+
+
+def _serve(roots: list[Path], path: str) -> tuple[str | None, list[Decision]]:
+    """The file a FileFindHandler over ``roots`` would open for ``path``: tornado's own two
+    steps (StaticFileHandler.get), as the request would run them."""
+    handler = object.__new__(_FileFind)
+    denied: list[Decision] = []
+    handler.application = _App()  # type: ignore[assignment]
+    handler.request = None  # type: ignore[assignment]
+    handler.root = tuple(str(r) for r in roots)
+    handler.default_filename = None
+    handler.path = path
+    handler._hs_deny = denied.append  # type: ignore[attr-defined]
+    try:
+        found = handler.get_absolute_path(handler.root, path)
+        return handler.validate_absolute_path(handler.root, found), denied
+    except web.HTTPError as err:
+        if err.status_code != 404:  # a refusal is exactly what a missing file gets
+            raise
+        return None, denied
+
+
+def test_a_name_two_front_ends_ship_is_served_from_each_ones_own_roots(tmp_path: Path) -> None:
+    """FileFindHandler caches a found file by URL path alone, for every subclass at once
+    (``_static_paths``): Lab's and Notebook 7's fonts share content-hashed names, and whichever
+    front-end asked second was handed the other's file, then refused (HS-PATH-004), 404."""
+    name = f"{uuid.uuid4().hex}.woff2"  # the cache is process-wide: a name no other test asks
+    lab, notebook = tmp_path / "lab" / "static", tmp_path / "notebook" / "static"
+    for static in (lab, notebook):
+        static.mkdir(parents=True)
+        (static / name).write_bytes(b"font")
+    first, first_denied = _serve([lab], name)
+    second, second_denied = _serve([notebook], name)
+    again, again_denied = _serve([notebook], name)
+    assert (first, first_denied) == (str(lab / name), [])
+    assert (second, second_denied) == (str(notebook / name), [])
+    assert (again, again_denied) == (str(notebook / name), [])
+
+
+def test_a_name_only_another_handler_has_is_still_refused(tmp_path: Path) -> None:
+    """The cache's answer from another handler's roots is not served when this handler's
+    roots do not hold the file: a 404 with the HS-PATH-004 record, as before."""
+    name = f"{uuid.uuid4().hex}.js"
+    lab, notebook = tmp_path / "lab" / "static", tmp_path / "notebook" / "static"
+    lab.mkdir(parents=True)
+    notebook.mkdir(parents=True)
+    (lab / name).write_text("//")
+    assert _serve([lab], name) == (str(lab / name), [])
+    served, denied = _serve([notebook], name)
+    assert served is None
+    assert [d.rule_id for d in denied] == [Rule.PATH_ESCAPES_ROOT]

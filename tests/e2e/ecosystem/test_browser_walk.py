@@ -18,14 +18,16 @@ e) jupytext opens ``script.py`` as a notebook (the file browser's "Open With > J
 f) the owner (admin) reaches the loopback http.server through jupyter-server-proxy's
    ``/proxy/<port>/``;
 g) the Git panel shows the repository's status;
-i) the same notebook opens in Notebook 7 and runs (before h, so that h sees its page too);
+i) the same notebook opens in Notebook 7 and runs;
+j) no request of any page was answered with an HTTP error (i and j run before h, so that h
+   sees every page);
 h) no page visited had a CSP violation: every ``securitypolicyviolation`` event of every
    document of the context, every console message of Chromium's about its Content Security
    Policy, and every report the browser sent to the server (HS-CSP-001 in the server's log),
    grouped by page.
 
-Every HTTP answer >= 400 the pages received is kept and named in a failing step's message: a
-403 from the policy is the usual first clue.
+Every HTTP answer >= 400 the pages received is kept, named in a failing step's message (a 403
+from the policy is the usual first clue) and must not exist at the end (j).
 """
 
 from __future__ import annotations
@@ -400,6 +402,13 @@ def test_i_the_same_notebook_opens_in_notebook_7_and_runs(walk: Walk) -> None:
         )
     finally:
         page.close()
+
+
+def test_j_no_request_of_any_page_was_refused(walk: Walk) -> None:
+    """Every request the pages made (scripts, fonts, API calls, websockets' upgrades) was
+    answered: a 403 is a route the policy does not map, a 404 a file it refused to serve."""
+    assert walk.visited, "the walk visited no page"
+    assert walk.refused == [], walk.clues()
 
 
 def test_h_no_csp_violation_on_any_page_visited(walk: Walk) -> None:
