@@ -229,6 +229,23 @@ def first_tab(walk: Walk) -> Any:
     return open_notebook(walk, NOTEBOOK)
 
 
+def type_into(walk: Walk, page: Any, editor: Any, text: str, *, end: bool = False) -> None:
+    """Click into ``editor`` (at the end of its line with ``end``) and type ``text``, until the
+    editor shows it: keystrokes are lost when they land before the editor has focus."""
+    for _attempt in range(3):
+        no_dialog(walk, page)
+        editor.click()
+        if end:
+            page.keyboard.press("End")
+        page.keyboard.type(text)
+        deadline = time.monotonic() + 5
+        while text.strip() not in editor.inner_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if text.strip() in editor.inner_text():
+            return
+    raise AssertionError(f"typing {text!r} did not reach the editor\n{walk.clues()}")
+
+
 def run_cell(walk: Walk, page: Any, index: int, wait_for: str) -> Any:
     """Click into cell ``index``'s editor, Shift+Enter, wait for ``wait_for`` in that cell."""
     page.wait_for_selector(
@@ -253,9 +270,7 @@ def test_a_collaboration_an_edit_in_a_second_tab_appears_in_the_first(
 ) -> None:
     second_tab = open_notebook(walk, NOTEBOOK)
     try:
-        second_tab.locator(EDITOR).first.click()
-        second_tab.keyboard.press("End")
-        second_tab.keyboard.type(COLLAB_EDIT)
+        type_into(walk, second_tab, second_tab.locator(EDITOR).first, COLLAB_EDIT, end=True)
         try:
             first_tab.locator(f"{EDITOR}:has-text('{COLLAB_EDIT.strip()}')").first.wait_for(
                 timeout=SHORT
@@ -387,12 +402,18 @@ def test_i_the_same_notebook_opens_in_notebook_7_and_runs(walk: Walk) -> None:
         no_dialog(walk, page)
         # a new cell of its own: the first cell's output came from Lab through the shared
         # document, and would prove nothing about this page's kernel connection
-        page.locator(EDITOR).first.click()
-        page.keyboard.press("Escape")
-        page.keyboard.press("b")
-        page.locator(CELL).nth(1).locator(".cm-content").wait_for(timeout=SHORT)
-        page.locator(CELL).nth(1).locator(".cm-content").click()
-        page.keyboard.type(NOTEBOOK7_CELL)
+        cells = page.locator(CELL).count()
+        for _attempt in range(3):  # "b" (insert below) is lost if the notebook has no focus
+            page.locator(EDITOR).first.click()
+            page.keyboard.press("Escape")
+            page.keyboard.press("b")
+            deadline = time.monotonic() + 5
+            while page.locator(CELL).count() == cells and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if page.locator(CELL).count() > cells:
+                break
+        assert page.locator(CELL).count() == cells + 1, "Notebook 7 inserted no cell"
+        type_into(walk, page, page.locator(CELL).nth(1).locator(".cm-content"), NOTEBOOK7_CELL)
         output = run_cell(walk, page, 1, ".jp-OutputArea-output")
         deadline = time.monotonic() + 30
         while "48" not in output.inner_text() and time.monotonic() < deadline:
