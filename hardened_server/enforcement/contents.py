@@ -617,6 +617,11 @@ class HardenedContentsManager(AsyncLargeFileManager):
         new = self.require(new_path, PathOp.RENAME_TO, shown=old_path)
         if not self._lexists(old) or not self._parent_is_dir(new):
             raise not_found(old_path)
+        if new.startswith(old + "/"):
+            # Stock: a 500 from shutil.move naming both absolute paths.
+            raise web.HTTPError(
+                400, f"cannot move a directory into itself: {display_path(old_path)}"
+            )
         await super().rename_file(old_path, new_path)
         _record_file_event(
             EventKind.FILE_RENAMED, Rule.CONTENTS_FILE_RENAMED, f"{old} -> {new}", "renamed"
