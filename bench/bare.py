@@ -17,16 +17,19 @@ from tornado import web, websocket
 
 
 class Canned(web.RequestHandler):
-    """Writes one captured response body; PUT reads (and discards) the request body first, as
-    any handler must, then answers with the captured save reply."""
+    """Writes the captured response body of the request's method (the same path can be measured
+    with GET, opening a notebook, and PUT, saving it); PUT reads (and discards) the request body
+    first, as any handler must."""
 
-    def initialize(self, body: bytes, content_type: str) -> None:
-        self.body = body
-        self.content_type = content_type
+    def initialize(self, answers: dict[str, dict[str, Any]]) -> None:
+        self.answers = answers
 
     def _answer(self) -> None:
-        self.set_header("Content-Type", self.content_type)
-        self.finish(self.body)
+        answer = self.answers.get(self.request.method or "")
+        if answer is None:
+            raise web.HTTPError(405)
+        self.set_header("Content-Type", answer["content_type"])
+        self.finish(answer["body"])
 
     def get(self, *args: Any) -> None:
         self._answer()
@@ -95,9 +98,11 @@ def make_app(captures: Path) -> web.Application:
             "content_type": (captures / f"{name}.type").read_text().strip(),
         }
 
-    routes: list[Any] = [(r"/api/kernels/[^/]+/channels", FakeKernelChannels)]
+    by_pattern: dict[str, dict[str, dict[str, Any]]] = {}
     for spec in json.loads((captures / "routes.json").read_text()):
-        routes.append((spec["pattern"], Canned, canned(spec["name"])))
+        by_pattern.setdefault(spec["pattern"], {})[spec["method"]] = canned(spec["name"])
+    routes: list[Any] = [(r"/api/kernels/[^/]+/channels", FakeKernelChannels)]
+    routes += [(pattern, Canned, {"answers": answers}) for pattern, answers in by_pattern.items()]
     return web.Application(routes)
 
 

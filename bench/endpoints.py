@@ -46,9 +46,13 @@ def endpoints() -> list[Endpoint]:
     return [
         Endpoint("status", "GET /api/status", "http", path="/api/status",
                  browser_headers=_FETCH),
-        Endpoint("contents", f"GET /api/contents ({fixtures.DIR_ENTRIES} entries)", "http",
-                 path=f"/api/contents/{fixtures.LISTING_DIR}", connections=4,
+        Endpoint("contents", f"GET /api/contents ({fixtures.BIG_DIR_ENTRIES:,} entries)", "http",
+                 path=f"/api/contents/{fixtures.BIG_LISTING_DIR}", connections=4,
                  browser_headers=_FETCH),
+        # What JupyterLab asks when a notebook is opened.
+        Endpoint("open", "GET /api/contents/<1 MiB notebook> (open)", "http",
+                 path=f"/api/contents/{fixtures.NOTEBOOK}?type=notebook&content=1",
+                 connections=4, browser_headers=_FETCH),
         Endpoint("files", "GET /files/<64 KiB file>", "http",
                  path=f"/files/{fixtures.FILE_NAME}", browser_headers=_OPEN_FILE),
         Endpoint("lab", "GET /lab (page)", "http", path="/lab", browser_headers=_NAVIGATE),

@@ -7,6 +7,9 @@ from pathlib import Path
 
 DIR_ENTRIES = 200
 LISTING_DIR = "dir200"
+# The folder of the listing row (#22: "a folder of 1,000 files").
+BIG_DIR_ENTRIES = 1000
+BIG_LISTING_DIR = "dir1000"
 FILE_NAME = "payload-64k.txt"
 FILE_SIZE = 64 * 1024
 NOTEBOOK = "save-1mib.ipynb"
@@ -72,5 +75,10 @@ def populate(root: Path) -> None:
             (listing / f"script-{i:03d}.py").write_text(f"print({i})\n")
         else:
             (listing / f"sub-{i:03d}").mkdir(exist_ok=True)
+    big = root / BIG_LISTING_DIR
+    big.mkdir(exist_ok=True)
+    suffixes = (".md", ".csv", ".py", ".txt")
+    for i in range(BIG_DIR_ENTRIES):
+        (big / f"file-{i:04d}{suffixes[i % 4]}").write_text(f"{i}\n")
     (root / FILE_NAME).write_text(_text_block(FILE_SIZE, 7))
     (root / NOTEBOOK).write_text(json.dumps(notebook_document(), indent=1))

@@ -19,6 +19,7 @@ from typing import Any
 import requests
 
 from bench.common import LOOPBACK, free_port, isolated_env, pin, proc_status, root_flag
+from bench.endpoints import endpoints as all_endpoints
 
 STOCK = "stock"
 HARDENED = "hardened"
@@ -200,6 +201,8 @@ def capture(stock: Server, endpoints: list[Any], dest: Path) -> Path:
     """Record what ``stock`` answers on each endpoint, for the bare server to replay."""
     dest.mkdir(parents=True, exist_ok=True)
     routes = []
+    if not any(ep.name == "status" for ep in endpoints):  # what wait_ready asks for
+        endpoints = [*endpoints, *(ep for ep in all_endpoints() if ep.name == "status")]
     for ep in endpoints:
         if ep.kind != "http":
             continue
@@ -213,6 +216,7 @@ def capture(stock: Server, endpoints: list[Any], dest: Path) -> Path:
         r.raise_for_status()
         (dest / f"{ep.name}.body").write_bytes(r.content)
         (dest / f"{ep.name}.type").write_text(r.headers.get("Content-Type", "text/plain"))
-        routes.append({"name": ep.name, "pattern": re.escape(ep.path.split("?")[0]) + "$"})
+        pattern = re.escape(ep.path.split("?")[0]) + "$"
+        routes.append({"name": ep.name, "method": ep.method, "pattern": pattern})
     (dest / "routes.json").write_text(json.dumps(routes))
     return dest
