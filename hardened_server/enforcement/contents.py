@@ -70,6 +70,7 @@ from __future__ import annotations
 import errno
 import functools
 import hashlib
+import mimetypes
 import os
 import re
 import shutil
@@ -77,11 +78,14 @@ import stat
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from anyio.to_thread import run_sync
 from jupyter_core.paths import is_file_hidden
+from jupyter_server import _tz as tz
+from jupyter_server.services.contents.filemanager import _get_created_timestamp
 from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
 from tornado import web
 from traitlets import default, validate
@@ -207,6 +211,73 @@ def paths_policy_of(app: Any) -> PathsPolicy:
     if isinstance(policy, Policy):
         return policy.paths
     return default_paths_policy()
+
+
+_EPOCH = datetime(1970, 1, 1, 0, 0, tzinfo=tz.UTC)  # stock's fallback for a bad timestamp
+
+
+class _Scanned(NamedTuple):
+    """One directory entry as :func:`_scan` saw it."""
+
+    name: str
+    lstat: os.stat_result
+    target: os.stat_result | None  # the stat through a symlink (the lstat otherwise)
+    target_errno: int  # why there is no target (ENOENT: a dangling link, ELOOP: a loop)
+    writable: bool
+
+
+def _scan(os_dir: str) -> list[_Scanned]:
+    """Every entry of ``os_dir`` that is a file, a folder or a symlink, with the system calls
+    a listing needs (run in a worker thread, once per listing): ``lstat``, a ``stat`` through a
+    symlink, ``os.access(W_OK)`` (stock's ``is_writable``)."""
+    found = []
+    with os.scandir(os_dir) as it:
+        for dirent in it:
+            try:
+                info = dirent.stat(follow_symlinks=False)
+            except OSError:
+                continue  # vanished, unreadable: stock skips it too
+            mode = info.st_mode
+            target: os.stat_result | None = info
+            error = 0
+            if stat.S_ISLNK(mode):
+                try:
+                    target = os.stat(dirent.path)
+                except OSError as exc:
+                    target, error = None, exc.errno or errno.EIO
+            elif not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                continue  # FIFOs, sockets, devices: never listed (stock neither)
+            try:
+                writable = os.access(dirent.path, os.W_OK)
+            except OSError:
+                writable = False
+            found.append(_Scanned(dirent.name, info, target, error, writable))
+    return found
+
+
+def _hidden_entry(os_path: str, entry: _Scanned) -> bool:
+    """Stock leaves an entry out of a listing (with ``allow_hidden`` false) when
+    ``is_file_hidden`` says so of its ``lstat`` (the listing's test) or of what it points to
+    (``_base_model``'s ``is_hidden``; an error other than ENOENT there, such as a symlink
+    loop, drops the entry as well). The folder's own ancestors passed ``is_hidden`` already."""
+    try:
+        if is_file_hidden(os_path, stat_res=entry.lstat):
+            return True
+        if entry.target is entry.lstat:
+            return False
+        if entry.target is None:
+            return entry.target_errno != errno.ENOENT
+        return bool(is_file_hidden(os_path, stat_res=entry.target))
+    except OSError:
+        return True
+
+
+def _by_name(entry: _Scanned) -> str:
+    return entry.name
+
+
+def _join_os(real_root: str, relative: str) -> str:
+    return real_root.rstrip(os.sep) + os.sep + relative.replace("/", os.sep)
 
 
 class HardenedContentsManager(AsyncLargeFileManager):
@@ -429,55 +500,107 @@ class HardenedContentsManager(AsyncLargeFileManager):
             model["format"] = "json"
         return model
 
-    def _listable(self, parent: str, name: str) -> tuple[str, os.stat_result] | None:
-        """(API path, lstat) of a directory entry the policy lets be seen, else ``None``.
-
-        Stock lists an innocently named symlink into ``.ssh`` or out of the root; here the
-        entry's resolved target is decided like the entry itself.
-        """
-        if not self.should_list(name):
-            return None
-        api_path = f"{parent}/{name}" if parent else name
-        decision = self.decide(api_path, PathOp.LIST)
-        if not decision.allowed or decision.path is None:
-            return None  # not recorded: listing is not an attempt on the entry
-        os_path = self._os(decision.path)
-        try:
-            st = os.lstat(os_path)
-        except OSError:
-            return None
-        if not (stat.S_ISLNK(st.st_mode) or stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
-            return None  # FIFOs, sockets, devices: never listed (stock neither)
-        # UF_HIDDEN / FILE_ATTRIBUTE_HIDDEN and unreadable entries, which names do not show.
-        if not self.allow_hidden and not name.startswith("."):
-            try:
-                if is_file_hidden(os_path, stat_res=st):
-                    return None
-            except OSError:
-                return None
-        return decision.path, st
-
     async def _list(self, path: str) -> list[dict[str, Any]]:
-        canonical = self.require(path, PathOp.LIST)
+        """The entries of a listing, each the model stock ``get(entry, content=False)`` builds,
+        with every entry the policy refuses left out.
+
+        Stock builds each entry with a full ``get``: a thread hop for one ``lstat``, then
+        ``exists``, ``isdir``, ``lstat`` again, ``is_hidden`` (another ``stat``) and
+        ``os.access``, each through ``_get_os_path``. Here one worker-thread call scans the
+        directory (:func:`_scan`: one ``lstat`` per entry, a ``stat`` through a symlink,
+        ``os.access``) and each entry is decided and built on those answers. The decision is
+        the full one (hidden, deny and protected rules on the name and on what a symlink
+        resolves to); only the resolution of a plain (non-symlink) entry reuses its folder's
+        resolved path instead of ``lstat``-ing every component again.
+        ``tests/enforcement/test_contents_listing.py`` pins that every entry equals stock's.
+
+        Stock's UF_HIDDEN and unreadable-folder tests are kept: the folder itself passed stock's
+        ``is_hidden`` in ``_dir_model``, so an entry is hidden exactly when ``is_file_hidden``
+        says so of the entry (on the ``stat`` through a link, as stock's ``is_hidden`` does).
+        """
+        resolver = self._resolver
+        root = resolver.root
+        decision = self.path_policy.decide(path, PathOp.LIST, root=root, resolve=resolver)
+        if not decision.allowed or decision.path is None or decision.resolved is None:
+            record_path_denial(decision, PathOp.LIST, path)
+            raise not_found(path)
+        canonical = decision.path
+        os_dir = self._os(canonical)
         try:
-            names = await run_sync(os.listdir, self._os(canonical))
+            scanned = await run_sync(_scan, os_dir)
         except OSError as e:
             if e.errno not in (errno.EACCES, errno.ENOENT):
                 self.log.warning("Error listing %r: %r", canonical, e)
             return []
+        real_root = resolver(root)
+        real_dir = real_root if not decision.resolved else _join_os(real_root, decision.resolved)
+        plain = {entry.name for entry in scanned if not stat.S_ISLNK(entry.lstat.st_mode)}
+        prefix = os_dir.rstrip(os.sep) + os.sep
+
+        def resolve(os_path: str) -> str:
+            """realpath, answered without system calls for the folder and its plain entries."""
+            if os_path == root:
+                return real_root
+            if os_path.startswith(prefix):
+                rest = os_path[len(prefix) :]
+                if rest in plain:
+                    return real_dir.rstrip(os.sep) + os.sep + rest
+            elif os_path == os_dir:
+                return real_dir
+            return resolver(os_path)
+
+        policy = self.path_policy
+        check_hidden = not self.allow_hidden
         entries = []
-        for name in sorted(names):
-            listed = self._listable(canonical, name)
-            if listed is None:
+        for entry in sorted(scanned, key=_by_name):
+            name = entry.name
+            if not self.should_list(name):
                 continue
-            try:
-                # _listable just decided this entry (list and read are decided alike): get
-                # must not decide it a second time.
-                with self._reads_decided(listed[0], listed[0]):
-                    entries.append(await self.get(path=listed[0], content=False))
-            except (web.HTTPError, OSError):
-                continue  # vanished, a loop, unreadable: leave it out, as stock does
+            api_path = f"{canonical}/{name}" if canonical else name
+            allowed = policy.decide(api_path, PathOp.LIST, root=root, resolve=resolve)
+            if not allowed.allowed or allowed.path is None:
+                continue  # not recorded: listing is not an attempt on the entry
+            os_path = os.path.join(os_dir, name)
+            if check_hidden and _hidden_entry(os_path, entry):
+                continue
+            entries.append(self._entry_model(allowed.path, os_path, entry))
+            self.emit(data={"action": "get", "path": allowed.path})  # as stock's get does
         return entries
+
+    def _entry_model(self, api_path: str, os_path: str, entry: _Scanned) -> dict[str, Any]:
+        """``get(api_path, content=False)``'s model from one scan of the entry (stock's
+        ``_base_model`` plus what ``_dir_model``, ``_notebook_model`` and ``_file_model`` add
+        without content)."""
+        info = entry.lstat
+        try:
+            last_modified = tz.utcfromtimestamp(info.st_mtime)
+        except (ValueError, OverflowError, OSError):
+            last_modified = _EPOCH
+        try:
+            created = tz.utcfromtimestamp(_get_created_timestamp(info))
+        except (ValueError, OverflowError, OSError):
+            created = _EPOCH
+        is_dir = stat.S_ISDIR(entry.target.st_mode) if entry.target is not None else False
+        if is_dir:
+            kind, size, mimetype = "directory", None, None
+        elif api_path.endswith(".ipynb"):
+            kind, size, mimetype = "notebook", info.st_size, None
+        else:
+            kind, size, mimetype = "file", info.st_size, mimetypes.guess_type(os_path)[0]
+        return {
+            "name": api_path.rsplit("/", 1)[-1],
+            "path": api_path,
+            "last_modified": last_modified,
+            "created": created,
+            "content": None,
+            "format": None,
+            "mimetype": mimetype,
+            "size": size,
+            "writable": entry.writable,
+            "hash": None,
+            "hash_algorithm": None,
+            "type": kind,
+        }
 
     # -- write -----------------------------------------------------------------------------------
 

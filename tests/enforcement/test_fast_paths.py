@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from traitlets.config import Config
+from traitlets.config import Config, Configurable
 
 from hardened_server.enforcement import pathpolicy
 from hardened_server.enforcement.contents import HardenedContentsManager
 from hardened_server.enforcement.pathpolicy import RootResolver
 from hardened_server.policy import hosts, origins
-from hardened_server.policy.paths import PathOp
+from hardened_server.policy.loader import load_policy
+from hardened_server.policy.paths import PathOp, PathPolicy
 
 
 @pytest.fixture
@@ -122,13 +123,13 @@ def test_manager_follows_root_dir_changes(tree: Path, tmp_path: Path) -> None:
 def test_listing_decides_each_entry_once(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cm = _manager(tree)
     calls: list[tuple[str, PathOp]] = []
-    decide = HardenedContentsManager.decide
+    decide = PathPolicy.decide
 
-    def counting(self: Any, path: str, op: PathOp) -> Any:
+    def counting(self: Any, path: str, op: PathOp, **kwargs: Any) -> Any:
         calls.append((path.strip("/"), op))
-        return decide(self, path, op)
+        return decide(self, path, op, **kwargs)
 
-    monkeypatch.setattr(HardenedContentsManager, "decide", counting)
+    monkeypatch.setattr(PathPolicy, "decide", counting)
     model = asyncio.run(cm.get("a", content=True))
     names = sorted(entry["name"] for entry in model["content"])
     assert names == ["b", "up"]
@@ -255,3 +256,89 @@ def test_peer_cache_parses_like_the_parser() -> None:
         parsed = proxies._parse_ip(text)
         assert proxies._peer(text) == (parsed, str(parsed) if parsed is not None else text)
     assert proxies._peer.cache_info().maxsize == 1024
+
+
+class _PolicyParent(Configurable):
+    """Stands in for the server app: the manager reads ``.policy`` (here with ``[paths]``
+    overridden)."""
+
+    def __init__(self, **paths: Any) -> None:
+        super().__init__()
+        policy = load_policy()
+        self.policy = dataclasses.replace(policy, paths=dataclasses.replace(policy.paths, **paths))
+
+
+@pytest.fixture
+def listing_tree(tmp_path: Path) -> Path:
+    """One folder with every kind of entry a listing meets."""
+    root = tmp_path / "root"
+    folder = root / "work"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "inner.txt").write_text("i")
+    (folder / "__pycache__").mkdir()
+    (folder / ".hidden-dir").mkdir()
+    (folder / ".ssh").mkdir()
+    (folder / ".ssh" / "id_rsa").write_text("k")
+    for name, text in [
+        ("notes.md", "# n\n"),
+        ("analysis.ipynb", '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'),
+        ("data.csv", "a,b\n"),
+        ("Makefile", "all:\n"),
+        ("blob.unknownext", "x"),
+        (".env", "SECRET=1"),
+        (".hidden.txt", "h"),
+        ("id.pem", "-----"),
+    ]:
+        (folder / name).write_text(text)
+    (folder / "readonly.txt").write_text("r")
+    (folder / "readonly.txt").chmod(0o444)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "o.txt").write_text("o")
+    (folder / "link-file.md").symlink_to(folder / "notes.md")
+    (folder / "link-dir").symlink_to(folder / "sub")
+    (folder / "link-ssh").symlink_to(folder / ".ssh")
+    (folder / "link-out").symlink_to(outside)
+    (folder / "dangling.txt").symlink_to(folder / "nowhere")
+    (folder / "loop").symlink_to(folder / "loop")
+    os.mkfifo(folder / "fifo")
+    (folder / "link-fifo").symlink_to(folder / "fifo")
+    return root
+
+
+@pytest.mark.parametrize("allow_hidden", [False, True], ids=["default", "allow_hidden"])
+def test_listing_entries_equal_stock_get_of_each_entry(
+    listing_tree: Path, allow_hidden: bool
+) -> None:
+    """The listing is built from one scan (#22), not from a ``get`` per entry: every entry
+    must still be exactly the model stock lists (``AsyncLargeFileManager`` on the same tree),
+    and the entries left out exactly those stock leaves out plus those the policy refuses
+    (hidden, denied, a symlink leading outside or into ``.ssh``)."""
+    from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
+
+    cfg = Config()
+    cfg.ContentsManager.allow_hidden = allow_hidden
+    stock = AsyncLargeFileManager(config=cfg, root_dir=str(listing_tree))
+    ours = HardenedContentsManager(
+        parent=_PolicyParent(allow_hidden=allow_hidden), root_dir=str(listing_tree)
+    )
+    assert ours.allow_hidden is allow_hidden
+    stock_entries = asyncio.run(stock.get("work", content=True))["content"]
+    listed = asyncio.run(ours.get("work", content=True))["content"]
+
+    policy = ours.path_policy
+    root = os.path.abspath(str(listing_tree))
+    expected = {
+        e["name"]: e
+        for e in stock_entries
+        if policy.decide(e["path"], PathOp.LIST, root=root, resolve=os.path.realpath)
+    }
+    assert {e["name"]: e for e in listed} == expected
+    assert [e["name"] for e in listed] == sorted(expected)
+    # the cases that matter are really in the tree, on both sides of the line
+    names = set(expected)
+    assert {"sub", "link-dir", "link-file.md", "analysis.ipynb", "readonly.txt"} <= names
+    assert {"dangling.txt", "link-fifo"} <= names  # stock lists these as files
+    assert not names & {"link-ssh", "link-out", ".ssh", ".env", "id.pem", "fifo", "__pycache__"}
+    assert (".hidden.txt" in names) is allow_hidden
+    assert {e["name"] for e in stock_entries} - names  # the policy did refuse some
