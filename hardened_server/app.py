@@ -79,6 +79,7 @@ from hardened_server.enforcement.transform import transform_for
 from hardened_server.policy.connlimits import max_connections_for
 from hardened_server.policy.errors import PolicyError, UnsafeStartup
 from hardened_server.policy.fsync import FsyncPolicy
+from hardened_server.policy.gitenv import safe_git_environment
 from hardened_server.policy.loader import load_policy, resolve_policy_path
 from hardened_server.policy.model import Policy
 from hardened_server.policy.paths import ServerFile, served_file_problem
@@ -607,8 +608,20 @@ class HardenedServerApp(ServerApp):
         self._refuse(problems + self._token_store_problems())
         self.apply_nbconvert_policy()
         self.apply_voila_policy()
+        self.apply_safe_git_environment()
         self._stock_writes(super().init_webapp)
         self.harden_web_app()
+
+    def apply_safe_git_environment(self) -> None:
+        """Every git this process starts (jupyterlab-git, nbdime, kernels, terminals) runs with
+        ``safe.bareRepository = explicit``: a directory a ``contents:write`` principal wrote
+        as a bare repository is never taken for one by walking into it
+        (:mod:`hardened_server.policy.gitenv`)."""
+        added = safe_git_environment(os.environ)
+        os.environ.update(added)
+        if added:
+            self.log.info("hardened-server: git runs with safe.bareRepository=explicit "
+                          "(GIT_CONFIG_COUNT; SECURITY.md, jupyterlab-git)")
 
     def apply_nbconvert_policy(self) -> None:
         """``nbconvert.sanitize_html`` onto ``HTMLExporter.sanitize_html``: the nbconvert

@@ -215,3 +215,43 @@ def test_policy_show_and_explain_name_the_git_profile(eco_python: Path, tmp_path
     assert source.search(explained), explained
     assert any("/config" in line for line in lines), explained
 
+
+
+def _put(server: ServerProcess, token: str, path: str, model: dict[str, str]) -> None:
+    response = requests.put(
+        f"{server.url}/api/contents/{path}", json=model, timeout=60,
+        headers={"Authorization": f"token {token}"},
+    )  # fmt: skip
+    assert response.status_code in (200, 201), response.text
+
+
+def test_a_bare_layout_written_through_contents_does_not_run_when_the_owner_runs_git(
+    eco_server: ServerProcess, tokens: Tokens, tmp_path: Path
+) -> None:
+    """A contents:write token writes plain files HEAD and config (core.worktree, core.fsmonitor
+    = a command) and folders objects/ and refs/: git takes that for a repository with a work
+    tree and runs its fsmonitor on `git status`. The owner's Git panel asks for the status of
+    the folder it shows; the server's git runs with safe.bareRepository=explicit, so the
+    command does not run. (That plain git would run it is checked first: the layout is live.)"""
+    marker = tmp_path / "fsmonitor-ran"
+    token = tokens(CONTENTS_ONLY)
+    text = {"type": "file", "format": "text"}
+    _put(eco_server, token, "planted", {"type": "directory"})
+    for folder in ("objects", "refs", "refs/heads"):
+        _put(eco_server, token, f"planted/{folder}", {"type": "directory"})
+    _put(eco_server, token, "planted/HEAD", {**text, "content": "ref: refs/heads/main\n"})
+    config = (
+        "[core]\n\trepositoryformatversion = 0\n\tbare = false\n\tworktree = .\n"
+        f"\tfsmonitor = \"touch {marker}; false\"\n"
+    )
+    _put(eco_server, token, "planted/config", {**text, "content": config})
+    planted = eco_server.root / "planted"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GIT_CONFIG")}
+    subprocess.run(["git", "status"], cwd=planted, env=clean, capture_output=True, timeout=60,
+                   check=False)  # fmt: skip
+    assert marker.exists(), "the planted layout is not a live repository: the test proves nothing"
+    marker.unlink()
+
+    status = _call(eco_server, "POST", "/git/planted/status", eco_server.token)
+    assert not marker.exists(), status.text
+    assert "safe.bareRepository" in status.text, status.text
