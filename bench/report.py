@@ -227,6 +227,37 @@ def _ratio_table(results: dict[str, Any]) -> tuple[list[str], list[str]]:
     return lines, slower
 
 
+#: bench.run's recording-off server (issue #20); its row compares hardened against it.
+NORECORD = HARDENED + "+norecord"
+RECORDING_TARGET = 0.95  # recording on keeps at least 95 % of the round trips of off
+
+
+def _recording_rows(results: dict[str, Any]) -> list[str]:
+    """Kernel round trips with the accountability records on (hardened, the default) and off
+    (``audit.activity = false``): one row per websocket endpoint."""
+    rows = [
+        "| endpoint | on/off round trips per s | on/off p50 latency | on/off CPU per round trip "
+        "| within 5 %? |",
+        "|---|---:|---:|---:|---|",
+    ]
+    found = False
+    for name, meta in results["endpoints"].items():
+        runs = results.get("runs", {}).get(name, {})
+        if NORECORD not in runs:
+            continue
+        found = True
+        rps = _ratios(runs, HARDENED, NORECORD, "rps")
+        p50 = _ratios(runs, HARDENED, NORECORD, "p50_ms")
+        cpu = _ratios(runs, HARDENED, NORECORD, "server_cpu_us")
+        mid = statistics.median(rps) if rps else None
+        verdict = DASH if mid is None else ("yes" if mid >= RECORDING_TARGET else "**no**")
+        rows.append(
+            f"| {_md(meta['label'])} | {_spread(rps, 3)} | {_spread(p50, 3)} "
+            f"| {_spread(cpu, 3)} | {verdict} |"
+        )
+    return rows if found else []
+
+
 def _memory_table(results: dict[str, Any]) -> list[str]:
     lines = ["| server | idle RSS (MiB) | peak RSS, VmHWM (MiB) |", "|---|---:|---:|"]
     for kind in _servers(results):
@@ -402,6 +433,20 @@ def render(results: dict[str, Any], notes: str | None = None) -> str:
         "",
         *ratios,
         "",
+    ]
+    recording = _recording_rows(results) if results.get("runs") else []
+    if recording:
+        out += [
+            "## Accountability recording: on vs off (issue #20)",
+            "",
+            "hardened (shipped default: every execute_request recorded, code as HMAC) against "
+            f"{NORECORD} (`audit.activity = false`), same kernel round trip, alternating "
+            "order. Target: recording on keeps at least 95 % of the round trips per second.",
+            "",
+            *recording,
+            "",
+        ]
+    out += [
         "## Memory",
         "",
         *_memory_table(results),

@@ -52,6 +52,24 @@ from bench.servers import BARE, HARDENED, STOCK, Server, capture, new_token
 
 SETTLE_S = 3.0
 
+#: Hardened with the accountability records off (issue #20: ``audit.activity = false``),
+#: measured on the kernel round trips only: the recording-cost row (target: within 5 %).
+NORECORD = HARDENED + "+norecord"
+
+
+def norecord_config(work: Path) -> Path:
+    """A jupyter_server_config.py layering ``audit.activity = false`` over the default."""
+    policy = work / "norecord.toml"
+    policy.write_text("[audit]\nactivity = false\n")
+    config = work / "norecord_config.py"
+    config.write_text(f"c.HardenedServerApp.policy_files = [{str(policy)!r}]\n")
+    return config
+
+
+def measured_on(label: str, ep: Endpoint) -> bool:
+    """The recording-off server runs the kernel round trips only (it changes nothing else)."""
+    return label != NORECORD or ep.kind == "ws"
+
 
 def log(msg: str) -> None:
     sys.stderr.write(f"[bench {time.strftime('%H:%M:%S')}] {msg}\n")
@@ -173,6 +191,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--no-micro", action="store_true")
     p.add_argument(
+        "--no-recording-row",
+        action="store_true",
+        help="skip the kernel round trip with accountability recording off (audit.activity)",
+    )
+    p.add_argument(
         "--micro-max-time",
         type=float,
         default=0.5,
@@ -287,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         jupyter_specs = [(STOCK, STOCK, None), (HARDENED, HARDENED, None)]
         jupyter_specs += [(f"{HARDENED}+{name}", HARDENED, path) for name, path in variants]
+        if not args.no_recording_row and any(ep.kind == "ws" for ep in eps):
+            work.mkdir(parents=True, exist_ok=True)
+            jupyter_specs.append((NORECORD, HARDENED, norecord_config(work)))
         for label, kind, patch in jupyter_specs:
             root = work / label / "root"
             fixtures.populate(root)
@@ -300,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
         order = [label for label, _, _ in jupyter_specs] + [BARE]
         results["servers"] = order
         results["variants"] = {f"{HARDENED}+{n}": str(p) for n, p in variants}
+        if NORECORD in servers:
+            results["variants"][NORECORD] = "audit.activity = false (kernel round trips only)"
         time.sleep(SETTLE_S)
         results["memory"] = {k: {"idle_rss_kb": s.rss().get("VmRSS")} for k, s in servers.items()}
         results["startup_argv"] = {k: " ".join(s.argv) for k, s in servers.items()}
@@ -315,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
 
         broken: dict[str, dict[str, str]] = {}
         for ep in eps:
-            for label in order:
+            for label in (x for x in order if measured_on(x, ep)):
                 problem = probe_endpoint(servers[label], ep, kernels.get(label))
                 if problem:
                     broken.setdefault(ep.name, {})[label] = problem
@@ -326,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
             log("warm-up")
             for ep in eps:
                 for label in order:
-                    if label not in broken.get(ep.name, {}):
+                    if label not in broken.get(ep.name, {}) and measured_on(label, ep):
                         measure(servers[label], ep, args.warmup, kernels.get(label), args,
                                 client_cpus)  # fmt: skip
 
@@ -335,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
             rep_order = order if rep % 2 == 0 else order[::-1]
             for ep in eps:
                 for label in rep_order:
-                    if label in broken.get(ep.name, {}):
+                    if label in broken.get(ep.name, {}) or not measured_on(label, ep):
                         continue
                     others = Interference([s.pid for s in servers.values()])
                     cpu0 = process_cpu_seconds(servers[label].pid)
@@ -360,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.flood_reps > 0:
             flood: dict[str, list[dict[str, Any]]] = {}
-            flooded = [label for label in order if label != BARE]
+            flooded = [label for label in order if label not in (BARE, NORECORD)]
             prepared = {label: login_request(servers[label]) for label in flooded}
             for rep in range(args.flood_reps):
                 for label in flooded if rep % 2 == 0 else flooded[::-1]:
