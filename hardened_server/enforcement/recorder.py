@@ -461,7 +461,9 @@ def record_activity(
     log line names the record and its size, never the text (a 'full' record keeps it in the
     trail only). ``request`` is the websocket's handshake for kernel and terminal messages:
     one request, many records, none a repeat."""
-    log.info(
+    # DEBUG: the trail is the record; an INFO line per cell, line and read is noise (and its
+    # scrubbing costs a round trip's worth of CPU in make bench's recording row).
+    log.debug(
         "activity kind=%s rule=%s path=%s user=%s subject=%s size=%s",
         event_kind.value,
         rule_id,
