@@ -1238,6 +1238,43 @@ def audit_no_offhost_copy(facts: Facts) -> Iterator[Hit]:
 
 
 @check(
+    "HS-ACCT-101",
+    WARNING,
+    "nobody can later tell who ran which code, typed which command or read which file",
+    fix="set audit.activity = true (the default)",
+    doc="With audit.activity off the trail keeps decisions only: no record of the cells sent "
+    f"to kernels ({Rule.ACCT_CODE_EXECUTED}), the lines typed into terminals "
+    f"({Rule.ACCT_TERMINAL_INPUT}) or the files read and downloaded ({Rule.ACCT_FILE_READ}) "
+    "(issue #20).",
+    tags=("audit",),
+)
+@_policy_check
+def activity_off(facts: Facts) -> Iterator[Hit]:
+    if facts.value("audit.enabled") and facts.value("audit.activity") is False:
+        yield Hit("audit.activity = false", where(facts, "audit.activity"))
+
+
+@check(
+    "HS-ACCT-102",
+    WARNING,
+    "what users type is recorded in clear",
+    fix='set audit.code and audit.terminal_input to "hmac" (the default)',
+    doc="In 'full' mode the code of every cell and every terminal line is written to the trail "
+    "and every sink (stdout, syslog, the EventLogger): secrets typed into a cell, passwords "
+    "typed at a prompt that does not echo. 'hmac' keeps a keyed digest an auditor can check "
+    "with `hardened-server audit hash`.",
+    tags=("audit",),
+)
+@_policy_check
+def activity_in_clear(facts: Facts) -> Iterator[Hit]:
+    if not (facts.value("audit.enabled") and facts.value("audit.activity")):
+        return
+    for key in ("audit.code", "audit.terminal_input"):
+        if facts.value(key) == "full":
+            yield Hit(f'{key} = "full"', where(facts, key))
+
+
+@check(
     "HS-METRICS-102",
     WARNING,
     "/metrics needs no metrics:read scope",
