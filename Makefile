@@ -12,11 +12,16 @@ SYSTEM_STAMP := $(VENV)/.system-deps
 # enable themselves, so they must not be in .venv, where the main suite runs its servers.
 ECO_VENV  := .venv-eco
 ECO_STAMP := $(ECO_VENV)/.installed
+# The peer suites (jupyter_server's and jupyterlab_server's own tests, tests/peer/) in their own
+# venv: their test dependencies must not change the main suite's (pyproject extra `peer`).
+PEER_VENV  := .venv-peer
+PEER_STAMP := $(PEER_VENV)/.installed
 SERVE_ARGS ?=
 # jupyter_server refuses to run as root; on a root-only machine (a container, CI) say so once.
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: serve test test-fast lint bandit typecheck setup system-deps eco-venv docs fuzz bench clean
+.PHONY: serve test test-fast test-peer lint bandit typecheck setup system-deps eco-venv peer-venv \
+	docs fuzz bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +50,16 @@ $(ECO_STAMP): pyproject.toml
 
 eco-venv: $(ECO_STAMP)
 
+# jupyter_server and jupyterlab_server at the versions whose sdists tools/peer/pins.toml pins.
+$(PEER_STAMP): pyproject.toml tools/peer/pins.toml
+	@test -x $(PEER_VENV)/bin/python || $(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/python -m pip install -q --upgrade pip
+	$(PEER_VENV)/bin/python tools/peer/fetch.py --constraints > $(PEER_VENV)/constraints.txt
+	$(PEER_VENV)/bin/python -m pip install -q -e '.[peer]' -c $(PEER_VENV)/constraints.txt
+	@touch $(PEER_STAMP)
+
+peer-venv: $(PEER_STAMP)
+
 serve: $(STAMP)
 	$(VENV)/bin/hardened-server serve $(ROOT_FLAG) $(SERVE_ARGS)
 
@@ -61,8 +76,17 @@ typecheck: $(STAMP)
 docs: $(STAMP)
 	$(VENV)/bin/hardened-server policy reference > docs/policy-reference.md
 
-test: $(STAMP) $(SYSTEM_STAMP) $(ECO_STAMP) lint bandit typecheck
+test: $(STAMP) $(SYSTEM_STAMP) $(ECO_STAMP) $(PEER_STAMP) lint bandit typecheck
 	$(PY) -m pytest
+	$(MAKE) --no-print-directory test-peer
+
+# jupyterlab_server's own tests (its sdist's tests/ tree, fetched and sha256-checked by
+# tools/peer/fetch.py) against HardenedServerApp; every deliberate difference is an expected
+# failure in tests/peer/expected.toml citing SECURITY.md, any other failure fails. jupyter_server's
+# suite (tools/peer/run.sh jupyter_server) joins once it runs through (SECURITY.md, "Differences
+# from stock: the upstream test suites").
+test-peer: $(PEER_STAMP)
+	PEER_PYTHON=$(PEER_VENV)/bin/python bash tools/peer/run.sh jupyterlab_server -q
 
 # No server is started (tests that start one carry the live or e2e marker: tests/conftest.py
 # fails those that do not), no browser, nginx or hub.
@@ -75,6 +99,6 @@ fuzz: $(STAMP)
 	PY=$(PY) bash scripts/fuzz.sh
 
 clean:
-	rm -rf $(VENV) $(ECO_VENV) build dist .hypothesis .mypy_cache
+	rm -rf $(VENV) $(ECO_VENV) $(PEER_VENV) build dist .hypothesis .mypy_cache
 
 include bench/Makefile.inc

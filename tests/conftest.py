@@ -14,6 +14,9 @@ from hypothesis import HealthCheck, settings
 from tests.support import marker_rule
 from tests.support.server import ServerProcess
 
+# pytester: tests/peer/test_expected.py runs the peer plugin over a small suite of its own.
+pytest_plugins = ["pytester"]
+
 REPO = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
