@@ -7,7 +7,7 @@
                           [--output FILE] [--list-checks]
     hardened-server audit verify-log ...      (the audit trail's own command)
     hardened-server audit query FILE... [--user U] [--since T] [--until T] [--kind K]
-                                [--path GLOB] [--format text|json|csv]
+                                [--path GLOB] [--format text|json|csv|html]
     hardened-server audit hash [--policy FILE]... TEXT
 
 The static audit (the default) evaluates the effective configuration the way hardened-server will

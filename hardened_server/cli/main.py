@@ -15,7 +15,7 @@
                           [--format text|json|sarif|html] [--fail-on LEVEL] [--silence ID]...
     hardened-server audit verify-log [--stream] FILE... [--public-key PEM]
     hardened-server audit query FILE... [--user U] [--since T] [--until T] [--kind K]
-                                [--path GLOB] [--format text|json|csv]
+                                [--path GLOB] [--format text|json|csv|html]
     hardened-server audit hash [--policy FILE]... TEXT   (the HMAC a record holds for TEXT)
     hardened-server token create --name N --scope S [--scope S]... [--expires 7d] [--store F]
     hardened-server token list [--json] | revoke ID | rotate ID [--expires D]

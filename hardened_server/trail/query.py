@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import fnmatch
+import html
 import io
 import json
 import sys
@@ -28,7 +29,7 @@ from hardened_server.trail.record import EVENT_KINDS
 
 __all__ = ["QueryFilter", "main", "matching", "read_records", "render"]
 
-FORMATS = ("text", "json", "csv")
+FORMATS = ("text", "json", "csv", "html")
 CSV_COLUMNS = (
     "time",
     "user",
@@ -157,7 +158,69 @@ def _escape(text: str) -> str:
     return json.dumps(text, ensure_ascii=True)[1:-1]
 
 
+_WHAT = {
+    "code_executed": "ran code",
+    "terminal_input": "typed in a terminal",
+    "file_read": "read a file",
+    "file_written": "wrote a file",
+    "file_renamed": "renamed a file",
+    "file_deleted": "deleted a file",
+}
+
+
+def _summary(r: dict[str, Any]) -> str:
+    detail = r.get("detail") if isinstance(r.get("detail"), dict) else {}
+    assert isinstance(detail, dict)
+    if r.get("event_kind") == "code_executed":
+        where = detail.get("notebook") or f"kernel {detail.get('kernel_id', '?')}"
+        what = detail.get("code") or detail.get("code_hmac", "")[:16] + "\u2026 (hmac)"
+        return f"{where}: {what} ({detail.get('size', '?')} bytes)"
+    if r.get("event_kind") == "terminal_input":
+        what = detail.get("line") or detail.get("line_hmac", "")[:16] + "\u2026 (hmac)"
+        return f"terminal {detail.get('terminal', '?')}: {what}"
+    if r.get("event_kind") == "file_read":
+        return f"{detail.get('file', '')} via {detail.get('via', '')} ({detail.get('size')} bytes)"
+    return str(r.get("subject") or r.get("path") or r.get("reason") or "")
+
+
+def render_html(records: list[dict[str, Any]]) -> str:
+    """One self-contained page (no script, no external resource): a timeline per user."""
+    users: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        users.setdefault(str(r.get("user") or "(anonymous)"), []).append(r)
+    e = html.escape
+    parts = [
+        "<!doctype html><html lang=en><head><meta charset=utf-8>",
+        "<meta http-equiv=Content-Security-Policy content=\"default-src 'none'; "
+        "style-src 'unsafe-inline'\">",
+        "<title>hardened-server audit timeline</title><style>",
+        "body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse}",
+        "td,th{padding:.25em .6em;border-bottom:1px solid #ddd;text-align:left;"
+        "vertical-align:top}td.t{white-space:nowrap;font-family:monospace}",
+        "pre{margin:0;white-space:pre-wrap}.deny{color:#a00}</style></head><body>",
+        f"<h1>Audit timeline</h1><p>{len(records)} records, {len(users)} users.</p>",
+    ]
+    for user, rows in users.items():
+        parts.append(f"<h2>{e(user)}</h2><table><tr><th>time (UTC)</th><th>what</th>"
+                     "<th>rule</th><th>detail</th><th>client</th></tr>")
+        for r in rows:
+            kind = r.get("event_kind")
+            what = _WHAT.get(str(kind), str(kind or ("denied" if r.get("decision") == "deny"
+                                                      else "decision")))
+            css = ' class="deny"' if r.get("decision") == "deny" else ""
+            parts.append(
+                f"<tr{css}><td class=t>{e(str(r.get('time', '')))}</td><td>{e(what)}</td>"
+                f"<td>{e(str(r.get('rule_id', '')))}</td><td><pre>{e(_summary(r))}</pre></td>"
+                f"<td>{e(str(r.get('client_ip', '')))}</td></tr>"
+            )
+        parts.append("</table>")
+    parts.append("</body></html>\n")
+    return "".join(parts)
+
+
 def render(records: list[dict[str, Any]], fmt: str) -> str:
+    if fmt == "html":
+        return render_html(records)
     if fmt == "json":
         return "".join(
             json.dumps(r, sort_keys=True, separators=(",", ":"), ensure_ascii=True) + "\n"

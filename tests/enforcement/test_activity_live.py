@@ -29,7 +29,7 @@ from hardened_server.policy.activity import key_id, text_hmac
 from hardened_server.policy.rules import Rule
 from hardened_server.trail.hmackey import DEFAULT_KEY_NAME, load_hmac_key
 from tests.conftest import REPO
-from tests.support.server import ServerProcess
+from tests.support.server import WITHOUT_FRONTENDS, ServerProcess
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(300)]
 
@@ -318,3 +318,31 @@ def test_audit_query_filters_and_formats(nodes: dict[str, Node]) -> None:
     assert bad.returncode == 2
     verified = node.cli("verify-log", str(node.audit))
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+@pytest.mark.parametrize(
+    ("where", "mode", "rule"),
+    [("root", 0o600, Rule.ACCT_KEY_IN_ROOT), ("outside", 0o644, Rule.ACCT_KEY_UNUSABLE)],
+)
+def test_an_unsafe_hmac_key_refuses_start_with_exit_2(
+    tmp_path: Path, where: str, mode: int, rule: Rule
+) -> None:
+    """A key the contents API could serve, or one other accounts can read, is refused at
+    start-up: exit 2, the rule id and the policy key named, never the key itself."""
+    secret = secrets.token_hex(32)
+    policy = tmp_path / "policy.toml"
+    server = ServerProcess(tmp_path, [*WITHOUT_FRONTENDS, f"--policy={policy}"])
+    key = (server.root if where == "root" else tmp_path) / "hmac-material.bin"
+    key.write_text(secret)
+    key.chmod(mode)
+    policy.write_text(f'[audit]\nhmac_key = "{key}"\n')
+    server.start(wait=False)
+    try:
+        assert server.wait_exit(120) == 2
+    finally:
+        server.stop_quickly()
+    log = server.log()
+    assert f"[{rule}] refusing to start" in log
+    assert "audit.hmac_key" in log
+    assert "Traceback" not in log
+    assert secret not in log
