@@ -11,7 +11,8 @@ per step, in this order:
 a) a notebook opens in JupyterLab with jupyter-collaboration on, and an edit typed in a second
    tab of the same user appears in the first;
 b) ``print(6 * 7)`` shows 42;
-c) jupyter-resource-usage's status-bar item shows memory (it polls ``/api/metrics/v1``);
+c) jupyter-resource-usage's status-bar item shows memory (it polls ``/api/metrics/v1``), and
+   its Kernel Usage panel shows the notebook's kernel;
 d) an ipywidgets ``IntSlider`` renders in Lab;
 e) jupytext opens ``script.py`` as a notebook (the file browser's "Open With > Jupytext
    Notebook");
@@ -311,6 +312,24 @@ def test_c_resource_usage_indicator_shows_memory(walk: Walk, first_tab: Any) -> 
         pass
     assert metrics, "the indicator never polled /api/metrics/v1"
     assert set(metrics) == {200}, f"/api/metrics/v1 answered {metrics}"
+
+
+def test_c_kernel_usage_panel_shows_the_notebooks_kernel(walk: Walk, first_tab: Any) -> None:
+    """jupyter-resource-usage's Kernel Usage side panel asks
+    ``/api/metrics/v1/kernel_usage/get_usage/<kernel>`` (kernels:read and metrics:read)."""
+    no_dialog(walk, first_tab)
+    first_tab.click(".jp-SideBar .lm-TabBar-tab[data-id='kernelusage-panel-id']")
+    panel = first_tab.locator("#kernelusage-panel-id")
+    try:
+        panel.locator(f"text=Notebook: {NOTEBOOK}").wait_for(timeout=SHORT)
+        panel.locator("text=/Memory: [0-9.]+ [KMGT]?B/").wait_for(timeout=SHORT)
+    except PlaywrightTimeout as exc:
+        raise AssertionError(
+            f"the Kernel Usage panel shows no kernel: {panel.inner_text()!r}\n{walk.clues()}"
+        ) from exc
+    finally:
+        # close the panel again: the other steps work in the notebook
+        first_tab.click(".jp-SideBar .lm-TabBar-tab[data-id='kernelusage-panel-id']")
 
 
 def test_d_ipywidgets_slider_renders_in_lab(walk: Walk, first_tab: Any) -> None:
