@@ -1,0 +1,270 @@
+"""Writing and signing a notebook with less work than nbformat, for byte-identical answers.
+
+Profiling a save of a 1 MiB, 250-cell notebook (#22, BENCHMARKS.md) put most of stock's CPU
+in two nbformat functions that do more than their answer needs:
+
+* ``nbformat.v4.writes`` deep-copies the whole notebook (so that splitting lines and stripping
+  transient fields do not touch the caller's), then serialises it with ``indent=1``, which
+  makes the standard library fall back from its C encoder to the pure-Python, generator-based
+  one. :func:`writes_v4` builds the split and stripped structure without copying what it
+  does not change, and serialises it with one recursive function over the same C string
+  encoder. The text is the same, character for character.
+* ``NotebookNotary.compute_signature`` (on every open, to mark trusted cells, and on every
+  save, to sign) feeds the HMAC one ``bytes`` per string through a recursive generator
+  (``nbformat.sign.yield_everything``). :class:`FastNotebookNotary` feeds it the same bytes
+  joined once: the same digest.
+
+Both fall back to nbformat's own code for anything outside the plain JSON shapes they handle
+(another nbformat version, bytes, non-string keys, a cell without the fields nbformat's
+writer dereferences): such a notebook then gets exactly nbformat's answer, errors included.
+Validation is untouched: :func:`write_notebook` calls ``nbformat.validate`` as
+``nbformat.writes`` does, logs and captures the same ``ValidationError``.
+``tests/enforcement/test_notebooks.py`` pins the equalities, with Hypothesis.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from json.encoder import encode_basestring
+from typing import IO, Any
+
+import nbformat
+from nbformat import NO_CONVERT, ValidationError
+from nbformat.reader import get_version
+from nbformat.sign import NotebookNotary, signature_removed
+
+__all__ = ["FastNotebookNotary", "signed_bytes", "write_notebook", "writes_v4"]
+
+# nbformat.v4.rwbase: what split_lines splits in a mime bundle besides text/*
+_NON_TEXT_SPLIT = frozenset({"application/javascript", "image/svg+xml"})
+_INFINITY = float("inf")
+
+
+class _Fallback(Exception):
+    """Not a plain shape: let nbformat's own code answer (and fail) as it would."""
+
+
+# -- signing -------------------------------------------------------------------------------------
+
+
+def _collect(obj: Any, out: list[str]) -> None:
+    if isinstance(obj, dict):
+        for key in sorted(obj):
+            if not isinstance(key, str):
+                raise _Fallback  # nbformat asserts; let it
+            out.append(key)
+            _collect(obj[key], out)
+    elif isinstance(obj, list | tuple):
+        for element in obj:
+            _collect(element, out)
+    elif isinstance(obj, str):
+        out.append(obj)
+    else:
+        out.append(str(obj))
+
+
+def signed_bytes(nb: Any) -> bytes:
+    """The concatenation of what ``nbformat.sign.yield_everything(nb)`` yields."""
+    pieces: list[str] = []
+    _collect(nb, pieces)
+    return "".join(pieces).encode("utf8")
+
+
+class FastNotebookNotary(NotebookNotary):
+    """``NotebookNotary`` whose HMAC is fed the notebook's bytes in one call."""
+
+    def compute_signature(self, nb: Any) -> str:
+        digest = hmac.new(self.secret, digestmod=self.digestmod)
+        with signature_removed(nb):
+            try:
+                data = signed_bytes(nb)
+            except (_Fallback, RecursionError):
+                data = None
+        if data is None:
+            return str(super().compute_signature(nb))
+        digest.update(data)
+        return digest.hexdigest()
+
+
+# -- writing -------------------------------------------------------------------------------------
+
+
+def _split(value: Any) -> Any:
+    return value.splitlines(True) if isinstance(value, str) else value
+
+
+def _split_bundle(bundle: Any) -> Any:
+    """``rwbase._split_mimebundle`` on a new dict (the caller's is left alone)."""
+    if not isinstance(bundle, dict):
+        raise _Fallback
+    out = {}
+    for key, value in bundle.items():
+        if not isinstance(key, str):
+            raise _Fallback
+        if isinstance(value, str) and (key.startswith("text/") or key in _NON_TEXT_SPLIT):
+            value = value.splitlines(True)
+        out[key] = value
+    return out
+
+
+def _prepared(nb: Any) -> dict[str, Any]:
+    """What ``nbformat.v4.writes`` serialises: ``strip_transient(split_lines(deepcopy(nb)))``,
+    with new containers only where something changes."""
+    if not isinstance(nb, dict):
+        raise _Fallback
+    cells_in, meta_in = nb.get("cells"), nb.get("metadata")
+    if not isinstance(cells_in, list) or not isinstance(meta_in, dict):
+        raise _Fallback
+    cells = []
+    for cell in cells_in:
+        if not isinstance(cell, dict) or not isinstance(cell.get("metadata"), dict):
+            raise _Fallback
+        new = dict(cell)
+        if "source" in new:
+            new["source"] = _split(new["source"])
+        if "attachments" in new:
+            attachments = new["attachments"]
+            if not isinstance(attachments, dict):
+                raise _Fallback
+            new["attachments"] = {k: _split_bundle(v) for k, v in attachments.items()}
+        if "cell_type" not in new:
+            raise _Fallback
+        if new["cell_type"] == "code":
+            outputs = new.get("outputs")
+            if not isinstance(outputs, list):
+                raise _Fallback
+            new["outputs"] = [_prepared_output(output) for output in outputs]
+        if "trusted" in new["metadata"]:
+            new["metadata"] = {k: v for k, v in new["metadata"].items() if k != "trusted"}
+        cells.append(new)
+    out = dict(nb)
+    out["cells"] = cells
+    transient = ("orig_nbformat", "orig_nbformat_minor", "signature")
+    out["metadata"] = {k: v for k, v in meta_in.items() if k not in transient}
+    return out
+
+
+def _prepared_output(output: Any) -> Any:
+    if not isinstance(output, dict) or "output_type" not in output:
+        raise _Fallback
+    kind = output["output_type"]
+    if kind in ("execute_result", "display_data"):
+        if "data" not in output:
+            return output
+        new = dict(output)
+        new["data"] = _split_bundle(output["data"])
+        return new
+    if kind == "stream":
+        if "text" not in output:
+            raise _Fallback
+        if isinstance(output["text"], str):
+            new = dict(output)
+            new["text"] = output["text"].splitlines(True)
+            return new
+    return output
+
+
+def _float(value: float) -> str:
+    if value != value:
+        return "NaN"
+    if value == _INFINITY:
+        return "Infinity"
+    if value == -_INFINITY:
+        return "-Infinity"
+    return float.__repr__(value)
+
+
+def _encode(value: Any, indent: str, out: list[str], esc: Callable[[str], str]) -> None:
+    """``json.dumps(value, indent=1, sort_keys=True, separators=(",", ": "),
+    ensure_ascii=False)`` appended to ``out``, ``indent`` being the current line's prefix
+    (the branches in the order of ``json.encoder._make_iterencode``)."""
+    if isinstance(value, str):
+        out.append(esc(value))
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, float):
+        out.append(_float(value))
+    elif isinstance(value, list | tuple):
+        if not value:
+            out.append("[]")
+            return
+        inner = indent + " "
+        out.append("[\n" + inner)
+        first = True
+        for item in value:
+            if first:
+                first = False
+            else:
+                out.append(",\n" + inner)
+            if type(item) is str:
+                out.append(esc(item))
+            else:
+                _encode(item, inner, out, esc)
+        out.append("\n" + indent + "]")
+    elif isinstance(value, dict):
+        if not value:
+            out.append("{}")
+            return
+        for key in value:
+            if type(key) is not str:
+                raise _Fallback  # json's key coercion and sorting rules: leave them to json
+        inner = indent + " "
+        out.append("{\n" + inner)
+        first = True
+        for key in sorted(value):
+            if first:
+                first = False
+            else:
+                out.append(",\n" + inner)
+            out.append(esc(key) + ": ")
+            item = value[key]
+            if type(item) is str:
+                out.append(esc(item))
+            else:
+                _encode(item, inner, out, esc)
+        out.append("\n" + indent + "}")
+    else:
+        raise _Fallback  # bytes (BytesEncoder) and anything else: json's default hook
+
+
+def writes_v4(nb: Any) -> str:
+    """``nbformat.v4.writes(nb)``, the same string, without the deep copy and with one
+    recursive pass instead of the pure-Python encoder's generators."""
+    try:
+        out: list[str] = []
+        _encode(_prepared(nb), "", out, encode_basestring)
+        return "".join(out)
+    except (_Fallback, RecursionError):
+        return str(nbformat.v4.writes(nb))
+
+
+def _writes(nb: Any, capture_validation_error: dict[str, Any] | None) -> str:
+    """``nbformat.writes(nb, NO_CONVERT, capture_validation_error)``, version 4 by
+    :func:`writes_v4`."""
+    version, _ = get_version(nb)
+    if version != 4:
+        return str(nbformat.writes(nb, NO_CONVERT, capture_validation_error))
+    try:
+        nbformat.validate(nb)
+    except ValidationError as e:
+        nbformat.get_logger().error("Notebook JSON is invalid: %s", e)
+        if isinstance(capture_validation_error, dict):
+            capture_validation_error["ValidationError"] = e
+    return writes_v4(nb)
+
+
+def write_notebook(
+    nb: Any, fp: IO[str], capture_validation_error: dict[str, Any] | None = None
+) -> None:
+    """``nbformat.write(nb, fp, version=NO_CONVERT, capture_validation_error=...)``."""
+    s = _writes(nb, capture_validation_error)
+    fp.write(s)
+    if not s.endswith("\n"):
+        fp.write("\n")
