@@ -67,14 +67,27 @@ def test_paired_file_is_not_written_into_a_refused_path(
     """Pairing ``nb.ipynb`` with a file in a hidden or denied directory: the notebook itself
     (an allowed path) is saved, the paired write is refused by the path policy (jupytext then
     answers its own 500 "Unexpected error while saving file"), nothing lands in the refused
-    place, and the refusal is in the audit trail."""
+    place, and the refusal is in the audit trail: a denial naming the refused file, or the
+    refused folder it would go into (a request records its first denial; jupytext's probe of
+    the folder, which exists, comes before the write, and a probe of a name that is not on disk
+    is no attempt on anything and leaves no record)."""
     stem = f"nb-{uuid.uuid4().hex[:8]}"
     destination = eco_server.root / target.format(stem=stem)
     destination.parent.mkdir(exist_ok=True)
     response = api(eco_server, "PUT", f"{stem}.ipynb", data=json.dumps(notebook(formats)))
     assert response.status_code in (404, 500), response.text
     assert not destination.exists(), f"{destination} was written"
-    assert target.format(stem=stem) in audit_text(eco_server)
+    refused = target.format(stem=stem)
+    events = (json.loads(line).get("event") or {} for line in audit_text(eco_server).splitlines())
+    denials = [
+        event["subject"]
+        for event in events
+        if event.get("decision") == "deny" and event.get("path") == f"/api/contents/{stem}.ipynb"
+    ]
+    assert denials, "no denial recorded for the paired write"
+    assert any(
+        subject.split(" ", 1)[1] in (refused, refused.rpartition("/")[0]) for subject in denials
+    ), denials
 
 
 def test_paired_file_in_a_refused_path_is_not_read_into_the_notebook(
