@@ -7,7 +7,7 @@ item 7), while the token holder polls ``/api/status``:
    the server closes it. Before the connection limits, 1,500 such connections exhausted the
    server's descriptors: the owner's requests timed out and the accept loop logged 75 MB in
    30 s.
-2. **large anonymous bodies**: 48 clients (6 addresses) sending anonymous POSTs that declare a
+2. **large anonymous bodies**: 24 clients (6 addresses) sending anonymous POSTs that declare a
    64 MiB ``Content-Length`` and send the first 256 KiB, over and over; each is refused (413,
    ``limits.anonymous_body_bytes``) before its body is read.
 
@@ -49,7 +49,7 @@ SLOWLORIS = 1500
 ADDRESSES = 30  # 50 connections each: under limits.connections_per_client (64)
 ATTACK_SECONDS = 25.0  # longer than limits.header_timeout_seconds (10): timeouts happen
 BASELINE_SECONDS = 5.0
-BODY_CLIENTS = 48
+BODY_CLIENTS = 24
 BODY_ADDRESSES = 6
 BODY_SECONDS = 12.0
 DECLARED = 64 * 1024 * 1024
