@@ -21,7 +21,7 @@ SERVE_ARGS ?=
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
 .PHONY: serve test test-fast test-peer lint bandit typecheck setup system-deps eco-venv peer-venv \
-	docs fuzz bench clean
+	docs fuzz bench clean labextension
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -72,6 +72,13 @@ bandit: $(STAMP)
 # mypy over hardened_server/ (configuration: [tool.mypy] in pyproject.toml).
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
+
+# The prebuilt JupyterLab extension in hardened_server/labextensions (issue #21), from
+# labextension/ at the versions its package-lock.json pins; needs Node.js and npm. Its output is
+# committed (serve and the wheel need no Node.js); tests/test_labextension.py fails until a
+# source change is rebuilt and committed.
+labextension: $(STAMP)
+	PY=$(PY) bash labextension/build.sh
 
 docs: $(STAMP)
 	$(VENV)/bin/hardened-server policy reference > docs/policy-reference.md

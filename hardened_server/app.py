@@ -32,6 +32,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import jupyter_server
@@ -115,6 +116,10 @@ if TYPE_CHECKING:
 #: scripts with the response's CSP nonce (share/jupyter/voila/templates/hardened).
 VOILA_RENDER_ROUTE = "/voila/render/(.*)"
 VOILA_TEMPLATE = "hardened"
+
+#: The prebuilt JupyterLab extensions shipped inside the package (built from labextension/ by
+#: labextension/build.sh; tests/test_labextension.py checks they match that source).
+LABEXTENSIONS = Path(__file__).parent / "labextensions"
 
 
 
@@ -610,6 +615,7 @@ class HardenedServerApp(ServerApp):
         self.apply_nbconvert_policy()
         self.apply_voila_policy()
         self.apply_safe_git_environment()
+        self.add_labextensions()
         self._stock_writes(super().init_webapp)
         self.harden_web_app()
 
@@ -640,6 +646,23 @@ class HardenedServerApp(ServerApp):
                 str(wanted).lower(),
             )
         self.config.HTMLExporter.sanitize_html = wanted
+
+    def add_labextensions(self) -> None:
+        """Put the package's prebuilt JupyterLab extensions (``LABEXTENSIONS``: the setting
+        registry that validates without ``new Function``, source in ``labextension/``) on the
+        labextensions path of every linked JupyterLab-based front-end (JupyterLab, Notebook 7:
+        ``jupyterlab_server``'s ``extra_labextensions_path``). Their ``package.json`` disables
+        the core plugins they replace through the page config's ``disabledExtensions``. Set on
+        the linked apps, after linking and before they load and build their handlers, so that
+        a user's ``extra_labextensions_path`` in any config section is kept, not replaced.
+        Only this server gets them: a stock ``jupyter lab`` in the same environment keeps its
+        own settings plugin."""
+        ours = str(LABEXTENSIONS)
+        for apps in self.extension_manager.extension_apps.values():
+            for app in apps:
+                paths = getattr(app, "extra_labextensions_path", None)
+                if isinstance(paths, list) and ours not in paths:
+                    app.extra_labextensions_path = [ours, *paths]
 
     def apply_voila_policy(self) -> None:
         """``routes.script_nonce`` lists Voila's render route (``policies/voila.toml``): Voila

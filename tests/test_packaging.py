@@ -77,6 +77,10 @@ def test_wheel_ships_the_profiles_and_the_installed_package_finds_them(tmp_path:
     for name in extension_profiles:
         assert f"hardened_server/_profiles/extensions/{name}" in names, sorted(names)
     assert "hardened_server/policy/loader.py" in names
+    # the prebuilt JupyterLab extension (issue #21), inside the package: app.LABEXTENSIONS
+    built = REPO / "hardened_server" / "labextensions"
+    for path in sorted(p for p in built.rglob("*") if p.is_file()):
+        assert path.relative_to(REPO).as_posix() in names, sorted(names)
     assert not any(n.startswith("policies/") for n in names), "profiles belong in the package"
     # Voila's template, where Voila looks: <prefix>/share/jupyter/voila/templates/hardened
     data = [n for n in names if n.endswith("/share/jupyter/voila/templates/hardened/index.html.j2")]
