@@ -481,10 +481,29 @@ def render(results: dict[str, Any], notes: str | None = None) -> str:
         "",
     ]
     if notes:
-        out += ["## Findings (hand-written for this run)", "", notes.strip(), ""]
+        out += [FINDINGS_HEADING, "", notes.strip(), ""]
     return "\n".join(out)
 
 
+FINDINGS_HEADING = "## Findings (hand-written for this run)"
+
+
+def kept_findings(path: Path) -> str | None:
+    """The hand-written findings section of the report at ``path`` (``None`` if none): the
+    report is their only home, and a new run keeps them until someone rewrites them."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    _, found, notes = text.partition("\n" + FINDINGS_HEADING + "\n")
+    return (notes.strip() or None) if found else None
+
+
 def write_report(results: dict[str, Any], path: Path, notes_path: Path | None = None) -> None:
-    notes = notes_path.read_text() if notes_path and notes_path.exists() else None
+    """Render ``results`` to ``path``. The findings come from ``notes_path`` if given, else
+    from the findings section of the report being replaced."""
+    if notes_path is None:
+        notes = kept_findings(path)
+    else:
+        notes = notes_path.read_text() if notes_path.exists() else None
     path.write_text(render(results, notes))

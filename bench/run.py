@@ -210,9 +210,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--notes",
         type=Path,
-        default=REPO / "bench" / "FINDINGS.md",
-        help="hand-written findings appended to the report verbatim (default: bench/FINDINGS.md "
-        "if it exists; it names the run and code it was written for)",
+        default=None,
+        help="hand-written findings appended to the report verbatim (default: the findings "
+        "section of the report being replaced, which is their only home; /dev/null drops them)",
     )
     p.add_argument("--keep", action="store_true", help="keep the work directory (server logs)")
     p.add_argument(

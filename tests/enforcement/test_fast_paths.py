@@ -1,6 +1,6 @@
 """The per-request shortcuts of the enforcement layer answer exactly what the slow path does.
 
-Each cache or shortcut added for speed (bench/FINDINGS.md) is pinned here against the
+Each cache or shortcut added for speed (BENCHMARKS.md, findings) is pinned here against the
 computation it replaces: the root resolver against ``os.path.realpath``, the normalisation
 caches against the uncached functions, and the listing against deciding every entry once.
 """
