@@ -181,7 +181,17 @@ def may_authenticate(request: HTTPServerRequest, xsrf_cookie_name: str = "_xsrf"
     cookie always is. The XSRF cookie authenticates nobody (the login page sets it for every
     visitor), and a made-up ``Cookie: a=b`` must buy a client neither the large body limit
     (:func:`body_limit`) nor a pass by the spent-budget refusal (:func:`admit`). tornado's own
-    cookie parse is used (cached on the request: the handler reuses it)."""
+    cookie parse is used (cached on the request: the handler reuses it). The answer is kept
+    on the request too: :func:`admit` asks twice (its body limit and its budget check)."""
+    cached: tuple[str, bool] | None = getattr(request, "_hs_may_authenticate", None)
+    if cached is not None and cached[0] == xsrf_cookie_name:
+        return cached[1]
+    answer = _may_authenticate(request, xsrf_cookie_name)
+    mark(request, _hs_may_authenticate=(xsrf_cookie_name, answer))
+    return answer
+
+
+def _may_authenticate(request: HTTPServerRequest, xsrf_cookie_name: str) -> bool:
     headers = request.headers
     if _AUTHORIZATION.match(headers.get("Authorization", "")):
         return True

@@ -733,8 +733,14 @@ class PathPolicy:
         # drive (canonicalize). Now the real one: symlinks anywhere along the path.
         joined = os.path.join(root, canonical.replace("/", os.sep)) if canonical else root
         try:
-            real_root = resolve(root)
-            real = resolve(joined)
+            # A resolver may answer both at once (enforcement's RootResolver checks the root
+            # with one stat instead of two); the answers are the two calls'.
+            both = getattr(resolve, "resolve_with_root", None)
+            if both is not None:
+                real_root, real = both(root, joined)
+            else:
+                real_root = resolve(root)
+                real = resolve(joined)
         except (OSError, ValueError, RuntimeError):
             return PathDecision(deny(Rule.PATH_SYMLINK, f"{op}: path could not be resolved"))
         if type(real_root) is str:

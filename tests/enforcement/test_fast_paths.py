@@ -74,6 +74,55 @@ def test_root_resolver_answers_what_realpath_answers(tree: Path) -> None:
         assert resolve(other) == os.path.realpath(other)
 
 
+def test_resolve_with_root_is_the_two_calls(tree: Path, tmp_path: Path) -> None:
+    """What decide asks for (#22): the root and the path resolved with one check of the root,
+    answering what realpath answers, for a swapped root too."""
+    root = str(tree)
+    resolve = RootResolver(root)
+    for rel in CANDIDATES:
+        path = os.path.join(root, rel) if rel else root
+        assert resolve.resolve_with_root(root, path) == (
+            os.path.realpath(root),
+            os.path.realpath(path),
+        ), rel
+    other = tmp_path / "swapped"
+    other.mkdir()
+    tree.unlink()
+    tree.symlink_to(other)
+    path = os.path.join(root, "notes.md")
+    assert resolve.resolve_with_root(root, path) == (str(other), str(other / "notes.md"))
+    assert resolve.resolve_with_root("/", path) == ("/", os.path.realpath(path))
+
+
+def test_a_decision_stats_the_root_once(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One decision below the root: one stat of the root (it was two), one lstat per
+    component."""
+    cm = _manager(tree)
+    cm.decide("a/b/c.txt", PathOp.READ)  # warm: the resolver is built
+    calls: list[tuple[str, str]] = []
+    real_stat, real_lstat = os.stat, os.lstat
+
+    def counting_stat(path: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(("stat", str(path)))
+        return real_stat(path, *args, **kwargs)
+
+    def counting_lstat(path: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(("lstat", str(path)))
+        return real_lstat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", counting_stat)
+    monkeypatch.setattr(os, "lstat", counting_lstat)
+    assert cm.decide("a/b/c.txt", PathOp.READ).allowed
+    monkeypatch.undo()
+    root = os.path.abspath(str(tree))
+    assert calls == [
+        ("stat", root),
+        ("lstat", os.path.join(root, "a")),
+        ("lstat", os.path.join(root, "a", "b")),
+        ("lstat", os.path.join(root, "a", "b", "c.txt")),
+    ]
+
+
 def test_root_resolver_follows_a_swapped_root(tree: Path, tmp_path: Path) -> None:
     """The root's real path is cached, but re-resolved as soon as the root leads elsewhere."""
     root = str(tree)

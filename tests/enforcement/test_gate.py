@@ -328,6 +328,25 @@ def test_only_a_credential_shaped_header_buys_the_large_body_limit(
         assert size == 65536
 
 
+def test_admit_looks_at_the_cookies_once_per_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """admit asks may_authenticate twice (body limit, budget check): the second answer is the
+    first one, kept on the request (#22), for the XSRF cookie name it was asked with."""
+    calls: list[str] = []
+    real = gate._may_authenticate
+
+    def counting(req: HTTPServerRequest, xsrf_cookie_name: str) -> bool:
+        calls.append(xsrf_cookie_name)
+        return real(req, xsrf_cookie_name)
+
+    monkeypatch.setattr(gate, "_may_authenticate", counting)
+    req = request(Cookie=f"username-127-0-0-1-8888={_SIGNED}")
+    assert gate.may_authenticate(req)
+    assert gate.may_authenticate(req)
+    assert calls == ["_xsrf"]
+    assert not gate.may_authenticate(req, "username-127-0-0-1-8888")  # another question
+    assert calls == ["_xsrf", "username-127-0-0-1-8888"]
+
+
 def test_the_login_form_gets_the_anonymous_limit_even_with_a_credential() -> None:
     limits = policy_with({}).limits
     size, rule = gate.body_limit(
