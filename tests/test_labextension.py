@@ -48,6 +48,14 @@ def test_built_extension_replaces_the_core_settings_plugin() -> None:
     assert meta["name"] == BUILT.name
     assert meta["jupyterlab"]["disabledExtensions"] == ["@jupyterlab/apputils-extension:settings"]
     assert (BUILT / meta["jupyterlab"]["_build"]["load"]).is_file()
+    # the form views' validator: offered in the share scope above every real 5.x, so that
+    # JupyterLab's consumers (requiredVersion ^5.13.4, highest version wins) take ours
+    offered = meta["jupyterlab"]["sharedPackages"]["@rjsf/validator-ajv8"]
+    assert offered["import"] == "./lib/rjsfvalidator.js"
+    assert offered["version"] == "5.999.0"
+    assert offered["singleton"] is False
+    # everything else we use is JupyterLab's own (consumed) or private to our bundle
+    assert meta["jupyterlab"]["sharedPackages"]["@rjsf/utils"]["bundled"] is False
     source = (SOURCE / "src" / "index.ts").read_text()
     assert "provides: ISettingRegistry" in source
     assert "validator: new InterpretingSchemaValidator()" in source

@@ -190,20 +190,25 @@ function ajvWording(
  * reports only the latter, except `additionalProperties: false`, which ajv reports on the
  * object with the offending property in params.
  */
-export function toAjvErrors(root: AnySchema, units: OutputUnit[]): IError[] {
+export function toAjvErrors(
+  root: AnySchema,
+  units: OutputUnit[],
+  verbose = false
+): IError[] {
   const errors: IError[] = [];
   for (let i = 0; i < units.length; i++) {
     const unit = units[i];
     const next = units[i + 1];
     if (unit.keyword === 'additionalProperties' && next && next.keyword === 'false') {
       const property = /^Property "(.*)" does not match/.exec(unit.error)?.[1] ?? '';
-      const [schemaPath] = locate(root, unit.keywordLocation);
+      const [schemaPath, parent] = locate(root, unit.keywordLocation);
       errors.push({
         instancePath: instancePath(unit.instanceLocation),
         schemaPath,
         keyword: 'additionalProperties',
         params: { additionalProperty: property },
-        message: 'must NOT have additional properties'
+        message: 'must NOT have additional properties',
+        ...(verbose ? { parentSchema: parent } : {})
       });
       i++;
       continue;
@@ -218,7 +223,8 @@ export function toAjvErrors(root: AnySchema, units: OutputUnit[]): IError[] {
       schemaPath,
       keyword,
       params,
-      message
+      message,
+      ...(verbose ? { parentSchema: parent } : {})
     });
   }
   return errors;
@@ -300,15 +306,22 @@ export function populateDefaults(
 
 /** One schema compiled for cfworker: validate data and return ajv-shaped errors. */
 export class Interpreted {
-  constructor(readonly schema: AnySchema) {
-    // draft 7 (JupyterLab's schemas say so; ajv's default); stop at the first error like ajv
-    // without allErrors.
-    this._validator = new Validator(schema as Schema, '7', true);
+  /**
+   * Draft 7 (JupyterLab's schemas say so; ajv's default). `allErrors`: collect every error,
+   * like ajv's option of that name; without it, stop at the first. `verbose`: add
+   * `parentSchema` to each error, like ajv's option of that name.
+   */
+  constructor(
+    readonly schema: AnySchema,
+    readonly allErrors = false,
+    readonly verbose = false
+  ) {
+    this._validator = new Validator(schema as Schema, '7', !allErrors);
   }
 
   errors(data: unknown): IError[] | null {
     const result = this._validator.validate(data);
-    return result.valid ? null : toAjvErrors(this.schema, result.errors);
+    return result.valid ? null : toAjvErrors(this.schema, result.errors, this.verbose);
   }
 
   private _validator: Validator;

@@ -235,3 +235,43 @@ def test_setting_registry_rejects_invalid_and_accepts_valid_without_eval(
         timeout=30,
     ).json()
     assert stored["settings"] == {"maxNumberOutputs": 7}
+
+
+def test_settings_editor_form_rejects_invalid_and_saves_valid_without_eval(
+    server: ServerProcess, page: Any
+) -> None:
+    """The Settings editor's form view validates with @rjsf/validator-ajv8, which JupyterLab
+    shares through Module Federation; the labextension offers an interpreting one under that
+    name. Typing a value its pattern refuses shows rjsf's error in the page and saves nothing;
+    a valid value is saved to the server. No CSP violation on the way."""
+    import requests
+
+    def stored() -> Any:
+        return requests.get(
+            server.url + "/lab/api/settings/@jupyterlab/notebook-extension:tracker",
+            headers=server.auth(),
+            timeout=30,
+        ).json()["settings"].get("sideBySideLeftMarginOverride")
+
+    page.goto(server.url + "/lab")
+    page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
+    page.evaluate("window.jupyterapp.restored")
+    page.evaluate("window.__violations = []")
+    page.evaluate(
+        "window.jupyterapp.commands.execute('settingeditor:open', {query: 'Side-by-side'})"
+    )
+    field = '[id$="_sideBySideLeftMarginOverride"]'
+    page.wait_for_selector(field, timeout=60_000)
+    before = stored()
+    page.fill(field, "abc")
+    error = page.wait_for_selector(".jp-SettingsPanel .error-detail", timeout=30_000)
+    assert error.inner_text().startswith('must match pattern "^-?(?:0|')
+    time.sleep(2)
+    assert stored() == before  # an invalid value is not saved
+    page.fill(field, "12px")
+    deadline = time.monotonic() + 30
+    while stored() != "12px" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert stored() == "12px"
+    assert page.query_selector(".jp-SettingsPanel .error-detail") is None
+    assert page.evaluate("window.__violations") == []
