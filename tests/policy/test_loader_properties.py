@@ -74,6 +74,7 @@ STR_POOLS: dict[str, tuple[str, ...]] = {
     "audit.signing_key": ("", "/etc/hardened-server/audit-key.pem", "~/keys/audit.pem"),
     "audit.syslog": ("", "127.0.0.1:6514", "logs.example.org:514", "[::1]:6514"),
     "audit.syslog_ca": ("", "/etc/ssl/certs/collector-ca.pem", "~/ca.pem"),
+    "audit.hmac_key": ("", "/etc/hardened-server/audit-hmac.key", "~/keys/hmac.key"),
 }
 
 # Items each list field must refuse (one per way of being wrong).
