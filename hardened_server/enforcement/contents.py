@@ -28,7 +28,8 @@ Operation → op, checked here:
 ``save`` (every chunk of an upload too)     ``write`` if the path exists, else ``create``
 ``new``, ``new_untitled``                   ``create`` (the target directory, then the file)
 ``copy``                                    ``copy-from`` and ``copy-to``; directory copies
-                                            skip refused entries and never follow symlinks
+                                            skip refused entries and never follow symlinks;
+                                            a destination folder they make is ``create``
 ``rename`` / ``rename_file``                ``rename-from`` and ``rename-to``
 ``delete`` / ``delete_file``                ``delete``
 checkpoints (create, list, restore, delete) ``checkpoint``
@@ -703,8 +704,19 @@ class HardenedContentsManager(AsyncLargeFileManager):
         are copied as links (still decided, on their target, whenever they are used)."""
         source = self.require(from_path, PathOp.COPY_FROM)
         target = self.require(to_path, PathOp.CREATE)
-        if self._lexists(target) or not self._parent_is_dir(target):
+        if self._lexists(target):
             raise not_found(to_path)
+        # Stock's copytree creates a destination folder that does not exist yet
+        # (POST /api/contents/new {"copy_from": "dir"} makes new/dir; jupyter_server's own
+        # test_copy_dir): each folder it would create is decided as a create first.
+        ancestor, missing = target.rpartition("/")[0], []
+        while ancestor and not self._lexists(ancestor):
+            missing.append(ancestor)
+            ancestor = ancestor.rpartition("/")[0]
+        if not os.path.isdir(self._os(ancestor)):
+            raise not_found(to_path)
+        for folder in missing:
+            self.require(folder, PathOp.CREATE, shown=to_path)
         ignore = self._copy_ignore(source)
         try:
             await run_sync(

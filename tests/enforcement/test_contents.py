@@ -144,6 +144,31 @@ def test_existence_probe_of_a_refused_name_is_recorded_only_if_it_exists(
     assert "path=sub/.secret" in messages[0]
 
 
+def test_a_folder_copied_into_a_folder_that_does_not_exist_creates_it(tmp_path: Path) -> None:
+    """As stock (jupyter_server's test_copy_dir): ``POST /api/contents/new`` with
+    ``{"copy_from": "src"}`` makes ``new/src``; the folder it creates is decided like any
+    create, so a refused one (hidden) is a 404 and nothing is made."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src/a.txt").write_text("a")
+    cm = manager(tmp_path)
+
+    async def run() -> None:
+        model = await cm.copy("src", "new")
+        assert model["path"] == "new/src"
+        assert model["type"] == "directory"
+        assert (tmp_path / "new/src/a.txt").read_text() == "a"
+        with pytest.raises(web.HTTPError) as info:
+            await cm.copy("src", ".hidden")
+        assert info.value.status_code == 404
+        (tmp_path / "file").write_text("x")
+        with pytest.raises(web.HTTPError) as under_a_file:
+            await cm.copy("src", "file/new")
+        assert under_a_file.value.status_code == 404
+
+    asyncio.run(run())
+    assert not (tmp_path / ".hidden").exists()
+
+
 def test_os_path_mapping_refuses_what_may_not_be_read(tmp_path: Path) -> None:
     """``_get_os_path`` is what extensions (and nbconvert) use to reach the file."""
     (tmp_path / "link").symlink_to(tmp_path.parent)
