@@ -426,12 +426,14 @@ def test_i_the_same_notebook_opens_in_notebook_7_and_runs(walk: Walk) -> None:
             page.locator(EDITOR).first.click()
             page.keyboard.press("Escape")
             page.keyboard.press("b")
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + 10
             while page.locator(CELL).count() == cells and time.monotonic() < deadline:
                 time.sleep(0.2)
             if page.locator(CELL).count() > cells:
                 break
-        assert page.locator(CELL).count() == cells + 1, "Notebook 7 inserted no cell"
+        # a slow first "b" can land after the retry's: then there are two new cells below
+        # the first, and the one right below it is still a new, empty one
+        assert page.locator(CELL).count() > cells, "Notebook 7 inserted no cell"
         type_into(walk, page, page.locator(CELL).nth(1).locator(".cm-content"), NOTEBOOK7_CELL)
         output = run_cell(walk, page, 1, ".jp-OutputArea-output")
         deadline = time.monotonic() + 30
