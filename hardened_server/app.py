@@ -747,15 +747,21 @@ class HardenedServerApp(ServerApp):
         hardened.hardened_route_facts.extend(wrap_rules(app.default_router, self.base_url))
         app.add_transform(transform_for(runtime))
         limits = self.policy.limits
+        # tornado waits for a pong until the next ping at most, and cuts a longer timeout back
+        # with a warning at every start; every websocket handler is tornado's, so that bound
+        # holds for all of them (the key's text says so).
+        ping_timeout = min(
+            limits.websocket_ping_timeout_seconds, limits.websocket_ping_interval_seconds
+        )
         app.settings.update(
             {
                 # tornado's websocket handlers (seconds, bytes)
                 "websocket_max_message_size": limits.websocket_max_message_bytes,
                 "websocket_ping_interval": limits.websocket_ping_interval_seconds,
-                "websocket_ping_timeout": limits.websocket_ping_timeout_seconds,
-                # jupyter_server's WebSocketMixin (kernel channels, events) counts milliseconds
+                "websocket_ping_timeout": ping_timeout,
+                # jupyter_server's WebSocketMixin (kernel channels) counts milliseconds
                 "ws_ping_interval": limits.websocket_ping_interval_seconds * 1000,
-                "ws_ping_timeout": limits.websocket_ping_timeout_seconds * 1000,
+                "ws_ping_timeout": ping_timeout * 1000,
             }
         )
         self._hs_snapshot = snapshot_settings(app.settings)

@@ -73,6 +73,24 @@ def test_version_is_jupyter_servers_and_ours_has_its_own_name(
     assert json.loads(json.dumps(info))["token"] == ""
 
 
+def test_websocket_ping_timeout_is_never_longer_than_the_interval(
+    build_app: Callable[..., HardenedServerApp], tmp_path: Path
+) -> None:
+    """tornado cuts a ping timeout longer than the ping interval back to the interval (with a
+    warning at every start): the settings carry what really applies."""
+    layer = tmp_path / "ping.toml"
+    layer.write_text(
+        "[limits]\nwebsocket_ping_interval_seconds = 20\nwebsocket_ping_timeout_seconds = 90\n"
+    )
+    app = build_app(*WITHOUT_LAB, f"--HardenedServerApp.policy_files={layer}")
+    settings = app.web_app.settings
+    assert settings["websocket_ping_interval"] == 20
+    assert settings["websocket_ping_timeout"] == 20
+    assert settings["ws_ping_timeout"] == 20_000
+    default = app.policy.limits
+    assert default.websocket_ping_timeout_seconds == 90  # the layer's value, capped above
+
+
 def test_a_second_initialize_of_the_same_app_is_not_refused(
     build_app: Callable[..., HardenedServerApp],
 ) -> None:

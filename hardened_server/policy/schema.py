@@ -910,7 +910,9 @@ class LimitsPolicy:
 
     websocket_ping_timeout_seconds: int = key(
         Kind.INT,
-        "Seconds without an answer to pings after which a websocket is closed.",
+        "Seconds without an answer to a ping after which a websocket is closed; at most "
+        "limits.websocket_ping_interval_seconds applies (tornado waits for a pong until the "
+        "next ping at most), so a larger value means the interval.",
         Loosen.IF_HIGHER,
         "an integer from 1 to 86400",
         restart="a security setting of the web application",
