@@ -452,11 +452,12 @@ class RoutesPolicy:
 
     unsafe_eval: tuple[str, ...] = key(
         Kind.LIST,
-        "Page routes (patterns as registered) whose front-end needs 'unsafe-eval' in "
-        "script-src: JupyterLab 4 and Notebook 7 compile JSON schemas with new Function. Every "
-        "other page (the login page included) gets the page CSP without it. Empty: no route "
-        "may evaluate strings as code (those front-ends then lose their settings-dependent "
-        "plugins).",
+        "Page routes (patterns as registered) that get 'unsafe-eval' in script-src, for a "
+        "front-end that turns strings into code (eval, new Function). A loosening: the shipped "
+        "default lists none, since JupyterLab 4 and Notebook 7 run without it (the package's "
+        "labextension validates settings without code generation); the audit reports every "
+        "route listed (HS-CSP-103, HS-CSP-204). Every page not listed gets the page CSP "
+        "without it.",
         Loosen.IF_GROWS,
         "regular expressions starting with '/', exactly as `hardened-server audit --routes` "
         "prints them",

@@ -19,11 +19,12 @@ def page_csp(server: Any, path: str) -> dict[str, tuple[str, ...]]:
     return csp.parse(r.headers["Content-Security-Policy"])
 
 
-def test_unsafe_eval_only_on_the_front_end_pages_that_need_it(live_server: Any) -> None:
-    """'unsafe-eval' is an accepted risk for JupyterLab and Notebook 7 pages only (SECURITY.md);
-    the login page and every other class run without it."""
-    assert "'unsafe-eval'" in page_csp(live_server, "/lab")["script-src"]
-    assert "'unsafe-eval'" in page_csp(live_server, "/tree")["script-src"]
+def test_no_unsafe_eval_on_any_page_by_default(live_server: Any) -> None:
+    """JupyterLab and Notebook 7 run without 'unsafe-eval' (#21, SECURITY.md): no page, the
+    login page included, and no other class gets it under the shipped default."""
+    for path in ("/lab", "/tree", "/notebooks/x.ipynb", "/edit/x.txt", "/consoles/x.py"):
+        sources = page_csp(live_server, path)["script-src"]
+        assert not [s for s in sources if s.startswith("'unsafe-")], (path, sources)
     login = requests.get(live_server.url + "/login", timeout=10)
     assert "'unsafe-eval'" not in csp.parse(login.headers["Content-Security-Policy"])["script-src"]
     api = requests.get(live_server.url + "/api/status", headers=live_server.auth(), timeout=10)

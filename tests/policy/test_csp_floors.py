@@ -138,3 +138,23 @@ def test_page_csp_adds_unsafe_eval_only_for_listed_routes() -> None:
     for rc in ROUTE_CLASSES:
         if rc != "page":
             assert "'unsafe-eval'" not in csp_for(policy, rc, "/", unsafe_eval=True)
+
+
+def test_no_page_route_of_the_default_gets_an_unsafe_script_source() -> None:
+    """#21: the shipped default grants 'unsafe-eval' to no route (routes.unsafe_eval is empty),
+    and the script-src of every route class, the page class included, carries no 'unsafe-*'
+    keyword; the front-end page routes classify without the eval flag."""
+    from hardened_server.policy.routeclass import route_info
+
+    policy = load_policy()
+    assert policy.routes.unsafe_eval == ()
+    for rc in ROUTE_CLASSES:
+        sources = csp.parse(csp_for(policy, rc, "/")).get("script-src", ())
+        assert not [s for s in sources if s.startswith("'unsafe-")], (rc, sources)
+    for pattern in (
+        "/(?P<mode>lab|doc)(?P<workspace>/workspaces/[a-zA-Z0-9\\-\\_]+)?(?P<tree>/tree/.*)?",
+        "/tree(.*)", "/notebooks(.*)", "/edit(.*)", "/consoles/(.*)", "/terminals/(.*)",
+    ):
+        info = route_info(pattern, frozenset(), frozenset(), frozenset(policy.routes.unsafe_eval))
+        assert info.route_class == "page"
+        assert info.unsafe_eval is False

@@ -196,10 +196,11 @@ def test_ghsa_6cwv_x26c_w2q4_page_csp_blocks_inline_script(main: Live) -> None:
 def test_ghsa_hwvq_6gjx_j797_page_csp_limits_sanitizer_bypass_to_nothing(main: Live) -> None:
     """GHSA-hwvq-6gjx-j797 / CVE-2021-32798 (front end: Google Caja sanitizer bypass, XSS, then
     code execution through the API). Server side: the page CSP allows no inline script and no
-    plugin content, and scripts can talk to this origin only. (``'unsafe-eval'`` remains: an
-    accepted risk documented in SECURITY.md, needed by JupyterLab 4's settings plugin.)"""
+    plugin content, and scripts can talk to this origin only; since #21 no string becomes code
+    either (no ``'unsafe-eval'``)."""
     csp = page_csp(main)
     assert_no_inline_script(csp)
+    assert "'unsafe-eval'" not in csp.get("script-src", []), csp
     assert csp.get("object-src") == ["'none'"], csp
     assert csp.get("connect-src") == ["'self'"], csp
 

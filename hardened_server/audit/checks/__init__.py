@@ -24,7 +24,7 @@ configuration or a server* and number from 101:
 An id is never renumbered or reused; a retired check keeps its id reserved. Like Django, a check
 has one severity: a condition that deserves another severity is another check (``HS-CSP-102``
 and ``HS-CSP-103`` are both ``'unsafe-eval'``: a warning in general, information on the page class
-where it is a documented, accepted risk).
+where ``routes.unsafe_eval`` grants it as an explicit loosening).
 
 Silencing is by id only (``--silence HS-CSP-103``), as Django's ``SILENCED_SYSTEM_CHECKS``.
 """

@@ -159,8 +159,9 @@ def csp_unsafe_inline(facts: Facts) -> Iterator[Hit]:
     WARNING,
     "'unsafe-eval' outside the application pages",
     fix="remove 'unsafe-eval' from csp.<class>.script-src",
-    doc="'unsafe-eval' turns strings into code (eval, new Function). It is an accepted risk on "
-    "the page class only, where JupyterLab 4 needs it; no other class does.",
+    doc="'unsafe-eval' turns strings into code (eval, new Function). No route class needs it; "
+    "on application pages it is routes.unsafe_eval's loosening (HS-CSP-103), anywhere else "
+    "it only helps an injection.",
     tags=CSP_TAGS,
 )
 @_policy_check
@@ -180,12 +181,13 @@ def csp_unsafe_eval_elsewhere(facts: Facts) -> Iterator[Hit]:
 @check(
     "HS-CSP-103",
     INFO,
-    "'unsafe-eval' on application pages (documented, accepted risk)",
-    fix="set routes.unsafe_eval = [] to trade dozens of JupyterLab/Notebook 7 plugins for "
-    "stricter pages (see SECURITY.md)",
-    doc="JupyterLab 4's settings plugin compiles JSON schemas with new Function; without "
-    "'unsafe-eval' dozens of plugins fail to activate. The shipped default grants it to the "
-    "JupyterLab and Notebook 7 page routes only (routes.unsafe_eval) and says so in SECURITY.md.",
+    "'unsafe-eval' granted on application pages (a loosening)",
+    fix="set routes.unsafe_eval = [] (the shipped default): JupyterLab and Notebook 7 run "
+    "without it",
+    doc="'unsafe-eval' turns strings into code (eval, new Function). JupyterLab 4 and "
+    "Notebook 7 do not need it with hardened-server (its labextension validates settings "
+    "without code generation; SECURITY.md), so the shipped default grants it to no route; a "
+    "policy that lists routes in routes.unsafe_eval, or adds it to csp.page, loosens that.",
     tags=CSP_TAGS,
 )
 @_policy_check
