@@ -749,8 +749,9 @@ class HardenedServerApp(ServerApp):
         limits = self.policy.limits
         # tornado waits for a pong until the next ping at most, and cuts a longer timeout back
         # with a warning at every start; every websocket handler is tornado's, so that bound
-        # holds for all of them (the key's text says so).
-        ping_timeout = min(
+        # holds for all of them (the key's text says so). jupyter_server's own kernel-channel
+        # pings count missed pongs over several intervals: they get the value as set.
+        tornado_ping_timeout = min(
             limits.websocket_ping_timeout_seconds, limits.websocket_ping_interval_seconds
         )
         app.settings.update(
@@ -758,10 +759,10 @@ class HardenedServerApp(ServerApp):
                 # tornado's websocket handlers (seconds, bytes)
                 "websocket_max_message_size": limits.websocket_max_message_bytes,
                 "websocket_ping_interval": limits.websocket_ping_interval_seconds,
-                "websocket_ping_timeout": ping_timeout,
+                "websocket_ping_timeout": tornado_ping_timeout,
                 # jupyter_server's WebSocketMixin (kernel channels) counts milliseconds
                 "ws_ping_interval": limits.websocket_ping_interval_seconds * 1000,
-                "ws_ping_timeout": ping_timeout * 1000,
+                "ws_ping_timeout": limits.websocket_ping_timeout_seconds * 1000,
             }
         )
         self._hs_snapshot = snapshot_settings(app.settings)
