@@ -284,6 +284,17 @@ def admit(
     body_max, body_rule = body_limit(request, limits, compiled.base_url, xsrf_cookie_name)
     if length is not None and length > body_max:
         if body_rule == Rule.LIMIT_ANONYMOUS_BODY:
+            # An anonymous refusal is charged like any anonymous request: a flood of large
+            # bodies spends the client's budget and then gets the rate limit's 429, whose
+            # flooding clients are held (one answer per connection and second), so the log
+            # and the trail grow with connections, not with the requests a loop can send.
+            wait = runtime.limiter.charge(client_key(client.ip), 1.0)
+            if wait is not None:
+                return Refusal(
+                    429,
+                    deny(Rule.LIMIT_RATE, "unauthenticated request budget of this client is spent"),
+                    wait,
+                )
             reason = "Content-Length above limits.anonymous_body_bytes (no credential or login)"
         else:
             reason = "Content-Length above limits.max_body_bytes"
@@ -339,14 +350,16 @@ class GateRefusalHandler(web.RequestHandler):
     def check_xsrf_cookie(self) -> None:
         """Nothing to protect: the request is refused anyway."""
 
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
         if (
             self._refusal.status == 413
             or self._large_body()
             or self.request.method not in _ANSWERED_AFTER_BODY
         ):
             # Refused before the body is read: tornado then closes the connection (the only
-            # way not to read the body), and the answer says so.
+            # way not to read the body), and the answer says so. A flooding client's 429 is
+            # held first, as below (its unread body waits in the socket meanwhile).
+            await self._hold_if_flooding()
             self._refuse()
         # No body, or a small one (streamed into data_received and dropped): answered from
         # the method below once tornado has read it, so the connection stays open. A flooding
@@ -363,12 +376,15 @@ class GateRefusalHandler(web.RequestHandler):
         length = _content_length(headers)
         return length is None or length > DRAINED_BODY_BYTES
 
-    async def get(self, *args: Any, **kwargs: Any) -> None:
+    async def _hold_if_flooding(self) -> None:
         if self._refusal.status == 429:
             runtime: PolicyRuntime | None = self.application.settings.get(SETTINGS_KEY)
             limiter = runtime.limiter if runtime is not None else None
             if limiter is not None and limiter.flooding(client_key(self.request.remote_ip or "")):
                 await limiter.hold()
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        await self._hold_if_flooding()
         self._refuse()
 
     head = post = put = patch = delete = options = get

@@ -388,3 +388,26 @@ def test_a_spent_budget_is_refused_at_the_gate_unless_a_credential_shaped_header
         assert refusal.decision.rule_id == Rule.LIMIT_RATE
     else:
         assert refusal is None
+
+
+def test_anonymous_large_bodies_are_charged_and_a_spent_budget_gets_the_429() -> None:
+    """Each anonymous 413 costs the client one unit of its budget; once it is spent, the
+    refusal is the rate limit's (whose flooding clients are held), so a loop of large bodies
+    cannot make the server log and record without bound."""
+    from hardened_server.enforcement.runtime import PolicyRuntime
+
+    runtime = PolicyRuntime(policy_with({}), "/")
+    big = {"Content-Length": str(10 * 1024 * 1024), "Content-Type": "application/json"}
+    burst = int(runtime.limiter.burst)
+    statuses = [
+        getattr(gate.admit(post(**big), runtime), "status", None) for _ in range(burst + 3)
+    ]
+    assert statuses[:burst] == [413] * burst
+    assert statuses[burst:] == [429] * 3
+    # a credential-shaped request is not charged for its 413
+    owner = PolicyRuntime(policy_with({}), "/")
+    for _ in range(burst + 3):
+        refusal = gate.admit(post(Authorization="token abc", **{
+            "Content-Length": str(2**40)}), owner)
+        assert refusal is not None
+        assert refusal.status == 413
