@@ -22,9 +22,10 @@ configuration or a server* and number from 101:
 * ``3NN``: checks of the route inventory (``--routes``) and of extension code (``--extensions``).
 
 An id is never renumbered or reused; a retired check keeps its id reserved. Like Django, a check
-has one severity: a condition that deserves another severity is another check (``HS-CSP-102``
-and ``HS-CSP-103`` are both ``'unsafe-eval'``: a warning in general, information on the page class
-where ``routes.unsafe_eval`` grants it as an explicit loosening).
+has one severity: a condition that deserves another severity is another check (``HS-CSP-204``
+and ``HS-CSP-103`` are both ``'unsafe-eval'`` on application pages: information when a live
+probe finds it on any Jupyter server, where stock JupyterLab needs it, and a warning when a
+hardened-server policy grants it through ``routes.unsafe_eval``, which nothing needs).
 
 Silencing is by id only (``--silence HS-CSP-103``), as Django's ``SILENCED_SYSTEM_CHECKS``.
 """

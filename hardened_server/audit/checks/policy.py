@@ -180,7 +180,7 @@ def csp_unsafe_eval_elsewhere(facts: Facts) -> Iterator[Hit]:
 
 @check(
     "HS-CSP-103",
-    INFO,
+    WARNING,
     "'unsafe-eval' granted on application pages (a loosening)",
     fix="set routes.unsafe_eval = [] (the shipped default): JupyterLab and Notebook 7 run "
     "without it",
