@@ -318,10 +318,20 @@ class HardenedFileHandler(  # type: ignore[misc]  # the mixin's validate_absolut
         requested = os.path.basename(self.path or "")
         return requested, os.path.basename(self.absolute_path or "") or requested
 
+    #: (names, type) of the last get_content_type: tornado's set_headers and set_extra_headers
+    #: both ask, and mimetypes' guess is not free.
+    _pg_content_type: tuple[tuple[Any, ...], str] | None = None
+
     def get_content_type(self) -> str:
+        names = self._pg_names()
+        key = (self.absolute_path, *names)
+        cached = self._pg_content_type
+        if cached is not None and cached[0] == key:
+            return cached[1]
         content_type = super().get_content_type()
-        if any(is_script_or_document(name, content_type) for name in self._pg_names()):
-            return PLAIN_TEXT
+        if any(is_script_or_document(name, content_type) for name in names):
+            content_type = PLAIN_TEXT
+        self._pg_content_type = (key, content_type)
         return content_type
 
     def set_extra_headers(self, path: str) -> None:

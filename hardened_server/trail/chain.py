@@ -89,6 +89,7 @@ __all__ = [
     "RecordKind",
     "canonical_bytes",
     "checkpoint_message",
+    "hashed_line",
     "key_id",
     "load_public_key",
     "load_signing_key",
@@ -150,12 +151,36 @@ class AuditWriteError(OSError):
 # -- format ------------------------------------------------------------------------------------
 
 
+#: The canonical encoder (one instance: ``json.dumps`` with these arguments builds a new one
+#: per call).
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+)
+
+
 def canonical_bytes(obj: dict[str, Any]) -> bytes:
     """The one byte encoding that is hashed and written: sorted keys, no whitespace, ASCII
     (``\\n``, ``\\u2028`` and every control character escaped, so one record is one line)."""
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    ).encode("ascii")
+    return _CANONICAL.encode(obj).encode("ascii")
+
+
+def hashed_line(obj: dict[str, Any]) -> tuple[bytes, str]:
+    """``(canonical_bytes(obj + hash), hash)`` with ``hash = record_hash(obj)``, encoding
+    ``obj`` once: each top-level value is encoded once, joined without the ``hash`` member to
+    be hashed, and joined again with it to be written. Byte for byte what
+    :func:`canonical_bytes` and :func:`record_hash` give (the encoder writes a sorted dict as
+    ``{"key":value,...}``, which is this join). An ``obj`` that already has a ``hash`` or a
+    key that is not a string takes the two-pass way."""
+    if "hash" in obj or not all(isinstance(k, str) for k in obj):
+        digest = record_hash(obj)
+        return canonical_bytes({**obj, "hash": digest}), digest
+    encode = _CANONICAL.encode
+    members = [(key, f"{encode(key)}:{encode(value)}") for key, value in sorted(obj.items())]
+    unhashed = "{" + ",".join(m for _, m in members) + "}"
+    digest = hashlib.sha256(unhashed.encode("ascii")).hexdigest()
+    members.append(("hash", f'"hash":"{digest}"'))
+    members.sort(key=lambda kv: kv[0])
+    return ("{" + ",".join(m for _, m in members) + "}").encode("ascii"), digest
 
 
 def unchained_line(record: DecisionRecord, server: Mapping[str, Any] | None) -> bytes:
@@ -410,6 +435,10 @@ class ChainedFileSink:
         self._file_first_seq = 0
         self._lost: FileLoss | None = None  # a loss whose new file could not be opened yet
         self._unreported: FileLoss | None = None  # a loss check_file has not returned yet
+        # check_file found the file ours and no record was appended since: the next append
+        # need not compare again (the writer checks before every record; one comparison per
+        # record, not two).
+        self._compared = False
         with _PROCESS_LOCK:
             real = os.path.realpath(self.path)
             if real in _OPEN_PATHS:
@@ -452,17 +481,20 @@ class ChainedFileSink:
         """Is the open descriptor still the file at ``path``? If the file was removed (link
         count 0), moved away, or replaced by another file, start a new file at the path that
         continues the chain (a ``rotation`` record with ``lost``) and return what happened;
-        None when all is well. Two ``stat`` calls: cheap enough for every record.
+        None when all is well. Two ``stat`` calls: cheap enough for every record. The next
+        :meth:`append` relies on this comparison instead of making its own.
 
         Raises :class:`AuditWriteError` when the new file cannot be opened (the directory is
         gone, a permission); the next call tries again."""
         with _PROCESS_LOCK:
             if self._closed:
                 return None
+            self._compared = False
             if self._lost is not None:
                 self._start_after_loss(self._lost)
             else:
                 self._detect()
+            self._compared = self._lost is None and not self._broken
             reported, self._unreported = self._unreported, None
             return reported
 
@@ -640,9 +672,10 @@ class ChainedFileSink:
         with _PROCESS_LOCK:
             if self._closed:
                 raise AuditWriteError("audit sink is closed")
+            compared, self._compared = self._compared, False
             if self._lost is not None:
                 self._start_after_loss(self._lost)
-            else:
+            elif not compared:
                 self._detect()  # not one record into an inode nobody can read back
             if self._broken:
                 self._recover()
@@ -658,9 +691,7 @@ class ChainedFileSink:
         if self._server is not None:
             obj["server"] = self._server
             obj["chain"] = self._chain_id
-        digest = record_hash(obj)
-        obj["hash"] = digest
-        return canonical_bytes(obj), digest
+        return hashed_line(obj)
 
     def _write(
         self,
@@ -763,6 +794,7 @@ class ChainedFileSink:
         self._open()
 
     def _release(self) -> None:
+        self._compared = False  # a comparison was with this descriptor
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._fd)  # closing releases the flock

@@ -21,6 +21,7 @@ cookies and headers. The free-text fields ``reason`` and ``subject`` go through
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import re
@@ -194,6 +195,12 @@ def _normalise_scheme(scheme: str | None) -> str:
 def _normalise_ip(client_ip: str | None) -> str:
     if not client_ip:
         return "unknown"
+    return _parsed_ip(client_ip)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_ip(client_ip: str) -> str:
+    """The address in its normal form (parsed once per distinct peer, not once per record)."""
     try:
         return str(ipaddress.ip_address(client_ip.strip("[]")))
     except ValueError:
