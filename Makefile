@@ -87,13 +87,17 @@ test: $(STAMP) $(SYSTEM_STAMP) $(ECO_STAMP) $(PEER_STAMP) lint bandit typecheck
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory test-peer
 
-# jupyterlab_server's own tests (its sdist's tests/ tree, fetched and sha256-checked by
-# tools/peer/fetch.py) against HardenedServerApp; every deliberate difference is an expected
-# failure in tests/peer/expected.toml citing SECURITY.md, any other failure fails. jupyter_server's
-# suite (tools/peer/run.sh jupyter_server) joins once it runs through (SECURITY.md, "Differences
-# from stock: the upstream test suites").
-test-peer: $(PEER_STAMP)
-	PEER_PYTHON=$(PEER_VENV)/bin/python bash tools/peer/run.sh jupyterlab_server -q
+# jupyter_server's and jupyterlab_server's own tests (their sdists' tests/ trees, fetched and
+# sha256-checked by tools/peer/fetch.py) against HardenedServerApp; every deliberate difference is
+# an expected failure in tests/peer/expected.toml citing SECURITY.md, any other failure fails
+# (SECURITY.md, "Differences from stock: the upstream test suites"). pandoc (system-deps) is for
+# jupyter_server's nbconvert tests; --timeout is per test. Both suites run even when the first
+# fails; the target fails if either did.
+test-peer: $(PEER_STAMP) $(SYSTEM_STAMP)
+	@status=0; \
+	PEER_PYTHON=$(PEER_VENV)/bin/python bash tools/peer/run.sh jupyter_server -q --timeout 120 || status=1; \
+	PEER_PYTHON=$(PEER_VENV)/bin/python bash tools/peer/run.sh jupyterlab_server -q || status=1; \
+	exit $$status
 
 # No server is started (tests that start one carry the live or e2e marker: tests/conftest.py
 # fails those that do not), no browser, nginx or hub.

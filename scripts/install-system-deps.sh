@@ -2,7 +2,8 @@
 # Install the real parts the end-to-end tests drive: Debian's Chromium (Playwright launches it
 # with executable_path=/usr/bin/chromium; no browser is downloaded), Debian's nginx (the
 # reverse-proxy test runs it under its own prefix on loopback), Debian's rsyslog (the audit
-# trail's syslog test runs its own rsyslogd on loopback as the collector), git (jupyterlab-git), Node.js with npm, and
+# trail's syslog test runs its own rsyslogd on loopback as the collector), git (jupyterlab-git),
+# pandoc (jupyter_server's nbconvert tests in the peer suite skip without it), Node.js with npm, and
 # configurable-http-proxy from the npm registry into tools/chp/ (JupyterHub's proxy, for the hub
 # test). Idempotent: does nothing when everything is present. Needs root (or sudo) only when a
 # Debian package is missing.
@@ -15,6 +16,8 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 { [ -x /usr/sbin/rsyslogd ] || command -v rsyslogd >/dev/null 2>&1; } || need+=(rsyslog)
 # git: jupyterlab-git's server extension runs it (the ecosystem tests drive its routes).
 command -v git >/dev/null 2>&1 || need+=(git)
+# pandoc: jupyter_server's own nbconvert tests (make test-peer) skip themselves without it.
+command -v pandoc >/dev/null 2>&1 || need+=(pandoc)
 # Node.js and npm: configurable-http-proxy (JupyterHub's proxy) and the graders run on them.
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)

@@ -9,6 +9,8 @@
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 py="${PEER_PYTHON:-$repo/.venv-peer/bin/python}"
+# Absolute: pytest runs from the unpacked tree below (make passes .venv-peer/bin/python).
+[[ "$py" = /* ]] || py="$PWD/$py"
 suite="${1:?usage: tools/peer/run.sh jupyter_server|jupyterlab_server [pytest args]}"
 shift
 cache="${HS_PEER_CACHE:-$repo/build/peer}"
