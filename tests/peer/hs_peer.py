@@ -164,7 +164,7 @@ def pytest_configure(config: pytest.Config) -> None:
 _stock_key = pytest.StashKey[bool]()
 _expected_key = pytest.StashKey[tuple[dict[str, Expectation], dict[str, str]]]()
 _unknown_key = pytest.StashKey[list[str]]()
-_environ_key = pytest.StashKey[list[str]]()
+_environ_key = pytest.StashKey[dict[str, list[str]]]()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -180,23 +180,21 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
             for key in before.keys() | after.keys()
             if before.get(key) != after.get(key) and key != "PYTEST_CURRENT_TEST"
         )
-        if changed:
-            item.config.stash.setdefault(_environ_key, []).append(
-                f"{item.nodeid} ({', '.join(changed)})"
-            )
-            for key in changed:
-                if key in before:
-                    os.environ[key] = before[key]
-                else:
-                    os.environ.pop(key, None)
+        restored = item.config.stash.setdefault(_environ_key, {})
+        for key in changed:
+            restored.setdefault(key, []).append(item.nodeid)
+            if key in before:
+                os.environ[key] = before[key]
+            else:
+                os.environ.pop(key, None)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    restored = terminalreporter.config.stash.get(_environ_key, [])
-    if restored:
-        terminalreporter.write_line(
-            "hs_peer: os.environ restored after " + ", ".join(restored), yellow=True
-        )
+    """One line per variable: the tests that left it (or how many did: our app's own
+    ``GIT_CONFIG_*``, :meth:`HardenedServerApp.apply_safe_git_environment`, is every test's)."""
+    for key, tests in sorted(terminalreporter.config.stash.get(_environ_key, {}).items()):
+        who = ", ".join(tests) if len(tests) <= 3 else f"{len(tests)} tests"
+        terminalreporter.write_line(f"hs_peer: os.environ restored: {key} after {who}", yellow=True)
 
 
 def pytest_collection_modifyitems(

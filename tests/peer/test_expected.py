@@ -178,7 +178,7 @@ def test_a_test_that_leaks_the_environment_leaks_it_to_no_later_test_and_stock_f
     assert result.ret == 0
     result.stdout.fnmatch_lines(
         [
-            "*os.environ restored after test_suite.py::test_leaks_and_fails (HS_PEER_LEAK)",
+            "hs_peer: os.environ restored: HS_PEER_LEAK after test_suite.py::test_leaks_and_fails",
             "*fails against stock jupyter_server in this environment: as root*",
         ]
     )
