@@ -82,6 +82,7 @@ from hardened_server.policy.connlimits import max_connections_for
 from hardened_server.policy.errors import PolicyError, UnsafeStartup
 from hardened_server.policy.fsync import FsyncPolicy
 from hardened_server.policy.gitenv import safe_git_environment
+from hardened_server.policy.hosts import unix_socket_host
 from hardened_server.policy.loader import load_policy, resolve_policy_path
 from hardened_server.policy.model import Policy
 from hardened_server.policy.paths import ServerFile, served_file_problem
@@ -737,6 +738,8 @@ class HardenedServerApp(ServerApp):
         app.__class__ = HardenedWebApplication
         hardened = cast("HardenedWebApplication", app)  # what the line above made it
         runtime = PolicyRuntime(self.policy, self.base_url)
+        if self.sock:
+            runtime.unix_socket_host = unix_socket_host(self.sock)
         app.settings[SETTINGS_KEY] = runtime
         # A site's own identity provider (allowed by identity.site_provider, HS-START-013):
         # its users get the policy's scopes.

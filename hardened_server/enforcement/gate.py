@@ -46,6 +46,7 @@ import hmac
 import json
 import os
 import re
+import socket
 import time
 import urllib.parse
 from typing import Any, NamedTuple
@@ -65,7 +66,7 @@ from hardened_server.policy.cors import (
     listed_origin_set,
 )
 from hardened_server.policy.decisions import Decision, RouteClass, Rule, allow, deny
-from hardened_server.policy.hosts import is_allowed_host
+from hardened_server.policy.hosts import UNIX_SOCKET_ALLOWED, is_allowed_host
 from hardened_server.policy.model import LimitsPolicy
 from hardened_server.policy.origins import normalize_origin, referer_origin
 from hardened_server.policy.proxies import ClientAddress, client_address
@@ -261,6 +262,17 @@ def raw_path_problem(path: str) -> str | None:
     return None
 
 
+def over_own_unix_socket(request: HTTPServerRequest, socket_host: str) -> bool:
+    """A request that arrived on the server's Unix socket and names that socket as its Host
+    (``%2Fpath%2Fto.sock``, what jupyter_server's own Unix-socket clients send). Only on the
+    socket: a proxy that forwards a browser's Host over the socket forwards a host name, which
+    the allow-list still decides (HS-HOST-002)."""
+    if not socket_host or request.host != socket_host:
+        return False
+    context = getattr(request.connection, "context", None)
+    return getattr(context, "address_family", None) == socket.AF_UNIX
+
+
 def admit(
     request: HTTPServerRequest, runtime: PolicyRuntime, *, xsrf_cookie_name: str = "_xsrf"
 ) -> Refusal | None:
@@ -268,6 +280,8 @@ def admit(
     compiled = runtime.current
     client = resolve_client(request, compiled)
     host = is_allowed_host(request.host, compiled.hosts)
+    if not host and over_own_unix_socket(request, runtime.unix_socket_host):
+        host = UNIX_SOCKET_ALLOWED
     if not host:
         return Refusal(403, host)
     problem = raw_path_problem(request.path or "")

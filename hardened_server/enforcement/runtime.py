@@ -283,6 +283,8 @@ class PolicyRuntime:
         # Endpoints of an outside login (JupyterHub's OAuth authorize and logout) that
         # redirects may name although they are not under base_url; set by the application.
         self.external_redirects: frozenset[str] = frozenset()
+        # The Host a client of the server's Unix socket (ServerApp.sock) sends, or "".
+        self.unix_socket_host = ""
         self.current: Compiled = compile_policy(policy, base_url)
         limits = policy.limits
         self.limiter = RateLimiter(

@@ -132,3 +132,16 @@ def is_allowed_host(host_header: str | None, allowed: frozenset[str]) -> Decisio
 _MALFORMED = deny(Rule.HOST_FOREIGN, "missing or malformed Host header")
 _ALLOWED = allow(Rule.HOST_ALLOWED, "host is on the allow-list")
 _FOREIGN = deny(Rule.HOST_FOREIGN, "host is not loopback nor in server.public_hostnames")
+
+
+def unix_socket_host(socket_path: str) -> str:
+    """The Host header a client of a Unix socket sends: the socket's path with each ``/`` as
+    ``%2F`` (jupyter_server's ``urlencode_unix_socket_path``, requests-unixsocket's
+    ``http+unix://`` URLs). No browser can send it: a host name holds no ``%``."""
+    return socket_path.replace("/", "%2F")
+
+
+UNIX_SOCKET_ALLOWED = allow(
+    Rule.HOST_UNIX_SOCKET,
+    "request over the server's Unix socket, whose Host is that socket's encoded path",
+)

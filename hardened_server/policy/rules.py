@@ -91,6 +91,11 @@ class Rule(StrEnum):
         Family.HOST,
         "liveness probe answered: its Host is the address the connection arrived on",
     )
+    HOST_UNIX_SOCKET = (
+        "HS-HOST-005",
+        Family.HOST,
+        "a request over the server's Unix socket names that socket as its Host",
+    )
     # --- AUTH ---------------------------------------------------------------------------------
     AUTH_REQUIRED = "HS-AUTH-001", Family.AUTH, "the route is not public and nobody is logged in"
     # Reserved: an anonymous request on a ``routes.public`` route simply goes on

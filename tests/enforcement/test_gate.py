@@ -3,6 +3,7 @@ XSRF token, the Location validator, the client resolution and the policy keys it
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import pytest
@@ -411,3 +412,38 @@ def test_anonymous_large_bodies_are_charged_and_a_spent_budget_gets_the_429() ->
             "Content-Length": str(2**40)}), owner)
         assert refusal is not None
         assert refusal.status == 413
+
+
+def _over(family: int) -> Any:
+    from types import SimpleNamespace
+
+    return SimpleNamespace(context=SimpleNamespace(address_family=family))
+
+
+@pytest.mark.parametrize(
+    ("host", "family", "sock", "admitted"),
+    [
+        ("%2Ftmp%2Fjp.sock", socket.AF_UNIX, "/tmp/jp.sock", True),  # jupyter_server's client
+        ("%2Ftmp%2Fjp.sock", socket.AF_INET, "/tmp/jp.sock", False),  # not over the socket
+        ("%2Ftmp%2Fother.sock", socket.AF_UNIX, "/tmp/jp.sock", False),  # another socket's name
+        ("evil.example", socket.AF_UNIX, "/tmp/jp.sock", False),  # a proxy forwarding a browser's
+        ("%2Ftmp%2Fjp.sock", socket.AF_UNIX, "", False),  # no socket configured
+    ],
+)
+def test_a_unix_socket_client_names_the_socket_as_its_host(
+    host: str, family: int, sock: str, admitted: bool
+) -> None:
+    from hardened_server.enforcement.runtime import PolicyRuntime
+    from hardened_server.policy.hosts import unix_socket_host
+
+    runtime = PolicyRuntime(policy_with({}), "/")
+    runtime.unix_socket_host = unix_socket_host(sock) if sock else ""
+    req = request("/api/status", host=host, Authorization="token abc")
+    req.connection = _over(family)
+    refusal = gate.admit(req, runtime)
+    if admitted:
+        assert refusal is None
+    else:
+        assert refusal is not None
+        assert refusal.status == 403
+        assert refusal.decision.rule_id == Rule.HOST_FOREIGN
