@@ -273,15 +273,24 @@ def over_own_unix_socket(request: HTTPServerRequest, socket_host: str) -> bool:
     return getattr(context, "address_family", None) == socket.AF_UNIX
 
 
+def host_decision(
+    request: HTTPServerRequest, compiled: Compiled, runtime: PolicyRuntime
+) -> Decision:
+    """The Host decision of the gate and of every handler: the allow-list, or the server's own
+    Unix socket named as Host (HS-HOST-005)."""
+    host = is_allowed_host(request.host, compiled.hosts)
+    if not host and over_own_unix_socket(request, runtime.unix_socket_host):
+        return UNIX_SOCKET_ALLOWED
+    return host
+
+
 def admit(
     request: HTTPServerRequest, runtime: PolicyRuntime, *, xsrf_cookie_name: str = "_xsrf"
 ) -> Refusal | None:
     """The application-level checks, in order; ``None`` lets the request be routed."""
     compiled = runtime.current
     client = resolve_client(request, compiled)
-    host = is_allowed_host(request.host, compiled.hosts)
-    if not host and over_own_unix_socket(request, runtime.unix_socket_host):
-        host = UNIX_SOCKET_ALLOWED
+    host = host_decision(request, compiled, runtime)
     if not host:
         return Refusal(403, host)
     problem = raw_path_problem(request.path or "")

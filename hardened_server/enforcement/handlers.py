@@ -72,7 +72,6 @@ from hardened_server.policy.bodies import NOT_PARSED
 from hardened_server.policy.decisions import Decision, RouteClass
 from hardened_server.policy.decisions import Rule as RuleId
 from hardened_server.policy.headers import PAGE_EVAL
-from hardened_server.policy.hosts import UNIX_SOCKET_ALLOWED, is_allowed_host
 from hardened_server.policy.routeclass import (
     KIND_API,
     KIND_FILES,
@@ -240,12 +239,7 @@ class _Hardened(_RequestHandlerBase):
     # -- decisions -----------------------------------------------------------------------------
 
     def _hs_host_decision(self) -> Decision:
-        decision = is_allowed_host(self.request.host, self._hs_compiled.hosts)
-        if not decision and gate.over_own_unix_socket(
-            self.request, self._hs_runtime.unix_socket_host
-        ):
-            return UNIX_SOCKET_ALLOWED
-        return decision
+        return gate.host_decision(self.request, self._hs_compiled, self._hs_runtime)
 
     def _hs_deny(self, decision: Decision) -> None:
         record_denial(self.request, decision, self._hs_route.route_class)
