@@ -4,7 +4,9 @@ Stock ``jupyter server list`` prints ``<url>?token=<token>`` from the ``jpserver
 files in the Jupyter runtime directory, and ``jupyter server stop PORT`` POSTs ``/api/shutdown``
 with that token. hardened-server never writes its token into that file (anything that reads the
 runtime directory would get a full login), so the stock list shows a URL that leads to the login
-page and the stock stop is refused (403). These two commands read the same files:
+page, and the stock stop is accepted only because the operating system says the process asking
+is ``jupyter server stop`` run by the server's own user (enforcement/localpeer.py). These two
+commands read the same files:
 
 - ``list`` says, per server, where it is, how to log in and how to stop it;
 - ``stop`` sends ``SIGTERM`` to the server's process (the graceful shutdown Control-C starts:

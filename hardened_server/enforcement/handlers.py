@@ -21,8 +21,12 @@ the server at start-up (:func:`hardened_server.policy.startup.check_routes`).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
+import os
+import pwd
+import signal
 import urllib.parse
 from collections.abc import Awaitable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -41,10 +45,11 @@ from jupyter_server.kernelspecs.handlers import KernelSpecResourceHandler
 from jupyter_server.services.events.handlers import EventHandler
 from jupyter_server.services.security.handlers import CSPReportHandler
 from tornado import httputil, web
+from tornado.log import app_log
 from tornado.routing import PathMatches, Rule, RuleRouter
 from tornado.websocket import WebSocketHandler
 
-from hardened_server.enforcement import gate
+from hardened_server.enforcement import gate, localpeer
 from hardened_server.enforcement.activity import activity_mixins
 from hardened_server.enforcement.bodies import PARSED_ATTR, check_json_body
 from hardened_server.enforcement.connections import (
@@ -316,13 +321,58 @@ class _Hardened(_RequestHandlerBase):
             and is_blank_token_scheme(request.headers.get("Authorization"))
         )
 
+    async def _hs_stop_by_peer(self) -> bool:
+        """Stock ``jupyter server stop`` on this machine, as this server's user: the operating
+        system says which process is at the other end of the connection, and that process
+        could send the server ``SIGTERM`` (same user, same PID namespace), which is what stock's
+        stop does itself five seconds later. Accepted then: one HS-SERVER-001 record naming the
+        process, ``202 Accepted``, and the graceful shutdown ``SIGTERM`` starts. Anything else
+        (another user, a forwarder such as a tunnel agent or a proxy, a remote peer): False,
+        and the request is refused as before (SECURITY.md, "Stopping a server")."""
+        stream = getattr(self.request.connection, "stream", None)
+        sock = getattr(stream, "socket", None)
+        if sock is None:
+            return False
+        loop = asyncio.get_running_loop()
+        peer = await loop.run_in_executor(None, localpeer.peer_process, sock)
+        allowed, why = localpeer.may_stop_this_server(peer)
+        if not allowed:
+            app_log.info(
+                "stock `jupyter server stop` not accepted: %s%s",
+                why, f" ({peer.describe()})" if peer is not None and peer.pid else "",
+            )
+            return False
+        if peer is None:  # may_stop_this_server refuses None; for the type checker
+            return False
+        try:
+            name = pwd.getpwuid(peer.uid).pw_name
+        except KeyError:
+            name = f"uid {peer.uid}"
+        record_event(
+            self.request,
+            EventKind.SERVER_STOP_REQUESTED,
+            rule_id=RuleId.SERVER_STOP_REQUESTED,
+            allowed=True,
+            reason=f"server stop requested by `jupyter server stop` ({peer.describe()}); {why}",
+            user=f"local user {name}",
+        )
+        self.set_status(202)
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        done = self.finish(
+            json.dumps({"message": "stopping: the graceful shutdown (SIGTERM) has started"})
+        )
+        # The same path as Control-C, ``hardened-server stop`` and stock's own fallback, in
+        # no request's context (the stop's record is the one above; the trail ends ``close``).
+        done.add_done_callback(lambda _: os.kill(os.getpid(), signal.SIGTERM))
+        return True
+
     def _hs_answer_stock_stop(self) -> None:
-        """Refused like any anonymous request (HS-AUTH-001 recorded), with the way to stop the
-        server in the status line's reason phrase: stock's ``shutdown_server`` raises on any
-        status but 2xx and the user sees only the exception's last line,
-        ``HTTPClientError: HTTP 403: <reason>``. No answer short of a lie (a 2xx for a request
-        that did nothing) or a credential in ``jpserver-<pid>.json`` spares that traceback;
-        neither is worth it (SECURITY.md, "Stopping a server")."""
+        """Stock's stop from anyone the operating system does not vouch for (see
+        :meth:`_hs_stop_by_peer`): refused like any anonymous request (HS-AUTH-001 recorded),
+        with the way to stop the server in the status line's reason phrase: stock's
+        ``shutdown_server`` raises on any status but 2xx and the user sees only the
+        exception's last line, ``HTTPClientError: HTTP 403: <reason>``."""
         serverapp = self.application.settings.get("serverapp")
         port = getattr(serverapp, "port", None) or "PORT"
         reason = (
@@ -406,6 +456,8 @@ class _Hardened(_RequestHandlerBase):
         if user is None:
             self._hs_rate_limit()
             if self._hs_needs_login() and not (preflight and self._hs_answers_preflight()):
+                if self._hs_is_stock_stop() and await self._hs_stop_by_peer():
+                    return False
                 self._hs_refuse_unauthenticated()
                 return False
             return True
