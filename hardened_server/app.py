@@ -1355,7 +1355,9 @@ class HardenedServerApp(ServerApp):
                 "    Terminals are off (policy key terminals.enabled; see `hardened-server "
                 "policy explain terminals.enabled`)."
             )
-        lines.append(f"    Stop it with Control-C or `hardened-server stop {self.port}`.")
+        lines.append(
+            f"    Stop it with Control-C or `hardened-server stop {self.sock or self.port}`."
+        )
         return "\n".join(lines)
 
     def _login_page(self) -> str:

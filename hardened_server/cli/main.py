@@ -21,7 +21,7 @@
     hardened-server token list [--json] | revoke ID | rotate ID [--expires D]
     hardened-server password            (reads the password from the terminal or stdin)
     hardened-server list [--json]       running servers: URL, how to log in, how to stop
-    hardened-server stop PORT           graceful stop (SIGTERM) of this user's server on PORT
+    hardened-server stop PORT|SOCKET    graceful stop (SIGTERM) of this user's server there
 
 Exit codes: 0 ok, 1 usage (audit: a finding at or above --fail-on), 2 a bad policy or a refused
 start-up (audit: usage or an unreachable target).

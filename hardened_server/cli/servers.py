@@ -36,6 +36,17 @@ def running_servers(runtime_dir: str | None = None) -> list[dict[str, Any]]:
     return list(list_running_servers(runtime_dir))
 
 
+def _where(info: dict[str, Any]) -> str:
+    """What ``stop`` takes for this server: its Unix socket's path, else its port."""
+    return str(info.get("sock") or info.get("port", "?"))
+
+
+def _matches(info: dict[str, Any], target: str) -> bool:
+    if info.get("sock"):
+        return os.path.abspath(target) == os.path.abspath(str(info["sock"]))
+    return target.isdigit() and info.get("port") == int(target)
+
+
 def _describe(info: dict[str, Any]) -> list[str]:
     url = str(info.get("url", ""))
     lines = [f"{url}  (root {info.get('root_dir', '?')}, pid {info.get('pid', '?')})"]
@@ -44,7 +55,7 @@ def _describe(info: dict[str, Any]) -> list[str]:
             f"    log in: {url}login with the token (the start-up banner's login URL, "
             "JUPYTER_TOKEN, or `hardened-server token create`) or your password"
         )
-        lines.append(f"    stop:   hardened-server stop {info.get('port', '?')}")
+        lines.append(f"    stop:   hardened-server stop {_where(info)}")
     else:
         lines.append("    a stock Jupyter server (not hardened-server): see `jupyter server list`")
     return lines
@@ -75,10 +86,12 @@ def _alive(pid: int) -> bool:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    matches = [s for s in running_servers(args.runtime_dir) if s.get("port") == args.port]
+    target = str(args.port)
+    matches = [s for s in running_servers(args.runtime_dir) if _matches(s, target)]
+    on = f"port {target}" if target.isdigit() else target
     if not matches:
         sys.stderr.write(
-            f"hardened-server stop: no server of yours is running on port {args.port} "
+            f"hardened-server stop: no server of yours is running on {on} "
             "(`hardened-server list` shows them)\n"
         )
         return 1
@@ -88,7 +101,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
         os.kill(pid, signal.SIGTERM)
     except PermissionError:
         sys.stderr.write(
-            f"hardened-server stop: the server on port {args.port} (pid {pid}) belongs to "
+            f"hardened-server stop: the server on {on} (pid {pid}) belongs to "
             "another user\n"
         )
         return 1
@@ -97,11 +110,11 @@ def cmd_stop(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         if not _alive(pid):
-            sys.stdout.write(f"stopped the server on port {args.port} (pid {pid})\n")
+            sys.stdout.write(f"stopped the server on {on} (pid {pid})\n")
             return 0
         time.sleep(0.1)
     sys.stderr.write(
-        f"hardened-server stop: the server on port {args.port} (pid {pid}) is still shutting "
+        f"hardened-server stop: the server on {on} (pid {pid}) is still shutting "
         f"down after {args.timeout:g}s\n"
     )
     with contextlib.suppress(OSError):
@@ -115,8 +128,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     ls.add_argument("--json", action="store_true", help="the server files as JSON, no token")
     ls.add_argument("--runtime-dir", default=None, help=runtime_help)
     ls.set_defaults(func=cmd_list)
-    stop = sub.add_parser("stop", help="stop the server on PORT (SIGTERM: a graceful shutdown)")
-    stop.add_argument("port", type=int)
+    stop = sub.add_parser(
+        "stop", help="stop the server on PORT or Unix SOCKET (SIGTERM: a graceful shutdown)"
+    )
+    stop.add_argument("port", metavar="PORT|SOCKET")
     stop.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (30)")
     stop.add_argument("--runtime-dir", default=None, help=runtime_help)
     stop.set_defaults(func=cmd_stop)

@@ -27,6 +27,7 @@ import json
 import os
 import pwd
 import signal
+import socket
 import urllib.parse
 from collections.abc import Awaitable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -313,12 +314,21 @@ class _Hardened(_RequestHandlerBase):
 
     def _hs_is_stock_stop(self) -> bool:
         """Stock ``jupyter server stop PORT``: ``POST <base_url>api/shutdown`` with the empty
-        token of our ``jpserver-<pid>.json`` (which never holds a credential)."""
+        token of our ``jpserver-<pid>.json`` (which never holds a credential). For a server on
+        a Unix socket (``jupyter server stop SOCKET``) stock cannot join ``api/shutdown`` to
+        its ``http+unix://`` URL and POSTs the URL itself, ``<base_url>``: that shape counts
+        on the server's Unix socket only."""
         request = self.request
-        return (
-            request.method == "POST"
-            and request.path == self._hs_compiled.base_url + "api/shutdown"
-            and is_blank_token_scheme(request.headers.get("Authorization"))
+        if request.method != "POST" or not is_blank_token_scheme(
+            request.headers.get("Authorization")
+        ):
+            return False
+        base_url = self._hs_compiled.base_url
+        if request.path == base_url + "api/shutdown":
+            return True
+        context = getattr(request.connection, "context", None)
+        return request.path == base_url and (
+            getattr(context, "address_family", None) == socket.AF_UNIX
         )
 
     async def _hs_stop_by_peer(self) -> bool:
@@ -374,10 +384,10 @@ class _Hardened(_RequestHandlerBase):
         ``shutdown_server`` raises on any status but 2xx and the user sees only the
         exception's last line, ``HTTPClientError: HTTP 403: <reason>``."""
         serverapp = self.application.settings.get("serverapp")
-        port = getattr(serverapp, "port", None) or "PORT"
+        where = getattr(serverapp, "sock", None) or getattr(serverapp, "port", None) or "PORT"
         reason = (
             f"Forbidden ({RuleId.AUTH_REQUIRED}): jpserver-*.json holds no credential; stop "
-            f"this server with: hardened-server stop {port}"
+            f"this server with: hardened-server stop {where}"
         )
         raise web.HTTPError(403, reason, reason=reason)
 

@@ -140,6 +140,8 @@ def test_the_peer_lookup_is_never_reached_by_other_requests(tmp_path: Path) -> N
             ("POST", "/api/shutdown", {}),
             ("POST", "/api/shutdown", {"Authorization": "token wrong"}),
             ("POST", "/api/kernels", {"Authorization": "token "}),
+            # stock's shape for a Unix-socket server, over TCP
+            ("POST", "/", {"Authorization": "token "}),
         ):
             answer = requests.request(method, server.url + path, headers=headers, timeout=30)
             assert answer.status_code == 403
@@ -148,5 +150,46 @@ def test_the_peer_lookup_is_never_reached_by_other_requests(tmp_path: Path) -> N
             pass
         assert server.proc is not None
         assert server.proc.poll() is None
+    finally:
+        server.stop_quickly()
+
+
+def test_stock_stop_of_a_unix_socket_server(tmp_path: Path) -> None:
+    """``jupyter server stop SOCKET``: stock POSTs the socket URL itself (it cannot join
+    ``api/shutdown`` to ``http+unix://``); on the server's Unix socket, the peer credentials
+    (``SO_PEERCRED``) say it is the stop command. The banner and ``hardened-server list``
+    name the socket, not port 0."""
+    sock = tmp_path / "s.sock"
+    server = ServerProcess(tmp_path, [*ARGS, f"--sock={sock}"])
+    server.argv = [a for a in server.argv if not a.startswith(("--port=", "--ip="))]
+    try:
+        server.start(wait=False)
+        assert server.proc is not None
+        deadline = time.monotonic() + 120
+        while "hardened-server is running at" not in server.log():
+            assert server.proc.poll() is None, server.log()
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.2)
+        assert f"hardened-server stop {sock}`" in server.log()
+        listed = subprocess.run(
+            [sys.executable, "-m", "hardened_server", "list"], env=server.env,
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert f"hardened-server stop {sock}" in listed.stdout, listed.stdout
+        stopping = subprocess.Popen(
+            [str(STOCK_STOP), "stop", str(sock)], env=server.env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert server.proc.wait(60) == 0, server.log()
+        out, err = stopping.communicate(timeout=60)
+        assert stopping.returncode == 0, out + err
+        assert "Traceback" not in err, err
+        (trail,) = Path(server.env["JUPYTER_RUNTIME_DIR"]).glob("hardened-server-audit-*.jsonl")
+        records = [json.loads(ln) for ln in trail.read_bytes().splitlines() if ln]
+        stops = [r["event"] for r in records
+                 if r.get("kind") == "decision" and r["event"].get("rule_id") == "HS-SERVER-001"]
+        assert len(stops) == 1, records
+        assert "jupyter server stop" in stops[0]["reason"], stops[0]
+        assert records[-1]["kind"] == "close", records[-1]
     finally:
         server.stop_quickly()

@@ -12,7 +12,6 @@ the answer.
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
