@@ -132,8 +132,25 @@ class EventLoggerSink:
         register_audit_schema(event_logger)
 
     def write(self, record: DecisionRecord, entry: ChainEntry | None = None) -> None:
+        if not self._heard(self.event_logger):
+            return  # emit would drop it unread: no copy of the record to build for it
         token = _EMITTING.set(True)
         try:
             self.event_logger.emit(schema_id=SCHEMA_ID, data=record.to_dict())
         finally:
             _EMITTING.reset(token)
+
+    @staticmethod
+    def _heard(event_logger: EventLogger) -> bool:
+        """Would ``emit`` pass a decision on? jupyter_events' ``emit`` returns at once when the
+        logger has no handler and the schema no listener; the record's dict (built for
+        ``emit`` on every record) is then not needed. A logger without those attributes (another
+        jupyter_events) is asked by ``emit`` itself."""
+        if event_logger.handlers:
+            return True
+        try:
+            modified = event_logger._modified_listeners.get(SCHEMA_ID)
+            unmodified = event_logger._unmodified_listeners.get(SCHEMA_ID)
+        except AttributeError:
+            return True
+        return bool(modified or unmodified)

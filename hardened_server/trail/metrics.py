@@ -20,6 +20,7 @@ import contextlib
 import re
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
@@ -115,6 +116,8 @@ class AuditMetrics:
             "API tokens currently valid.",
             registry=registry,
         )
+        #: (rule label, outcome) -> its child of ``decisions``: bounded like the labels.
+        self._decision_counters: dict[tuple[str, str], Any] = {}
         self.request_duration = Histogram(
             "hardened_server_request_duration_seconds",
             "Request duration by route class.",
@@ -124,9 +127,12 @@ class AuditMetrics:
 
     def observe_decision(self, record: DecisionRecord) -> None:
         """Count one recorded decision (and a log-in failure if it is one)."""
-        self.decisions.labels(
-            rule_id=rule_label(record.rule_id), outcome=_outcome_label(record.decision)
-        ).inc()
+        key = (rule_label(record.rule_id), _outcome_label(record.decision))
+        counter = self._decision_counters.get(key)
+        if counter is None:  # prometheus_client keeps one child per label set: ask once
+            counter = self.decisions.labels(rule_id=key[0], outcome=key[1])
+            self._decision_counters[key] = counter
+        counter.inc()
         if record.event_kind == EventKind.LOGIN_FAILURE:
             self.login_failures.inc()
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
+import operator
 import re
 import uuid
 from dataclasses import dataclass, fields
@@ -162,7 +163,20 @@ def format_time(moment: datetime | None = None) -> str:
     elif moment.tzinfo is None:
         raise ValueError("audit times must be timezone-aware")
     moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # strftime was a tenth of a record's build; the part up to the second is formatted once
+    # per second (records come in bursts), the same characters strftime gives.
+    second = (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
+    last = _LAST_SECOND[0]
+    if last[0] == second:
+        prefix = last[1]
+    else:
+        prefix = moment.strftime("%Y-%m-%dT%H:%M:%S.")
+        _LAST_SECOND[0] = (second, prefix)
+    return f"{prefix}{moment.microsecond // 1000:03d}Z"
+
+
+#: (the second, its strftime) of the last record's time: see :func:`format_time`.
+_LAST_SECOND: list[tuple[tuple[int, ...], str]] = [((), "")]
 
 
 def redact_path(raw: str) -> str:
@@ -284,7 +298,7 @@ class DecisionRecord:
         # Every field is a str or None: a shallow dict is a copy (dataclasses.asdict's
         # recursive deep copy was a fifth of the cost of a record). The optional fields are
         # left out (not written as null) when not set: records without them hash the same.
-        out = {name: getattr(self, name) for name in _RECORD_FIELDS}
+        out = dict(zip(_RECORD_FIELDS, _record_values(self), strict=True))
         if self.detail is not None:
             out["detail"] = dict(self.detail)
         if self.non_owner is not None:
@@ -311,6 +325,8 @@ _RECORD_FIELDS: tuple[str, ...] = tuple(
     f.name for f in fields(DecisionRecord) if f.name not in OPTIONAL_FIELDS
 )
 REQUIRED_FIELDS: frozenset[str] = frozenset(_RECORD_FIELDS)
+#: Their values, in that order, in one call (``to_dict`` runs twice per record).
+_record_values = operator.attrgetter(*_RECORD_FIELDS)
 
 
 def _check_detail(detail: Any) -> None:
@@ -344,6 +360,25 @@ def _clip_detail(detail: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+def _scrubbed_reason(reason: str, secrets: tuple[str, ...]) -> str:
+    """``reason`` scrubbed and clipped. Most reasons are the server's own constant texts ("a
+    file was read (files)", "execute_request sent to a kernel"): :func:`scrub` is pure, so a
+    short one is scrubbed once per (reason, secrets) and remembered (the scrub was two fifths
+    of building an activity record). A long one, or unhashable secrets, is scrubbed each time."""
+    if len(reason) <= MAX_REASON and type(secrets) is tuple:
+        try:
+            return _scrubbed_short_reason(reason, secrets)
+        except TypeError:  # something unhashable among the secrets: scrubbed below
+            pass
+    return _clip(scrub(reason, secrets), MAX_REASON)
+
+
+#: At most 256 reasons of at most MAX_REASON characters each are remembered.
+@functools.lru_cache(maxsize=256)
+def _scrubbed_short_reason(reason: str, secrets: tuple[str, ...]) -> str:
+    return _clip(scrub(reason, secrets), MAX_REASON)
+
+
 def build_decision_record(
     *,
     rule_id: str,
@@ -375,7 +410,7 @@ def build_decision_record(
         time=format_time(time),
         rule_id=str(rule_id),
         decision="allow" if allowed else "deny",
-        reason=_clip(scrub(reason, secrets), MAX_REASON),
+        reason=_scrubbed_reason(reason, secrets),
         request_id=_normalise_request_id(request_id),
         user=_normalise_user(user),
         client_ip=_normalise_ip(client_ip),
