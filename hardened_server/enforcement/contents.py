@@ -86,13 +86,22 @@ from typing import Any, NamedTuple
 from anyio.to_thread import run_sync
 from jupyter_core.paths import is_file_hidden
 from jupyter_server import _tz as tz
+from jupyter_server.services.contents.fileio import (
+    async_replace_file,
+    path_to_intermediate,
+    path_to_invalid,
+)
 from jupyter_server.services.contents.filemanager import _get_created_timestamp
 from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
 from tornado import web
 from traitlets import default, validate
 
 from hardened_server.enforcement.context import current_request
-from hardened_server.enforcement.notebooks import FastNotebookNotary, write_notebook
+from hardened_server.enforcement.notebooks import (
+    FastNotebookNotary,
+    reads_notebook,
+    write_notebook,
+)
 from hardened_server.enforcement.pathpolicy import (
     RootResolver,
     default_paths_policy,
@@ -326,6 +335,40 @@ class HardenedContentsManager(AsyncLargeFileManager):
     @default("notary")
     def _notary_default(self) -> FastNotebookNotary:
         return FastNotebookNotary(parent=self)
+
+    async def _read_notebook(
+        self,
+        os_path: str,
+        as_version: int = 4,
+        capture_validation_error: dict[str, Any] | None = None,
+        raw: bool = False,
+    ) -> Any:
+        """Stock's ``_read_notebook`` (``AsyncFileManagerMixin``) with :func:`reads_notebook`
+        for ``nbformat.reads``: the same notebook, the same validation outcome, parsed once;
+        stock's recovery from an atomic-writing intermediate kept as it is."""
+        if as_version != 4:
+            return await super()._read_notebook(
+                os_path, as_version, capture_validation_error=capture_validation_error, raw=raw
+            )
+        answer = await self._read_file(os_path, "text", raw)
+        try:
+            read = functools.partial(
+                reads_notebook, capture_validation_error=capture_validation_error
+            )
+            nb = await run_sync(read, answer[0])
+            return (nb, answer[2]) if raw else nb  # type: ignore[misc]
+        except Exception as e:  # stock: any failure to read is "unreadable"
+            e_orig = e
+        tmp_path = path_to_intermediate(os_path)
+        if not self.use_atomic_writing or not os.path.exists(tmp_path):
+            raise web.HTTPError(400, f"Unreadable Notebook: {os_path} {e_orig!r}")
+        # Move the bad file aside, restore the intermediate, and try again (as stock).
+        invalid_file = path_to_invalid(os_path)
+        await async_replace_file(os_path, invalid_file)
+        await async_replace_file(tmp_path, os_path)
+        return await self._read_notebook(
+            os_path, as_version, capture_validation_error=capture_validation_error, raw=raw
+        )
 
     async def _save_notebook(
         self, os_path: str, nb: Any, capture_validation_error: dict[str, Any] | None = None

@@ -14,27 +14,46 @@ in two nbformat functions that do more than their answer needs:
   (``nbformat.sign.yield_everything``). :class:`FastNotebookNotary` feeds it the same bytes
   joined once: the same digest.
 
-Both fall back to nbformat's own code for anything outside the plain JSON shapes they handle
-(another nbformat version, bytes, non-string keys, a cell without the fields nbformat's
-writer dereferences): such a notebook then gets exactly nbformat's answer, errors included.
-Validation is untouched: :func:`write_notebook` calls ``nbformat.validate`` as
-``nbformat.writes`` does, logs and captures the same ``ValidationError``.
-``tests/enforcement/test_notebooks.py`` pins the equalities, with Hypothesis.
+* ``nbformat.reads`` (every open) parses the JSON into plain dicts, then walks the whole tree
+  again to turn every dict into a ``NotebookNode`` (``from_dict``). :func:`reads_notebook`
+  parses straight into ``NotebookNode`` (``json.loads``' ``object_pairs_hook``): the same
+  tree, half the time.
+* Validation (on every open and every save) asks :func:`~hardened_server.enforcement.nbschema.
+  certainly_valid` first, an exact predicate compiled from nbformat's own schemas that answers
+  the valid case in a fifth of the time; whenever it is not sure, ``nbformat.validate`` runs as
+  before and its ``ValidationError`` is logged and captured as nbformat does, its repairs
+  (missing or duplicate cell ids) made by nbformat.
+
+All of them fall back to nbformat's own code for anything outside the plain JSON shapes they
+handle (another nbformat version, bytes, non-string keys, a cell without the fields nbformat's
+writer dereferences, a file that is not a JSON object): such a notebook then gets exactly
+nbformat's answer, errors included. ``tests/enforcement/test_notebooks.py`` and
+``tests/enforcement/test_nbschema.py`` pin the equalities, with Hypothesis.
 """
 
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Callable
 from json.encoder import encode_basestring
 from typing import IO, Any
 
 import nbformat
-from nbformat import NO_CONVERT, ValidationError
+from nbformat import NO_CONVERT, NotebookNode, ValidationError
 from nbformat.reader import get_version
 from nbformat.sign import NotebookNotary, signature_removed
+from nbformat.v4.rwbase import rejoin_lines, strip_transient
 
-__all__ = ["FastNotebookNotary", "signed_bytes", "write_notebook", "writes_v4"]
+from hardened_server.enforcement import nbschema
+
+__all__ = [
+    "FastNotebookNotary",
+    "reads_notebook",
+    "signed_bytes",
+    "write_notebook",
+    "writes_v4",
+]
 
 # nbformat.v4.rwbase: what split_lines splits in a mime bundle besides text/*
 _NON_TEXT_SPLIT = frozenset({"application/javascript", "image/svg+xml"})
@@ -245,18 +264,53 @@ def writes_v4(nb: Any) -> str:
         return str(nbformat.v4.writes(nb))
 
 
-def _writes(nb: Any, capture_validation_error: dict[str, Any] | None) -> str:
-    """``nbformat.writes(nb, NO_CONVERT, capture_validation_error)``, version 4 by
-    :func:`writes_v4`."""
-    version, _ = get_version(nb)
-    if version != 4:
-        return str(nbformat.writes(nb, NO_CONVERT, capture_validation_error))
+# -- validating and reading ---------------------------------------------------------------------
+
+
+def _validate(nb: Any, capture_validation_error: dict[str, Any] | None) -> None:
+    """What ``nbformat.reads`` and ``nbformat.writes`` do to validate: log and capture the
+    ``ValidationError``; ``nbformat.validate`` itself only when the fast predicate is unsure."""
+    if nbschema.certainly_valid(nb):
+        return
     try:
         nbformat.validate(nb)
     except ValidationError as e:
         nbformat.get_logger().error("Notebook JSON is invalid: %s", e)
         if isinstance(capture_validation_error, dict):
             capture_validation_error["ValidationError"] = e
+
+
+def reads_notebook(s: str, capture_validation_error: dict[str, Any] | None = None) -> Any:
+    """``nbformat.reads(s, as_version=4, capture_validation_error=...)``, the same
+    ``NotebookNode`` tree, parsed once.
+
+    ``from_dict(json.loads(s))`` and ``json.loads(s, object_pairs_hook=NotebookNode)`` build
+    the same tree (JSON holds only objects, arrays and scalars; a repeated key keeps its first
+    position and its last value either way). Anything but a version 4 notebook object, and any
+    error on the way, is read again by ``nbformat.reads``, which raises what it raises."""
+    try:
+        nb = json.loads(s, object_pairs_hook=NotebookNode)
+    except ValueError:
+        nb = None
+    major = nb.get("nbformat", 1) if isinstance(nb, NotebookNode) else None
+    if type(major) is not int or major != 4:
+        return nbformat.reads(s, 4, capture_validation_error=capture_validation_error)
+    try:
+        # nbformat.v4.to_notebook without its from_dict: the tree is NotebookNodes already
+        nb = strip_transient(rejoin_lines(nb))
+    except Exception:  # a missing key (AttributeError) ...: nbformat's own error
+        return nbformat.reads(s, 4, capture_validation_error=capture_validation_error)
+    _validate(nb, capture_validation_error)
+    return nb
+
+
+def _writes(nb: Any, capture_validation_error: dict[str, Any] | None) -> str:
+    """``nbformat.writes(nb, NO_CONVERT, capture_validation_error)``, version 4 by
+    :func:`writes_v4`."""
+    version, _ = get_version(nb)
+    if version != 4:
+        return str(nbformat.writes(nb, NO_CONVERT, capture_validation_error))
+    _validate(nb, capture_validation_error)
     return writes_v4(nb)
 
 

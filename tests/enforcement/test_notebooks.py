@@ -8,8 +8,10 @@ import copy
 import io
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import nbformat
 import pytest
@@ -21,6 +23,7 @@ from traitlets.config import Config
 from hardened_server.enforcement.contents import HardenedContentsManager
 from hardened_server.enforcement.notebooks import (
     FastNotebookNotary,
+    reads_notebook,
     signed_bytes,
     write_notebook,
     writes_v4,
@@ -209,3 +212,114 @@ def test_save_answers_and_writes_what_stock_does(tmp_path: Path, valid: bool) ->
         )
     assert results[0] == results[1]
     assert (results[1][1] is None) is valid
+
+
+def _read_both(text: str) -> list[Any]:
+    """``nbformat.reads`` and ``reads_notebook`` on ``text``: the tree (types included), the
+    captured validation error, or the exception; nbformat's random id repairs numbered."""
+    results = []
+    for read in (lambda t, c: nbformat.reads(t, 4, capture_validation_error=c), reads_notebook):
+        captured: dict[str, Any] = {}
+        numbered = mock.patch.object(
+            nbformat.validator,
+            "generate_corpus_id",
+            side_effect=[f"fixed-{i}" for i in range(10_000)],
+        )
+        try:
+            with numbered, warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # nbformat's repair warnings
+                nb = read(text, captured)
+            outcome: Any = (_typed(nb), str(captured.get("ValidationError")))
+        except Exception as e:  # the very exception is compared
+            outcome = (type(e), str(e))
+        results.append(outcome)
+    return results
+
+
+def _typed(value: Any) -> Any:
+    """``value`` with every container's type kept, NaN comparable."""
+    if isinstance(value, dict):
+        return (type(value), [(k, _typed(v)) for k, v in value.items()], value.__dict__)
+    if isinstance(value, list):
+        return (type(value), [_typed(v) for v in value])
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    return (type(value), value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_NOTEBOOK, st.sampled_from([None, 1]))
+def test_reads_notebook_is_nbformats_reads(doc: dict[str, Any], indent: int | None) -> None:
+    """The same NotebookNode tree, the same captured ValidationError (nbformat's message), the
+    same exception; for files as nbformat writes them (lines split) and as plain JSON."""
+    text = json.dumps(doc, indent=indent)
+    ours, theirs = _read_both(text)[::-1]
+    assert ours == theirs
+    if isinstance(theirs[0], tuple) and doc["nbformat_minor"] != 6:
+        # lines split as on disk
+        try:
+            on_disk = nbformat.v4.writes(nbformat.from_dict(doc))
+        except (AttributeError, KeyError, TypeError):
+            return
+        ours, theirs = _read_both(on_disk)[::-1]
+        assert ours == theirs
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "not json", "[]", "1", "null", "{}", '{"nbformat": 4}', '{"nbformat": 4.0}',
+     '{"nbformat": "4"}', '{"nbformat": 3, "nbformat_minor": 0, "worksheets": []}',
+     '{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code"}]}',
+     '{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [], "cells": 1}',
+     '{"nbformat": 4, "nbformat_minor": 4, "metadata": {"a": 1, "a": 2}, "cells": []}',
+     '{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "raw", '
+     '"metadata": {}, "source": ["a", "b"]}, {"cell_type": "raw", "metadata": {}, '
+     '"source": "", "id": "x"}, {"cell_type": "raw", "metadata": {}, "source": "", "id": "x"}]}',
+     '{"nbformat": 5, "nbformat_minor": 0, "metadata": {}, "cells": []}'],
+)  # fmt: skip
+def test_reads_notebook_odd_files_get_nbformats_answer(text: str) -> None:
+    ours, theirs = _read_both(text)[::-1]
+    assert ours == theirs
+
+
+def test_open_of_the_benchmark_notebook_takes_the_fast_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening the benchmark's notebook (#22) never runs nbformat's validator and answers what
+    stock answers; a notebook in doubt (a duplicate id) still goes through nbformat."""
+    from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
+
+    from bench import fixtures
+
+    doc = fixtures.notebook_document()
+    models = []
+    for cls in (AsyncLargeFileManager, HardenedContentsManager):
+        root = tmp_path / cls.__name__
+        root.mkdir()
+        (root / "nb.ipynb").write_text(nbformat.writes(nbformat.from_dict(doc)))
+        cfg = Config()
+        cfg.NotebookNotary.data_dir = str(tmp_path / f"{cls.__name__}-notary")
+        cfg.NotebookNotary.secret = b"s" * 32
+        cm = cls(config=cfg, root_dir=str(root))
+        models.append(asyncio.run(cm.get("nb.ipynb", content=True)))
+    stock, ours = models
+    assert _typed(ours["content"]) == _typed(stock["content"])
+    assert "message" not in ours
+    assert "message" not in stock
+
+    calls: list[Any] = []
+    real_validate = nbformat.validate
+
+    def counting(nb: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(nb)
+        return real_validate(nb, *args, **kwargs)
+
+    monkeypatch.setattr(nbformat, "validate", counting)
+    asyncio.run(cm.get("nb.ipynb", content=True))
+    assert calls == []
+    doc["cells"][1]["id"] = doc["cells"][0]["id"]
+    (root / "nb.ipynb").write_text(json.dumps(doc))
+    with pytest.warns(nbformat.warnings.DuplicateCellId):
+        repaired = asyncio.run(cm.get("nb.ipynb", content=True))
+    assert len(calls) == 1
+    assert repaired["content"]["cells"][1]["id"] != doc["cells"][0]["id"]
