@@ -323,3 +323,37 @@ def test_open_of_the_benchmark_notebook_takes_the_fast_path(
         repaired = asyncio.run(cm.get("nb.ipynb", content=True))
     assert len(calls) == 1
     assert repaired["content"]["cells"][1]["id"] != doc["cells"][0]["id"]
+
+
+def _rows(store: Any) -> list[tuple[Any, ...]]:
+    return store.db.execute(
+        "SELECT id, algorithm, signature FROM nbsignatures ORDER BY id"
+    ).fetchall()
+
+
+def test_signature_store_commits_once_per_save_and_keeps_stocks_rows() -> None:
+    """Stock's store_signature commits twice for a known signature (a disk sync each, on the
+    event loop); ours once, leaving the same rows, culled the same way."""
+    from nbformat.sign import SQLiteSignatureStore
+
+    from hardened_server.enforcement.notebooks import OneCommitSignatureStore
+
+    notary = FastNotebookNotary(db_file=":memory:", secret=b"k" * 32)
+    assert isinstance(notary.store, OneCommitSignatureStore)
+    stores = [SQLiteSignatureStore(":memory:"), OneCommitSignatureStore(":memory:")]
+    commits: list[list[str]] = []
+    for store in stores:
+        store.cache_size = 4
+        statements: list[str] = []
+        store.db.set_trace_callback(statements.append)
+        per_call = []
+        for digest in ["a", "b", "a", "c", "d", "e", "b", "f", "a"]:
+            before = statements.count("COMMIT")
+            store.store_signature(digest, "sha256")
+            per_call.append(statements.count("COMMIT") - before)
+        commits.append(per_call)
+        assert store.check_signature("a", "sha256")
+        assert not store.check_signature("zz", "sha256")
+    assert _rows(stores[0]) == _rows(stores[1])
+    assert max(commits[0]) == 2  # stock, for a known signature
+    assert commits[1] == [1] * 9
