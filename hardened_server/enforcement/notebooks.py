@@ -76,10 +76,17 @@ def _collect(obj: Any, out: list[str]) -> None:
             if not isinstance(key, str):
                 raise _Fallback  # nbformat asserts; let it
             out.append(key)
-            _collect(obj[key], out)
+            value = obj[key]
+            if type(value) is str:  # most values: no call for them
+                out.append(value)
+            else:
+                _collect(value, out)
     elif isinstance(obj, list | tuple):
         for element in obj:
-            _collect(element, out)
+            if type(element) is str:
+                out.append(element)
+            else:
+                _collect(element, out)
     elif isinstance(obj, str):
         out.append(obj)
     else:
