@@ -17,6 +17,7 @@ Pure: standard library only, no I/O (the key file is read by the trail layer).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from enum import StrEnum
@@ -63,17 +64,19 @@ def normalise_text(text: str) -> str:
     return text.rstrip("\n")
 
 
+@functools.lru_cache(maxsize=4)
 def key_id(key: bytes) -> str:
     """A short public fingerprint of ``key`` (``hmac-sha256:<16 hex>``): records carry it so
     that after a rotation an auditor knows which key a value was made with. It reveals nothing
-    usable about the key (a domain-separated SHA-256, truncated)."""
+    usable about the key (a domain-separated SHA-256, truncated). Computed once per key (every
+    'hmac' record carries it; a server has one key)."""
     return KEY_ID_PREFIX + hashlib.sha256(_KEY_ID_DOMAIN + key).hexdigest()[:16]
 
 
 def text_hmac(key: bytes, text: str) -> str:
     """HMAC-SHA256 (hex) of the normalised ``text`` under ``key``."""
     data = normalise_text(text).encode("utf-8", "surrogatepass")
-    return hmac.new(key, _DOMAIN + data, hashlib.sha256).hexdigest()
+    return hmac.digest(key, _DOMAIN + data, "sha256").hex()
 
 
 def keep_text(
@@ -94,7 +97,8 @@ def keep_text(
         return kept
     if key is None:
         raise ValueError("an HMAC key is needed for mode 'hmac' (or an oversized 'full' text)")
-    kept[f"{field}_hmac"] = hmac.new(key, _DOMAIN + data, hashlib.sha256).hexdigest()
+    # hmac.digest: the one-shot C HMAC, the same bytes as hmac.new(...).hexdigest()
+    kept[f"{field}_hmac"] = hmac.digest(key, _DOMAIN + data, "sha256").hex()
     kept["key_id"] = key_id(key)
     if too_big:
         kept["truncated"] = True

@@ -4,6 +4,8 @@ that finds an execute_request in each kernel websocket framing."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 from pathlib import Path
@@ -16,6 +18,7 @@ from jupyter_server.services.kernels.connection.base import (
 )
 
 from hardened_server.enforcement.activity import V1_PROTOCOL, execute_request_of, open_activity_for
+from hardened_server.policy import activity as activity_policy
 from hardened_server.policy.activity import keep_text, key_id, normalise_text, text_hmac
 from hardened_server.policy.errors import UnsafeStartup
 from hardened_server.policy.loader import load_policy
@@ -56,6 +59,28 @@ def test_normalisation_and_key_id() -> None:
     assert key_id(KEY).startswith("hmac-sha256:")
     assert len(key_id(KEY)) == 28
     assert KEY.decode() not in key_id(KEY)
+
+
+def test_the_digest_is_hmac_sha256_and_the_key_id_is_hashed_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every 'hmac' record carries the HMAC (the one-shot ``hmac.digest``: the bytes of
+    ``hmac.new(...).hexdigest()``) and the key id, computed once per key, not per record."""
+    expected = hmac.new(KEY, b"hardened-server-audit-text\x00v1\x00x = 1", hashlib.sha256)
+    assert text_hmac(KEY, "x = 1\r\n") == expected.hexdigest()
+    hashed: list[bytes] = []
+    real_sha256 = hashlib.sha256
+    monkeypatch.setattr(
+        activity_policy.hashlib, "sha256", lambda data=b"": hashed.append(data) or real_sha256(data)
+    )
+    activity_policy.key_id.cache_clear()
+    kept = [keep_text("x = 1", "hmac", KEY, 1024, field="code") for _ in range(5)]
+    assert {k["code_hmac"] for k in kept} == {expected.hexdigest()}
+    assert {k["key_id"] for k in kept} == {
+        "hmac-sha256:"
+        + real_sha256(b"hardened-server-audit-key-id\x00v1\x00" + KEY).hexdigest()[:16]
+    }
+    assert len(hashed) == 1
 
 
 def _execute(code: str) -> dict:  # type: ignore[type-arg]
