@@ -9,8 +9,8 @@ cannot make its records collide with someone else's.
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from typing import Any
 
 from jupyter_server.base.call_context import CallContext
@@ -21,6 +21,7 @@ __all__ = [
     "assign_request_id",
     "current_request",
     "enter_request_context",
+    "new_request_id",
     "non_owner_of",
     "request_id_of",
     "set_context_user",
@@ -41,10 +42,24 @@ def assign_request_id(request: Any, *, from_trusted_proxy: bool) -> str:
     rid: str | None = getattr(request, "hs_request_id", None)
     if rid:
         return rid
-    supplied = request.headers.get("X-Request-ID", "") if from_trusted_proxy else ""
-    rid = supplied if _PROXY_REQUEST_ID.fullmatch(supplied or "") else uuid.uuid4().hex
+    if from_trusted_proxy:
+        supplied = request.headers.get("X-Request-ID", "")
+        if supplied and _PROXY_REQUEST_ID.fullmatch(supplied):
+            request.hs_request_id = supplied
+            return supplied
+    rid = new_request_id()
     request.hs_request_id = rid
     return rid
+
+
+def new_request_id() -> str:
+    """``uuid.uuid4().hex`` (what the ids have always been: 32 hex digits, version 4, RFC 4122
+    variant) without building a ``UUID`` object, which cost more than the random bytes: the
+    same 16 bytes from ``os.urandom`` with the same version and variant bits set."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # variant: RFC 4122
+    return raw.hex()
 
 
 def request_id_of(request: Any) -> str:

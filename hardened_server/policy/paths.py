@@ -422,6 +422,7 @@ def _canonicalize_cached(raw: str, decoded: bool) -> str | Decision:
 
 # Windows compares names case-insensitively (os.path.normcase lowers); POSIX compares bytes.
 _CASE_FOLDING_OS = os.path.normcase("A") == "a"
+_ALT_SEP = os.altsep is not None
 
 _Split = tuple[str, tuple[str, ...]]  # (drive, components) of an absolute path
 
@@ -437,6 +438,27 @@ def _split_abs(path: str) -> _Split | None:
 
 # The resolved root is the same string on every decision of a server: split it once.
 _split_root = functools.lru_cache(maxsize=64)(_split_abs)
+
+_NOT_A_NAME = frozenset({"", ".", ".."})
+
+
+def _split_below(root: str, root_split: _Split, path: str) -> _Split | None:
+    """``_split_abs(path)``, given ``root_split == _split_abs(root)``.
+
+    What a resolver returns for a path inside the root is usually the resolved root, a
+    separator and plain names (``<root>/dir/file``): its components are then the root's and
+    those names, and ``normpath`` (the bulk of :func:`_split_abs`) has nothing to do. Anything
+    else (another prefix, an empty, ``.`` or ``..`` name, a drive, an OS with an alternative
+    separator or case-folding names) is split by :func:`_split_abs` as before."""
+    if _ALT_SEP or _CASE_FOLDING_OS:
+        return _split_abs(path)
+    prefix = root if root.endswith(os.sep) else root + os.sep
+    if not path.startswith(prefix) or root_split[0]:
+        return _split_abs(path)
+    names = path[len(prefix) :].split(os.sep)
+    if not _NOT_A_NAME.isdisjoint(names):
+        return _split_abs(path)
+    return root_split[0], root_split[1] + tuple(names)
 
 
 def _contained(root: _Split, candidate: _Split) -> bool:
@@ -713,8 +735,9 @@ class PathPolicy:
 
         Raises ``ValueError`` only for caller mistakes: an unknown ``op`` or a relative ``root``.
         """
-        if not isinstance(op, PathOp):
-            op = PathOp(op)
+        if type(op) is not PathOp:
+            # A str ("read"): a dict look-up instead of Enum's call; anything else as before.
+            op = (_OPS.get(op) if type(op) is str else None) or PathOp(op)
         if not os.path.isabs(root):
             raise ValueError("root must be an absolute path")
         canonical = canonicalize(path, decoded=decoded)
@@ -747,7 +770,12 @@ class PathPolicy:
             root_split = _split_root(real_root)
         else:
             root_split = _split_abs(real_root) if isinstance(real_root, str) else None
-        real_split = _split_abs(real) if isinstance(real, str) else None
+        if not isinstance(real, str):
+            real_split = None
+        elif root_split is not None and type(real_root) is str:
+            real_split = _split_below(real_root, root_split, real)
+        else:
+            real_split = _split_abs(real)
         if root_split is None or real_split is None:
             detail = f"{op}: the resolver returned no absolute path"
             return PathDecision(deny(Rule.PATH_SYMLINK, detail))
@@ -769,6 +797,9 @@ class PathPolicy:
             )
         return PathDecision(_ALLOWED[op], canonical, resolved)
 
+
+# An op given as its value ("read"), looked up without Enum's call machinery.
+_OPS: Mapping[str, PathOp] = {op.value: op for op in PathOp}
 
 # Decisions are immutable: the allowing one of each op is built once.
 _ALLOWED: Mapping[PathOp, Decision] = {

@@ -184,7 +184,14 @@ def _peer(peer_ip: str) -> tuple[_Address | None, str]:
 def _forwarding_sent(headers: Mapping[str, str]) -> bool:
     """``any(_get(headers, name) is not None for name in FORWARDING_HEADERS)``, asked of the
     names the request carries (a dozen) instead of seven misses, each of which costs
-    tornado's ``HTTPHeaders`` a ``KeyError``."""
+    tornado's ``HTTPHeaders`` a ``KeyError``. The common answer (no forwarding header at all)
+    is one set operation over the lower-cased names; only a request that names one is
+    walked."""
+    try:
+        if _FORWARDING_BY_LOWER.keys().isdisjoint(map(str.lower, headers)):
+            return False
+    except TypeError:  # a key that is not a str (a plain dict can have one): the walk skips it
+        pass
     for key in headers:
         if isinstance(key, str):
             name = _FORWARDING_BY_LOWER.get(key.lower())

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from traitlets.config import Config, Configurable
 
 from hardened_server.enforcement import pathpolicy
@@ -280,6 +282,8 @@ def test_canonicalize_cache_is_the_function(raw: str, decoded: bool) -> None:
         {"X-Real-IP": "x" * 10_000},  # over the length limit: not a value
         {"X-Scheme": 5},  # not text: not a value
         {"Accept": "*/*", "x-forwarded-host": "evil"},
+        {1: "1.2.3.4"},  # a key that is not text: skipped by the walk
+        {1: "1.2.3.4", "X-Forwarded-For": "1.2.3.4"},
     ],
 )
 def test_forwarding_header_scan_is_the_seven_lookups(headers: dict[str, Any]) -> None:
@@ -293,7 +297,7 @@ def test_forwarding_header_scan_is_the_seven_lookups(headers: dict[str, Any]) ->
     assert proxies._forwarding_sent(headers) == slow(headers)
     tornado_headers = HTTPHeaders()
     for name, value in headers.items():
-        if isinstance(value, str) and len(value) < 1000:
+        if isinstance(name, str) and isinstance(value, str) and len(value) < 1000:
             tornado_headers.add(name, value)
     assert proxies._forwarding_sent(tornado_headers) == slow(tornado_headers)
 
@@ -391,3 +395,93 @@ def test_listing_entries_equal_stock_get_of_each_entry(
     assert not names & {"link-ssh", "link-out", ".ssh", ".env", "id.pem", "fifo", "__pycache__"}
     assert (".hidden.txt" in names) is allow_hidden
     assert {e["name"] for e in stock_entries} - names  # the policy did refuse some
+
+
+# --- #22: the cookie GET's chain (gate, request id, path split) -------------------------------
+
+
+def test_request_ids_are_uuid4_hex_without_the_uuid_object() -> None:
+    """``new_request_id`` replaced ``uuid.uuid4().hex``: the same form (32 hex digits, version 4,
+    RFC 4122 variant), fresh every time."""
+    import uuid
+
+    from hardened_server.enforcement.context import new_request_id
+
+    ids = {new_request_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    for rid in ids:
+        parsed = uuid.UUID(hex=rid)
+        assert parsed.hex == rid
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Origin", "origin", "Sec-Fetch-Site", "Authorization", "Content-Length", "X-Multi",
+     "x-multi", "Sec-Websocket-Origin"],
+)  # fmt: skip
+def test_gate_header_lookup_is_headers_get(name: str) -> None:
+    """``gate.header`` (no KeyError for an absent name) answers what ``HTTPHeaders.get`` does,
+    multi-valued fields included."""
+    from tornado.httputil import HTTPHeaders
+
+    from hardened_server.enforcement import gate
+
+    headers = HTTPHeaders()
+    headers.add("Origin", "http://127.0.0.1:8888")
+    headers.add("Sec-Fetch-Site", "same-origin")
+    headers.add("X-Multi", "a")
+    headers.add("X-Multi", "b")
+    assert gate.header(headers, name) == headers.get(name)
+
+
+def test_peer_own_header_keys_are_tornados_spelling() -> None:
+    """The set ``resolve_client`` tests the request's names against is tornado's normalised
+    spelling of the three names, so the set test is the three ``in`` tests it replaced."""
+    from tornado.httputil import HTTPHeaders, _normalize_header
+
+    from hardened_server.enforcement import gate
+
+    assert {_normalize_header(n) for n in gate._PEER_OWN_HEADERS} == gate._PEER_OWN_KEYS
+    for sent in ("x-forwarded-proto", "X-SCHEME", "x-Forwarded-host", "X-Forwarded-For", "Host"):
+        headers = HTTPHeaders()
+        headers.add(sent, "v")
+        assert (not gate._PEER_OWN_KEYS.isdisjoint(headers)) == any(
+            name in headers for name in gate._PEER_OWN_HEADERS
+        ), sent
+
+
+_SEGMENTS = st.sampled_from(["", ".", "..", "a", "b", "rootx", "r.d", "..a", "~"])
+
+
+@given(
+    root=st.lists(_SEGMENTS, max_size=4).map(lambda s: "/" + "/".join(s)),
+    lead=st.sampled_from(["", "/", "//"]),
+    rest=st.lists(_SEGMENTS, max_size=5),
+)
+def test_split_below_is_split_abs(root: str, lead: str, rest: list[str]) -> None:
+    """``decide``'s split of a resolved path below the resolved root (#22) is
+    ``_split_abs``'s, whatever the spelling of either: ``.``/``..``/empty names, trailing and
+    doubled separators, a sibling that shares the root's prefix as a string."""
+    from hardened_server.policy import paths
+
+    root_split = paths._split_abs(root)
+    assert root_split is not None
+    for path in (root + lead + "/".join(rest), root + "x/" + "/".join(rest)):
+        if not path.startswith("/"):
+            continue
+        assert paths._split_below(root, root_split, path) == paths._split_abs(path), path
+
+
+@pytest.mark.parametrize("op", list(PathOp))
+def test_decide_takes_an_op_by_value(tree: Path, op: PathOp) -> None:
+    """``decide("x", "read")`` is ``decide("x", PathOp.READ)`` (the str is looked up, not passed
+    to the Enum), and a wrong op is still a ValueError."""
+    policy = PathPolicy.from_paths_policy(load_policy().paths)
+    root = str(tree)
+    for rel in CANDIDATES:
+        assert policy.decide(rel, op.value, root=root) == policy.decide(rel, op, root=root)
+    for wrong in ("READ", "nope", 5, None):
+        with pytest.raises(ValueError, match="is not a valid PathOp"):
+            policy.decide("notes.md", wrong, root=root)  # type: ignore[arg-type]
