@@ -226,8 +226,9 @@ def _may_authenticate(request: HTTPServerRequest, xsrf_cookie_name: str) -> bool
 def is_login_post(request: HTTPServerRequest, base_url: str) -> bool:
     """A POST to the login page (the password form): anonymous by nature, whatever cookie
     the browser still sends."""
-    path = (request.path or "").rstrip("/")
-    return request.method == "POST" and path == base_url.rstrip("/") + "/login"
+    if request.method != "POST":
+        return False
+    return (request.path or "").rstrip("/") == base_url.rstrip("/") + "/login"
 
 
 def body_limit(
@@ -270,6 +271,9 @@ def raw_path_problem(path: str) -> str | None:
     handler arguments: tornado turns ``%zz``, a lone ``%`` and raw non-UTF-8 bytes into
     ordinary (and different) names, so a PUT could create a file the path policy never saw
     under that name. One strict decoding, refused early, removes the ambiguity."""
+    if "%" not in path and path.isascii():
+        # Nothing to decode (the usual path): the decoded path is the path itself.
+        return "control character in the path" if _CONTROL.search(path) else None
     if _BAD_ESCAPE.search(path):
         return "bad percent-escape in the path"
     try:
@@ -492,13 +496,19 @@ def origin_decision(request: HTTPServerRequest, compiled: Compiled) -> Decision:
     (the cross-site decision handles requests without one)."""
     origin = request_origin(request)
     if not origin:
-        return allow(Rule.ORIGIN_ABSENT, "no Origin header")
+        return _ORIGIN_ABSENT
     norm = normalize_origin(origin)
     if norm is not None and norm != "null" and norm == own_origin(request):
-        return allow(Rule.ORIGIN_SAME, "Origin is this server")
+        return _ORIGIN_SAME
     if is_allowed_origin(origin, compiled.cors):
-        return allow(Rule.ORIGIN_LISTED, "Origin is listed in cors.allow_origins")
+        return _ORIGIN_LISTED
     return deny(Rule.ORIGIN_FOREIGN, "Origin is neither this server nor listed")
+
+
+# The allowing answers of origin_decision, built once (a Decision is immutable).
+_ORIGIN_ABSENT = allow(Rule.ORIGIN_ABSENT, "no Origin header")
+_ORIGIN_SAME = allow(Rule.ORIGIN_SAME, "Origin is this server")
+_ORIGIN_LISTED = allow(Rule.ORIGIN_LISTED, "Origin is listed in cors.allow_origins")
 
 
 def request_cross_site_decision(

@@ -71,11 +71,12 @@ class RootResolver:
     ``os.path.realpath``: the answer is always realpath's.
     """
 
-    __slots__ = ("_identity", "_prefix", "real_root", "root")
+    __slots__ = ("_base", "_identity", "_prefix", "real_root", "root")
 
     def __init__(self, root: str) -> None:
         self.root = root
-        self._prefix = root.rstrip(os.sep) + os.sep
+        self._base = root.rstrip(os.sep)
+        self._prefix = self._base + os.sep
         self._identity: tuple[int, int] | None = None
         self.real_root = root
         self._refresh()
@@ -118,16 +119,17 @@ class RootResolver:
         if self._identity is None or not path.startswith(self._prefix):
             return os.path.realpath(path)
         rest = path[len(self._prefix) :]
-        current = self.root.rstrip(os.sep)
-        for name in rest.split(os.sep):
-            if name in _NOT_A_NAME:
-                return os.path.realpath(path)
+        names = rest.split(os.sep)
+        if not _NOT_A_NAME.isdisjoint(names):  # realpath's answer, without lstat-ing first
+            return os.path.realpath(path)
+        current = self._base
+        lstat, is_link = os.lstat, stat.S_ISLNK
+        for name in names:
             current = current + os.sep + name
             try:
-                mode = os.lstat(current).st_mode
+                if is_link(lstat(current).st_mode):
+                    return os.path.realpath(path)
             except (OSError, ValueError):
-                return os.path.realpath(path)
-            if stat.S_ISLNK(mode):
                 return os.path.realpath(path)
         return real_root.rstrip(os.sep) + os.sep + rest
 

@@ -69,6 +69,20 @@ def _lower(value: str | None) -> str | None:
     return value or None
 
 
+# The allowing answers, built once (a Decision is immutable): one per rule and reason.
+_ORIGIN_SAME = allow(Rule.ORIGIN_SAME, "Origin is this server")
+_ORIGIN_LISTED = allow(Rule.ORIGIN_LISTED, "Origin is listed in cors.allow_origins")
+_REFERER_SAME = allow(Rule.ORIGIN_SAME, "Referer is on this server")
+_SITE_SAME_ORIGIN = allow(Rule.XSITE_SAME_ORIGIN, "Sec-Fetch-Site: same-origin")
+_SITE_NONE_SAFE = allow(Rule.XSITE_SAME_ORIGIN, "Sec-Fetch-Site: none (user-initiated)")
+_NAVIGATION = allow(Rule.XSITE_NAVIGATION, "top-level navigation to a page")
+_CORS_LISTED = allow(Rule.XSITE_CORS_LISTED, "CORS or websocket request from a listed origin")
+_UNRESTRICTED = allow(Rule.XSITE_UNRESTRICTED, "GET/HEAD on a page, static or error route")
+_NON_BROWSER_API = allow(
+    Rule.XSITE_NON_BROWSER_API, "no Origin, Referer or Sec-Fetch-*: not a browser"
+)
+
+
 def _by_origin_headers(
     origin: str | None,
     referer: str | None,
@@ -80,14 +94,14 @@ def _by_origin_headers(
         norm = normalize_origin(origin)
         if norm is not None and norm != "null":
             if norm in own_origins:
-                return allow(Rule.ORIGIN_SAME, "Origin is this server")
+                return _ORIGIN_SAME
             if norm in cors_origins:
-                return allow(Rule.ORIGIN_LISTED, "Origin is listed in cors.allow_origins")
+                return _ORIGIN_LISTED
         return deny(Rule.ORIGIN_FOREIGN, "Origin is neither this server nor listed")
     if referer:
         ref = referer_origin(referer)
         if ref is not None and ref in own_origins:
-            return allow(Rule.ORIGIN_SAME, "Referer is on this server")
+            return _REFERER_SAME
         return deny(Rule.ORIGIN_FOREIGN, "Referer is not on this server")
     return None
 
@@ -122,33 +136,31 @@ def cross_site_decision(
         if site not in _KNOWN_SITES:
             return deny(Rule.XSITE_UNKNOWN_SITE, "unknown Sec-Fetch-Site value")
         if site == "same-origin":
-            return allow(Rule.XSITE_SAME_ORIGIN, "Sec-Fetch-Site: same-origin")
+            return _SITE_SAME_ORIGIN
         if site == "none":
             if safe:
-                return allow(Rule.XSITE_SAME_ORIGIN, "Sec-Fetch-Site: none (user-initiated)")
+                return _SITE_NONE_SAFE
             checked = _by_origin_headers(origin, None, own_origins, frozenset())
             if checked is not None and checked.allowed:
                 return checked
             return deny(Rule.XSITE_REFUSED, "state-changing request without a same-origin Origin")
         # cross-site or same-site: the mode never grants anything on its own (CVE-2026-40864).
         if safe and mode == "navigate" and dest == "document" and route_class == RouteClass.PAGE:
-            return allow(Rule.XSITE_NAVIGATION, "top-level navigation to a page")
+            return _NAVIGATION
         if mode in _LISTED_MODES and origin:
             norm = normalize_origin(origin)
             if norm is not None and norm != "null" and norm in cors_origins:
-                return allow(
-                    Rule.XSITE_CORS_LISTED, "CORS or websocket request from a listed origin"
-                )
+                return _CORS_LISTED
         return deny(Rule.XSITE_REFUSED, f"Sec-Fetch-Site: {site} request refused")
 
     # No Fetch Metadata: Origin, then Referer, where it matters.
     if safe and route_class in UNRESTRICTED_READS:
-        return allow(Rule.XSITE_UNRESTRICTED, "GET/HEAD on a page, static or error route")
+        return _UNRESTRICTED
     checked = _by_origin_headers(origin, referer, own_origins, cors_origins)
     if checked is not None:
         return checked
     if safe and route_class in _NON_BROWSER_READS and mode is None and dest is None:
-        return allow(Rule.XSITE_NON_BROWSER_API, "no Origin, Referer or Sec-Fetch-*: not a browser")
+        return _NON_BROWSER_API
     if safe:
         return deny(Rule.ORIGIN_ABSENT, "no Origin or Referer on a protected read")
     return deny(Rule.ORIGIN_ABSENT, "no Origin or Referer on a state-changing request")

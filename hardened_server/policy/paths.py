@@ -634,6 +634,10 @@ class PathPolicy:
         init=False, repr=False, compare=False
     )
     _allow_any: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    # _rules' answers by path: pure in (this policy, the path), asked on every decision.
+    _rules_cache: dict[str, tuple[str, str] | None] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         # paths.protected globs are deny globs with their own rule id (HS-PATH-008)
@@ -661,6 +665,7 @@ class PathPolicy:
         object.__setattr__(self, "_deny_each", deny_each)
         object.__setattr__(self, "_deny_any", deny_any)
         object.__setattr__(self, "_allow_any", allow_any)
+        object.__setattr__(self, "_rules_cache", {})
 
     @classmethod
     def from_paths_policy(cls, paths: PathsPolicy) -> PathPolicy:
@@ -698,6 +703,23 @@ class PathPolicy:
         return not self.allowed_by(path)
 
     def _rules(self, path: str) -> tuple[str, str] | None:
+        """(rule id, detail) of the first rule refusing relative ``path``, or ``None``: from a
+        bounded cache (exact ``str`` paths up to :data:`_CACHEABLE_PATH_CHARS` characters; a
+        full cache is emptied), since a server asks about the same paths again and again."""
+        if type(path) is not str or len(path) > _CACHEABLE_PATH_CHARS:
+            return self._rules_uncached(path)
+        cache = self._rules_cache
+        try:
+            return cache[path]
+        except KeyError:
+            pass
+        answer = self._rules_uncached(path)
+        if len(cache) >= _CACHE_SIZE:
+            cache.clear()
+        cache[path] = answer
+        return answer
+
+    def _rules_uncached(self, path: str) -> tuple[str, str] | None:
         """(rule id, detail) of the first rule refusing relative ``path``, or ``None``.
 
         Deny first: it is the stronger statement and holds whatever allow_hidden says.
@@ -754,7 +776,12 @@ class PathPolicy:
 
         # The apparent path is inside the root by construction: no '..', no absolute part, no
         # drive (canonicalize). Now the real one: symlinks anywhere along the path.
-        joined = os.path.join(root, canonical.replace("/", os.sep)) if canonical else root
+        if not canonical:
+            joined = root
+        elif _ALT_SEP or type(root) is not str:
+            joined = os.path.join(root, canonical.replace("/", os.sep))
+        else:  # os.path.join of an absolute root and a relative path, without its generality
+            joined = root + canonical if root.endswith(os.sep) else root + os.sep + canonical
         try:
             # A resolver may answer both at once (enforcement's RootResolver checks the root
             # with one stat instead of two); the answers are the two calls'.

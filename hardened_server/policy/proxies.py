@@ -69,6 +69,8 @@ class TrustedProxies:
     client_header: str = "x-forwarded-for"
 
     def __contains__(self, ip: object) -> bool:
+        if not self.networks:  # the default: no proxy is trusted
+            return False
         if not isinstance(ip, ipaddress.IPv4Address | ipaddress.IPv6Address):
             return False
         return any(ip.version == net.version and ip in net for net in self.networks)
@@ -179,6 +181,13 @@ def _peer(peer_ip: str) -> tuple[_Address | None, str]:
     address, so a bounded cache keyed on the exact string parses it once."""
     peer = _parse_ip(peer_ip)
     return peer, (str(peer) if peer is not None else peer_ip)
+
+
+@functools.lru_cache(maxsize=1024)
+def _direct(ip: str, scheme: str, host: str | None, ignored: bool) -> ClientAddress:
+    """The answer for a peer that is its own client: immutable, so one object per distinct
+    answer (a client sends the same Host from the same address on every request)."""
+    return ClientAddress(ip, scheme, host, 0, ignored)
 
 
 def _forwarding_sent(headers: Mapping[str, str]) -> bool:
@@ -318,6 +327,8 @@ def client_address(
         peer = _parse_ip(peer_ip) if isinstance(peer_ip, str) else None
         peer_text = str(peer) if peer is not None else peer_ip
     if peer is None or peer not in trusted:
+        if type(peer_text) is str:  # own_host is a normalised host name (at most 253 + port)
+            return _direct(peer_text, conn_scheme, own_host, _forwarding_sent(headers))
         return ClientAddress(peer_text, conn_scheme, own_host, 0, _forwarding_sent(headers))
 
     mode = trusted.client_header

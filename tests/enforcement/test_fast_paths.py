@@ -485,3 +485,64 @@ def test_decide_takes_an_op_by_value(tree: Path, op: PathOp) -> None:
     for wrong in ("READ", "nope", 5, None):
         with pytest.raises(ValueError, match="is not a valid PathOp"):
             policy.decide("notes.md", wrong, root=root)  # type: ignore[arg-type]
+
+
+@given(
+    path=st.lists(
+        st.sampled_from(["a", ".ssh", "id_rsa", ".env", "x.pem", ".git", "notes.md", "K.PEM"]),
+        max_size=4,
+    ).map("/".join)
+)
+def test_path_rules_cache_is_the_rules(path: str) -> None:
+    """The per-policy cache of the hidden/deny/protected rules (#22) answers what the rules
+    answer, the first time and from the cache."""
+    for policy in (
+        PathPolicy.from_paths_policy(load_policy().paths),
+        PathPolicy(allow_hidden=True, deny=("**/*.pem",), allow=(".env",)),
+    ):
+        first = policy._rules(path)
+        assert first == policy._rules_uncached(path)
+        assert policy._rules(path) == first
+        assert policy._rules(Sneaky(path)) == first
+
+
+def test_path_rules_cache_is_bounded_and_per_policy() -> None:
+    from hardened_server.policy import paths
+
+    policy = PathPolicy.from_paths_policy(load_policy().paths)
+    for i in range(paths._CACHE_SIZE + 10):
+        policy._rules(f"d/f{i}")
+    assert len(policy._rules_cache) <= paths._CACHE_SIZE
+    assert policy._rules("x" * 600) is None
+    assert "x" * 600 not in policy._rules_cache
+    other = PathPolicy(allow_hidden=True)
+    assert policy._rules(".hidden") is not None
+    assert other._rules(".hidden") is None  # not the first policy's answer
+
+
+@pytest.mark.parametrize(
+    ("peer", "headers"),
+    [
+        ("127.0.0.1", {"Host": "127.0.0.1:8888"}),
+        ("127.0.0.1", {"Host": "127.0.0.1:8888", "X-Forwarded-For": "6.6.6.6"}),
+        ("::ffff:10.0.0.1", {"Host": "LOCALHOST:8888"}),
+        ("10.0.0.1", {}),
+        ("10.0.0.1", {"Host": "a" * 300}),
+        ("not an address", {"Host": "x"}),
+    ],
+)
+def test_direct_client_cache_is_the_answer(peer: str, headers: dict[str, str]) -> None:
+    """A peer that is its own client (#22): the cached answer equals the one built fresh."""
+    from hardened_server.policy import proxies
+
+    trusted = proxies.compile_trusted([])
+    for scheme in ("http", "https"):
+        cached = proxies.client_address(peer, headers, trusted, scheme=scheme)
+        proxies._direct.cache_clear()
+        fresh = proxies.client_address(peer, headers, trusted, scheme=scheme)
+        own_host = proxies._host(proxies._get(headers, "Host"))
+        assert cached == fresh
+        assert fresh == proxies.ClientAddress(
+            str(proxies._peer(peer)[1]), scheme, own_host, 0, proxies._forwarding_sent(headers)
+        )
+    assert proxies._direct.cache_info().maxsize == 1024
