@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hardened_server.policy.bodies import (
@@ -224,3 +224,37 @@ def test_the_parsed_body_handed_to_the_handler_is_what_parsing_again_gives() -> 
     assert bad[0] is not None
     assert bad[1] is bodies.NOT_PARSED
     assert bodies.check_body(rule, b"[]") == bodies.parse_and_check_body(rule, b"[]")[0]
+
+
+def _notebook_saves() -> st.SearchStrategy[Any]:
+    from tests.enforcement.test_nbschema import _mutated
+
+    return st.builds(
+        lambda nb, fmt: {"type": "notebook", "format": fmt, "content": nb},
+        _mutated(),
+        st.sampled_from(["json", None]),
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    rule=st.sampled_from(sorted(RULES.values(), key=repr)),
+    value=json_values | _notebook_saves(),
+)
+def test_the_compiled_check_answers_as_check(rule: BodyRule, value: Any) -> None:
+    """``BodyRule.fits`` (compiled once, #22) says "fits" exactly when ``check`` finds no
+    problem; the message of a refusal is still check's."""
+    assert rule.fits(value) is (check(rule.schema, value) is None)
+    assert rule.problem(value) == check(rule.schema, value)
+
+
+def test_the_compiled_check_takes_the_benchmark_save() -> None:
+    from bench import fixtures
+
+    body = json.loads(fixtures.save_body())
+    assert PUT.fits(body)
+    body["content"]["cells"][3]["outputs"][0].pop("text")
+    assert not PUT.fits(body)
+    assert PUT.problem(body) == (
+        "body.content.cells[3].outputs[0] is a stream output and must have the field 'text'"
+    )
