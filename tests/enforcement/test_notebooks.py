@@ -265,6 +265,30 @@ def test_reads_notebook_is_nbformats_reads(doc: dict[str, Any], indent: int | No
         assert ours == theirs
 
 
+# Shapes nbformat's rejoin_lines and strip_transient trip on (each read again by nbformat).
+_ODD_CELLS = [
+     '"cells": {}', '"cells": ["x"]', '"cells": [{"cell_type": "raw", "source": "x"}]',
+     '"cells": [{"metadata": [], "source": ["a", 1]}]',
+     '"cells": [{"metadata": {}, "source": ["a", 1]}, {"source": "x"}]',
+     '"cells": [{"metadata": {}, "attachments": null}]',
+     '"cells": [{"metadata": {}, "attachments": {"a": []}}]',
+     '"cells": [{"metadata": {}, "attachments": {"a": {"text/plain": ["a", 2]}}}]',
+     '"cells": [{"metadata": {}, "cell_type": "code", "outputs": {"a": 1}}]',
+     '"cells": [{"metadata": {}, "cell_type": "code", "outputs": null}]',
+     '"cells": [{"metadata": {}, "cell_type": "code", "outputs": ["x"]}]',
+     '"cells": [{"metadata": {}, "cell_type": "code", "outputs": [{"output_type": []}]}]',
+     '"cells": [{"metadata": {}, "cell_type": "code", "outputs": [{"output_type": 1, '
+     '"text": ["a", "b"]}]}]',
+     '"cells": [{"metadata": {}, "cell_type": "code", "outputs": [{"output_type": '
+     '"stream", "text": ["a", null]}]}]',
+     '"cells": [{"metadata": {}, "cell_type": "code", "outputs": [{"output_type": '
+     '"display_data", "data": ["a"]}]}]',
+     '"cells": [{"metadata": {}, "cell_type": "code", "outputs": [{"output_type": '
+     '"display_data", "data": {"application/json": ["a"], "application/x+json": ["b"], '
+     '"text/plain": ["c", "d"], "image/png": ["e", 1]}}]}]',
+]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "text",
     ["", "not json", "[]", "1", "null", "{}", '{"nbformat": 4}', '{"nbformat": 4.0}',
@@ -275,7 +299,11 @@ def test_reads_notebook_is_nbformats_reads(doc: dict[str, Any], indent: int | No
      '{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "raw", '
      '"metadata": {}, "source": ["a", "b"]}, {"cell_type": "raw", "metadata": {}, '
      '"source": "", "id": "x"}, {"cell_type": "raw", "metadata": {}, "source": "", "id": "x"}]}',
-     '{"nbformat": 5, "nbformat_minor": 0, "metadata": {}, "cells": []}'],
+     '{"nbformat": 5, "nbformat_minor": 0, "metadata": {}, "cells": []}',
+     *('{"nbformat": 4, "nbformat_minor": 4, "metadata": {"signature": "x"}, ' + cells + "}"
+       for cells in _ODD_CELLS),
+     '{"nbformat": 4, "nbformat_minor": 4, "metadata": null, "cells": []}',
+     '{"nbformat": 4, "nbformat_minor": 4, "cells": []}'],
 )  # fmt: skip
 def test_reads_notebook_odd_files_get_nbformats_answer(text: str) -> None:
     ours, theirs = _read_both(text)[::-1]
