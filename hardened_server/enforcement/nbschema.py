@@ -462,12 +462,14 @@ class _Compiler:
 @functools.cache
 def _predicate(minor: int) -> Check | None:
     """The compiled predicate for nbformat 4.``minor`` (``None``: no fast path)."""
-    if (4, minor) not in v4.nbformat_schema or minor > v4.nbformat_minor:
-        return None  # a future minor is validated with a relaxed schema: nbformat decides
     try:
+        if (4, minor) not in v4.nbformat_schema or minor > v4.nbformat_minor:
+            return None  # a future minor is validated with a relaxed schema: nbformat decides
+        # nbformat's own loader (a private name): whatever a later nbformat changes there,
+        # any failure here only means "no fast path", never a different answer
         schema = nbformat.validator._get_schema_json(v4, version=4, version_minor=minor)
         return _Compiler(schema).compile(schema)[0]
-    except (_Unsupported, re.error, OSError, ValueError):
+    except Exception:  # _Unsupported, re.error, OSError, a renamed private function ...
         return None
 
 

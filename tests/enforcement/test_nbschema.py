@@ -252,3 +252,19 @@ def test_validate_runs_nbformat_when_in_doubt(monkeypatch: pytest.MonkeyPatch) -
     nb.cells[1]["id"] = nb.cells[0]["id"]
     nbschema.validate(nb)
     assert calls == [nb]
+
+
+def test_a_changed_nbformat_means_no_fast_path_not_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The schema loader is nbformat's private function: if a release renames it, every
+    notebook goes through nbformat.validate, none fails."""
+    nb = _bench_notebook()
+    monkeypatch.delattr(nbformat.validator, "_get_schema_json")
+    nbschema._predicate.cache_clear()
+    try:
+        assert not certainly_valid(nb)
+    finally:
+        monkeypatch.undo()
+        nbschema._predicate.cache_clear()
+    assert certainly_valid(nb)
