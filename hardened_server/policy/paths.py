@@ -760,7 +760,9 @@ class PathPolicy:
         if type(op) is not PathOp:
             # A str ("read"): a dict look-up instead of Enum's call; anything else as before.
             op = (_OPS.get(op) if type(op) is str else None) or PathOp(op)
-        if not os.path.isabs(root):
+        if not (
+            root.startswith(os.sep) if type(root) is str and not _ALT_SEP else os.path.isabs(root)
+        ):
             raise ValueError("root must be an absolute path")
         canonical = canonicalize(path, decoded=decoded)
         if isinstance(canonical, Decision):
