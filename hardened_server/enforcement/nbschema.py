@@ -13,8 +13,9 @@ Soundness is the whole point, so the predicate only ever says "certainly valid" 
   version chosen from ``nbformat``/``nbformat_minor`` exactly as ``nbformat.validate`` chooses it.
   Minor versions from the future (which nbformat validates with a relaxed schema), another major
   version, a non-``int`` version number: "do not know".
-* Any draft-4 validation keyword the compiler does not implement makes the whole version "do not
-  know" (a new nbformat release can add one; the fallback then answers every time).
+* Any keyword the compiler neither implements nor knows as an annotation makes the whole
+  version "do not know" (a new nbformat release can add one; the fallback then answers every
+  time).
 * Types are JSON's, exactly (``type(x) is str``, ``int`` but never ``bool`` ...): where the two
   validators nbformat can use (``fastjsonschema`` and ``jsonschema``) differ on Python values
   (tuples, bools as numbers, ``1 == True`` in an ``enum``), the answer is "do not know".
@@ -53,9 +54,7 @@ class _Unsupported(Exception):
 
 
 # Draft-4 (and later) validation keywords the compiler does not implement: meeting one makes
-# the version unsupported. Keywords in neither set are annotations both validators ignore
-# (description, title, default, and the misspelt ones in nbformat's schemas: "item",
-# "source_hidden", "outputs_hidden").
+# the version unsupported, and so does any keyword outside _SUPPORTED and _ANNOTATIONS.
 _SUPPORTED = frozenset(
     {
         "type", "enum", "properties", "patternProperties", "additionalProperties", "required",
@@ -71,6 +70,14 @@ _UNSUPPORTED = frozenset(
         "propertyNames", "if", "then", "else", "prefixItems", "unevaluatedItems",
         "unevaluatedProperties", "$dynamicRef", "$recursiveRef", "contentMediaType",
         "contentEncoding", "id", "$id",
+    }
+)  # fmt: skip
+# Keywords both validators treat as annotations (no effect on validity), the misspelt ones in
+# nbformat's schemas included. Any keyword in none of these sets makes the version "do not know".
+_ANNOTATIONS = frozenset(
+    {
+        "$schema", "description", "title", "default", "examples", "$comment", "definitions",
+        "item", "source_hidden", "outputs_hidden",
     }
 )  # fmt: skip
 #: JSON kinds that no numeric or boolean schema type can also accept under either validator.
@@ -190,7 +197,8 @@ class _Compiler:
         if not isinstance(schema, dict):
             raise _Unsupported("a schema that is not an object")
         for keyword in schema:
-            if keyword in _UNSUPPORTED:
+            if keyword in _UNSUPPORTED or not (keyword in _SUPPORTED or keyword in _ANNOTATIONS):
+                # an unknown keyword may be a validation keyword a later nbformat adds: unsure
                 raise _Unsupported(keyword)
         if "$ref" in schema:
             if any(k in _SUPPORTED for k in schema if k != "$ref"):

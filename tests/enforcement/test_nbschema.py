@@ -268,3 +268,18 @@ def test_a_changed_nbformat_means_no_fast_path_not_an_error(
         monkeypatch.undo()
         nbschema._predicate.cache_clear()
     assert certainly_valid(nb)
+
+
+@pytest.mark.parametrize("keyword", ["minContains", "x-new-rule", "format", "not"])
+def test_a_keyword_the_compiler_does_not_know_means_no_fast_path(keyword: str) -> None:
+    """A later nbformat could add a validation keyword to its schema files: any keyword the
+    compiler neither implements nor knows as an annotation makes the whole version unsure
+    (an allow-list, not a deny-list), so such a schema never yields "certainly valid"."""
+    schema = nbformat.validator._get_schema_json(nbformat.v4, version=4, version_minor=5)
+    schema = copy.deepcopy(schema)
+    schema["definitions"]["markdown_cell"][keyword] = 1
+    with pytest.raises(nbschema._Unsupported):
+        nbschema._Compiler(schema).compile(schema)
+    # the unmodified schema compiles
+    clean = nbformat.validator._get_schema_json(nbformat.v4, version=4, version_minor=5)
+    assert nbschema._Compiler(clean).compile(clean)[0] is not None
