@@ -489,12 +489,13 @@ class ScrubLogFilter(logging.Filter):
         return True
 
 
-def _reaches_a_handler(record: logging.LogRecord) -> bool:
+def _reaches_a_handler(record: logging.LogRecord, logger: logging.Logger | None = None) -> bool:
     """Would ``logging`` hand ``record`` to any handler (its logger's, or a propagating
-    ancestor's, whose level lets it through; or ``lastResort`` when there is none)?"""
-    logger: logging.Logger | None = (
-        logging.getLogger(record.name) if record.name != "root" else logging.getLogger()
-    )
+    ancestor's, whose level lets it through; or ``lastResort`` when there is none)? ``logger``:
+    the record's own logger when the caller has it (no ``getLogger``, whose module lock a debug
+    record per kernel message paid for), else it is looked up by name."""
+    if logger is None:
+        logger = logging.getLogger(record.name) if record.name != "root" else logging.getLogger()
     found = False
     while logger is not None:
         for handler in logger.handlers:
@@ -513,14 +514,19 @@ class _LoggerScrub(logging.Filter):
     through, most of which no handler writes (a server logger at DEBUG, its handler at INFO:
     two debug records per request). Those are left alone, since nobody ever formats them;
     every record that reaches a handler is scrubbed as before. Compares equal to the filter it
-    wraps, so ``removeFilter(log_filter)`` and ``log_filter in logger.filters`` still work."""
+    wraps, so ``removeFilter(log_filter)`` and ``log_filter in logger.filters`` still work.
+    ``logging`` consults a logger's filters only for records created on that logger (never for
+    a descendant's, which propagate to handlers alone): the record's logger is the one this
+    filter sits on, kept here, with a look-up by name for anything else."""
 
-    def __init__(self, inner: ScrubLogFilter) -> None:
+    def __init__(self, inner: ScrubLogFilter, logger: logging.Logger | None = None) -> None:
         super().__init__()
         self.inner = inner
+        self.logger = logger
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if _reaches_a_handler(record):
+        own = self.logger
+        if _reaches_a_handler(record, own if own is not None and own.name == record.name else None):
             return self.inner.filter(record)
         return True
 
@@ -541,7 +547,7 @@ def install_log_scrubbing(
     for name in logger_names:
         logger = logging.getLogger(name)
         if not any(f == log_filter for f in logger.filters):
-            logger.addFilter(_LoggerScrub(log_filter))
+            logger.addFilter(_LoggerScrub(log_filter, logger))
         for handler in logger.handlers:
             if log_filter not in handler.filters:
                 handler.addFilter(log_filter)

@@ -332,6 +332,67 @@ def test_logger_level_filter_skips_only_records_no_handler_writes() -> None:
     assert not logger.filters
 
 
+def test_logger_level_filter_walks_from_its_own_logger_without_a_lookup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The logger's filter knows its logger: no ``logging.getLogger`` (a module lock) per
+    record, and the same answers as the look-up by name: a debug record no handler writes is
+    left alone, one a handler writes is scrubbed, and a record handed to the logger under
+    another name is still judged by that name's logger."""
+    from hardened_server.trail import scrub as scrub_module
+
+    stream, quiet = io.StringIO(), io.StringIO()
+    logger = logging.getLogger("tests.audit.ownlogger")
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    handler = logging.StreamHandler(stream)
+    handler.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    other = logging.getLogger("tests.audit.ownlogger.other")
+    other.propagate = False
+    loud = logging.StreamHandler(quiet)
+    loud.setLevel(logging.DEBUG)
+    other.addHandler(loud)
+    calls: list[str] = []
+
+    class Counting(ScrubLogFilter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            calls.append(record.name)
+            return super().filter(record)
+
+    log_filter = Counting([TOKEN])
+    lookups: list[str | None] = []
+    real_get_logger = logging.getLogger
+    try:
+        install_log_scrubbing(log_filter, ["tests.audit.ownlogger"])
+
+        def counting_get_logger(name: str | None = None) -> logging.Logger:
+            lookups.append(name)
+            return real_get_logger(name)
+
+        monkeypatch.setattr(scrub_module.logging, "getLogger", counting_get_logger)
+        logger.debug("GET /lab?token=%s", TOKEN)
+        logger.info("GET /lab?token=%s", TOKEN)
+        assert lookups == []
+        # the info record only: the logger's filter, then the handler's (already scrubbed)
+        assert calls == ["tests.audit.ownlogger"] * 2
+        assert "token=[secret]" in stream.getvalue()
+        assert _absent(TOKEN, stream.getvalue())
+        # a foreign record handed to this logger: judged by its own logger (DEBUG handler)
+        foreign = logging.makeLogRecord(
+            {"name": other.name, "levelno": logging.DEBUG, "msg": f"?token={TOKEN}"}
+        )
+        logger.handle(foreign)
+        assert lookups == [other.name]
+        assert calls[-1] == other.name
+    finally:
+        monkeypatch.undo()
+        logger.removeHandler(handler)
+        logger.removeFilter(log_filter)
+        other.removeHandler(loud)
+    assert not logger.filters
+
+
 def test_filter_keeps_structured_event_messages_as_mappings() -> None:
     """jupyter_events logs a dict for its JSON formatter: the filter scrubs its strings and
     keeps it a dict (stringifying it would make every EventLogger handler fail)."""
