@@ -44,6 +44,7 @@ from tornado import ioloop, web
 from traitlets import Bool, Float, List, Unicode, default
 
 from hardened_server import __version__
+from hardened_server.enforcement.accesslog import log_success_unwritten
 from hardened_server.enforcement.activity import install_activity, open_activity_for
 from hardened_server.enforcement.auditfile import (
     audit_state,
@@ -184,8 +185,12 @@ class HardenedWebApplication(ServerWebApplication):
 
     def log_request(self, handler: web.RequestHandler) -> None:
         """jupyter_server's access log line, then the request's duration on
-        ``hardened_server_request_duration_seconds`` by route class (a fixed label set)."""
-        super().log_request(handler)
+        ``hardened_server_request_duration_seconds`` by route class (a fixed label set).
+        jupyter_server's line for a success is DEBUG: when no handler would take it, only its
+        metric is observed (:mod:`hardened_server.enforcement.accesslog`), the line is not
+        built to be dropped."""
+        if not log_success_unwritten(self.settings.get("log_function"), handler):
+            super().log_request(handler)
         request = handler.request
         route_class = getattr(request, "hs_route_class", None)
         if route_class is None:  # answered before routing (the gate) or by a bare handler
