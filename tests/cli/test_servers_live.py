@@ -47,16 +47,10 @@ def test_generated_token_one_banner_list_and_stop(tmp_path: Path) -> None:
         assert "log in:" in listed.stdout
         assert server.token not in listed.stdout
 
-        # The server is this test's child: reap it while `stop` waits (a zombie still "exists").
-        stopping = subprocess.Popen(
-            [sys.executable, "-m", "hardened_server", "stop", str(server.port)],
-            env=server.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        assert server.proc is not None
-        assert server.proc.wait(30) == 0
-        out, err = stopping.communicate(timeout=30)
-        assert stopping.returncode == 0, out + err
-        assert "stopped the server" in out
+        stopped = server.stopped_by([sys.executable, "-m", "hardened_server", "stop",
+                                     str(server.port)], timeout=30)  # fmt: skip
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        assert "stopped the server" in stopped.stdout
         assert "Traceback" not in server.log()
         assert cli(server, "list").stdout.strip() == "No running servers."
         missing = cli(server, "stop", str(server.port))

@@ -36,15 +36,9 @@ def test_stock_stop_stops_the_server_at_once_and_says_who_asked(tmp_path: Path) 
         server.start(timeout=120)
         assert server.proc is not None
         started = time.monotonic()
-        # Popen: the server is this test's child and must be reaped while stop polls its pid.
-        stopping = subprocess.Popen(
-            [str(STOCK_STOP), "stop", str(server.port)], env=server.env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        assert server.proc.wait(60) == 0, server.log()
-        out, err = stopping.communicate(timeout=60)
-        assert stopping.returncode == 0, out + err
-        assert "Traceback" not in err, err
+        stopped = server.stopped_by([str(STOCK_STOP), "stop", str(server.port)])
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        assert "Traceback" not in stopped.stderr, stopped.stderr
         records = audit_records(server)
         # the request itself was accepted (not stock's SIGTERM fallback five seconds later):
         stops = [r for r in records if r.get("rule_id") == "HS-SERVER-001"]
@@ -176,14 +170,9 @@ def test_stock_stop_of_a_unix_socket_server(tmp_path: Path) -> None:
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
         assert f"hardened-server stop {sock}" in listed.stdout, listed.stdout
-        stopping = subprocess.Popen(
-            [str(STOCK_STOP), "stop", str(sock)], env=server.env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        assert server.proc.wait(60) == 0, server.log()
-        out, err = stopping.communicate(timeout=60)
-        assert stopping.returncode == 0, out + err
-        assert "Traceback" not in err, err
+        stopped = server.stopped_by([str(STOCK_STOP), "stop", str(sock)])
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        assert "Traceback" not in stopped.stderr, stopped.stderr
         (trail,) = Path(server.env["JUPYTER_RUNTIME_DIR"]).glob("hardened-server-audit-*.jsonl")
         records = [json.loads(ln) for ln in trail.read_bytes().splitlines() if ln]
         stops = [r["event"] for r in records

@@ -207,6 +207,22 @@ class ServerProcess:
             time.sleep(interval)
         raise RuntimeError(f"server did not start in {timeout}s:\n{self.log()}")
 
+    def stopped_by(
+        self, argv: Sequence[str], timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` (a command that stops this server: ``hardened-server stop``, stock's
+        ``jupyter server stop``) with the server's environment, and reap the server while it
+        runs: the server is this process's child, and a zombie still answers ``kill(pid, 0)``,
+        which such commands poll. The server must exit 0 (the graceful shutdown)."""
+        assert self.proc is not None
+        command = subprocess.Popen(
+            list(argv), env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        code = self.proc.wait(timeout)
+        out, err = command.communicate(timeout=timeout)
+        assert code == 0, self.log()
+        return subprocess.CompletedProcess(list(argv), command.returncode, out, err)
+
     def wait_exit(self, timeout: float = 60) -> int:
         assert self.proc is not None
         try:

@@ -61,16 +61,11 @@ def test_stock_server_stop_stops_the_server(tmp_path: Path, eco_python: Path) ->
     try:
         server.start(timeout=120)
         assert server.proc is not None
-        # Popen, not run: the server is this test's child and must be reaped while stock's stop
-        # polls its pid (a zombie still answers ``kill(pid, 0)``).
-        stopping = subprocess.Popen(
-            [str(eco_python.parent / "jupyter"), "server", "stop", str(server.port)],
-            env=server.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        assert server.proc.wait(60) == 0, server.log()
-        out, err = stopping.communicate(timeout=60)
-        assert stopping.returncode == 0, out + err
-        assert "Traceback" not in err, err
+        stopped = server.stopped_by(
+            [str(eco_python.parent / "jupyter"), "server", "stop", str(server.port)]
+        )
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        assert "Traceback" not in stopped.stderr, stopped.stderr
         records = audit_records(server)
         stops = [r for r in records if r.get("rule_id") == "HS-SERVER-001"]
         assert len(stops) == 1, records
