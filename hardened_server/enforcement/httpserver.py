@@ -36,10 +36,12 @@ one summary line and record per rule every ten seconds with the count and the bu
 
 Cost per connection: a few dictionary operations at accept and close, one timer per wait for a
 head (it replaces tornado's own), and one wrapped ``write``, ``close`` and ``read_from_fd`` on its
-stream. Under a flood (``tests/hostile/test_connection_floods.py``) the owner's requests must
-not queue behind it: the listen backlog is :attr:`PolicyHTTPServer.LISTEN_BACKLOG` (the kernel
-dropped SYNs at tornado's 128), and connections that time out together are closed
-:attr:`PolicyHTTPServer.EXPIRE_BATCH` per event-loop iteration.
+stream; once a websocket has taken the stream over, only ``close`` stays wrapped (its frames are
+written and read tornado's own way). Under a flood (``tests/hostile/test_connection_floods.py``)
+the owner's requests must not queue behind it: the listen backlog is
+:attr:`PolicyHTTPServer.LISTEN_BACKLOG` (the kernel dropped SYNs at tornado's 128), and
+connections that time out together are closed :attr:`PolicyHTTPServer.EXPIRE_BATCH` per
+event-loop iteration.
 
 **tornado's bare 400.** When ``tornado/http1connection.py`` cannot parse a request (a bad
 ``Content-Length``, bad chunked encoding, a chunked body past the body limit), its
@@ -120,6 +122,16 @@ class _Connection:
         self.requests = 0
         self.state = _HEAD
         self.timer: object | None = None
+
+
+def _plain_io(stream: IOStream) -> None:
+    """An upgraded stream writes and reads tornado's own way again: every websocket frame went
+    through the wrapped ``write`` (a ``sys.exc_info()`` per frame) and ``read_from_fd`` (a
+    state test per read) for nothing, since no ``HTTP1Connection`` parses this stream any more
+    (no bare 400 can be written to it) and an upgraded connection has no head timer. The
+    wrapped ``close`` stays: it forgets the connection when the websocket ends."""
+    for name in ("write", "read_from_fd"):
+        stream.__dict__.pop(name, None)
 
 
 class _HeadWatch(httputil.HTTPMessageDelegate):
@@ -314,6 +326,7 @@ class PolicyHTTPServer(HTTPServer):
             self._waiting.pop(id(conn), None)
             conn.state = _UPGRADED
             self._uncount(conn)
+            _plain_io(conn.stream)
 
     def _wait(self, conn: _Connection, state: str, seconds: float) -> None:
         if not conn.open:
